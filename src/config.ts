@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .optional();
+
+const positiveInt = (fallback: number, max: number) =>
+  z.coerce.number().int().min(1).max(max).default(fallback);
+
+const url = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .optional()
+  .refine((value) => value === undefined || URL.canParse(value), 'must be an absolute URL such as https://slack.com/api/');
+
+/**
+ * Every environment variable the bot reads, with its default. `.env.example` documents each one,
+ * and a test fails when this schema and that file disagree.
+ */
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65_535).default(3978),
+  HRBOT_MODE: z.enum(['auto', 'console', 'server']).default('auto'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_PSEUDONYM_KEY: optionalString,
+  DATABASE_PATH: z.string().trim().min(1).default('./data/hrbot.db'),
+  KNOWLEDGE_DIR: z.string().trim().min(1).default('./knowledge'),
+  HR_ADMINS: z.string().default(''),
+  CONSOLE_USER: optionalString,
+  MAX_MESSAGE_CHARS: positiveInt(4000, 40_000),
+  RATE_LIMIT_PER_MINUTE: positiveInt(20, 10_000),
+  DAILY_QUESTION_QUOTA: positiveInt(200, 1_000_000),
+  CONVERSATION_QUEUE_LIMIT: positiveInt(10, 1_000),
+  ACTIVE_CONVERSATIONS_MAX: positiveInt(10_000, 1_000_000),
+
+  SLACK_SIGNING_SECRET: optionalString,
+  SLACK_BOT_TOKEN: optionalString,
+  SLACK_APP_TOKEN: optionalString,
+  SLACK_API_URL: url,
+
+  MICROSOFT_APP_ID: optionalString,
+  MICROSOFT_APP_PASSWORD: optionalString,
+  MICROSOFT_APP_TYPE: z.enum(['MultiTenant', 'SingleTenant', 'UserAssignedMSI']).optional(),
+  MICROSOFT_APP_TENANT_ID: optionalString,
+
+  AWS_REGION: optionalString,
+  AWS_ACCESS_KEY_ID: optionalString,
+  AWS_SECRET_ACCESS_KEY: optionalString,
+  AWS_SESSION_TOKEN: optionalString,
+  AWS_PROFILE: optionalString,
+  AWS_ENDPOINT_URL_BEDROCK_RUNTIME: url,
+  BEDROCK_MODEL_ID: optionalString,
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+/** The environment variable names the bot reads (for the documentation test). */
+export const ENV_NAMES: readonly string[] = Object.keys(envSchema.shape);
+
+/** Validated configuration, derived once at start. */
+export interface Config {
+  env: Env;
+  /** Platform user ids allowed admin commands, with or without a `platform:` prefix. */
+  admins: ReadonlySet<string>;
+  slack: { mode: 'http' | 'socket' | 'off' };
+  teams: { enabled: boolean; authenticated: boolean };
+  bedrock: { enabled: boolean };
+}
+
+/**
+ * Validate the environment once at start. Throws a ConfigError whose message names every
+ * offending variable and what it expected.
+ */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, string | undefined> = {};
+  for (const name of ENV_NAMES) raw[name] = source[name];
+  const parsed = envSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = issue.path.join('.') || '(environment)';
+      return `${name}: ${issue.message} (got ${describe(raw[String(issue.path[0])])})`;
+    });
+    throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const env = parsed.data;
+  if (env.SLACK_SIGNING_SECRET !== undefined && env.SLACK_BOT_TOKEN === undefined) {
+    throw new ConfigError('Invalid configuration:\n  SLACK_BOT_TOKEN: required when SLACK_SIGNING_SECRET is set');
+  }
+  if (env.SLACK_APP_TOKEN !== undefined && env.SLACK_BOT_TOKEN === undefined) {
+    throw new ConfigError('Invalid configuration:\n  SLACK_BOT_TOKEN: required when SLACK_APP_TOKEN is set (Socket Mode)');
+  }
+  if (env.SLACK_APP_TOKEN !== undefined && !env.SLACK_APP_TOKEN.startsWith('xapp-')) {
+    throw new ConfigError('Invalid configuration:\n  SLACK_APP_TOKEN: must be an app-level token starting with xapp-');
+  }
+  if (env.MICROSOFT_APP_ID !== undefined && env.MICROSOFT_APP_TYPE === 'SingleTenant' && env.MICROSOFT_APP_TENANT_ID === undefined) {
+    throw new ConfigError('Invalid configuration:\n  MICROSOFT_APP_TENANT_ID: required when MICROSOFT_APP_TYPE is SingleTenant');
+  }
+  const slackMode =
+    env.SLACK_APP_TOKEN !== undefined ? 'socket' : env.SLACK_SIGNING_SECRET !== undefined ? 'http' : 'off';
+  const hasAwsCredentials =
+    (env.AWS_ACCESS_KEY_ID !== undefined && env.AWS_SECRET_ACCESS_KEY !== undefined) || env.AWS_PROFILE !== undefined;
+  return {
+    env,
+    admins: new Set(
+      env.HR_ADMINS.split(',')
+        .map((id) => id.trim())
+        .filter((id) => id !== ''),
+    ),
+    slack: { mode: slackMode },
+    teams: { enabled: env.MICROSOFT_APP_ID !== undefined, authenticated: env.MICROSOFT_APP_ID !== undefined },
+    bedrock: { enabled: env.AWS_REGION !== undefined && env.BEDROCK_MODEL_ID !== undefined && hasAwsCredentials },
+  };
+}
+
+// Names the shape of a bad value without echoing it: it may be a secret.
+function describe(value: string | undefined): string {
+  if (value === undefined) return 'nothing';
+  return `a value of ${value.length} characters`;
+}

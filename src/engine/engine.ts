@@ -1,0 +1,385 @@
+import type { Answerer } from '../answer/answerer.ts';
+import { HandbookExcerptAnswerer, renderSections } from '../answer/handbook-excerpts.ts';
+import { sourceOf } from '../answer/answerer.ts';
+import { BusyError, ForbiddenError, HrbotError, RateLimitedError, toError } from '../errors.ts';
+import type { HandbookIndex } from '../handbook/handbook-index.ts';
+import type { Logger } from '../log/logger.ts';
+import type { IncomingMessage, Progress, Reply, ReplyHooks, UserAction } from '../message.ts';
+import { assertNever } from '../message.ts';
+import { Metrics } from '../metrics.ts';
+import type { Db } from '../store/database.ts';
+import type { ErasureStep } from '../store/erasure.ts';
+import { eraseOwner } from '../store/erasure.ts';
+import { EventLedger } from '../store/event-ledger.ts';
+import { HistoryStore } from '../store/history-store.ts';
+import type { UsageLimits } from '../store/usage-store.ts';
+import { UsageStore } from '../store/usage-store.ts';
+import type { CommandName } from './command-parser.ts';
+import { parseCommand } from './command-parser.ts';
+import type { ConversationLanesOptions } from './conversation-lanes.ts';
+import { ConversationLanes } from './conversation-lanes.ts';
+import { cleanText } from './input-text.ts';
+import type { Owner } from './ownership.ts';
+import { conversationKey, ownerKey, tenantKey } from './ownership.ts';
+import { erasedText, helpText, textReply, waitText } from './replies.ts';
+
+/** Engine limits; every one has a default in `.env.example`. */
+export interface EngineOptions {
+  /** Longest message accepted, in characters after cleaning. */
+  maxMessageChars: number;
+  limits: UsageLimits;
+  lanes: ConversationLanesOptions;
+  /** Platform user ids allowed admin commands (`U123`, `slack:U123` or `slack:T1:U123`). */
+  admins: ReadonlySet<string>;
+  /** Earlier turns handed to the answerer. Default 6. */
+  historyTurns?: number;
+}
+
+/** What the engine is built from. */
+export interface EngineDependencies {
+  db: Db;
+  handbook: HandbookIndex;
+  log: Logger;
+  metrics?: Metrics;
+  /** Writes answers; defaults to handbook excerpts (AI off). */
+  answerer?: Answerer;
+  /** Extra per-user tables to erase with `/hr forget` (the answer cache). */
+  erasureSteps?: readonly ErasureStep[];
+}
+
+interface Turn {
+  message: IncomingMessage;
+  owner: string;
+  tenant: string;
+  conversation: string;
+  text: string;
+  hooks: ReplyHooks | undefined;
+}
+
+const HISTORY_LIST_LIMIT = 10;
+
+/**
+ * The core: every platform's messages come through {@link Engine.handle} and leave as a Reply.
+ * Order of work: dedupe → ownership → limits (counted before any work) → command → answer →
+ * append to history. Failures become a clear reply and are logged once; nothing is swallowed.
+ */
+export class Engine {
+  readonly metrics: Metrics;
+  readonly #db: Db;
+  readonly #handbook: HandbookIndex;
+  readonly #log: Logger;
+  readonly #answerer: Answerer;
+  readonly #erasureSteps: readonly ErasureStep[];
+  readonly #options: EngineOptions;
+  readonly #ledger: EventLedger;
+  readonly #history: HistoryStore;
+  readonly #usage: UsageStore;
+  readonly #lanes: ConversationLanes;
+
+  constructor(deps: EngineDependencies, options: EngineOptions) {
+    this.#db = deps.db;
+    this.#handbook = deps.handbook;
+    this.#log = deps.log;
+    this.metrics = deps.metrics ?? new Metrics();
+    this.#answerer = deps.answerer ?? new HandbookExcerptAnswerer();
+    this.#erasureSteps = deps.erasureSteps ?? [];
+    this.#options = options;
+    this.#ledger = new EventLedger(deps.db);
+    this.#history = new HistoryStore(deps.db);
+    this.#usage = new UsageStore(deps.db, options.limits);
+    this.#lanes = new ConversationLanes(options.lanes);
+    this.metrics.collect(() => this.metrics.set('hrbot_active_conversations', 'Conversations with work in flight', this.#lanes.active));
+  }
+
+  /** Conversations with work in flight right now (for readiness). */
+  get activeConversations(): number {
+    return this.#lanes.active;
+  }
+
+  /**
+   * Answer one message. Returns null when the message is a redelivery of one already handled or
+   * being handled, so the adapter sends nothing.
+   */
+  async handle(message: IncomingMessage, hooks?: ReplyHooks): Promise<Reply | null> {
+    const eventKey = `${message.platform}:${message.eventId}`;
+    const claim = this.#ledger.claim(eventKey);
+    if (claim !== 'claimed') {
+      this.metrics.increment('hrbot_duplicate_events_total', 'Redelivered events not processed again', { platform: message.platform });
+      this.#log.info({ platform: message.platform, claim }, 'duplicate event ignored');
+      return null;
+    }
+    const turn: Turn = {
+      message,
+      owner: ownerKey(message),
+      tenant: tenantKey(message),
+      conversation: conversationKey(message),
+      text: '',
+      hooks,
+    };
+    let reply: Reply;
+    try {
+      reply = await this.#lanes.run(turn.conversation, () => this.#process(turn));
+    } catch (error) {
+      reply = this.#failureReply(error, message.platform, 'message');
+    }
+    // Marked done even when the reply reports a failure: the user has been answered, and a
+    // platform retry must not produce a second reply.
+    this.#ledger.finish(eventKey);
+    this.metrics.increment('hrbot_replies_total', 'Replies sent, by kind', { platform: message.platform, kind: reply.kind });
+    return reply;
+  }
+
+  /** Act on a button or card: feedback on an answer, or erasing the acting user's data. */
+  act(action: UserAction): Promise<Reply> {
+    const actor: Owner = action;
+    const eventKey = `${action.platform}:${action.eventId}`;
+    if (this.#ledger.claim(eventKey) !== 'claimed') {
+      return Promise.resolve(textReply('notice', 'Already done.', 'private'));
+    }
+    let reply: Reply;
+    try {
+      switch (action.action.type) {
+        case 'feedback': {
+          const owner = this.#history.answerOwner(action.action.answerId);
+          if (owner === undefined) throw new ForbiddenError('No such answer');
+          // Ownership comes from the verified actor, never from the payload's answer id alone.
+          if (owner !== ownerKey(actor)) throw new ForbiddenError('That answer belongs to someone else');
+          this.#history.recordFeedback(action.action.answerId, owner, action.action.rating);
+          this.metrics.increment('hrbot_feedback_total', 'Feedback ratings', { rating: action.action.rating });
+          reply = textReply('notice', action.action.rating === 'up' ? 'Thanks for the feedback!' : 'Thanks, noted. HR reviews answers marked unhelpful.', 'private');
+          break;
+        }
+        case 'forget':
+          reply = this.#forget(ownerKey(actor), 'your');
+          break;
+        default:
+          assertNever(action.action);
+      }
+    } catch (error) {
+      reply = this.#failureReply(error, action.platform, 'action');
+    }
+    this.#ledger.finish(eventKey);
+    return Promise.resolve(reply);
+  }
+
+  async #process(turn: Turn): Promise<Reply> {
+    const { message } = turn;
+    const limit = this.#options.maxMessageChars;
+    // Cheap guard first, so a huge payload is not cleaned character by character.
+    if (message.text.length > limit * 4) return tooLong(message.text.length, limit);
+    turn.text = cleanText(message.text);
+    if (turn.text.length > limit) return tooLong(turn.text.length, limit);
+
+    const parsed = parseCommand(turn.text, message.command !== undefined);
+    switch (parsed.type) {
+      case 'empty':
+        return textReply('help', "Hi! Ask me an HR question in your own words, or type `/hr help` to see what I can do.");
+      case 'unknown':
+        return textReply(
+          'error',
+          `I don't know the command \`${parsed.word.slice(0, 40)}\`. To ask a question, type \`/hr ask ${parsed.word.slice(0, 40)} …\`, or see \`/hr help\`.`,
+        );
+      case 'command':
+        break;
+      default:
+        assertNever(parsed);
+    }
+    const { name, args } = parsed;
+    this.metrics.increment('hrbot_commands_total', 'Commands received', { platform: message.platform, command: name });
+    // Erasing and help must always work, even for a user who is over their limits.
+    if (name !== 'forget' && name !== 'help') {
+      this.#usage.admit(turn.owner, turn.tenant, { question: name === 'ask' });
+    }
+    return this.#run(name, args, turn);
+  }
+
+  async #run(name: CommandName, args: string, turn: Turn): Promise<Reply> {
+    switch (name) {
+      case 'help':
+        return textReply('help', helpText(this.#isAdmin(turn.message)));
+      case 'policy':
+        return this.#policy(args, turn);
+      case 'ask':
+        return this.#ask(args, turn);
+      case 'holidays':
+        return this.#holidays(args);
+      case 'contact':
+        return this.#contact(args);
+      case 'history':
+        return this.#historyList(turn);
+      case 'forget':
+        return this.#forgetCommand(args, turn);
+      case 'usage':
+        return this.#usageReport(turn);
+      default:
+        return assertNever(name);
+    }
+  }
+
+  #policy(args: string, turn: Turn): Reply {
+    if (args === '') return textReply('error', 'What should I look up? For example: `/hr policy parental leave`.');
+    const hits = this.#handbook.search(args, 3);
+    if (hits.length === 0) return this.#notFound(args);
+    const text = renderSections(hits, `Handbook sections matching _${args.slice(0, 80)}_:`);
+    return this.#remember(turn, 'policy', args, { kind: 'lookup', text, sources: hits.map(sourceOf), visibility: 'public' });
+  }
+
+  async #ask(question: string, turn: Turn): Promise<Reply> {
+    if (question === '') return textReply('error', 'What would you like to know? For example: `/hr ask how many vacation days do I get?`');
+    await this.#progress(turn.hooks, { type: 'status', text: 'Looking that up…' });
+    const sections = this.#handbook.search(question, 4);
+    if (sections.length === 0) return this.#notFound(question);
+    const result = await this.#answerer.answer({
+      question,
+      sections,
+      history: this.#history.recentTurns(turn.conversation, this.#options.historyTurns ?? 6),
+      ownerKey: turn.owner,
+      tenantKey: turn.tenant,
+      ...(turn.hooks === undefined ? {} : { hooks: turn.hooks }),
+    });
+    if (result.usage !== undefined) this.#usage.recordTokens(turn.owner, turn.tenant, result.usage);
+    return this.#remember(turn, 'ask', question, { kind: result.kind, text: result.text, sources: result.sources, visibility: 'public' });
+  }
+
+  #holidays(args: string): Reply {
+    let year: number | undefined;
+    if (args !== '') {
+      if (!/^\d{4}$/.test(args)) return textReply('error', 'Give the year as four digits, e.g. `/hr holidays 2027`.');
+      year = Number(args);
+    }
+    const holidays = this.#handbook.holidays(year);
+    if (holidays.length === 0) {
+      const years = this.#handbook.years();
+      return textReply('lookup', years.length === 0 ? 'The holiday calendar is not in the handbook yet.' : `I have the holiday calendar for ${years.join(', ')}.`);
+    }
+    const shownYear = holidays[0]?.date.slice(0, 4) ?? String(year);
+    const lines = holidays.map((h) => `- ${formatDate(h.date)}: ${h.name}${h.offices ? ` (${h.offices})` : ''}`);
+    return textReply('lookup', [`**Company holidays ${shownYear}**`, ...lines].join('\n'));
+  }
+
+  #contact(topic: string): Reply {
+    const contacts = this.#handbook.contacts(topic).slice(0, topic === '' ? 20 : 3);
+    if (contacts.length === 0) {
+      const general = this.#handbook.contacts('general').slice(0, 1);
+      const fallback = general.map((c) => ` Your general HR contact is ${c.contact} (${c.email}).`).join('');
+      return textReply('lookup', `I don't have a specific HR contact for _${topic.slice(0, 80)}_.${fallback}`);
+    }
+    const lines = contacts.map((c) => `- **${c.topic}**: ${c.contact}, ${c.email}${c.channel ? `, ${c.channel}` : ''}`);
+    return textReply('lookup', [topic === '' ? '**HR contacts**' : `**Who to contact about ${topic.slice(0, 80)}**`, ...lines].join('\n'));
+  }
+
+  #historyList(turn: Turn): Reply {
+    const questions = this.#history.recentQuestions(turn.owner, HISTORY_LIST_LIMIT);
+    if (questions.length === 0) return textReply('lookup', "You haven't asked me anything yet (or you erased it).", 'private');
+    const lines = questions.map((q) => `- ${new Date(q.createdAt).toISOString().slice(0, 16).replace('T', ' ')} UTC: ${q.command === 'policy' ? '`policy` ' : ''}${q.text.slice(0, 200)}`);
+    return textReply('lookup', [`**Your last ${questions.length} question${questions.length === 1 ? '' : 's'}** (only you can see this)`, ...lines].join('\n'), 'private');
+  }
+
+  #forgetCommand(args: string, turn: Turn): Reply {
+    if (args === '') return this.#forget(turn.owner, 'your');
+    if (!this.#isAdmin(turn.message)) {
+      return textReply('error', 'Only HR admins can erase another user. To erase your own data, type `/hr forget` alone.', 'private');
+    }
+    const target = args.replace(/^<@([^>|]+)(?:\|[^>]*)?>$/, '$1').trim();
+    return this.#forget(ownerKey({ platform: turn.message.platform, tenantId: turn.message.tenantId, userId: target }), 'their');
+  }
+
+  #forget(owner: string, whose: 'your' | 'their'): Reply {
+    const report = eraseOwner(this.#db, owner, this.#erasureSteps);
+    this.metrics.increment('hrbot_erasures_total', 'Users erased', { by: whose === 'your' ? 'self' : 'admin' });
+    this.#log.info({ ownerKey: owner, by: whose === 'your' ? 'self' : 'admin', rows: report.messages }, 'user data erased');
+    return textReply('notice', erasedText(report, whose), 'private');
+  }
+
+  #usageReport(turn: Turn): Reply {
+    const today = this.#usage.userDay(turn.owner);
+    const month = this.#usage.userSince(turn.owner, 30);
+    const { dailyQuestions, perMinute } = this.#usage.limits;
+    const lines = [
+      '**Your usage**',
+      `- Today: ${today.questions} of ${dailyQuestions} questions (resets at midnight UTC); at most ${perMinute} messages a minute`,
+      `- AI tokens today: ${today.inputTokens + today.outputTokens} (${today.inputTokens} in, ${today.outputTokens} out)`,
+      `- Last 30 days: ${month.questions} questions, ${month.inputTokens + month.outputTokens} AI tokens`,
+    ];
+    if (this.#isAdmin(turn.message)) {
+      const totals = this.#usage.tenantDay(turn.tenant);
+      lines.push(
+        '**Workspace totals today**',
+        `- ${totals.users} user${totals.users === 1 ? '' : 's'}, ${totals.questions} questions, ${totals.inputTokens + totals.outputTokens} AI tokens (${totals.inputTokens} in, ${totals.outputTokens} out)`,
+      );
+    }
+    return textReply('lookup', lines.join('\n'), 'private');
+  }
+
+  #notFound(query: string): Reply {
+    const general = this.#handbook.contacts('general').slice(0, 1);
+    const contact = general.map((c) => ` You can also ask ${c.contact} (${c.email}).`).join('');
+    return textReply(
+      'excerpts',
+      `I couldn't find anything in the handbook about _${query.slice(0, 80)}_. Try other words, or \`/hr contact <topic>\` to find the right person.${contact}`,
+    );
+  }
+
+  /** Append the question and reply to the conversation's history; the reply gets an id for feedback. */
+  #remember(turn: Turn, command: CommandName, question: string, reply: Reply): Reply {
+    const { answerId } = this.#history.appendExchange({
+      conversationKey: turn.conversation,
+      ownerKey: turn.owner,
+      platform: turn.message.platform,
+      kind: turn.message.conversationKind,
+      command,
+      question,
+      answer: reply,
+    });
+    return { ...reply, answerId };
+  }
+
+  async #progress(hooks: ReplyHooks | undefined, progress: Progress): Promise<void> {
+    if (hooks?.onProgress === undefined) return;
+    try {
+      await hooks.onProgress(progress);
+    } catch (error) {
+      // Progress is decoration: a failed status update must not cost the user the answer.
+      this.#log.warn({ err: toError(error) }, 'progress update failed');
+    }
+  }
+
+  #isAdmin(owner: Owner): boolean {
+    const admins = this.#options.admins;
+    return admins.has(owner.userId) || admins.has(`${owner.platform}:${owner.userId}`) || admins.has(ownerKey(owner));
+  }
+
+  #failureReply(error: unknown, platform: string, what: 'message' | 'action'): Reply {
+    if (error instanceof RateLimitedError) {
+      this.metrics.increment('hrbot_limited_total', 'Requests refused by a rate limit or quota', { limit: error.limit });
+      const text =
+        error.limit === 'rate'
+          ? `You're sending messages faster than I can keep up with. Please wait ${waitText(error.retryAfterSeconds)} and try again.`
+          : `You've used today's ${this.#usage.limits.dailyQuestions} questions. Your allowance resets in ${waitText(error.retryAfterSeconds)}; \`/hr policy <words>\` and \`/hr contact <topic>\` still work meanwhile.`;
+      return textReply('error', text, 'private');
+    }
+    if (error instanceof BusyError) {
+      this.metrics.increment('hrbot_busy_total', 'Requests refused because a queue was full', {});
+      return textReply('error', "I'm very busy right now. Please try again in a minute.", 'private');
+    }
+    if (error instanceof ForbiddenError) {
+      return textReply('error', "That isn't yours, so I can't do that. You can only act on your own answers.", 'private');
+    }
+    const code = error instanceof HrbotError ? error.code : 'unexpected';
+    this.metrics.increment('hrbot_failures_total', 'Messages that failed unexpectedly', { code });
+    this.#log.error({ err: toError(error), code, platform, what }, 'failed to handle');
+    return textReply('error', 'Sorry, something went wrong on my side and I could not answer. Please try again in a minute.', 'private');
+  }
+}
+
+function tooLong(length: number, limit: number): Reply {
+  return textReply(
+    'error',
+    `That message is ${length.toLocaleString('en-US')} characters long; I can read up to ${limit.toLocaleString('en-US')}. Please shorten it or ask one question at a time.`,
+  );
+}
+
+function formatDate(isoDate: string): string {
+  const date = new Date(`${isoDate}T00:00:00Z`);
+  return date.toLocaleDateString('en-US', { weekday: 'short', month: 'short', day: 'numeric', timeZone: 'UTC' });
+}

@@ -1,0 +1,46 @@
+import type { Reply } from '../message.ts';
+import type { ErasureReport } from '../store/erasure.ts';
+
+/** A reply with no sources. */
+export function textReply(kind: Reply['kind'], text: string, visibility: Reply['visibility'] = 'public'): Reply {
+  return { kind, text, sources: [], visibility };
+}
+
+/** What the bot can do, in the words users type. */
+export function helpText(isAdmin: boolean): string {
+  const lines = [
+    "I'm the HR assistant. Ask me anything about our HR policies in your own words, or use a command:",
+    '- `/hr ask <question>`: an answer from the handbook, with sources',
+    '- `/hr policy <words>`: the matching handbook sections, instantly',
+    '- `/hr holidays [year]`: the company holiday calendar',
+    '- `/hr contact <topic>`: who in HR to talk to',
+    '- `/hr history`: your recent questions (only you see them)',
+    '- `/hr forget`: erase everything I have stored about you',
+    '- `/hr usage`: how much of your daily question allowance you have used',
+    '- `/hr help`: this list',
+    'In Teams and here you can type the same words without `/hr`, e.g. `policy parental leave`.',
+  ];
+  if (isAdmin) {
+    lines.push('Admin: `/hr usage` also shows totals for the workspace; `/hr forget <user id>` erases another user.');
+  }
+  return lines.join('\n');
+}
+
+/** Confirmation after an erase, saying what went. */
+export function erasedText(report: ErasureReport, whose: 'your' | 'their'): string {
+  const parts = [
+    `${report.messages} message${report.messages === 1 ? '' : 's'} in ${report.conversations} conversation${report.conversations === 1 ? '' : 's'}`,
+    `${report.feedback} feedback rating${report.feedback === 1 ? '' : 's'}`,
+    `${report.usageDays} day${report.usageDays === 1 ? '' : 's'} of usage records`,
+    `${report.cachedAnswers} cached answer${report.cachedAnswers === 1 ? '' : 's'}`,
+  ];
+  return `Done. I have erased everything stored about ${whose === 'your' ? 'you' : 'that user'}: ${parts.join(', ')}. This cannot be undone.`;
+}
+
+/** Human wording for a wait in seconds. */
+export function waitText(seconds: number): string {
+  if (seconds < 90) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  if (minutes < 90) return `${minutes} minutes`;
+  return `${Math.ceil(minutes / 60)} hours`;
+}

@@ -1,0 +1,101 @@
+/**
+ * The project's JSON logger: pino, with the redactor in two places. The log-method hook redacts
+ * what the caller passes (merge object, errors, interpolation arguments) while it still has
+ * structure; the stream-write hook re-parses the finished line and redacts it again, so child
+ * bindings, the message string and anything pino adds can never reach the stream unredacted.
+ */
+import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import type { DestinationStream, LevelWithSilentOrString, LogFn, Logger as PinoLogger } from 'pino';
+import { createPseudonymizer, redactText, redactValue } from './redact.ts';
+import type { RedactOptions } from './redact.ts';
+
+/** The logger type the rest of the project depends on. */
+export type Logger = PinoLogger;
+
+/** Options for {@link createLogger}. */
+export interface CreateLoggerOptions {
+  /** pino level name; default 'info'. At 'debug' or 'trace' message text is kept, redacted and truncated. */
+  level?: LevelWithSilentOrString;
+  /** Where JSON lines go; default standard output. Console mode passes process.stderr. */
+  destination?: NodeJS.WritableStream | DestinationStream;
+  /** HMAC key for user-id pseudonyms; default a random key per process. */
+  pseudonymKey?: string | Buffer;
+  /** Logger name, written as "name" on every line. */
+  name?: string;
+}
+
+// One random key per process, so every logger in the process pseudonymizes an id the same way.
+let processKey: Buffer | undefined;
+function defaultPseudonymKey(): Buffer {
+  processKey ??= randomBytes(32);
+  return processKey;
+}
+
+/** A line that could not be parsed is replaced, never passed through: it might hold anything. */
+const UNPARSEABLE_LINE = JSON.stringify({ level: 50, msg: 'log line dropped: redactor could not parse it' }) + '\n';
+
+/** Create the redacting JSON logger; every line passes the redactor before the destination sees it. */
+export function createLogger(options: CreateLoggerOptions = {}): Logger {
+  const pseudonymize = createPseudonymizer(options.pseudonymKey ?? defaultPseudonymKey());
+  // pino writes synchronously inside the log call, so the hook can hand the calling logger's
+  // text policy to the stream hook through this variable.
+  let allowTextForLine = false;
+
+  const logMethod = function (this: PinoLogger, args: Parameters<LogFn>, method: LogFn): void {
+    // Text is kept only when the logger that is logging runs at debug or trace.
+    const redact: RedactOptions = { pseudonymize, allowText: this.isLevelEnabled('debug') };
+    const previous = allowTextForLine;
+    allowTextForLine = redact.allowText === true;
+    try {
+      method.apply(this, redactArgs(args, redact) as Parameters<LogFn>);
+    } finally {
+      allowTextForLine = previous;
+    }
+  };
+
+  const streamWrite = (line: string): string => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      // The parse error quotes the line, so neither it nor the line may be written.
+      return UNPARSEABLE_LINE;
+    }
+    // Two levels of headroom: the first pass already capped depth, and a bare error logged as
+    // log.error(err) sits one level deeper once pino wraps it as { err }.
+    return JSON.stringify(redactValue(parsed, { pseudonymize, allowText: allowTextForLine, maxDepth: 10 })) + '\n';
+  };
+
+  const pinoOptions = {
+    level: options.level ?? 'info',
+    ...(options.name === undefined ? {} : { name: options.name }),
+    hooks: { logMethod, streamWrite },
+    // Errors are already plain redacted objects; pino's own serializer would re-wrap them as
+    // type "Object" and fold causes into the message.
+    serializers: { err: (value: unknown) => value },
+  };
+  const destination = options.destination;
+  return destination === undefined ? pino(pinoOptions) : pino(pinoOptions, destination);
+}
+
+/** A logger that writes nothing, for tests and tools that need one but not its output. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
+
+/**
+ * Redact the arguments of one log call the way pino will read them: an Error or object first
+ * (merge object), then a message template and its interpolation values.
+ */
+function redactArgs(args: unknown[], options: RedactOptions): unknown[] {
+  return args.map((arg, index) => {
+    if (index === 0 && arg instanceof Error) {
+      // Same shape pino builds for a bare error, so msg still defaults to the (redacted) message.
+      return { err: redactValue(arg, options) };
+    }
+    if (typeof arg === 'string') return redactText(arg, options);
+    if (typeof arg === 'object' && arg !== null) return redactValue(arg, options);
+    return arg;
+  });
+}

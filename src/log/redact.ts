@@ -1,0 +1,467 @@
+/**
+ * The redactor every log line passes through. Free text is scanned for personal data and
+ * credentials, structured values are walked with rules by key name (secrets, user ids, message
+ * text), and platform user ids are replaced by a keyed pseudonym so lines stay correlatable.
+ *
+ * Every pattern is written to be linear: each one can only start at the beginning of a run of its
+ * own characters (a lookbehind), its repeated parts cannot split the same characters two ways, and
+ * anything needing arithmetic (Luhn, mod-97, address parsing) is checked in code, not in the regex.
+ */
+import { createHmac } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
+
+/** The markers that replace redacted content; a log reader sees what kind of thing was removed. */
+export const MARKERS = {
+  email: '[email]',
+  phone: '[phone]',
+  ssn: '[ssn]',
+  card: '[card]',
+  iban: '[iban]',
+  ip: '[ip]',
+  token: '[token]',
+  jwt: '[jwt]',
+  awsKey: '[aws-key]',
+  secret: '[secret]',
+  text: '[text]',
+  name: '[name]',
+  user: '[user]',
+  binary: '[binary]',
+  circular: '[circular]',
+  maxDepth: '[max-depth]',
+  unreadable: '[unreadable]',
+} as const;
+
+/** Maps a platform user id to a stable pseudonym. */
+export type Pseudonymize = (id: string) => string;
+
+/** How {@link redactText} and {@link redactValue} treat what they find. */
+export interface RedactOptions {
+  /** Replaces user ids; without it they become `[user]`, which loses correlation but not privacy. */
+  pseudonymize?: Pseudonymize;
+  /** Keep message text (redacted and truncated) instead of `[text]`; meant for debug level only. */
+  allowText?: boolean;
+  /** Nesting below this depth becomes `[max-depth]`; default 8. */
+  maxDepth?: number;
+}
+
+/** Message text kept at debug level is cut to this many characters. */
+export const TEXT_LIMIT = 80;
+
+const DEFAULT_MAX_DEPTH = 8;
+const PSEUDONYM_PATTERN = /^u_[0-9a-f]{16}$/;
+
+/** A keyed HMAC-SHA256 pseudonymizer: same id and key give the same `u_<16 hex>`, a new key a new one. */
+export function createPseudonymizer(key: string | Buffer): Pseudonymize {
+  // Copy the key so a caller zeroing or reusing its buffer cannot change pseudonyms later.
+  const secret = typeof key === 'string' ? Buffer.from(key, 'utf8') : Buffer.from(key);
+  return (id: string) => 'u_' + createHmac('sha256', secret).update(id, 'utf8').digest('hex').slice(0, 16);
+}
+
+/** True when the value already is a pseudonym, so a second redaction pass leaves it alone. */
+export function isPseudonym(value: string): boolean {
+  return PSEUDONYM_PATTERN.test(value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checksums
+
+/** Luhn check over a string of digits. */
+export function luhnValid(digits: string): boolean {
+  let sum = 0;
+  let double = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return false;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return digits.length > 0 && sum % 10 === 0;
+}
+
+/** ISO 13616 check: move the first four characters to the end, letters to numbers, mod 97 == 1. */
+export function ibanValid(iban: string): boolean {
+  const compact = iban.replace(/ /g, '').toUpperCase();
+  if (compact.length < 15 || compact.length > 34 || !/^[A-Z]{2}\d{2}[A-Z0-9]+$/.test(compact)) return false;
+  const rearranged = compact.slice(4) + compact.slice(0, 4);
+  let remainder = 0;
+  for (const ch of rearranged) {
+    const code = ch.charCodeAt(0);
+    // Letters expand to two digits (A=10 ... Z=35); fold digit by digit to stay in safe integers.
+    const value = code >= 65 ? String(code - 55) : ch;
+    for (const digit of value) remainder = (remainder * 10 + (digit.charCodeAt(0) - 48)) % 97;
+  }
+  return remainder === 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Free-text rules, applied in order. Earlier rules win: tokens before the generic patterns that
+// could match pieces of them, IBANs before cards (a German IBAN is mostly digits), cards before
+// phones and SSNs.
+
+type Replacer = (match: string, groups: (string | undefined)[], offset: number, input: string, options: RedactOptions) => string;
+
+interface Rule {
+  readonly pattern: RegExp;
+  readonly replace: Replacer;
+}
+
+function rule(pattern: RegExp, replace: string | Replacer): Rule {
+  return { pattern, replace: typeof replace === 'string' ? () => replace : replace };
+}
+
+/** Card candidates: a run of digit groups; replace each window of groups that forms a valid card. */
+function redactCardRun(run: string, after: string): string {
+  const groups: { start: number; end: number }[] = [];
+  const groupPattern = /\d+/g;
+  for (let m = groupPattern.exec(run); m; m = groupPattern.exec(run)) {
+    groups.push({ start: m.index, end: m.index + m[0].length });
+  }
+  // A last group glued to letters ("4111abc") belongs to some identifier, not to a card.
+  const usable = /^[A-Za-z_]/.test(after) ? groups.length - 1 : groups.length;
+  let out = '';
+  let cursor = 0;
+  let i = 0;
+  while (i < usable) {
+    const best = longestCardWindow(run, groups, i, usable);
+    if (best >= 0) {
+      out += run.slice(cursor, groups[i]!.start) + MARKERS.card;
+      cursor = groups[best]!.end;
+      i = best + 1;
+    } else {
+      i++;
+    }
+  }
+  return cursor === 0 ? run : out + run.slice(cursor);
+}
+
+/**
+ * The last group index j such that groups i..j print a card: 13-19 digits, leading 2-6 (every
+ * card network; keeps epoch-ms timestamps out), Luhn-valid, and either one bare group or groups
+ * of 3-6 digits as cards are printed (4-4-4-4, 4-6-5). -1 when there is none.
+ */
+function longestCardWindow(run: string, groups: readonly { start: number; end: number }[], i: number, usable: number): number {
+  let best = -1;
+  let digits = '';
+  for (let j = i; j < usable; j++) {
+    const g = groups[j]!;
+    const len = g.end - g.start;
+    if (j > i && (len < 3 || len > 6)) break;
+    digits += run.slice(g.start, g.end);
+    if (digits.length > 19) break;
+    const firstLen = groups[i]!.end - groups[i]!.start;
+    const shaped = j === i || (firstLen >= 3 && firstLen <= 6);
+    if (digits.length >= 13 && shaped && /^[2-6]/.test(digits) && luhnValid(digits)) best = j;
+  }
+  return best;
+}
+
+/** International phone candidates: keep the longest prefix of groups with at most 15 digits (E.164). */
+function redactIntlPhone(match: string): string {
+  // Pieces: the +country group, "(0)"-style groups, separator+digits groups; the regex guarantees
+  // the match is exactly a sequence of these, so one linear pass suffices.
+  const piece = /\+\d+|[ .-]?\(\d{1,5}\)\d*|[ .-]\d+/y;
+  let digits = 0;
+  let end = 0;
+  for (let m = piece.exec(match); m; m = piece.exec(match)) {
+    const count = m[0].replace(/\D/g, '').length;
+    // "+44 20 7946 0958 2025" is a phone followed by a year: stop before the group that overflows.
+    if (digits + count > 15) break;
+    digits += count;
+    end = piece.lastIndex;
+  }
+  return digits >= 7 ? MARKERS.phone + match.slice(end) : match;
+}
+
+const LOOPBACK_V4 = /^(?:127\.\d+\.\d+\.\d+|0\.0\.0\.0)$/;
+
+const SLACK_USER_ID = /(?<![\w-])[UW](?=[A-Z]*\d)[A-Z0-9]{8,11}(?![\w-])/g;
+
+const RULES: readonly Rule[] = [
+  // PEM private key blocks: the body class excludes '-', so the run stops at the END line.
+  rule(/-----BEGIN [A-Z ]{0,30}PRIVATE KEY-----[A-Za-z0-9+/=\s]{0,20000}(?:-----END [A-Z ]{0,30}PRIVATE KEY-----)?/g, MARKERS.secret),
+  // Credentials embedded in URLs: scheme://user:password@host.
+  rule(/(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]{0,20}:\/\/)[^\s/@:]{1,256}:[^\s/@]{1,256}@/g, (_m, g) => `${g[0] ?? ''}${MARKERS.secret}@`),
+  // JWTs: base64url header starting with {" then payload and (possibly empty) signature.
+  rule(/(?<![\w-])eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*/g, MARKERS.jwt),
+  // Slack tokens (bot, user, app-level, refresh, config) and incoming-webhook URLs.
+  rule(/(?<![\w-])(?:xoxe\.xox[a-z]|xox[a-z]|xapp)-[A-Za-z0-9-]{6,}/g, MARKERS.token),
+  rule(/https:\/\/hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9/_-]+/g, MARKERS.token),
+  // Other common vendor tokens that look like nothing else: GitHub, Google API keys.
+  rule(/(?<![\w-])(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|AIza[0-9A-Za-z_-]{35})/g, MARKERS.token),
+  // AWS access key ids by their documented prefixes.
+  rule(/(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA)[A-Z0-9]{16}(?![A-Za-z0-9])/g, MARKERS.awsKey),
+  // AWS secret access keys: exactly 40 base64 characters; require mixed case and a digit so git
+  // SHAs (lower-case hex) and long words are not taken for keys.
+  rule(/(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g, (m) =>
+    /[A-Z]/.test(m) && /[a-z]/.test(m) && /\d/.test(m) && (m.match(/[/+]/g)?.length ?? 0) <= 4 ? MARKERS.secret : m,
+  ),
+  // Authorization schemes. Bearer needs something token-like (a digit or symbol, or 20+ chars) so
+  // "the bearer instrument" survives; Basic must decode to user:password.
+  rule(/(?<![A-Za-z0-9])(bearer|basic)([ \t]+)([A-Za-z0-9._~+/=-]{8,})/gi, (m, g) => {
+    const scheme = g[0] ?? '';
+    const token = g[2] ?? '';
+    const tokenLike =
+      scheme.toLowerCase() === 'bearer'
+        ? token.length >= 20 || /[\d._~+/=-]/.test(token)
+        : /^[\x20-\x7e]+:[\x20-\x7e]*$/.test(Buffer.from(token, 'base64').toString('latin1'));
+    return tokenLike ? `${scheme}${g[1] ?? ''}${MARKERS.token}` : m;
+  }),
+  // key=value / key: value / "key":"value" for secret-named keys in free text (query strings,
+  // config dumps, JSON inside a message). Keeps the key so the line stays readable.
+  rule(
+    /(?<![A-Za-z0-9])(aws_?secret_?access_?key|secret_?access_?key|client_?secret|signing_?secret|api[_-]?key|access_?token|refresh_?token|auth_?token|session_?token|private_?key|passphrase|password|passwd|pwd|secret|token|authorization)(["']?[ \t]*[:=][ \t]*["']?)(?:(?:bearer|basic|token|digest)[ \t]+)?[^\s"'<>,;&]+/gi,
+    (_m, g) => `${g[0] ?? ''}${g[1] ?? ''}${MARKERS.secret}`,
+  ),
+  // Email addresses. The local part may only start where a run of local-part characters starts.
+  rule(/(?<![\w.%+-])[\w.%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])/g, MARKERS.email),
+  // IBANs, grouped by four or compact; mod-97 decides.
+  rule(/(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])/g, (m) => (ibanValid(m) ? MARKERS.iban : m)),
+  // Payment cards: digit groups; Luhn and a 2-6 leading digit (all card networks) decide, which
+  // keeps epoch-ms timestamps (leading 1) and arbitrary counts out.
+  rule(/(?<![\w+.-])\d+(?:[ -]\d+)*/g, (m, _g, offset, input) => redactCardRun(m, input.slice(offset + m.length, offset + m.length + 1))),
+  // US SSNs: dashed form anywhere, undashed only right after an SSN label.
+  rule(/(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])/g, MARKERS.ssn),
+  rule(/(?<![A-Za-z0-9])(ssn|social security(?: number)?|ss#)([^A-Za-z0-9\n]{0,3})\d{3}[ -]?\d{2}[ -]?\d{4}(?!\d)/gi, (_m, g) => `${g[0] ?? ''}${g[1] ?? ''}${MARKERS.ssn}`),
+  // International phones: + and digit groups separated by one space, dot or dash, "(0)" allowed.
+  rule(/(?<![\w+])\+\d+(?:[ .-]?\(\d{1,5}\)\d*|[ .-]\d+)*/g, (m) => redactIntlPhone(m)),
+  // North American national forms: (415) 555-0100, 415-555-0100, 415.555.0100, 1-800-555-0100.
+  rule(/(?<![\w+.-])(?:1[ .-])?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w]|[.-]?\d)/g, MARKERS.phone),
+  // Trunk-prefixed national forms (020 7946 0958, 06 12 34 56 78): separators are required, so
+  // a bare run of digits is never a phone.
+  rule(/(?<![\w+.-])0\d{1,4}(?:[ -]\d{2,8}){1,4}(?![\w]|[ -]?\d)/g, (m) => {
+    const digits = m.replace(/\D/g, '').length;
+    return digits >= 9 && digits <= 12 ? MARKERS.phone : m;
+  }),
+  // IPv6: a hex/colon run is only a candidate; node:net decides. Loopback and unspecified are not personal.
+  rule(/(?<![\w:.])(?=[0-9A-Fa-f]{0,4}::?[0-9A-Fa-f])[0-9A-Fa-f:.]+(?:%[A-Za-z0-9.]{1,16})?/g, (m, _g, offset, input) => {
+    const address = m.replace(/\.+$/, '');
+    const next = input.charAt(offset + address.length);
+    if (/[\w]/.test(next) && address.length === m.length) return m;
+    const bare = address.replace(/%.*$/, '');
+    if (!isIPv6(bare) || bare === '::' || bare === '::1') return m;
+    return MARKERS.ip + m.slice(address.length);
+  }),
+  // IPv4: four dotted numbers not part of a longer dotted run (so 1.2.3 versions never qualify).
+  rule(/(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|\.\d)/g, (m) => (isIPv4(m) && !LOOPBACK_V4.test(m) ? MARKERS.ip : m)),
+  // Microsoft Teams user ids (29:..., 8:orgid:<uuid>).
+  rule(/(?<![\w:])(?:29:[\w-]{16,}|8:orgid:[0-9a-fA-F-]{36})/g, (m, _g, _o, _i, options) => pseudonymOrMarker(m, options)),
+  // Slack user ids (U..., W... for Enterprise Grid), which must contain a digit.
+  rule(SLACK_USER_ID, (m, _g, _o, _i, options) => pseudonymOrMarker(m, options)),
+];
+
+function pseudonymOrMarker(id: string, options: RedactOptions): string {
+  return options.pseudonymize ? options.pseudonymize(id) : MARKERS.user;
+}
+
+/** Replace every sensitive match in free text with its typed marker; idempotent. */
+export function redactText(text: string, options: RedactOptions = {}): string {
+  let out = text;
+  for (const { pattern, replace } of RULES) {
+    pattern.lastIndex = 0;
+    out = out.replace(pattern, (match: string, ...rest: unknown[]) => {
+      // No rule uses named groups, so replace() passes: groups..., offset, input.
+      const offset = rest[rest.length - 2] as number;
+      const input = rest[rest.length - 1] as string;
+      const groups = rest.slice(0, -2) as (string | undefined)[];
+      return replace(match, groups, offset, input, options);
+    });
+  }
+  return out;
+}
+
+/** Cut text to {@link TEXT_LIMIT} characters plus an ellipsis; short text is returned as is. */
+function truncateText(text: string): string {
+  if (text.length <= TEXT_LIMIT) return text;
+  let end = TEXT_LIMIT;
+  // Do not split a surrogate pair; a lone half would be written as U+FFFD.
+  const code = text.charCodeAt(end - 1);
+  if (code >= 0xd800 && code <= 0xdbff) end--;
+  return text.slice(0, end) + '…';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key rules for structured values. Keys are compared lower-cased with separators removed, so
+// api_key, apiKey and API-KEY are one rule.
+
+type KeyKind = 'secret' | 'user' | 'name' | 'text' | 'plain';
+
+const SECRET_KEYS = new Set([
+  'password', 'passwd', 'pwd', 'passphrase', 'secret', 'token', 'apikey', 'xapikey', 'authorization',
+  'proxyauthorization', 'auth', 'cookie', 'cookies', 'setcookie', 'credential', 'credentials',
+  'privatekey', 'accesskeyid', 'pseudonymkey', 'hmackey', 'signingkey', 'encryptionkey', 'sessionid',
+  'connectionstring', 'databaseurl', 'dsn', 'pin',
+]);
+const SECRET_SUFFIXES = [
+  'password', 'passwd', 'passphrase', 'secret', 'token', 'apikey', 'privatekey', 'secretkey',
+  'accesskey', 'signingkey', 'credentials', 'cookie', 'authorization', 'sessionid',
+];
+const USER_KEYS = new Set([
+  'user', 'users', 'userid', 'userids', 'from', 'fromid', 'owner', 'ownerid', 'ownerkey', 'author',
+  'authorid', 'sender', 'senderid', 'requester', 'requesterid', 'actor', 'actorid', 'member',
+  'memberid', 'members', 'recipient', 'recipientid', 'aadobjectid', 'employee', 'employeeid',
+  'upn', 'userprincipalname', 'slackuserid', 'teamsuserid', 'mentions',
+]);
+const USER_SUFFIXES = ['userid', 'userids', 'aadobjectid', 'employeeid'];
+const NAME_KEYS = new Set([
+  'realname', 'realnamenormalized', 'displayname', 'displaynamenormalized', 'fullname', 'firstname',
+  'lastname', 'givenname', 'familyname', 'surname', 'username', 'employeename',
+]);
+const TEXT_KEYS = new Set([
+  'text', 'question', 'answer', 'body', 'content', 'prompt', 'completion', 'reply', 'utterance',
+  'transcript', 'query',
+]);
+
+function normalizeKey(key: string): string {
+  return key.toLowerCase().replace(/[^a-z0-9]/g, '');
+}
+
+function classifyKey(key: string, inUser: boolean): KeyKind {
+  const k = normalizeKey(key);
+  if (SECRET_KEYS.has(k) || SECRET_SUFFIXES.some((s) => k.endsWith(s))) return 'secret';
+  if (USER_KEYS.has(k) || USER_SUFFIXES.some((s) => k.endsWith(s))) return 'user';
+  // Inside a user object ({ id, name } under from/user/...) the bare id and name are personal.
+  if (inUser && k === 'id') return 'user';
+  if (NAME_KEYS.has(k) || (inUser && k === 'name')) return 'name';
+  // "...Text" keys are text too (questionText, answerText), but "context" only ends in "text".
+  if (TEXT_KEYS.has(k) || (k.endsWith('text') && !k.endsWith('context'))) return 'text';
+  return 'plain';
+}
+
+interface WalkState {
+  readonly options: RedactOptions;
+  readonly maxDepth: number;
+  readonly ancestors: Set<object>;
+}
+
+/** Deep copy of a value with every string redacted and key rules applied; cycle- and depth-safe. */
+export function redactValue(value: unknown, options: RedactOptions = {}): unknown {
+  const state: WalkState = { options, maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH, ancestors: new Set() };
+  return walk(value, 'plain', false, 0, state);
+}
+
+function walk(value: unknown, kind: KeyKind, inUser: boolean, depth: number, state: WalkState): unknown {
+  if (value === null || value === undefined || typeof value === 'boolean') return value;
+  switch (kind) {
+    case 'secret':
+      return MARKERS.secret;
+    case 'user':
+      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint') {
+        const id = String(value);
+        return isPseudonym(id) ? id : pseudonymOrMarker(id, state.options);
+      }
+      // Arrays of ids keep the user rule; objects under a user key are user records.
+      if (Array.isArray(value)) return walkContainer(value, 'user', true, depth, state);
+      return walkContainer(value, 'plain', true, depth, state);
+    case 'name':
+      return typeof value === 'string' ? MARKERS.name : walkContainer(value, 'name', inUser, depth, state);
+    case 'text':
+      if (typeof value === 'string') {
+        if (!state.options.allowText) return MARKERS.text;
+        return truncateText(redactText(value, state.options));
+      }
+      return walkContainer(value, Array.isArray(value) ? 'text' : 'plain', inUser, depth, state);
+    case 'plain':
+      return walkContainer(value, 'plain', inUser, depth, state);
+  }
+}
+
+/** Scalars and objects under a key whose rule has already been decided. */
+function walkContainer(value: unknown, kind: KeyKind, inUser: boolean, depth: number, state: WalkState): unknown {
+  switch (typeof value) {
+    case 'string':
+      return kind === 'name' ? MARKERS.name : kind === 'text' ? walk(value, 'text', inUser, depth, state) : redactText(value, state.options);
+    case 'number':
+      // A card number stored as a number would otherwise slip past every text rule.
+      return Number.isSafeInteger(value) && value >= 1e12 && redactText(String(value)) === MARKERS.card ? MARKERS.card : value;
+    case 'bigint':
+      return redactText(String(value), state.options);
+    case 'boolean':
+    case 'undefined':
+      return value;
+    case 'symbol':
+    case 'function':
+      return undefined;
+    case 'object':
+      break;
+  }
+  if (value === null) return null;
+  const obj = value;
+  if (depth >= state.maxDepth) return MARKERS.maxDepth;
+  if (state.ancestors.has(obj)) return MARKERS.circular;
+  state.ancestors.add(obj);
+  try {
+    return walkObject(obj, kind, inUser, depth, state);
+  } finally {
+    state.ancestors.delete(obj);
+  }
+}
+
+function walkObject(obj: object, kind: KeyKind, inUser: boolean, depth: number, state: WalkState): unknown {
+  const next = depth + 1;
+  if (obj instanceof Error) return walkError(obj, next, state);
+  if (obj instanceof Date) return Number.isNaN(obj.getTime()) ? 'Invalid Date' : obj.toISOString();
+  if (ArrayBuffer.isView(obj) || obj instanceof ArrayBuffer) return MARKERS.binary;
+  if (Array.isArray(obj)) return obj.map((item) => walk(item, kind, inUser, next, state));
+  if (obj instanceof Set) return [...obj].map((item) => walk(item, kind, inUser, next, state));
+  if (obj instanceof Map) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of obj) setKey(out, String(k), walk(v, classifyKey(String(k), inUser), inUser, next, state));
+    return out;
+  }
+  if (obj instanceof RegExp) return redactText(String(obj), state.options);
+  const toJSON = (obj as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') {
+    // URL and friends: redact what JSON.stringify would have written.
+    return walk(readSafely(() => toJSON.call(obj) as unknown), kind, inUser, next, state);
+  }
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(obj)) {
+    const v = readSafely(() => (obj as Record<string, unknown>)[key]);
+    setKey(out, key, walk(v, classifyKey(key, inUser), inUser, next, state));
+  }
+  return out;
+}
+
+/** Errors lose message and stack in JSON (non-enumerable); keep them, redacted, plus code and cause. */
+function walkError(err: Error, depth: number, state: WalkState): Record<string, unknown> {
+  const message = readSafely(() => err.message);
+  const out: Record<string, unknown> = {
+    // "type" is what pino's own error serializer writes; "name" is what readers of Error expect.
+    type: err.name,
+    name: err.name,
+    message: redactText(typeof message === 'string' ? message : '', state.options),
+  };
+  const stack = readSafely(() => err.stack);
+  if (typeof stack === 'string') out['stack'] = redactText(stack, state.options);
+  const code = readSafely(() => (err as { code?: unknown }).code);
+  if (code !== undefined) out['code'] = walk(code, 'plain', false, depth, state);
+  const cause = readSafely(() => err.cause);
+  if (cause !== undefined) out['cause'] = walk(cause, 'plain', false, depth, state);
+  if (err instanceof AggregateError) out['errors'] = walk(err.errors, 'plain', false, depth, state);
+  for (const key of Object.keys(err)) {
+    if (key in out) continue;
+    const v = readSafely(() => (err as unknown as Record<string, unknown>)[key]);
+    setKey(out, key, walk(v, classifyKey(key, false), false, depth, state));
+  }
+  return out;
+}
+
+function setKey(out: Record<string, unknown>, key: string, value: unknown): void {
+  if (value === undefined) return;
+  // Plain assignment of "__proto__" would replace the prototype instead of adding a key.
+  if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  else out[key] = value;
+}
+
+/** Getters may throw; a log line must still be written, so the value becomes a marker. */
+function readSafely(read: () => unknown): unknown {
+  try {
+    return read();
+  } catch (error) {
+    return `${MARKERS.unreadable} ${error instanceof Error ? error.name : typeof error}`;
+  }
+}

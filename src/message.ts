@@ -1,0 +1,84 @@
+/** The platforms an adapter can deliver from. */
+export type Platform = 'slack' | 'teams' | 'console';
+
+/** Where a message was written: a one-to-one chat, a channel, or a group chat. */
+export type ConversationKind = 'dm' | 'channel' | 'group';
+
+/**
+ * One message from any platform, normalized by its adapter. Identity fields come from the
+ * platform's verified envelope (signed Slack request, Bot Framework token), never from a
+ * value a user could type or a button payload could carry.
+ */
+export interface IncomingMessage {
+  platform: Platform;
+  /** Verified workspace or tenant: Slack team id, Entra tenant id, `local` for the console. */
+  tenantId: string;
+  /** Verified user: Slack user id, AAD object id, the console user. */
+  userId: string;
+  /** Channel, chat or DM id as the platform names it. */
+  conversationId: string;
+  conversationKind: ConversationKind;
+  /** Thread (Slack thread_ts, Teams reply chain id) the message belongs to, if any. */
+  threadId?: string;
+  /** What the user wrote, with the bot's own mention already removed by the adapter. */
+  text: string;
+  /** Set when the platform delivered a slash command (e.g. `/hr`): `text` is then its arguments. */
+  command?: string;
+  /** The platform's id for this delivery; a redelivery carries the same id. */
+  eventId: string;
+  /** The platform payload, for the adapter only; the engine never reads it. */
+  raw?: unknown;
+}
+
+/** A handbook section an answer came from. */
+export interface Source {
+  file: string;
+  title: string;
+  heading: string;
+  headingPath: string;
+  anchor: string;
+}
+
+/** What the answer is, so adapters can label and decorate it. */
+export type ReplyKind =
+  | 'answer' // written by the LLM from handbook sections
+  | 'excerpts' // handbook passages, no LLM
+  | 'lookup' // a structured command result: policy, holidays, contact, history, usage
+  | 'help'
+  | 'notice' // confirmations such as an erase
+  | 'error'; // something the user should know went wrong or was refused
+
+/** The engine's reply, rendered by the adapter that delivered the message. */
+export interface Reply {
+  kind: ReplyKind;
+  /** Markdown: `**bold**`, `_italic_`, `[text](url)`, `- ` lists, `` `code` ``. */
+  text: string;
+  sources: Source[];
+  /** `private` replies hold personal data and are shown only to the asking user where the platform can. */
+  visibility: 'public' | 'private';
+  /** Set when the reply can receive feedback; acting on it is checked against the acting user. */
+  answerId?: string;
+}
+
+/** A button or card action from a user, with the acting user's verified identity. */
+export interface UserAction {
+  platform: Platform;
+  tenantId: string;
+  userId: string;
+  action: { type: 'feedback'; answerId: string; rating: 'up' | 'down' } | { type: 'forget' };
+  eventId: string;
+}
+
+/** Progress while an answer is being written, for adapters that can show it. */
+export type Progress = { type: 'status'; text: string } | { type: 'delta'; text: string };
+
+/** Optional callbacks an adapter gives the engine for one message. */
+export interface ReplyHooks {
+  /** Called with status and, for AI answers, the growing text; failures here never fail the answer. */
+  onProgress?(progress: Progress): Promise<void> | void;
+}
+
+/** Exhaustiveness check for switches over unions. */
+export function assertNever(value: never): never {
+  throw new Error(`Unexpected value: ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,79 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { StoreError } from '../errors.ts';
+import { migrations } from './migrations.ts';
+
+export type Db = Database.Database;
+
+/** Options for {@link openDatabase}. */
+export interface DatabaseOptions {
+  /** How long a writer waits for another process's write lock before failing, in ms. Default 10000. */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * Open (creating if needed) the one SQLite file, set the pragmas every connection needs, and apply
+ * pending migrations. WAL lets readers run beside the single writer; the busy timeout makes a
+ * second process wait for the write lock instead of failing with "database is locked".
+ */
+export function openDatabase(path: string, options: DatabaseOptions = {}): Db {
+  const busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  let db: Db;
+  try {
+    db = new Database(path, { timeout: busyTimeoutMs });
+  } catch (error) {
+    throw new StoreError('store_open_failed', `Could not open the database at DATABASE_PATH (${path})`, { cause: error });
+  }
+  db.pragma('journal_mode = WAL');
+  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+  db.pragma('foreign_keys = ON');
+  db.pragma('synchronous = NORMAL');
+  // Erased rows are overwritten with zeros instead of lingering in free pages of the file.
+  db.pragma('secure_delete = ON');
+  migrate(db);
+  return db;
+}
+
+/** Run `fn` in a BEGIN IMMEDIATE transaction: the write lock is taken up front, so two writers never deadlock on upgrade. */
+export function writeTransaction<T>(db: Db, fn: () => T): T {
+  return db.transaction(fn).immediate();
+}
+
+function migrate(db: Db): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+  writeTransaction(db, () => {
+    const applied = new Set(
+      db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[],
+    );
+    for (const migration of migrations) {
+      if (applied.has(migration.version)) continue;
+      migration.up(db);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        migration.version,
+        migration.name,
+        Date.now(),
+      );
+    }
+  });
+}
+
+/** Whether the store accepts a write right now (for the readiness probe). */
+export function isWritable(db: Db): boolean {
+  try {
+    writeTransaction(db, () => db.prepare("INSERT INTO meta (key, value) VALUES ('ready_probe', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(Date.now())));
+    return true;
+  } catch (error) {
+    if (error instanceof Error && 'code' in error && typeof error.code === 'string' && error.code.startsWith('SQLITE_')) return false;
+    throw error;
+  }
+}
+
+/**
+ * Fold the write-ahead log back into the main file and truncate it, so that rows just erased
+ * (zeroed by secure_delete) leave no copy in the -wal file either.
+ */
+export function checkpoint(db: Db): void {
+  db.pragma('wal_checkpoint(TRUNCATE)');
+}

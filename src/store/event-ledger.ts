@@ -1,0 +1,79 @@
+import type { Db } from './database.ts';
+import { writeTransaction } from './database.ts';
+
+/** Options for {@link EventLedger}. */
+export interface EventLedgerOptions {
+  /** A claim older than this is presumed abandoned (crashed process) and may be taken again. Default 5 min. */
+  leaseMs?: number;
+  /** Finished event ids are kept this long to catch late redeliveries. Default 24 h. */
+  retentionMs?: number;
+  /** At most this many ids are kept; the oldest are pruned first. Default 200,000. */
+  maxRows?: number;
+}
+
+export type ClaimResult = 'claimed' | 'in_progress' | 'done';
+
+/**
+ * Records platform event ids so that a redelivered event is processed at most once. A delivery
+ * first claims its id; a redelivery that arrives while the first is still working sees
+ * `in_progress` and stays quiet; one that arrives after a crash (lease expired) takes it over,
+ * so nothing is lost either.
+ */
+export class EventLedger {
+  readonly #db: Db;
+  readonly #leaseMs: number;
+  readonly #retentionMs: number;
+  readonly #maxRows: number;
+  #claimsSincePrune = 0;
+
+  constructor(db: Db, options: EventLedgerOptions = {}) {
+    this.#db = db;
+    this.#leaseMs = options.leaseMs ?? 5 * 60_000;
+    this.#retentionMs = options.retentionMs ?? 24 * 60 * 60_000;
+    this.#maxRows = options.maxRows ?? 200_000;
+  }
+
+  /** Try to take the event for processing. */
+  claim(eventKey: string, now = Date.now()): ClaimResult {
+    const result = writeTransaction(this.#db, (): ClaimResult => {
+      const row = this.#db
+        .prepare('SELECT state, claimed_at AS claimedAt FROM processed_events WHERE event_key = ?')
+        .get(eventKey) as { state: 'processing' | 'done'; claimedAt: number } | undefined;
+      if (row === undefined) {
+        this.#db.prepare("INSERT INTO processed_events (event_key, state, claimed_at) VALUES (?, 'processing', ?)").run(eventKey, now);
+        return 'claimed';
+      }
+      if (row.state === 'done') return 'done';
+      if (now - row.claimedAt < this.#leaseMs) return 'in_progress';
+      this.#db.prepare('UPDATE processed_events SET claimed_at = ? WHERE event_key = ?').run(now, eventKey);
+      return 'claimed';
+    });
+    if (++this.#claimsSincePrune >= 1000) {
+      this.#claimsSincePrune = 0;
+      this.prune(now);
+    }
+    return result;
+  }
+
+  /** Mark a claimed event as fully handled. */
+  finish(eventKey: string, now = Date.now()): void {
+    this.#db.prepare("UPDATE processed_events SET state = 'done', finished_at = ? WHERE event_key = ?").run(now, eventKey);
+  }
+
+  /** Give a claim back (the work failed before any reply), so a redelivery may try again. */
+  release(eventKey: string): void {
+    this.#db.prepare("DELETE FROM processed_events WHERE event_key = ? AND state = 'processing'").run(eventKey);
+  }
+
+  /** Drop ids past their retention, and the oldest beyond the row bound. */
+  prune(now = Date.now()): void {
+    writeTransaction(this.#db, () => {
+      this.#db.prepare('DELETE FROM processed_events WHERE claimed_at < ?').run(now - this.#retentionMs);
+      this.#db
+        .prepare(
+          'DELETE FROM processed_events WHERE event_key IN (SELECT event_key FROM processed_events ORDER BY claimed_at DESC LIMIT -1 OFFSET ?)',
+        )
+        .run(this.#maxRows);
+    });
+  }
+}

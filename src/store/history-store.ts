@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import type { ConversationKind, Platform, ReplyKind, Source } from '../message.ts';
+import type { Db } from './database.ts';
+import { writeTransaction } from './database.ts';
+
+/** One turn of a conversation as stored. */
+export interface StoredMessage {
+  seq: number;
+  role: 'user' | 'assistant';
+  text: string;
+  command: string | null;
+  answerId: string | null;
+  createdAt: number;
+}
+
+/** A question the user asked, for `/hr history`. */
+export interface AskedQuestion {
+  text: string;
+  command: string | null;
+  createdAt: number;
+}
+
+/** What {@link HistoryStore.appendExchange} needs to know. */
+export interface Exchange {
+  conversationKey: string;
+  ownerKey: string;
+  platform: Platform;
+  kind: ConversationKind;
+  command: string;
+  question: string;
+  answer: { text: string; kind: ReplyKind; sources: readonly Source[] };
+}
+
+/**
+ * Append-only conversation history. Each conversation hands out its own sequence numbers inside
+ * the write transaction, so two messages never take the same place and nothing is overwritten.
+ */
+export class HistoryStore {
+  readonly #db: Db;
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  /** Append a question and its answer as two consecutive turns; returns the answer's id for feedback. */
+  appendExchange(exchange: Exchange, now = Date.now()): { answerId: string; seq: number } {
+    const answerId = randomBytes(12).toString('base64url');
+    return writeTransaction(this.#db, () => {
+      const db = this.#db;
+      db.prepare(
+        `INSERT INTO conversations (conversation_key, owner_key, platform, kind, next_seq, created_at, updated_at)
+         VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (conversation_key) DO NOTHING`,
+      ).run(exchange.conversationKey, exchange.ownerKey, exchange.platform, exchange.kind, now, now);
+      const { seq } = db
+        .prepare('UPDATE conversations SET next_seq = next_seq + 2, updated_at = ? WHERE conversation_key = ? RETURNING next_seq - 2 AS seq')
+        .get(now, exchange.conversationKey) as { seq: number };
+      const insert = db.prepare(
+        `INSERT INTO messages (conversation_key, owner_key, seq, role, command, text, answer_id, answer_kind, sources, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      insert.run(exchange.conversationKey, exchange.ownerKey, seq, 'user', exchange.command, exchange.question, null, null, null, now);
+      insert.run(
+        exchange.conversationKey,
+        exchange.ownerKey,
+        seq + 1,
+        'assistant',
+        exchange.command,
+        exchange.answer.text,
+        answerId,
+        exchange.answer.kind,
+        JSON.stringify(exchange.answer.sources),
+        now,
+      );
+      return { answerId, seq };
+    });
+  }
+
+  /** The last `limit` turns of one conversation, oldest first. */
+  recentTurns(conversationKey: string, limit: number): StoredMessage[] {
+    const rows = this.#db
+      .prepare(
+        `SELECT seq, role, text, command, answer_id AS answerId, created_at AS createdAt
+         FROM messages WHERE conversation_key = ? ORDER BY seq DESC LIMIT ?`,
+      )
+      .all(conversationKey, limit) as StoredMessage[];
+    return rows.reverse();
+  }
+
+  /** The user's own most recent questions across all their conversations, newest first. */
+  recentQuestions(ownerKey: string, limit: number): AskedQuestion[] {
+    return this.#db
+      .prepare(
+        `SELECT text, command, created_at AS createdAt FROM messages
+         WHERE owner_key = ? AND role = 'user' ORDER BY created_at DESC, id DESC LIMIT ?`,
+      )
+      .all(ownerKey, limit) as AskedQuestion[];
+  }
+
+  /** Who owns an answer, or undefined if there is no such answer. */
+  answerOwner(answerId: string): string | undefined {
+    const row = this.#db.prepare("SELECT owner_key AS ownerKey FROM messages WHERE answer_id = ? AND role = 'assistant'").get(answerId) as
+      | { ownerKey: string }
+      | undefined;
+    return row?.ownerKey;
+  }
+
+  /** Store (or change) the owner's rating of their answer. The caller has checked ownership. */
+  recordFeedback(answerId: string, ownerKey: string, rating: 'up' | 'down', now = Date.now()): void {
+    this.#db
+      .prepare(
+        `INSERT INTO feedback (answer_id, owner_key, rating, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (answer_id) DO UPDATE SET rating = excluded.rating, created_at = excluded.created_at`,
+      )
+      .run(answerId, ownerKey, rating, now);
+  }
+
+  /** The stored rating of an answer, if any. */
+  feedbackFor(answerId: string): 'up' | 'down' | undefined {
+    const row = this.#db.prepare('SELECT rating FROM feedback WHERE answer_id = ?').get(answerId) as { rating: 'up' | 'down' } | undefined;
+    return row?.rating;
+  }
+}

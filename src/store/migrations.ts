@@ -1,0 +1,115 @@
+import type Database from 'better-sqlite3';
+
+/** A numbered schema change; applied once, in order, inside the start-up transaction. Never edit a shipped one. */
+export interface Migration {
+  version: number;
+  name: string;
+  up(db: Database.Database): void;
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'core',
+    up(db) {
+      db.exec(`
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+        -- One row per (verified user, place, thread). The key is derived from the platform's verified
+        -- identity, so an id arriving in a payload can never name another user's conversation.
+        CREATE TABLE conversations (
+          conversation_key TEXT PRIMARY KEY,
+          owner_key TEXT NOT NULL,
+          platform TEXT NOT NULL,
+          kind TEXT NOT NULL CHECK (kind IN ('dm', 'channel', 'group')),
+          next_seq INTEGER NOT NULL DEFAULT 1,
+          created_at INTEGER NOT NULL,
+          updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX conversations_owner ON conversations (owner_key);
+
+        -- Append-only: rows are inserted with the conversation's next sequence number and never updated.
+        CREATE TABLE messages (
+          id INTEGER PRIMARY KEY,
+          conversation_key TEXT NOT NULL REFERENCES conversations (conversation_key) ON DELETE CASCADE,
+          owner_key TEXT NOT NULL,
+          seq INTEGER NOT NULL,
+          role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+          command TEXT,
+          text TEXT NOT NULL,
+          answer_id TEXT UNIQUE,
+          answer_kind TEXT,
+          sources TEXT,
+          created_at INTEGER NOT NULL,
+          UNIQUE (conversation_key, seq)
+        );
+        CREATE INDEX messages_owner ON messages (owner_key, created_at);
+
+        CREATE TABLE feedback (
+          answer_id TEXT PRIMARY KEY REFERENCES messages (answer_id) ON DELETE CASCADE,
+          owner_key TEXT NOT NULL,
+          rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
+          created_at INTEGER NOT NULL
+        );
+        CREATE INDEX feedback_owner ON feedback (owner_key);
+
+        CREATE TABLE usage_daily (
+          owner_key TEXT NOT NULL,
+          tenant_key TEXT NOT NULL,
+          day TEXT NOT NULL,
+          questions INTEGER NOT NULL DEFAULT 0,
+          input_tokens INTEGER NOT NULL DEFAULT 0,
+          output_tokens INTEGER NOT NULL DEFAULT 0,
+          PRIMARY KEY (owner_key, day)
+        );
+        CREATE INDEX usage_daily_tenant ON usage_daily (tenant_key, day);
+
+        CREATE TABLE rate_windows (
+          owner_key TEXT PRIMARY KEY,
+          window_start INTEGER NOT NULL,
+          count INTEGER NOT NULL
+        );
+
+        -- Platform event ids seen, so a redelivered event is processed at most once.
+        CREATE TABLE processed_events (
+          event_key TEXT PRIMARY KEY,
+          state TEXT NOT NULL CHECK (state IN ('processing', 'done')),
+          claimed_at INTEGER NOT NULL,
+          finished_at INTEGER
+        );
+        CREATE INDEX processed_events_claimed ON processed_events (claimed_at);
+      `);
+    },
+  },
+  {
+    version: 2,
+    name: 'handbook-index',
+    up(db) {
+      // Derived from KNOWLEDGE_DIR and rebuilt when a file's hash changes.
+      db.exec(`
+        CREATE TABLE handbook_files (
+          path TEXT PRIMARY KEY,
+          sha256 TEXT NOT NULL,
+          title TEXT NOT NULL,
+          indexed_at INTEGER NOT NULL
+        );
+        CREATE TABLE handbook_sections (
+          id INTEGER PRIMARY KEY,
+          path TEXT NOT NULL REFERENCES handbook_files (path) ON DELETE CASCADE,
+          ord INTEGER NOT NULL,
+          title TEXT NOT NULL,
+          heading TEXT NOT NULL,
+          heading_path TEXT NOT NULL,
+          anchor TEXT NOT NULL,
+          body TEXT NOT NULL
+        );
+        CREATE INDEX handbook_sections_path ON handbook_sections (path, ord);
+        CREATE VIRTUAL TABLE handbook_fts USING fts5 (
+          title, heading, body,
+          content = 'handbook_sections', content_rowid = 'id',
+          tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+      `);
+    },
+  },
+];

@@ -1,0 +1,139 @@
+import { RateLimitedError } from '../errors.ts';
+import type { Db } from './database.ts';
+import { writeTransaction } from './database.ts';
+
+/** Limits enforced by {@link UsageStore.admit}. */
+export interface UsageLimits {
+  /** Messages a user may send per minute. */
+  perMinute: number;
+  /** Questions (answers that may use the LLM) a user may ask per UTC day. */
+  dailyQuestions: number;
+}
+
+/** One user's usage for a day. */
+export interface DailyUsage {
+  day: string;
+  questions: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** Totals across a tenant, for admins. */
+export interface TenantUsage extends DailyUsage {
+  users: number;
+}
+
+const WINDOW_MS = 60_000;
+
+/** The UTC day a timestamp falls on, as YYYY-MM-DD. */
+export function utcDay(now: number): string {
+  return new Date(now).toISOString().slice(0, 10);
+}
+
+/**
+ * Per-user rate limit and daily quota. Both are checked and counted in one write transaction
+ * before any work starts, so a refused request costs nothing and a failed answer still counts:
+ * limits cannot leak under concurrency.
+ */
+export class UsageStore {
+  readonly #db: Db;
+  readonly #limits: UsageLimits;
+
+  constructor(db: Db, limits: UsageLimits) {
+    this.#db = db;
+    this.#limits = limits;
+  }
+
+  get limits(): UsageLimits {
+    return this.#limits;
+  }
+
+  /**
+   * Count one message against the rate limit and, when `question` is true, one question against
+   * the daily quota. Throws RateLimitedError (nothing counted) when either is spent.
+   */
+  admit(ownerKey: string, tenantKey: string, options: { question: boolean }, now = Date.now()): void {
+    writeTransaction(this.#db, () => {
+      const db = this.#db;
+      const window = db.prepare('SELECT window_start AS start, count FROM rate_windows WHERE owner_key = ?').get(ownerKey) as
+        | { start: number; count: number }
+        | undefined;
+      const fresh = window === undefined || now - window.start >= WINDOW_MS;
+      if (!fresh && window.count >= this.#limits.perMinute) {
+        const retryAfter = Math.max(1, Math.ceil((window.start + WINDOW_MS - now) / 1000));
+        throw new RateLimitedError('rate', retryAfter, `Rate limit of ${this.#limits.perMinute} messages per minute reached`);
+      }
+      const day = utcDay(now);
+      if (options.question) {
+        const used = (db.prepare('SELECT questions FROM usage_daily WHERE owner_key = ? AND day = ?').pluck().get(ownerKey, day) as
+          | number
+          | undefined) ?? 0;
+        if (used >= this.#limits.dailyQuestions) {
+          const midnight = Date.parse(`${day}T00:00:00.000Z`) + 24 * 60 * 60_000;
+          throw new RateLimitedError('daily_quota', Math.ceil((midnight - now) / 1000), `Daily quota of ${this.#limits.dailyQuestions} questions reached`);
+        }
+        db.prepare(
+          `INSERT INTO usage_daily (owner_key, tenant_key, day, questions) VALUES (?, ?, ?, 1)
+           ON CONFLICT (owner_key, day) DO UPDATE SET questions = questions + 1`,
+        ).run(ownerKey, tenantKey, day);
+      }
+      if (fresh) {
+        db.prepare(
+          `INSERT INTO rate_windows (owner_key, window_start, count) VALUES (?, ?, 1)
+           ON CONFLICT (owner_key) DO UPDATE SET window_start = excluded.window_start, count = 1`,
+        ).run(ownerKey, now);
+      } else {
+        db.prepare('UPDATE rate_windows SET count = count + 1 WHERE owner_key = ?').run(ownerKey);
+      }
+    });
+  }
+
+  /** Add LLM token usage reported by a response to the user's day (and so to the tenant's). */
+  recordTokens(ownerKey: string, tenantKey: string, tokens: { input: number; output: number }, now = Date.now()): void {
+    this.#db
+      .prepare(
+        `INSERT INTO usage_daily (owner_key, tenant_key, day, input_tokens, output_tokens) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (owner_key, day) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens,
+           output_tokens = output_tokens + excluded.output_tokens`,
+      )
+      .run(ownerKey, tenantKey, utcDay(now), tokens.input, tokens.output);
+  }
+
+  /** The user's usage on the given day (zeros when none). */
+  userDay(ownerKey: string, now = Date.now()): DailyUsage {
+    const day = utcDay(now);
+    const row = this.#db
+      .prepare(
+        `SELECT day, questions, input_tokens AS inputTokens, output_tokens AS outputTokens
+         FROM usage_daily WHERE owner_key = ? AND day = ?`,
+      )
+      .get(ownerKey, day) as DailyUsage | undefined;
+    return row ?? { day, questions: 0, inputTokens: 0, outputTokens: 0 };
+  }
+
+  /** The user's totals over the last `days` days including today. */
+  userSince(ownerKey: string, days: number, now = Date.now()): DailyUsage {
+    const from = utcDay(now - (days - 1) * 24 * 60 * 60_000);
+    const row = this.#db
+      .prepare(
+        `SELECT COALESCE(SUM(questions), 0) AS questions, COALESCE(SUM(input_tokens), 0) AS inputTokens,
+           COALESCE(SUM(output_tokens), 0) AS outputTokens
+         FROM usage_daily WHERE owner_key = ? AND day >= ?`,
+      )
+      .get(ownerKey, from) as Omit<DailyUsage, 'day'>;
+    return { day: from, ...row };
+  }
+
+  /** A tenant's totals for one day. */
+  tenantDay(tenantKey: string, now = Date.now()): TenantUsage {
+    const day = utcDay(now);
+    const row = this.#db
+      .prepare(
+        `SELECT COUNT(*) AS users, COALESCE(SUM(questions), 0) AS questions, COALESCE(SUM(input_tokens), 0) AS inputTokens,
+           COALESCE(SUM(output_tokens), 0) AS outputTokens
+         FROM usage_daily WHERE tenant_key = ? AND day = ?`,
+      )
+      .get(tenantKey, day) as Omit<TenantUsage, 'day'>;
+    return { day, ...row };
+  }
+}

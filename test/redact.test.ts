@@ -1,0 +1,348 @@
+import assert from 'node:assert/strict';
+import { PassThrough, Writable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { HrbotError } from '../src/errors.ts';
+import { createLogger, silentLogger } from '../src/log/logger.ts';
+import type { Logger } from '../src/log/logger.ts';
+import { createPseudonymizer, ibanValid, luhnValid, MARKERS, redactText, redactValue } from '../src/log/redact.ts';
+
+const KEY = 'test-pseudonym-key';
+
+/** A logger writing into memory through a real Writable, as pino would write to a file or pipe. */
+function capture(level = 'info'): { log: Logger; lines: () => Record<string, unknown>[]; raw: () => string } {
+  const chunks: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      chunks.push(chunk.toString());
+      callback();
+    },
+  });
+  const log = createLogger({ level, destination, pseudonymKey: KEY, name: 'hrbot-test' });
+  const raw = () => chunks.join('');
+  const lines = () =>
+    raw()
+      .split('\n')
+      .filter((line) => line.length > 0)
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { log, lines, raw };
+}
+
+/** Each class: marker, seeded values (the whole value is secret), and the secret part to look for. */
+const SEEDED: Record<string, { marker: string; seeds: string[]; secretPart?: (seed: string) => string }> = {
+  email: {
+    marker: MARKERS.email,
+    seeds: ['alice.smith@example.com', 'bob+payroll@hr.example.co.uk', 'j_doe99@corp-mail.example.org'],
+  },
+  phone: {
+    marker: MARKERS.phone,
+    seeds: ['+44 20 7946 0958', '+1-415-555-0100', '(415) 555-0199', '415.555.0123', '415-555-0142', '+33 6 12 34 56 78', '020 7946 0991'],
+  },
+  ssn: { marker: MARKERS.ssn, seeds: ['123-45-6789', '078-05-1120', '219-09-9999'] },
+  card: {
+    marker: MARKERS.card,
+    seeds: ['4111 1111 1111 1111', '5500-0000-0000-0004', '378282246310005', '6011111111111117', '2223 0031 2200 3222'],
+  },
+  iban: {
+    marker: MARKERS.iban,
+    seeds: ['GB82 WEST 1234 5698 7654 32', 'DE89370400440532013000', 'FR14 2004 1010 0505 0001 3M02 606', 'NL91ABNA0417164300'],
+  },
+  ipv4: { marker: MARKERS.ip, seeds: ['192.168.1.20', '10.20.30.40', '203.0.113.7'] },
+  ipv6: { marker: MARKERS.ip, seeds: ['2001:db8::ff00:42:8329', 'fe80::1ff:fe23:4567:890a', '2001:0db8:85a3:0000:0000:8a2e:0370:7334'] },
+  slackToken: {
+    marker: MARKERS.token,
+    seeds: [
+      'xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx',
+      'xoxp-123456789012-123456789012-1234567890123-0123456789abcdef0123456789abcdef',
+      'xapp-1-A0123456789-1234567890123-0123456789abcdef0123456789abcdef',
+      'xoxe.xoxp-1-Mi0yLTEyMzQ1Njc4OTAxMi0xMjM0NTY3ODkwMTIz',
+    ],
+  },
+  awsKey: { marker: MARKERS.awsKey, seeds: ['AKIAIOSFODNN7EXAMPLE', 'ASIAY34FZKBOKMUTVV7A', 'AKIA2E0A8F3B244C9986'] },
+  awsSecret: {
+    marker: MARKERS.secret,
+    seeds: ['wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY', 'Xk3nB9pQ2rT7vW1yZ5aC8dE0fG4hJ6kL9mN2pQ5r'],
+  },
+  bearer: {
+    marker: MARKERS.token,
+    seeds: ['Bearer abc123def456ghi789jkl', 'bearer 9f8e7d6c5b4a39281706f5e4', 'Bearer ya29.a0AfH6SMBx3ZqLongOpaqueToken'],
+    secretPart: (seed) => seed.split(' ')[1]!,
+  },
+  jwt: {
+    marker: MARKERS.jwt,
+    seeds: [
+      'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c',
+      'eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJocmJvdCIsImV4cCI6MTczMjMwMDAwMH0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U',
+      'eyJhbGciOiJub25lIn0.eyJ1c2VyIjoiYWxpY2UifQ.',
+    ],
+  },
+};
+
+const BENIGN = [
+  '2025-11-22T18:53:00.123Z',
+  '2025-11-22T18:53:00+01:00',
+  '2025-11-22',
+  '18:53:00',
+  '1732300000000',
+  '1732300000',
+  '1732300000.123456',
+  'HR-12345',
+  'ticket HR-12345 escalated to HR-12346',
+  'v1.2.3',
+  '20.19.0',
+  '2.0.0-beta.1',
+  'pino@10.4.0',
+  '1500ms',
+  '2.5s',
+  'PT15M',
+  '00:01:30',
+  'took 1234 ms, retry 3 of 5',
+  '42',
+  '1,234 items',
+  '123e4567-e89b-12d3-a456-426614174000',
+  'request 550e8400-e29b-41d4-a716-446655440000 done',
+  'port 8080',
+  'localhost:3000',
+  'listening on :443',
+  'C0123ABCD',
+  'posted to C0123ABCD in team T0123ABCD',
+  'git da39a3ee5e6b4b0d3255bfef95601890afd80709',
+  'the bearer of this letter',
+  'inputTokens 1200 outputTokens 350',
+];
+
+/** Every secret string the output must not contain, for one seed. */
+function secretsOf(seed: string, secretPart?: (seed: string) => string): string[] {
+  const part = secretPart ? secretPart(seed) : seed;
+  const compact = part.replace(/[ -]/g, '');
+  return compact !== part && compact.length >= 9 ? [part, compact] : [part];
+}
+
+async function settle(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
+describe('redactText', () => {
+  for (const [name, { marker, seeds, secretPart }] of Object.entries(SEEDED)) {
+    it(`redacts ${name} in free text`, () => {
+      for (const seed of seeds) {
+        const out = redactText(`before ${seed} after`);
+        for (const secret of secretsOf(seed, secretPart)) assert.ok(!out.includes(secret), `${name}: ${secret} leaked in ${out}`);
+        assert.ok(out.includes(marker), `${name}: no ${marker} in ${out}`);
+        assert.ok(out.startsWith('before ') && out.endsWith(' after'), `${name}: surrounding text changed: ${out}`);
+      }
+    });
+  }
+
+  it('passes the benign corpus through unchanged', () => {
+    for (const text of BENIGN) assert.equal(redactText(text), text);
+  });
+
+  it('checks cards with Luhn and IBANs with mod-97', () => {
+    assert.equal(luhnValid('4111111111111111'), true);
+    assert.equal(luhnValid('4111111111111112'), false);
+    assert.equal(redactText('card 4111 1111 1111 1112'), 'card 4111 1111 1111 1112');
+    assert.equal(ibanValid('GB82WEST12345698765432'), true);
+    assert.equal(ibanValid('GB82WEST12345698765433'), false);
+    assert.equal(redactText('iban GB82 WEST 1234 5698 7654 33'), 'iban GB82 WEST 1234 5698 7654 33');
+  });
+
+  it('does not take bare digit runs for phones', () => {
+    for (const text of ['1732300000000', '4155550100', 'ticket 12345678', 'id 20251122185300']) assert.equal(redactText(text), text);
+  });
+
+  it('redacts secrets assigned in free text and credentials in URLs', () => {
+    const out = redactText('password=hunter2&next=1 {"client_secret":"s3cr3tvalue"} postgres://hr:pa55word@db.internal/hr');
+    for (const secret of ['hunter2', 's3cr3tvalue', 'pa55word']) assert.ok(!out.includes(secret), out);
+    assert.ok(out.includes('next=1'));
+  });
+
+  it('is idempotent, so the second pass in the logger changes nothing', () => {
+    const all = Object.values(SEEDED).flatMap((c) => c.seeds).join(' | ');
+    const once = redactText(all);
+    assert.equal(redactText(once), once);
+  });
+
+  it('stays linear on adversarial 100 kB inputs', () => {
+    const n = 100_000;
+    const adversarial = [
+      '1'.repeat(n), '4 '.repeat(n / 2), '41-'.repeat(n / 3), '+1 '.repeat(n / 3), 'a@'.repeat(n / 2), 'a'.repeat(n),
+      'a@' + 'b.'.repeat(n / 2), ':'.repeat(n), 'a:'.repeat(n / 2), 'Ab1/'.repeat(n / 4), '1.'.repeat(n / 2),
+      'eyJ'.repeat(n / 3), 'bearer '.repeat(n / 7), 'GB82 WEST '.repeat(n / 10), 'http://a:'.repeat(n / 9), '123-45-'.repeat(n / 7),
+      '0 12 '.repeat(n / 5), '+1 (1)'.repeat(n / 6), '29:'.repeat(n / 3),
+    ];
+    for (const input of adversarial) assert.equal(typeof redactText(input), 'string');
+    const unit = 'Mail alice@example.com, call +44 20 7946 0958, card 4111 1111 1111 1111, from 10.0.0.1; ';
+    const copies = Math.floor(n / unit.length);
+    const out = redactText(unit.repeat(copies));
+    for (const marker of [MARKERS.email, MARKERS.phone, MARKERS.card, MARKERS.ip]) {
+      assert.equal(out.split(marker).length - 1, copies, `${marker} count`);
+    }
+  });
+
+  it('replaces Slack and Teams user ids in free text with pseudonyms', () => {
+    const pseudonymize = createPseudonymizer(KEY);
+    const out = redactText('<@U0123ABCD> and 29:1AbCdEfGhIjKlMnOpQrStUv asked', { pseudonymize });
+    assert.equal(out, `<@${pseudonymize('U0123ABCD')}> and ${pseudonymize('29:1AbCdEfGhIjKlMnOpQrStUv')} asked`);
+    assert.equal(redactText('<@U0123ABCD>'), `<@${MARKERS.user}>`);
+  });
+});
+
+describe('redactValue', () => {
+  const pseudonymize = createPseudonymizer(KEY);
+
+  it('applies secret, user, name and text key rules case-insensitively', () => {
+    const out = redactValue(
+      {
+        password: 'hunter2', API_KEY: 'k', apiKey: 'k', signingSecret: 's', Authorization: 'Bearer x', cookie: 'c', botToken: 'xoxb-1',
+        userId: 'U0123ABCD', user_id: 'U0123ABCE', ownerKey: 'owner-1', from: { id: '29:abc', name: 'Alice Smith', aadObjectId: 'a-b' },
+        users: ['U1', 'U2'], displayName: 'Alice', text: 'hi', question: 'q', answer: 'a', body: 'b', context: 'kept',
+        inputTokens: 10, maxTokens: 20, tokenCount: 3, enabled: true, nothing: null,
+      },
+      { pseudonymize },
+    );
+    assert.deepEqual(out, {
+      password: '[secret]', API_KEY: '[secret]', apiKey: '[secret]', signingSecret: '[secret]', Authorization: '[secret]', cookie: '[secret]',
+      botToken: '[secret]', userId: pseudonymize('U0123ABCD'), user_id: pseudonymize('U0123ABCE'), ownerKey: pseudonymize('owner-1'),
+      from: { id: pseudonymize('29:abc'), name: '[name]', aadObjectId: pseudonymize('a-b') }, users: [pseudonymize('U1'), pseudonymize('U2')],
+      displayName: '[name]', text: '[text]', question: '[text]', answer: '[text]', body: '[text]', context: 'kept',
+      inputTokens: 10, maxTokens: 20, tokenCount: 3, enabled: true, nothing: null,
+    });
+  });
+
+  it('keeps text redacted and truncated when allowed', () => {
+    const long = 'Reach me at alice@example.com ' + 'x'.repeat(200);
+    const out = redactValue({ text: long, short: 'ok' }, { pseudonymize, allowText: true }) as Record<string, string>;
+    assert.equal(out['text'], ('Reach me at [email] ' + 'x'.repeat(200)).slice(0, 80) + '…');
+    assert.equal(out['short'], 'ok');
+  });
+
+  it('handles cycles, depth and errors', () => {
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic['self'] = cyclic;
+    assert.deepEqual(redactValue(cyclic), { a: 1, self: '[circular]' });
+
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 20; i++) deep = { next: deep };
+    assert.ok(JSON.stringify(redactValue(deep)).includes(MARKERS.maxDepth));
+
+    const error = new HrbotError('store_failed', 'lookup failed for alice@example.com', { cause: new Error('host 10.1.2.3 down') });
+    const out = redactValue(error) as Record<string, unknown>;
+    assert.equal(out['name'], 'HrbotError');
+    assert.equal(out['code'], 'store_failed');
+    assert.equal(out['message'], 'lookup failed for [email]');
+    assert.ok(typeof out['stack'] === 'string' && !out['stack'].includes('alice@example.com'));
+    assert.equal((out['cause'] as Record<string, unknown>)['message'], 'host [ip] down');
+  });
+});
+
+describe('createPseudonymizer', () => {
+  it('is stable per key and differs across keys', () => {
+    const a = createPseudonymizer(KEY);
+    const b = createPseudonymizer(Buffer.from('another key'));
+    assert.match(a('U0123ABCD'), /^u_[0-9a-f]{16}$/);
+    assert.equal(a('U0123ABCD'), createPseudonymizer(KEY)('U0123ABCD'));
+    assert.notEqual(a('U0123ABCD'), a('U0123ABCE'));
+    assert.notEqual(a('U0123ABCD'), b('U0123ABCD'));
+  });
+});
+
+describe('createLogger', () => {
+  for (const [name, { marker, seeds, secretPart }] of Object.entries(SEEDED)) {
+    it(`never writes ${name} (free text, nested fields, errors, bindings, arguments)`, async () => {
+      const { log, lines, raw } = capture();
+      for (const seed of seeds) {
+        log.info({ ctx: { deep: { list: [`x ${seed} y`, { note: seed }] } } }, `free text ${seed}`);
+        log.error(new HrbotError('failed', `failed for ${seed}`, { cause: new Error(`cause ${seed}`) }));
+        log.warn({ err: new Error(seed), items: new Map([['k', seed]]) }, 'with %s interpolated', seed);
+        log.child({ note: seed, nested: { value: seed } }).info('from a child');
+      }
+      await settle();
+      const output = raw();
+      for (const seed of seeds) {
+        for (const secret of secretsOf(seed, secretPart)) assert.ok(!output.includes(secret), `${name}: ${secret} leaked`);
+      }
+      assert.ok(output.includes(marker), `${name}: no ${marker}`);
+      assert.equal(lines().length, seeds.length * 4);
+    });
+  }
+
+  it('writes the benign corpus unchanged', async () => {
+    const { log, lines } = capture();
+    for (const text of BENIGN) log.info({ value: text, nested: { list: [text] } }, text);
+    await settle();
+    const written = lines();
+    assert.equal(written.length, BENIGN.length);
+    BENIGN.forEach((text, i) => {
+      const line = written[i]!;
+      assert.equal(line['msg'], text);
+      assert.equal(line['value'], text);
+      assert.deepEqual(line['nested'], { list: [text] });
+    });
+  });
+
+  it('pseudonymizes user ids and never writes the raw id', async () => {
+    const { log, lines, raw } = capture();
+    const pseudonymize = createPseudonymizer(KEY);
+    log.info({ userId: 'U0123ABCD', from: { id: '29:1AbCdEfGhIjKlMnOpQrStUv', name: 'Alice Smith' } }, 'asked by <@U0123ABCD>');
+    log.child({ user: 'U0123ABCD' }).info('again');
+    await settle();
+    const [first, second] = lines();
+    assert.equal(first!['userId'], pseudonymize('U0123ABCD'));
+    assert.equal(first!['msg'], `asked by <@${pseudonymize('U0123ABCD')}>`);
+    assert.equal(second!['user'], pseudonymize('U0123ABCD'));
+    for (const raw_ of ['U0123ABCD', '29:1AbCdEfGhIjKlMnOpQrStUv', 'Alice Smith']) assert.ok(!raw().includes(raw_), `${raw_} leaked`);
+  });
+
+  it('replaces secret-named keys and keeps usage counts', async () => {
+    const { log, lines } = capture();
+    log.info({ headers: { authorization: 'Basic dXNlcjpwYXNz', Cookie: 'sid=abc' }, signingSecret: 'shh', inputTokens: 1200 });
+    await settle();
+    const [line] = lines();
+    assert.deepEqual(line!['headers'], { authorization: '[secret]', Cookie: '[secret]' });
+    assert.equal(line!['signingSecret'], '[secret]');
+    assert.equal(line!['inputTokens'], 1200);
+  });
+
+  it('logs message text as [text] at info level', async () => {
+    const { log, lines, raw } = capture('info');
+    log.info({ text: 'my salary question', question: 'q?', answer: 'a.', body: 'b' }, 'turn');
+    log.child({ text: 'bound text' }).info('child');
+    await settle();
+    const [first, second] = lines();
+    assert.deepEqual([first!['text'], first!['question'], first!['answer'], first!['body']], ['[text]', '[text]', '[text]', '[text]']);
+    assert.equal(second!['text'], '[text]');
+    assert.ok(!raw().includes('salary'));
+  });
+
+  it('keeps message text redacted and truncated at debug level', async () => {
+    const { log, lines } = capture('debug');
+    const long = 'My SSN is 123-45-6789 and my email alice@example.com, ' + 'please help '.repeat(20);
+    log.debug({ text: long }, 'turn');
+    log.info({ question: 'short one' }, 'info line from a debug logger');
+    await settle();
+    const [first, second] = lines();
+    const text = first!['text'] as string;
+    assert.equal(text.length, 81);
+    assert.ok(text.endsWith('…'));
+    assert.ok(text.startsWith('My SSN is [ssn] and my email [email], please help'));
+    assert.equal(second!['question'], 'short one');
+  });
+
+  it('accepts a PassThrough (NodeJS.WritableStream) destination', async () => {
+    const stream = new PassThrough();
+    let written = '';
+    stream.on('data', (chunk: Buffer) => (written += chunk.toString()));
+    const log = createLogger({ destination: stream, pseudonymKey: KEY });
+    log.info({ email: 'alice@example.com' }, 'hello');
+    await settle();
+    const line = JSON.parse(written.trim()) as Record<string, unknown>;
+    assert.equal(line['email'], '[email]');
+    assert.equal(line['msg'], 'hello');
+  });
+
+  it('offers a silent logger', () => {
+    const log = silentLogger();
+    assert.equal(log.level, 'silent');
+    log.error({ password: 'x' }, 'nothing is written');
+  });
+});

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { openDatabase } from '../src/store/database.ts';
+import { ask, dm, startTempBot, tempDir } from './support/temp-bot.ts';
+
+const run = promisify(execFile);
+
+describe('store', () => {
+  it('gives zero "database is locked" errors with several processes writing one file at once', async () => {
+    const dir = tempDir();
+    try {
+      const path = join(dir.path, 'shared.db');
+      openDatabase(path).close();
+      const workers = 4;
+      const perWorker = 150;
+      const results = await Promise.all(
+        Array.from({ length: workers }, (_, w) =>
+          run(process.execPath, ['--import', 'tsx', 'test/support/store-writer.ts', path, String(perWorker), String(w)], {
+            timeout: 120_000,
+          }),
+        ),
+      );
+      const outcomes = results.map((r) => JSON.parse(r.stdout) as { written: number; errors: Record<string, number> });
+      assert.deepEqual(
+        outcomes.map((o) => o.errors),
+        Array.from({ length: workers }, () => ({})),
+      );
+      const db = openDatabase(path);
+      try {
+        const total = workers * perWorker;
+        assert.equal(db.prepare('SELECT questions FROM usage_daily').pluck().get(), total, 'every quota count kept');
+        const seqs = db.prepare('SELECT seq FROM messages ORDER BY seq').pluck().all();
+        assert.deepEqual(seqs, Array.from({ length: total * 2 }, (_, i) => i + 1), 'one gap-free sequence across processes');
+      } finally {
+        db.close();
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('applies migrations once and opens in WAL mode with a busy timeout and foreign keys', () => {
+    const dir = tempDir();
+    try {
+      const path = join(dir.path, 'm.db');
+      openDatabase(path).close();
+      const db = openDatabase(path);
+      try {
+        assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+        assert.ok((db.pragma('busy_timeout', { simple: true }) as number) >= 1000);
+        assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
+        assert.equal(db.pragma('secure_delete', { simple: true }), 1);
+        const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all() as number[];
+        assert.deepEqual(versions, [...new Set(versions)]);
+        assert.ok(versions.length >= 2);
+      } finally {
+        db.close();
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+});
+
+describe('/hr forget', () => {
+  it('erases every row of the user in one go, says what went, and leaves no trace of the text in the files', async () => {
+    const bot = startTempBot();
+    try {
+      const secret = 'ZEBRA-QUOKKA-7731 my manager and I disagree about parental leave';
+      const reply = await ask(bot.core, dm(secret, 'pat'));
+      await bot.core.engine.act({
+        platform: 'console',
+        tenantId: 'local',
+        userId: 'pat',
+        eventId: 'fb-1',
+        action: { type: 'feedback', answerId: reply.answerId ?? '', rating: 'down' },
+      });
+      await ask(bot.core, dm('/hr policy remote work', 'pat'));
+      await ask(bot.core, dm('unrelated question about dental', 'quinn'));
+
+      const erased = await ask(bot.core, dm('/hr forget', 'pat'));
+      assert.equal(erased.kind, 'notice');
+      assert.equal(erased.visibility, 'private');
+      assert.match(erased.text, /4 messages in 1 conversation, 1 feedback rating, 1 day of usage records/);
+
+      const count = (sql: string) => bot.core.db.prepare(sql).pluck().get('console:local:pat');
+      for (const table of ['messages', 'conversations', 'feedback', 'usage_daily', 'rate_windows']) {
+        assert.equal(count(`SELECT COUNT(*) FROM ${table} WHERE owner_key = ?`), 0, table);
+      }
+      assert.equal(bot.core.db.prepare("SELECT COUNT(*) FROM messages WHERE owner_key = 'console:local:quinn'").pluck().get(), 2);
+
+      const files = [bot.databasePath, `${bot.databasePath}-wal`].filter((f) => existsSync(f));
+      for (const file of files) {
+        assert.equal(readFileSync(file).includes('ZEBRA-QUOKKA-7731'), false, `${file} still holds the erased text`);
+      }
+      const history = await ask(bot.core, dm('/hr history', 'pat'));
+      assert.match(history.text, /haven't asked me anything/);
+    } finally {
+      bot.close();
+    }
+  });
+
+  it('erases all or nothing when a step fails', async () => {
+    const failing = () => {
+      throw new Error('cache table unavailable');
+    };
+    const bot = startTempBot({}, { erasureSteps: [failing] });
+    try {
+      await ask(bot.core, dm('how do I submit expenses?', 'rita'));
+      const reply = await ask(bot.core, dm('/hr forget', 'rita'));
+      assert.equal(reply.kind, 'error');
+      assert.equal(bot.core.db.prepare("SELECT COUNT(*) FROM messages WHERE owner_key = 'console:local:rita'").pluck().get(), 2);
+      assert.equal(bot.core.db.prepare("SELECT COUNT(*) FROM usage_daily WHERE owner_key = 'console:local:rita'").pluck().get(), 1);
+    } finally {
+      bot.close();
+    }
+  });
+});
