@@ -69,12 +69,17 @@ export interface UserAction {
   eventId: string;
 }
 
-/** Progress while an answer is being written, for adapters that can show it. */
+/**
+ * Progress while an answer is being written, for adapters that can show it: a status line
+ * ("Looking that up…"), then for AI answers each newly arrived piece of text (`delta`, to be
+ * appended). The Reply that `handle` finally returns always wins: if a stream failed half way the
+ * final reply is a different (fallback) text, and the adapter must replace what it streamed.
+ */
 export type Progress = { type: 'status'; text: string } | { type: 'delta'; text: string };
 
 /** Optional callbacks an adapter gives the engine for one message. */
 export interface ReplyHooks {
-  /** Called with status and, for AI answers, the growing text; failures here never fail the answer. */
+  /** Called in order, awaited; a failure here is logged and never fails the answer. */
   onProgress?(progress: Progress): Promise<void> | void;
 }
 
