@@ -243,3 +243,32 @@ describe('engine guarantees', () => {
     }
   });
 });
+
+describe('engine logging', () => {
+  it('logs each message once without its text or the raw user id at info level', async () => {
+    const bot = startTempBot();
+    try {
+      await ask(bot.core, dm('my email is jane.doe@example.com, how much parental leave?', 'U0SECRETUSER'));
+      const handled = bot.logs.filter((line) => line.msg === 'message handled');
+      assert.equal(handled.length, 1);
+      assert.equal(handled[0]?.kind, 'excerpts');
+      assert.doesNotMatch(bot.logText(), /jane\.doe|U0SECRETUSER|parental leave\?/);
+    } finally {
+      bot.close();
+    }
+  });
+
+  it('at debug level logs the text redacted and truncated', async () => {
+    const bot = startTempBot({ LOG_LEVEL: 'debug' });
+    try {
+      await ask(bot.core, dm(`my email is jane.doe@example.com ${'and more words '.repeat(20)}`, 'U0SECRETUSER'));
+      const received = bot.logs.find((line) => line.msg === 'message received');
+      assert.ok(received);
+      assert.match(String(received.text), /\[email\]/);
+      assert.ok(String(received.text).length <= 81 + 1);
+      assert.doesNotMatch(bot.logText(), /jane\.doe|U0SECRETUSER/);
+    } finally {
+      bot.close();
+    }
+  });
+});

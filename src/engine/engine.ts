@@ -116,6 +116,9 @@ export class Engine {
       text: '',
       hooks,
     };
+    const started = performance.now();
+    // The logger keeps `text` only at debug level, redacted and truncated.
+    this.#log.debug({ platform: message.platform, ownerKey: turn.owner, text: message.text }, 'message received');
     let reply: Reply;
     try {
       reply = await this.#lanes.run(turn.conversation, () => this.#process(turn));
@@ -126,6 +129,10 @@ export class Engine {
     // platform retry must not produce a second reply.
     this.#ledger.finish(eventKey);
     this.metrics.increment('hrbot_replies_total', 'Replies sent, by kind', { platform: message.platform, kind: reply.kind });
+    this.#log.info(
+      { platform: message.platform, ownerKey: turn.owner, kind: reply.kind, ms: Math.round(performance.now() - started) },
+      'message handled',
+    );
     return reply;
   }
 
