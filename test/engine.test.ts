@@ -272,3 +272,20 @@ describe('engine logging', () => {
     }
   });
 });
+
+describe('questions about whom to contact', () => {
+  it('answers "who do I ask about payroll?" from the HR contacts table', async () => {
+    const bot = startTempBot();
+    try {
+      for (const question of ['who do I ask about payroll?', 'Who should I talk to about my payslip', 'whom can I contact regarding payroll']) {
+        const reply = await ask(bot.core, dm(question));
+        assert.equal(reply.kind, 'lookup', question);
+        assert.match(reply.text, /payroll@northwind\.example/, question);
+      }
+      const policy = await ask(bot.core, dm('who is eligible for parental leave?'));
+      assert.equal(policy.kind, 'excerpts', 'an eligibility question is not a contact lookup');
+    } finally {
+      bot.close();
+    }
+  });
+});

@@ -18,6 +18,7 @@ import type { CommandName } from './command-parser.ts';
 import { parseCommand } from './command-parser.ts';
 import type { ConversationLanesOptions } from './conversation-lanes.ts';
 import { ConversationLanes } from './conversation-lanes.ts';
+import { contactTopic } from './contact-intent.ts';
 import { cleanText } from './input-text.ts';
 import type { Owner } from './ownership.ts';
 import { conversationKey, ownerKey, tenantKey } from './ownership.ts';
@@ -233,6 +234,10 @@ export class Engine {
 
   async #ask(question: string, turn: Turn): Promise<Reply> {
     if (question === '') return textReply('error', 'What would you like to know? For example: `/hr ask how many vacation days do I get?`');
+    const topic = contactTopic(question);
+    if (topic !== undefined && this.#handbook.contacts(topic).length > 0) {
+      return this.#remember(turn, 'ask', question, this.#contact(topic));
+    }
     await this.#progress(turn.hooks, { type: 'status', text: 'Looking that up…' });
     const sections = this.#handbook.search(question, 4);
     if (sections.length === 0) return this.#notFound(question);
