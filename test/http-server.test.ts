@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { HttpServer } from '../src/http/http-server.ts';
+import { ask, dm, startTempBot } from './support/temp-bot.ts';
+
+describe('HTTP server', () => {
+  it('serves health, readiness and Prometheus metrics, and 404/405 for the rest', async () => {
+    const bot = startTempBot();
+    const server = new HttpServer({ log: bot.core.log, metrics: bot.core.metrics, ready: () => bot.core.ready() });
+    try {
+      const port = await server.listen(0, '127.0.0.1');
+      const base = `http://127.0.0.1:${port}`;
+      await ask(bot.core, dm('/hr policy expenses'));
+
+      const health = await fetch(`${base}/healthz`);
+      assert.equal(health.status, 200);
+      assert.deepEqual(await health.json(), { status: 'ok' });
+
+      const ready = await fetch(`${base}/readyz`);
+      assert.equal(ready.status, 200);
+
+      const metrics = await fetch(`${base}/metrics`);
+      assert.equal(metrics.status, 200);
+      assert.match(metrics.headers.get('content-type') ?? '', /text\/plain/);
+      const text = await metrics.text();
+      assert.match(text, /# TYPE hrbot_replies_total counter/);
+      assert.match(text, /hrbot_replies_total\{kind="lookup",platform="console"\} 1/);
+      assert.match(text, /hrbot_active_conversations 0/);
+
+      assert.equal((await fetch(`${base}/nope`)).status, 404);
+      const wrongMethod = await fetch(`${base}/healthz`, { method: 'POST' });
+      assert.equal(wrongMethod.status, 405);
+      assert.equal(wrongMethod.headers.get('allow'), 'GET');
+    } finally {
+      await server.close();
+      bot.close();
+    }
+  });
+
+  it('reports not ready when the store cannot take writes', async () => {
+    const bot = startTempBot();
+    const server = new HttpServer({ log: bot.core.log, metrics: bot.core.metrics, ready: () => bot.core.ready() });
+    try {
+      const port = await server.listen(0, '127.0.0.1');
+      bot.core.db.pragma('query_only = ON');
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      assert.equal(ready.status, 503);
+      assert.deepEqual(await ready.json(), { status: 'not ready', reason: 'store not writable' });
+    } finally {
+      await server.close();
+      bot.close();
+    }
+  });
+});
