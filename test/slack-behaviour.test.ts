@@ -249,3 +249,18 @@ describe('Slack: the final reply wins over the stream', () => {
     assert.equal(buttons(update.args.blocks).length, 2);
   });
 });
+
+describe('Slack: shutdown', () => {
+  it('drains an acknowledged event still being answered before it stops', async () => {
+    const gated = new GatedAnswerer();
+    const t = await startSlackBot({ extensions: { answerer: gated } });
+    await postSigned(t.baseUrl, eventBody(mentionEvent('how many vacation days do I get?', 'UDRAIN')), JSON_TYPE);
+    await t.api.waitFor(() => gated.calls === 1, 5000, 'answerer called');
+    const stopping = t.slack.stop();
+    setTimeout(() => gated.release(), 100);
+    await stopping;
+    // The answer went out before stop() resolved, while the fake API was still up.
+    assert.equal(t.api.callsOf('chat.postMessage').length, 1);
+    await t.close();
+  });
+});
