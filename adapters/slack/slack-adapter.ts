@@ -75,7 +75,7 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
     bot = { userId: auth.user_id, ...(auth.bot_id === undefined ? {} : { botId: auth.bot_id }) };
   } catch (error) {
     if (error instanceof SlackStartError) throw error;
-    throw new SlackStartError('Slack refused the bot token (auth.test failed)', { cause: error });
+    throw new SlackStartError('Slack auth.test failed: the bot token was refused or the Web API is unreachable', { cause: error });
   }
 
   let receiver: Receiver;
