@@ -7,6 +7,8 @@ import { ConfigError, HrbotError, toError } from '../src/errors.ts';
 import { HttpServer } from '../src/http/http-server.ts';
 import { createLogger } from '../src/log/logger.ts';
 import { runConsole } from './console/console-adapter.ts';
+import type { SlackAdapter } from './slack/slack-adapter.ts';
+import { startSlack } from './slack/slack-adapter.ts';
 
 /** Which way the bot runs: the terminal chat, or the HTTP server for Slack and Teams. */
 export function chooseMode(config: Config): 'console' | 'server' {
@@ -60,6 +62,20 @@ async function main(): Promise<number> {
   }
 
   const server = new HttpServer({ log, metrics: core.metrics, ready: () => core.ready() });
+  // --- Slack (adapters/slack): POST /slack/events on this server, or Socket Mode ---
+  let slack: SlackAdapter | undefined;
+  if (config.slack.mode !== 'off') {
+    try {
+      slack = await startSlack({ config, engine: core.engine, server, log });
+    } catch (error) {
+      if (!(error instanceof HrbotError)) throw error;
+      log.fatal({ err: error, code: error.code }, 'could not start Slack');
+      process.stderr.write(`hrbot: ${error.message}\n`);
+      core.close();
+      return 1;
+    }
+  }
+  // --- end Slack ---
   const port = await server.listen(config.env.PORT);
   log.info({ port, slack: config.slack.mode, teams: config.teams.enabled, ai: config.bedrock.enabled }, 'hrbot listening');
   await new Promise<void>((resolve) => {
@@ -71,6 +87,7 @@ async function main(): Promise<number> {
     process.once('SIGTERM', stop);
   });
   await server.close();
+  await slack?.stop(); // Slack: drain events acknowledged but still being answered
   core.close();
   return 0;
 }

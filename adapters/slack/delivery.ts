@@ -1,0 +1,171 @@
+import type { webApi } from '@slack/bolt';
+import { toError } from '../../src/errors.ts';
+import type { Logger } from '../../src/log/logger.ts';
+import type { Progress, Reply, ReplyHooks } from '../../src/message.ts';
+import { assertNever } from '../../src/message.ts';
+import type { SlackTarget } from './parse.ts';
+import type { SlackMessage } from './render.ts';
+import { extraBlocks, MAX_SECTION_CHARS, renderReply, toMrkdwn } from './render.ts';
+import { SlackDeliveryError } from './slack-errors.ts';
+
+type WebClient = webApi.WebClient;
+type ChatStreamer = webApi.ChatStreamer;
+
+/** A placeholder message is edited at most this often while an answer streams into it. */
+export const PREVIEW_UPDATE_INTERVAL_MS = 1000;
+/** Characters of streamed text buffered before a chat.appendStream call (the SDK's own buffer). */
+const STREAM_BUFFER_CHARS = 256;
+
+/**
+ * Delivers one message's progress and reply. In a thread, where Slack can stream, the status
+ * goes through assistant.threads.setStatus and the answer streams with chat.startStream /
+ * appendStream / stopStream; elsewhere (a top-level DM) a placeholder is posted and edited,
+ * throttled. The final reply always replaces whatever was streamed when the two differ.
+ */
+export class MessageDelivery {
+  readonly #client: WebClient;
+  readonly #target: SlackTarget;
+  readonly #log: Logger;
+  #streamer: ChatStreamer | undefined;
+  #streamFailed = false;
+  #streamDiverged = false;
+  #streamed = '';
+  #placeholderTs: string | undefined;
+  #lastPreviewAt = 0;
+
+  constructor(client: WebClient, target: SlackTarget, log: Logger) {
+    this.#client = client;
+    this.#target = target;
+    this.#log = log;
+  }
+
+  /** Hooks for the engine: status and streamed text. */
+  get hooks(): ReplyHooks {
+    return { onProgress: (progress) => this.#progress(progress) };
+  }
+
+  async #progress(progress: Progress): Promise<void> {
+    const { channel, threadTs } = this.#target;
+    switch (progress.type) {
+      case 'status':
+        if (threadTs !== undefined) {
+          await this.#client.assistant.threads.setStatus({ channel_id: channel, thread_ts: threadTs, status: progress.text });
+        } else if (this.#placeholderTs === undefined) {
+          const posted = await this.#client.chat.postMessage({ channel, text: `_${toMrkdwn(progress.text)}_` });
+          this.#placeholderTs = posted.ts;
+        }
+        return;
+      case 'delta':
+        this.#streamed += progress.text;
+        if (this.#streamDiverged) return;
+        if (threadTs !== undefined && !this.#streamFailed) {
+          await this.#appendToStream(progress.text, threadTs);
+          if (!this.#streamFailed) return;
+        }
+        await this.#updatePreview();
+        return;
+      default:
+        assertNever(progress);
+    }
+  }
+
+  async #appendToStream(text: string, threadTs: string): Promise<void> {
+    this.#streamer ??= this.#client.chatStream({
+        channel: this.#target.channel,
+        thread_ts: threadTs,
+        // Required outside DMs; harmless in them.
+        recipient_team_id: this.#target.teamId,
+        recipient_user_id: this.#target.userId,
+        buffer_size: STREAM_BUFFER_CHARS,
+      });
+    try {
+      await this.#streamer.append({ markdown_text: text });
+    } catch (error) {
+      this.#log.warn({ err: toError(error) }, 'slack: chat stream failed; falling back to message updates');
+      if (this.#streamer.ts === undefined) {
+        // The stream never started (a workspace or client without streaming): use a placeholder instead.
+        this.#streamFailed = true;
+        this.#streamer = undefined;
+      } else {
+        // Part of the text is missing from the stream; the final reply will replace it whole.
+        this.#streamDiverged = true;
+      }
+    }
+  }
+
+  async #updatePreview(): Promise<void> {
+    const now = Date.now();
+    if (now - this.#lastPreviewAt < PREVIEW_UPDATE_INTERVAL_MS) return;
+    this.#lastPreviewAt = now;
+    const preview = toMrkdwn(this.#streamed);
+    const text = preview.length > MAX_SECTION_CHARS ? `${preview.slice(0, MAX_SECTION_CHARS - 1)}…` : preview;
+    const { channel, threadTs } = this.#target;
+    if (this.#placeholderTs === undefined) {
+      const posted = await this.#client.chat.postMessage({ channel, text, ...(threadTs === undefined ? {} : { thread_ts: threadTs }) });
+      this.#placeholderTs = posted.ts;
+    } else {
+      await this.#client.chat.update({ channel, ts: this.#placeholderTs, text });
+    }
+  }
+
+  /** Send the final reply (nothing for a redelivered event). */
+  async finish(reply: Reply | null): Promise<void> {
+    try {
+      await this.#finish(reply);
+    } catch (error) {
+      throw new SlackDeliveryError('Could not deliver the reply to Slack', { cause: error });
+    }
+  }
+
+  async #finish(reply: Reply | null): Promise<void> {
+    const { channel, threadTs, userId, kind } = this.#target;
+    if (reply === null) return;
+    const messages = renderReply(reply);
+    const thread = threadTs === undefined ? {} : { thread_ts: threadTs };
+    const streamTs = this.#streamer?.ts;
+
+    if (reply.visibility === 'private' && kind === 'channel') {
+      // Personal replies in a channel go to the asker alone; anything public shown so far goes.
+      await this.#discardPreview();
+      for (const message of messages) {
+        await this.#client.chat.postEphemeral({ channel, user: userId, ...thread, ...message });
+      }
+      return;
+    }
+    if (this.#streamer !== undefined && streamTs !== undefined) {
+      if (!this.#streamDiverged && reply.text === this.#streamed && messages.length === 1) {
+        await this.#streamer.stop({ blocks: extraBlocks(reply) });
+        return;
+      }
+      // The final text differs from what streamed (a fallback after a failed stream, or a long
+      // answer split in several messages): close the stream and replace its text.
+      await this.#streamer.stop();
+      await this.#replace(streamTs, messages);
+      return;
+    }
+    if (this.#placeholderTs !== undefined) {
+      await this.#replace(this.#placeholderTs, messages);
+      return;
+    }
+    for (const message of messages) await this.#client.chat.postMessage({ channel, ...thread, ...message });
+  }
+
+  async #replace(ts: string, messages: SlackMessage[]): Promise<void> {
+    const { channel, threadTs } = this.#target;
+    const [first, ...rest] = messages;
+    if (first !== undefined) await this.#client.chat.update({ channel, ts, ...first });
+    for (const message of rest) {
+      await this.#client.chat.postMessage({ channel, ...(threadTs === undefined ? {} : { thread_ts: threadTs }), ...message });
+    }
+  }
+
+  async #discardPreview(): Promise<void> {
+    const { channel } = this.#target;
+    const streamTs = this.#streamer?.ts;
+    if (this.#streamer !== undefined && streamTs !== undefined) {
+      await this.#streamer.stop();
+      await this.#client.chat.delete({ channel, ts: streamTs });
+    }
+    if (this.#placeholderTs !== undefined) await this.#client.chat.delete({ channel, ts: this.#placeholderTs });
+  }
+}

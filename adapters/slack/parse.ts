@@ -1,0 +1,167 @@
+import type { IncomingMessage, UserAction } from '../../src/message.ts';
+
+/** The fields of a Slack `message` or `app_mention` event the adapter reads. */
+export interface SlackMessageEvent {
+  type: string;
+  subtype?: string;
+  channel?: string;
+  channel_type?: string;
+  user?: string;
+  bot_id?: string;
+  text?: string;
+  ts?: string;
+  thread_ts?: string;
+  edited?: unknown;
+}
+
+/** The signed Events API envelope around an event. */
+export interface SlackEventEnvelope {
+  event_id?: string;
+  team_id?: string;
+  enterprise_id?: string;
+  authorizations?: Array<{ team_id?: string | null; enterprise_id?: string | null }>;
+}
+
+/** A slash command request (form fields). */
+export interface SlackCommandBody {
+  command: string;
+  text?: string;
+  user_id: string;
+  team_id?: string;
+  enterprise_id?: string;
+  channel_id: string;
+  channel_name?: string;
+  trigger_id?: string;
+}
+
+/** The fields of a `block_actions` payload the adapter reads. */
+export interface SlackBlockActionBody {
+  type: string;
+  trigger_id?: string;
+  user: { id: string; team_id?: string };
+  team?: { id?: string } | null;
+  enterprise?: { id?: string } | null;
+}
+
+/** Where a reply to a message goes. */
+export interface SlackTarget {
+  channel: string;
+  /** Reply in this thread (mentions: the mention's thread; DMs: only when the message was in a thread). */
+  threadTs?: string;
+  /** The asking user, for ephemeral replies and stream recipients. */
+  userId: string;
+  teamId: string;
+  kind: 'dm' | 'channel';
+}
+
+/** Why an event was not turned into a message. */
+export type SkipReason = 'not_dm' | 'subtype' | 'bot' | 'self' | 'no_user' | 'edited' | 'no_event_id' | 'no_team';
+
+/** The bot's own identity, learned from auth.test at start. */
+export interface BotIdentity {
+  userId: string;
+  botId?: string;
+}
+
+// Slack event subtypes are edits, deletions, joins, bot posts, etc.: none is a person asking something.
+// `file_share` and `thread_broadcast` carry text a person wrote, so they still count as messages.
+const PERSON_SUBTYPES = new Set(['file_share', 'thread_broadcast']);
+
+/** The verified workspace of a signed request: the envelope's team, else its first authorization. */
+export function envelopeTeam(body: SlackEventEnvelope): string | undefined {
+  return body.team_id ?? body.authorizations?.[0]?.team_id ?? body.enterprise_id ?? body.authorizations?.[0]?.enterprise_id ?? undefined;
+}
+
+/**
+ * A DM (`message.im`) or a mention (`app_mention`) as the engine's message, or why it is skipped.
+ * Identity comes from the signed envelope (team) and the event's author, never from the text.
+ */
+export function parseMessageEvent(
+  envelope: SlackEventEnvelope,
+  event: SlackMessageEvent,
+  bot: BotIdentity,
+): { message: IncomingMessage; target: SlackTarget } | { skip: SkipReason } {
+  const isMention = event.type === 'app_mention';
+  if (!isMention && event.channel_type !== 'im') return { skip: 'not_dm' };
+  // A mention inside a DM also arrives as message.im; answering both would answer twice.
+  if (isMention && (event.channel_type === 'im' || event.channel?.startsWith('D') === true)) return { skip: 'not_dm' };
+  if (event.subtype !== undefined && !PERSON_SUBTYPES.has(event.subtype)) return { skip: 'subtype' };
+  if (event.bot_id !== undefined) return { skip: event.bot_id === bot.botId ? 'self' : 'bot' };
+  if (event.user === undefined || event.channel === undefined || event.ts === undefined) return { skip: 'no_user' };
+  if (event.user === bot.userId) return { skip: 'self' };
+  if (event.edited !== undefined) return { skip: 'edited' };
+  if (envelope.event_id === undefined) return { skip: 'no_event_id' };
+  const teamId = envelopeTeam(envelope);
+  if (teamId === undefined) return { skip: 'no_team' };
+
+  const threadTs = isMention ? (event.thread_ts ?? event.ts) : event.thread_ts;
+  const message: IncomingMessage = {
+    platform: 'slack',
+    tenantId: teamId,
+    userId: event.user,
+    conversationId: event.channel,
+    conversationKind: isMention ? 'channel' : 'dm',
+    text: stripBotMention(event.text ?? '', bot.userId),
+    eventId: envelope.event_id,
+    raw: event,
+    ...(threadTs === undefined ? {} : { threadId: threadTs }),
+  };
+  return {
+    message,
+    target: { channel: event.channel, userId: event.user, teamId, kind: isMention ? 'channel' : 'dm', ...(threadTs === undefined ? {} : { threadTs }) },
+  };
+}
+
+/** A `/hr` slash command as the engine's message; its text is the command's arguments. */
+export function parseCommand(body: SlackCommandBody): { message: IncomingMessage; target: SlackTarget } | { skip: SkipReason } {
+  const teamId = body.team_id ?? body.enterprise_id;
+  if (teamId === undefined) return { skip: 'no_team' };
+  const kind = body.channel_name === 'directmessage' || body.channel_id.startsWith('D') ? 'dm' : 'channel';
+  const message: IncomingMessage = {
+    platform: 'slack',
+    tenantId: teamId,
+    userId: body.user_id,
+    conversationId: body.channel_id,
+    conversationKind: kind,
+    text: body.text ?? '',
+    command: body.command,
+    // Slash commands are not redelivered; the trigger id is unique per invocation.
+    eventId: `command:${body.trigger_id ?? `${body.channel_id}:${body.user_id}:${Date.now()}`}`,
+    raw: body,
+  };
+  return { message, target: { channel: body.channel_id, userId: body.user_id, teamId, kind } };
+}
+
+/**
+ * A feedback button press as the engine's action. The acting user is the one Slack signed the
+ * request for (`user.id`); the answer id from the button is only a claim the engine checks.
+ */
+export function parseFeedbackAction(
+  body: SlackBlockActionBody,
+  action: { action_id: string; value?: string; action_ts?: string },
+): UserAction | undefined {
+  const rating = action.action_id === FEEDBACK_UP ? 'up' : action.action_id === FEEDBACK_DOWN ? 'down' : undefined;
+  const teamId = body.team?.id ?? body.user.team_id ?? body.enterprise?.id;
+  if (rating === undefined || action.value === undefined || action.value === '' || teamId === undefined) return undefined;
+  return {
+    platform: 'slack',
+    tenantId: teamId,
+    userId: body.user.id,
+    action: { type: 'feedback', answerId: action.value, rating },
+    eventId: `action:${body.trigger_id ?? `${action.action_ts ?? Date.now()}:${body.user.id}`}`,
+  };
+}
+
+/** Action ids of the feedback buttons (render and parse share them). */
+export const FEEDBACK_UP = 'hr_feedback_up';
+export const FEEDBACK_DOWN = 'hr_feedback_down';
+
+/** Remove the bot's own `<@U…>` mention (with or without a `|name` label) and tidy the spaces. */
+export function stripBotMention(text: string, botUserId: string): string {
+  const mention = new RegExp(`<@${escapeRegExp(botUserId)}(?:\\|[^>]*)?>`, 'g');
+  return text.replace(mention, ' ').replace(/\s+/g, ' ').trim();
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

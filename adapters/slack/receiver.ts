@@ -1,0 +1,169 @@
+import type { IncomingMessage as HttpRequest, ServerResponse } from 'node:http';
+import type { App, Receiver, ReceiverEvent } from '@slack/bolt';
+import { InputError, toError } from '../../src/errors.ts';
+import { readBody } from '../../src/http/read-body.ts';
+import { sendJson, sendText } from '../../src/http/http-server.ts';
+import type { Logger } from '../../src/log/logger.ts';
+import { SlackSignatureError } from './slack-errors.ts';
+import { verifySlackSignature } from './verify.ts';
+
+/** Options for {@link SlackHttpReceiver}. */
+export interface SlackHttpReceiverOptions {
+  signingSecret: string;
+  log: Logger;
+  /** Requests being processed after their ack before new ones get 503 (Slack then retries). Default 500. */
+  maxInFlight?: number;
+  /** Ack anyway after this long if no listener has (Slack's deadline is 3 s). Default 2500 ms. */
+  ackDeadlineMs?: number;
+  /** How long {@link SlackHttpReceiver.stop} waits for in-flight work. Default 10 s. */
+  drainMs?: number;
+}
+
+/**
+ * A Bolt receiver on our own HTTP server's `POST /slack/events` route: verify the signature,
+ * answer url_verification, then hand the payload to Bolt with an `ack` that sends the HTTP 200
+ * at once. Processing continues after the response, tracked so shutdown can drain it; Slack's
+ * 3-second deadline never waits on the engine.
+ */
+export class SlackHttpReceiver implements Receiver {
+  readonly #options: Required<SlackHttpReceiverOptions>;
+  readonly #inFlight = new Set<Promise<void>>();
+  #app: App | undefined;
+
+  constructor(options: SlackHttpReceiverOptions) {
+    this.#options = { maxInFlight: 500, ackDeadlineMs: 2500, drainMs: 10_000, ...options };
+  }
+
+  init(app: App): void {
+    this.#app = app;
+  }
+
+  /** Nothing to start: the route lives on the shared HttpServer. */
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Wait (bounded by `drainMs`) for events acknowledged but still being processed. */
+  async stop(): Promise<void> {
+    if (this.#inFlight.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.#options.drainMs);
+    });
+    const result = await Promise.race([Promise.allSettled([...this.#inFlight]).then(() => 'drained' as const), timeout]);
+    clearTimeout(timer);
+    if (result === 'timeout') this.#options.log.warn({ pending: this.#inFlight.size }, 'slack: stopped with events still in flight');
+  }
+
+  /** Events acknowledged and still being processed. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** The route handler for `POST /slack/events`. */
+  readonly handle = async (request: HttpRequest, response: ServerResponse): Promise<void> => {
+    const { log } = this.#options;
+    let raw: string;
+    try {
+      raw = await readBody(request);
+    } catch (error) {
+      if (error instanceof InputError) {
+        sendText(response, 413, 'request body too large');
+        return;
+      }
+      throw error;
+    }
+    try {
+      verifySlackSignature(this.#options.signingSecret, request.headers, raw);
+    } catch (error) {
+      if (error instanceof SlackSignatureError) {
+        log.warn({ code: error.code }, 'slack: request refused');
+        sendText(response, 401, 'invalid signature');
+        return;
+      }
+      throw error;
+    }
+    const body = parseBody(raw, String(request.headers['content-type'] ?? ''));
+    if (body === undefined) {
+      sendText(response, 400, 'malformed body');
+      return;
+    }
+    if (body.type === 'url_verification') {
+      sendJson(response, 200, { challenge: body.challenge });
+      return;
+    }
+    if (body.ssl_check !== undefined) {
+      sendText(response, 200, '');
+      return;
+    }
+    const app = this.#app;
+    if (app === undefined || this.#inFlight.size >= this.#options.maxInFlight) {
+      // Slack redelivers events answered with an error, so nothing is lost by refusing here.
+      response.setHeader('retry-after', '1');
+      sendText(response, 503, 'busy');
+      return;
+    }
+
+    let acked = false;
+    let markAcked: () => void = () => undefined;
+    const ackSent = new Promise<void>((resolve) => {
+      markAcked = resolve;
+    });
+    const ack = (reply?: unknown): Promise<void> => {
+      if (acked) return Promise.resolve();
+      acked = true;
+      if (reply === undefined || reply === '') sendText(response, 200, '');
+      else if (typeof reply === 'string') sendText(response, 200, reply);
+      else sendJson(response, 200, reply);
+      markAcked();
+      return Promise.resolve();
+    };
+    const deadline = setTimeout(() => {
+      log.warn('slack: no listener acknowledged in time; acknowledging anyway');
+      void ack();
+    }, this.#options.ackDeadlineMs);
+    const retryNum = Number(request.headers['x-slack-retry-num'] ?? Number.NaN);
+    const retryReason = request.headers['x-slack-retry-reason'];
+    const event: ReceiverEvent = {
+      body,
+      ack,
+      ...(Number.isInteger(retryNum) ? { retryNum } : {}),
+      ...(typeof retryReason === 'string' ? { retryReason } : {}),
+    };
+    const work = app
+      .processEvent(event)
+      .catch((error: unknown) => {
+        log.error({ err: toError(error) }, 'slack: event processing failed');
+      })
+      .finally(() => {
+        clearTimeout(deadline);
+        // Unhandled payload types get a plain 200 so Slack does not keep retrying them.
+        void ack();
+        this.#inFlight.delete(work);
+      });
+    this.#inFlight.add(work);
+    await ackSent;
+  };
+}
+
+type SlackBody = Record<string, unknown> & { type?: unknown; challenge?: unknown; ssl_check?: unknown };
+
+/** Events come as JSON; commands as form fields; interactivity as a form field `payload` holding JSON. */
+function parseBody(raw: string, contentType: string): SlackBody | undefined {
+  try {
+    if (contentType.includes('application/json')) {
+      const parsed: unknown = JSON.parse(raw);
+      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as SlackBody) : undefined;
+    }
+    const form = new URLSearchParams(raw);
+    const payload = form.get('payload');
+    if (payload !== null) {
+      const parsed: unknown = JSON.parse(payload);
+      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as SlackBody) : undefined;
+    }
+    return Object.fromEntries(form);
+  } catch (error) {
+    if (error instanceof SyntaxError) return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,145 @@
+import type { types } from '@slack/bolt';
+import type { Reply, Source } from '../../src/message.ts';
+import { FEEDBACK_DOWN, FEEDBACK_UP } from './parse.ts';
+
+type KnownBlock = types.KnownBlock;
+
+/** Slack's limit on a section block's text. */
+export const MAX_SECTION_CHARS = 3000;
+/** Slack's limit on blocks in one message. */
+export const MAX_BLOCKS_PER_MESSAGE = 50;
+/**
+ * Body text per message. Slack truncates `text` past 40,000 characters and collapses long
+ * messages; a few sections a message keeps each one readable and the fallback text whole.
+ */
+export const MAX_MESSAGE_BODY_CHARS = 12_000;
+/** Sources shown in the context block (a context block holds at most 10 elements). */
+const MAX_SOURCES = 10;
+
+/** One Slack message: Block Kit blocks plus the plain `text` fallback for notifications and screen readers. */
+export interface SlackMessage {
+  text: string;
+  blocks: KnownBlock[];
+}
+
+/**
+ * Render a reply as one or more Slack messages: the body in mrkdwn sections split at paragraph
+ * and line boundaries, and on the last message a context block with the sources and the
+ * 👍/👎 buttons when the reply can take feedback.
+ */
+export function renderReply(reply: Reply): SlackMessage[] {
+  const extras = extraBlocks(reply);
+  const sections = splitText(toMrkdwn(reply.text), MAX_SECTION_CHARS);
+  const messages: SlackMessage[] = [];
+  let blocks: KnownBlock[] = [];
+  let body: string[] = [];
+  let size = 0;
+  const flush = () => {
+    messages.push({ text: body.join('\n'), blocks });
+    blocks = [];
+    body = [];
+    size = 0;
+  };
+  for (const section of sections) {
+    if (blocks.length > 0 && (blocks.length + 1 > MAX_BLOCKS_PER_MESSAGE - extras.length || size + section.length > MAX_MESSAGE_BODY_CHARS)) flush();
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: section } });
+    body.push(section);
+    size += section.length;
+  }
+  blocks.push(...extras);
+  flush();
+  return messages;
+}
+
+/** The blocks that follow the answer: sources, then feedback buttons. Also appended to a streamed answer. */
+export function extraBlocks(reply: Reply): KnownBlock[] {
+  const blocks: KnownBlock[] = [];
+  if (reply.sources.length > 0) {
+    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: sourcesText(reply.sources) }] });
+  }
+  if (reply.answerId !== undefined && (reply.kind === 'answer' || reply.kind === 'excerpts' || reply.kind === 'lookup')) {
+    blocks.push({
+      type: 'actions',
+      block_id: 'hr_feedback',
+      elements: [
+        { type: 'button', action_id: FEEDBACK_UP, text: { type: 'plain_text', text: '👍 Helpful', emoji: true }, value: reply.answerId },
+        { type: 'button', action_id: FEEDBACK_DOWN, text: { type: 'plain_text', text: '👎 Not helpful', emoji: true }, value: reply.answerId },
+      ],
+    });
+  }
+  return blocks;
+}
+
+function sourcesText(sources: readonly Source[]): string {
+  const seen = new Set<string>();
+  const items: string[] = [];
+  for (const source of sources) {
+    const key = `${source.file}#${source.anchor}`;
+    if (seen.has(key) || items.length >= MAX_SOURCES) continue;
+    seen.add(key);
+    items.push(`${escapeMrkdwn(source.headingPath)} (\`${escapeMrkdwn(source.file)}\`)`);
+  }
+  const text = `:book: *Sources:* ${items.join(' · ')}`;
+  return text.length <= MAX_SECTION_CHARS ? text : `${text.slice(0, MAX_SECTION_CHARS - 1)}…`;
+}
+
+/** Escape the three characters Slack treats as control sequences in mrkdwn. */
+export function escapeMrkdwn(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * Convert the engine's markdown to Slack mrkdwn: `**b**` → `*b*`, `*i*` → `_i_`, `[t](u)` → `<u|t>`,
+ * `- ` lists → `• `, headings → bold lines, `~~s~~` → `~s~`; code spans and fences are left as they
+ * are apart from escaping, since Slack shows them verbatim.
+ */
+export function toMrkdwn(markdown: string): string {
+  return markdown
+    .split(/(```[\s\S]*?```|`[^`\n]+`)/)
+    .map((part, index) => (index % 2 === 1 ? escapeMrkdwn(part) : convertProse(part)))
+    .join('');
+}
+
+// Private-use characters as placeholders: they cannot occur in handbook text.
+const BOLD = '\uE000';
+const LINK = '\uE001';
+
+function convertProse(text: string): string {
+  const links: string[] = [];
+  return (
+    escapeMrkdwn(text)
+      // Links first, out of the way of emphasis rules that would otherwise eat `_` or `*` in URLs.
+      .replace(/\[([^\]\n]+)\]\(([^)\s]+)\)/g, (_m, label: string, url: string) => {
+        links.push(`<${url}|${label.replace(/\|/g, '¦')}>`);
+        return `${LINK}${links.length - 1}${LINK}`;
+      })
+      .replace(/^#{1,6}\s+(.+?)\s*#*$/gm, `${BOLD}$1${BOLD}`)
+      .replace(/\*\*([^*\n]+)\*\*/g, `${BOLD}$1${BOLD}`)
+      .replace(/__([^_\n]+)__/g, `${BOLD}$1${BOLD}`)
+      .replace(/(^|[^*\w])\*([^*\s][^*\n]*?)\*(?=[^*\w]|$)/gm, '$1_$2_')
+      .replace(/~~([^~\n]+)~~/g, '~$1~')
+      .replace(/^(\s*)[-*+]\s+/gm, '$1• ')
+      .replace(new RegExp(BOLD, 'g'), '*')
+      .replace(new RegExp(`${LINK}(\\d+)${LINK}`, 'g'), (_m, index: string) => links[Number(index)] ?? '')
+  );
+}
+
+/**
+ * Split text into pieces of at most `limit` characters, preferring paragraph breaks, then line
+ * breaks, then spaces; a single unbroken run longer than the limit is the only thing ever cut.
+ */
+export function splitText(text: string, limit: number): string[] {
+  const pieces: string[] = [];
+  let rest = text.trim();
+  while (rest.length > limit) {
+    const window = rest.slice(0, limit + 1);
+    let cut = window.lastIndexOf('\n\n');
+    if (cut < limit / 4) cut = window.lastIndexOf('\n');
+    if (cut < limit / 4) cut = window.lastIndexOf(' ');
+    if (cut <= 0) cut = limit;
+    pieces.push(rest.slice(0, cut).trimEnd());
+    rest = rest.slice(cut).trimStart();
+  }
+  if (rest !== '' || pieces.length === 0) pieces.push(rest === '' ? ' ' : rest);
+  return pieces;
+}

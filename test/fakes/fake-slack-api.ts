@@ -1,0 +1,194 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A Block Kit block as the tests read it. */
+export interface RecordedBlock {
+  type: string;
+  block_id?: string;
+  text?: { type: string; text: string };
+  elements?: Array<{ type: string; text?: string | { text: string }; action_id?: string; value?: string }>;
+}
+
+/** The arguments of a recorded call; the fields tests read are typed, the rest kept as they came. */
+export interface CallArgs {
+  channel?: string;
+  channel_id?: string;
+  ts?: string;
+  thread_ts?: string;
+  text?: string;
+  markdown_text?: string;
+  status?: string;
+  user?: string;
+  blocks?: RecordedBlock[];
+  chunks?: Array<{ type: string; text?: string }>;
+  response_type?: string;
+  replace_original?: boolean;
+  recipient_team_id?: string;
+  recipient_user_id?: string;
+  [key: string]: unknown;
+}
+
+/** One call the fake received: a Web API method, or a post to a response_url. */
+export interface RecordedCall {
+  method: string;
+  args: CallArgs;
+  /** The bearer token the call carried (Web API only). */
+  token?: string;
+  at: number;
+}
+
+/** A scripted failure for the next call(s) of one method. */
+export interface Fault {
+  /** HTTP status, e.g. 429 (with retryAfter) or 500. */
+  status?: number;
+  retryAfterSeconds?: number;
+  /** A Slack `ok: false` error such as `unknown_method`. */
+  error?: string;
+}
+
+/** Fields parsed as JSON when the client sends them form-encoded. */
+const JSON_FIELDS = new Set(['blocks', 'attachments', 'chunks', 'metadata', 'loading_messages']);
+const MAX_CALLS = 10_000;
+
+/**
+ * A fake Slack Web API over real HTTP, reached through SLACK_API_URL (`${url}/api/`). It records
+ * every call, answers like Slack does, and posts to response_urls under `${url}/response/<id>`.
+ */
+export class FakeSlackApi {
+  readonly calls: RecordedCall[] = [];
+  readonly bot = { userId: 'UBOT', botId: 'BBOT', teamId: 'T1' };
+  /** The WebSocket URL apps.connections.open hands out (set by Socket Mode tests). */
+  socketUrl = '';
+  readonly #faults = new Map<string, Fault[]>();
+  readonly #server = createServer((request, response) => {
+    this.#handle(request, response).catch((error: unknown) => {
+      response.writeHead(500).end(String(error));
+    });
+  });
+  #ts = 1_700_000_000;
+  #url = '';
+
+  /** Start on 127.0.0.1, a free port. */
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    this.#url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  get url(): string {
+    return this.#url;
+  }
+
+  /** Base URL for SLACK_API_URL. */
+  get apiUrl(): string {
+    return `${this.#url}/api/`;
+  }
+
+  /** A response_url for a slash command or action. */
+  responseUrl(id: string): string {
+    return `${this.#url}/response/${id}`;
+  }
+
+  /** Make the next call of `method` fail as described (queued, one per call). */
+  failNext(method: string, fault: Fault): void {
+    const queue = this.#faults.get(method) ?? [];
+    queue.push(fault);
+    this.#faults.set(method, queue);
+  }
+
+  /** Calls of one method (`response_url` for response_url posts). */
+  callsOf(method: string): RecordedCall[] {
+    return this.calls.filter((call) => call.method === method);
+  }
+
+  /** Calls that put something in front of a user. */
+  get outgoing(): RecordedCall[] {
+    return this.calls.filter((call) => !['auth.test', 'apps.connections.open'].includes(call.method));
+  }
+
+  /** Wait until `predicate` holds, polling every 10 ms for at most `timeoutMs`. */
+  async waitFor(predicate: () => boolean, timeoutMs = 5_000, what = 'condition'): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; calls: ${this.calls.map((c) => c.method).join(', ')}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+
+  async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    const path = (request.url ?? '/').split('?')[0] ?? '/';
+    const args = parseArgs(raw, String(request.headers['content-type'] ?? ''));
+    const auth = String(request.headers.authorization ?? '');
+    const token = auth.startsWith('Bearer ') ? auth.slice(7) : typeof args.token === 'string' ? args.token : undefined;
+    delete args.token;
+
+    const method = path.startsWith('/api/') ? path.slice(5) : path.startsWith('/response/') ? 'response_url' : path;
+    if (this.calls.length < MAX_CALLS) this.calls.push({ method, args, ...(token === undefined ? {} : { token }), at: Date.now() });
+
+    const fault = this.#faults.get(method)?.shift();
+    if (fault?.status !== undefined) {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (fault.retryAfterSeconds !== undefined) headers['retry-after'] = String(fault.retryAfterSeconds);
+      response.writeHead(fault.status, headers).end(JSON.stringify({ ok: false, error: fault.status === 429 ? 'ratelimited' : 'fatal_error' }));
+      return;
+    }
+    if (fault?.error !== undefined) {
+      json(response, { ok: false, error: fault.error });
+      return;
+    }
+    if (method === 'response_url') {
+      json(response, { ok: true });
+      return;
+    }
+    json(response, this.#answer(method, args));
+  }
+
+  #answer(method: string, args: CallArgs): Record<string, unknown> {
+    const ts = () => `${(this.#ts += 1)}.000100`;
+    switch (method) {
+      case 'auth.test':
+        return { ok: true, user_id: this.bot.userId, bot_id: this.bot.botId, team_id: this.bot.teamId, user: 'hrbot', team: 'Northwind' };
+      case 'apps.connections.open':
+        return { ok: true, url: this.socketUrl };
+      case 'chat.postMessage':
+      case 'chat.startStream':
+        return { ok: true, channel: args.channel, ts: ts() };
+      case 'chat.update':
+      case 'chat.appendStream':
+      case 'chat.stopStream':
+      case 'chat.delete':
+        return { ok: true, channel: args.channel, ts: args.ts };
+      case 'chat.postEphemeral':
+        return { ok: true, message_ts: ts() };
+      case 'assistant.threads.setStatus':
+        return { ok: true };
+      default:
+        return { ok: false, error: 'unknown_method' };
+    }
+  }
+}
+
+function parseArgs(raw: string, contentType: string): CallArgs {
+  if (raw === '') return {};
+  if (contentType.includes('application/json')) return JSON.parse(raw) as CallArgs;
+  const args: CallArgs = {};
+  for (const [key, value] of new URLSearchParams(raw)) {
+    args[key] = JSON_FIELDS.has(key) ? JSON.parse(value) : value;
+  }
+  return args;
+}
+
+function json(response: ServerResponse, body: unknown): void {
+  response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}

@@ -1,0 +1,266 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { MAX_SECTION_CHARS } from '../adapters/slack/render.ts';
+import { buttons, contextText, sectionText } from './support/slack-blocks.ts';
+import type { SlackTestBot } from './support/slack-bot.ts';
+import { startSlackBot } from './support/slack-bot.ts';
+import { dmEvent, eventBody, feedbackActionBody, FORM_TYPE, JSON_TYPE, mentionEvent, postSigned } from './support/slack-requests.ts';
+import { fixedAnswerer, GatedAnswerer, streamingAnswerer } from './support/test-answerers.ts';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('Slack: what is not answered', () => {
+  let t: SlackTestBot;
+  before(async () => {
+    t = await startSlackBot();
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  it("ignores its own messages, other bots, edits, deletions and joins (no reply loops)", async () => {
+    const events = [
+      dmEvent('my own answer', 'UBOT'),
+      dmEvent('bot says hi', 'UOTHER', { bot_id: 'BOTHER' }),
+      dmEvent('own bot id', 'UX', { bot_id: 'BBOT' }),
+      dmEvent('', 'UALICE', { subtype: 'message_changed', message: { text: 'edited' } }),
+      dmEvent('', 'UALICE', { subtype: 'message_deleted' }),
+      dmEvent('joined', 'UALICE', { subtype: 'channel_join', channel_type: 'channel', channel: 'C1' }),
+      dmEvent('a channel message without a mention', 'UALICE', { channel_type: 'channel', channel: 'C1' }),
+    ];
+    for (const event of events) {
+      const response = await postSigned(t.baseUrl, eventBody(event), JSON_TYPE);
+      assert.equal(response.status, 200);
+    }
+    await sleep(300);
+    assert.deepEqual(t.api.outgoing, []);
+  });
+});
+
+describe('Slack: redelivery', () => {
+  let t: SlackTestBot;
+  const gated = new GatedAnswerer();
+  before(async () => {
+    t = await startSlackBot({ extensions: { answerer: gated } });
+  });
+  after(async () => {
+    gated.release();
+    await t.close();
+  });
+
+  it('answers exactly once when Slack redelivers while the first delivery is still being answered', async () => {
+    const body = eventBody(mentionEvent('how many vacation days do I get?', 'URETRY'), { eventId: 'EvRETRY1' });
+    const first = await postSigned(t.baseUrl, body, JSON_TYPE);
+    assert.equal(first.status, 200);
+    await t.api.waitFor(() => gated.calls === 1, 5000, 'answerer called');
+    const started = Date.now();
+    for (const retry of ['1', '2', '3']) {
+      const again = await postSigned(t.baseUrl, body, JSON_TYPE, { headers: { 'x-slack-retry-num': retry, 'x-slack-retry-reason': 'http_timeout' } });
+      assert.equal(again.status, 200);
+    }
+    assert.ok(Date.now() - started < 3000, 'redeliveries are acknowledged at once');
+    gated.release();
+    await t.api.waitFor(() => t.api.callsOf('chat.postMessage').length >= 1, 5000, 'answer');
+    await sleep(200);
+    assert.equal(gated.calls, 1);
+    const posts = t.api.callsOf('chat.postMessage');
+    assert.equal(posts.length, 1);
+    assert.match(sectionText(posts[0]!.args.blocks), /\*25 vacation days\*/);
+    // Once answered, a late redelivery is still not answered again.
+    await postSigned(t.baseUrl, body, JSON_TYPE, { headers: { 'x-slack-retry-num': '3' } });
+    await sleep(200);
+    assert.equal(t.api.callsOf('chat.postMessage').length, 1);
+  });
+
+  it('answers a redelivery whose first delivery was never recorded', async () => {
+    const body = eventBody(mentionEvent('/hr policy parental leave', 'UNOTREC'), { eventId: 'EvNOTREC' });
+    const before = t.api.callsOf('chat.postMessage').length;
+    const refused = await postSigned(t.baseUrl, body, JSON_TYPE, { secret: 'not-the-secret' });
+    assert.equal(refused.status, 401);
+    const retried = await postSigned(t.baseUrl, body, JSON_TYPE, { headers: { 'x-slack-retry-num': '1' } });
+    assert.equal(retried.status, 200);
+    await t.api.waitFor(() => t.api.callsOf('chat.postMessage').length > before, 5000, 'answer to the retry');
+    assert.equal(t.api.callsOf('chat.postMessage').length, before + 1);
+  });
+});
+
+describe('Slack: feedback ownership', () => {
+  let t: SlackTestBot;
+  before(async () => {
+    t = await startSlackBot();
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  it("stores the owner's feedback and refuses another user's click on it", async () => {
+    await postSigned(t.baseUrl, eventBody(mentionEvent('/hr policy parental leave', 'UOWNER')), JSON_TYPE);
+    await t.api.waitFor(() => t.api.callsOf('chat.postMessage').length === 1, 5000, 'answer');
+    const answerId = buttons(t.api.callsOf('chat.postMessage')[0]!.args.blocks).find((b) => b.actionId === 'hr_feedback_up')!.value;
+    assert.ok(answerId !== '');
+    const rating = () => t.bot.core.db.prepare('SELECT rating FROM feedback WHERE answer_id = ?').get(answerId) as { rating: string } | undefined;
+
+    const other = await postSigned(t.baseUrl, feedbackActionBody(answerId, 'hr_feedback_down', t.api.responseUrl('fb-mallory'), 'UMALLORY'), FORM_TYPE);
+    assert.equal(other.status, 200);
+    await t.api.waitFor(() => t.api.callsOf('response_url').length === 1, 5000, 'refusal');
+    const refusal = t.api.callsOf('response_url')[0]!;
+    assert.equal(refusal.method, 'response_url');
+    assert.equal(refusal.args.response_type, 'ephemeral');
+    assert.equal(refusal.args.replace_original, false);
+    assert.match(sectionText(refusal.args.blocks), /isn't yours/);
+    assert.equal(rating(), undefined);
+
+    await postSigned(t.baseUrl, feedbackActionBody(answerId, 'hr_feedback_up', t.api.responseUrl('fb-owner'), 'UOWNER'), FORM_TYPE);
+    await t.api.waitFor(() => t.api.callsOf('response_url').length === 2, 5000, 'thanks');
+    assert.match(sectionText(t.api.callsOf('response_url')[1]!.args.blocks), /Thanks/);
+    assert.equal(rating()?.rating, 'up');
+  });
+
+  it('answers personal lookups asked in a channel privately to the asker', async () => {
+    const before = t.api.calls.length;
+    const event = mentionEvent('history', 'UOWNER');
+    await postSigned(t.baseUrl, eventBody(event), JSON_TYPE);
+    await t.api.waitFor(() => t.api.calls.slice(before).some((c) => c.method === 'chat.postEphemeral'), 5000, 'ephemeral');
+    const calls = t.api.calls.slice(before);
+    assert.deepEqual(calls.map((c) => c.method), ['chat.postEphemeral']);
+    assert.equal(calls[0]!.args.user, 'UOWNER');
+    assert.equal(calls[0]!.args.channel, 'C1');
+    assert.equal(calls[0]!.args.thread_ts, event.ts);
+  });
+});
+
+describe('Slack: rate limits and long answers', () => {
+  let t: SlackTestBot;
+  const long = Array.from({ length: 60 }, (_, i) => `**Point ${i}.** ${'The policy says this and that. '.repeat(12).trim()}`).join('\n\n');
+  before(async () => {
+    t = await startSlackBot({ extensions: { answerer: fixedAnswerer(long) } });
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  it('waits out a 429 with Retry-After and still delivers the reply exactly once', async () => {
+    t.api.failNext('chat.postMessage', { status: 429, retryAfterSeconds: 1 });
+    const started = Date.now();
+    await postSigned(t.baseUrl, eventBody(mentionEvent('/hr policy parental leave', 'URATE')), JSON_TYPE);
+    await t.api.waitFor(() => t.api.callsOf('chat.postMessage').length === 2, 8000, 'retried post');
+    await sleep(300);
+    const posts = t.api.callsOf('chat.postMessage');
+    assert.equal(posts.length, 2, 'one refused attempt, one delivered');
+    assert.ok(posts[1]!.at - posts[0]!.at >= 950, `waited ${posts[1]!.at - posts[0]!.at} ms`);
+    assert.deepEqual(posts[1]!.args, posts[0]!.args);
+    assert.ok(Date.now() - started >= 1000);
+  });
+
+  it('splits a long answer into clean sections and messages in the same thread', async () => {
+    const before = t.api.calls.length;
+    const event = mentionEvent('how many vacation days do I get?', 'ULONG');
+    await postSigned(t.baseUrl, eventBody(event), JSON_TYPE);
+    await t.api.waitFor(() => t.api.calls.slice(before).some((c) => c.method === 'chat.postMessage' && buttons(c.args.blocks).length > 0), 5000, 'long answer');
+    const posts = t.api.calls.slice(before).filter((c) => c.method === 'chat.postMessage');
+    const sections = posts.flatMap((p) => (p.args.blocks ?? []).filter((b) => b.type === 'section').map((b) => b.text!.text));
+    assert.ok(sections.length > 1);
+    for (const section of sections) {
+      assert.ok(section.length <= MAX_SECTION_CHARS);
+      assert.match(section, /^\*Point \d+\.\*/, 'each piece starts at a paragraph');
+      assert.match(section, /\.$/, 'each piece ends at a sentence');
+    }
+    assert.ok(posts.every((p) => p.args.thread_ts === event.ts));
+    assert.equal(posts.flatMap((p) => buttons(p.args.blocks)).length, 2);
+    assert.match(contextText(posts.at(-1)!.args.blocks), /Sources/);
+  });
+});
+
+describe('Slack: progress and streaming', () => {
+  let t: SlackTestBot;
+  const chunks = Array.from({ length: 8 }, (_, i) => `Part ${i} of the answer, streamed as it arrives from the model. `.repeat(2));
+  before(async () => {
+    t = await startSlackBot({ extensions: { answerer: streamingAnswerer(chunks, { gapMs: 150 }) } });
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  it('shows a status, then streams a mention answer with startStream, appendStream and stopStream', async () => {
+    const before = t.api.calls.length;
+    const event = mentionEvent('how many vacation days do I get?', 'USTREAM');
+    await postSigned(t.baseUrl, eventBody(event), JSON_TYPE);
+    await t.api.waitFor(() => t.api.calls.slice(before).some((c) => c.method === 'chat.stopStream'), 8000, 'stopStream');
+    await sleep(100);
+    const calls = t.api.calls.slice(before);
+    const methods = calls.map((c) => c.method);
+    assert.equal(methods[0], 'assistant.threads.setStatus');
+    assert.equal(calls[0]!.args.status, 'Looking that up…');
+    assert.equal(calls[0]!.args.thread_ts, event.ts);
+    assert.equal(methods[1], 'chat.startStream');
+    assert.equal(methods.at(-1), 'chat.stopStream');
+    assert.ok(methods.slice(2, -1).every((m) => m === 'chat.appendStream') && methods.length > 3, methods.join(', '));
+    const start = calls[1]!;
+    assert.equal(start.args.channel, 'C1');
+    assert.equal(start.args.thread_ts, event.ts);
+    assert.equal(start.args.recipient_team_id, 'T1');
+    assert.equal(start.args.recipient_user_id, 'USTREAM');
+    const streamed = calls.flatMap((c) => (c.args.chunks ?? []).map((chunk) => chunk.text ?? '')).join('');
+    assert.equal(streamed, chunks.join(''));
+    const stop = calls.at(-1)!;
+    assert.match(contextText(stop.args.blocks), /Sources/);
+    assert.equal(buttons(stop.args.blocks).length, 2);
+    assert.equal(methods.filter((m) => m === 'chat.postMessage').length, 0);
+  });
+
+  it('in a top-level DM, posts a placeholder and edits it at most once a second, ending with the answer', async () => {
+    const before = t.api.calls.length;
+    await postSigned(t.baseUrl, eventBody(dmEvent('how many vacation days do I get?', 'UDMSTREAM')), JSON_TYPE);
+    await t.api.waitFor(() => t.api.calls.slice(before).some((c) => c.method === 'chat.update' && c.args.blocks !== undefined), 8000, 'final update');
+    const calls = t.api.calls.slice(before);
+    assert.equal(calls[0]!.method, 'chat.postMessage');
+    assert.match(calls[0]!.args.text ?? '', /Looking that up/);
+    const updates = calls.filter((c) => c.method === 'chat.update');
+    assert.ok(updates.every((u) => u.args.ts === updates[0]!.args.ts));
+    const previews = updates.slice(0, -1);
+    for (let i = 1; i < previews.length; i += 1) assert.ok(previews[i]!.at - previews[i - 1]!.at >= 950);
+    assert.ok(previews.length <= 3, `${previews.length} preview edits for ~1.2 s of streaming`);
+    const final = updates.at(-1)!;
+    assert.match(sectionText(final.args.blocks), /Part 7/);
+    assert.equal(buttons(final.args.blocks).length, 2);
+    assert.equal(calls.filter((c) => c.method === 'chat.postMessage').length, 1);
+  });
+});
+
+describe('Slack: the final reply wins over the stream', () => {
+  let t: SlackTestBot;
+  before(async () => {
+    const chunks = Array.from({ length: 4 }, () => 'Half an answer that will be abandoned by the model. '.repeat(3));
+    t = await startSlackBot({ extensions: { answerer: streamingAnswerer(chunks, { final: 'The fallback: see **Leave › Vacation**.' }) } });
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  it('replaces the streamed text with the final reply when they differ', async () => {
+    const event = mentionEvent('how many vacation days do I get?', 'UFALLBACK');
+    await postSigned(t.baseUrl, eventBody(event), JSON_TYPE);
+    await t.api.waitFor(() => t.api.callsOf('chat.update').length === 1, 8000, 'replacement');
+    const methods = t.api.outgoing.map((c) => c.method);
+    assert.ok(methods.indexOf('chat.stopStream') < methods.indexOf('chat.update'));
+    const update = t.api.callsOf('chat.update')[0]!;
+    assert.equal(update.args.ts, t.api.callsOf('chat.stopStream')[0]!.args.ts, 'the streamed message is the one replaced');
+    assert.match(sectionText(update.args.blocks), /The fallback: see \*Leave › Vacation\*\./);
+    assert.equal(buttons(update.args.blocks).length, 2);
+  });
+});
+
+describe('Slack: shutdown', () => {
+  it('drains an acknowledged event still being answered before it stops', async () => {
+    const gated = new GatedAnswerer();
+    const t = await startSlackBot({ extensions: { answerer: gated } });
+    await postSigned(t.baseUrl, eventBody(mentionEvent('how many vacation days do I get?', 'UDRAIN')), JSON_TYPE);
+    await t.api.waitFor(() => gated.calls === 1, 5000, 'answerer called');
+    const stopping = t.slack.stop();
+    setTimeout(() => gated.release(), 100);
+    await stopping;
+    // The answer went out before stop() resolved, while the fake API was still up.
+    assert.equal(t.api.callsOf('chat.postMessage').length, 1);
+    await t.close();
+  });
+});

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { FakeSlackApi } from './fakes/fake-slack-api.ts';
+import { FakeSocketMode } from './fakes/fake-socket-mode.ts';
+import { contextText, sectionText } from './support/slack-blocks.ts';
+import type { SlackTestBot } from './support/slack-bot.ts';
+import { startSlackBot } from './support/slack-bot.ts';
+import { BOT_TOKEN, eventBody, mentionEvent } from './support/slack-requests.ts';
+
+const APP_TOKEN = 'xapp-1-A1-1234567890-abcdefabcdefabcdefabcdef';
+
+describe('Slack over Socket Mode', () => {
+  let t: SlackTestBot;
+  let socket: FakeSocketMode;
+  before(async () => {
+    socket = await new FakeSocketMode().start();
+    const api = await new FakeSlackApi().start();
+    api.socketUrl = socket.url;
+    t = await startSlackBot({ api, env: { SLACK_APP_TOKEN: APP_TOKEN, SLACK_SIGNING_SECRET: '' } });
+  });
+  after(async () => {
+    await t.close();
+    await socket.close();
+  });
+
+  it('connects with the app token and has no HTTP route', async () => {
+    assert.equal(t.slack.mode, 'socket');
+    assert.equal(socket.connections, 1);
+    const open = t.api.callsOf('apps.connections.open');
+    assert.equal(open.length, 1);
+    assert.equal(open[0]!.token, APP_TOKEN);
+    const response = await fetch(`${t.baseUrl}/slack/events`, { method: 'POST', body: '{}' });
+    assert.equal(response.status, 404);
+  });
+
+  it('acknowledges an events_api envelope by its id and answers through the Web API, once', async () => {
+    const event = mentionEvent('/hr policy parental leave', 'USOCKET');
+    const payload = JSON.parse(eventBody(event, { eventId: 'EvSOCKET1' }));
+    const envelopeId = socket.send('events_api', payload);
+    await t.api.waitFor(() => t.api.callsOf('chat.postMessage').length === 1, 5000, 'answer');
+    assert.ok(socket.acks.some((ack) => ack.envelope_id === envelopeId));
+    const post = t.api.callsOf('chat.postMessage')[0]!;
+    assert.equal(post.token, BOT_TOKEN);
+    assert.equal(post.args.channel, 'C1');
+    assert.equal(post.args.thread_ts, event.ts);
+    assert.match(sectionText(post.args.blocks), /parental/i);
+    assert.match(contextText(post.args.blocks), /Sources/);
+
+    // Slack redelivers an envelope it thinks was lost: acknowledged again, not answered again.
+    const again = socket.send('events_api', payload, 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.ok(socket.acks.some((ack) => ack.envelope_id === again));
+    assert.equal(t.api.callsOf('chat.postMessage').length, 1);
+  });
+
+  it('keeps the app token out of the log', () => {
+    assert.ok(!t.bot.logText().includes(APP_TOKEN));
+    assert.ok(!t.bot.logText().includes(BOT_TOKEN));
+  });
+});

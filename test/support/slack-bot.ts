@@ -1,0 +1,51 @@
+import { startSlack } from '../../adapters/slack/slack-adapter.ts';
+import type { SlackAdapter } from '../../adapters/slack/slack-adapter.ts';
+import type { CoreExtensions } from '../../src/core.ts';
+import { HttpServer } from '../../src/http/http-server.ts';
+import { FakeSlackApi } from '../fakes/fake-slack-api.ts';
+import { BOT_TOKEN, SIGNING_SECRET } from './slack-requests.ts';
+import type { TempBot } from './temp-bot.ts';
+import { startTempBot } from './temp-bot.ts';
+
+/** A bot composed as `npm start` composes it in server mode, with Slack pointed at a fake Web API. */
+export interface SlackTestBot {
+  bot: TempBot;
+  api: FakeSlackApi;
+  slack: SlackAdapter;
+  server: HttpServer;
+  /** http://127.0.0.1:<port> of the bot's HTTP server. */
+  baseUrl: string;
+  close(): Promise<void>;
+}
+
+/** Start the fake Slack API and the bot (HTTP mode unless `env` says otherwise). */
+export async function startSlackBot(options: { env?: Record<string, string>; extensions?: CoreExtensions; api?: FakeSlackApi } = {}): Promise<SlackTestBot> {
+  const api = options.api ?? (await new FakeSlackApi().start());
+  const bot = startTempBot(
+    { SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: api.apiUrl, ...options.env },
+    options.extensions,
+  );
+  const server = new HttpServer({ log: bot.core.log, metrics: bot.core.metrics, ready: () => bot.core.ready() });
+  let slack: SlackAdapter;
+  try {
+    slack = await startSlack({ config: bot.config, engine: bot.core.engine, server, log: bot.core.log });
+  } catch (error) {
+    bot.close();
+    await api.close();
+    throw error;
+  }
+  const port = await server.listen(0, '127.0.0.1');
+  return {
+    bot,
+    api,
+    slack,
+    server,
+    baseUrl: `http://127.0.0.1:${port}`,
+    async close() {
+      await server.close();
+      await slack.stop();
+      bot.close();
+      await api.close();
+    },
+  };
+}
