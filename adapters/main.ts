@@ -7,6 +7,7 @@ import { ConfigError, HrbotError, toError } from '../src/errors.ts';
 import { HttpServer } from '../src/http/http-server.ts';
 import { createLogger } from '../src/log/logger.ts';
 import { runConsole } from './console/console-adapter.ts';
+import { mountTeams } from './teams/mount-teams.ts';
 
 /** Which way the bot runs: the terminal chat, or the HTTP server for Slack and Teams. */
 export function chooseMode(config: Config): 'console' | 'server' {
@@ -60,6 +61,9 @@ async function main(): Promise<number> {
   }
 
   const server = new HttpServer({ log, metrics: core.metrics, ready: () => core.ready() });
+  // --- Teams: POST /api/messages (authenticated with MICROSOFT_APP_ID, else emulator-only) ---
+  const teams = mountTeams(server, config, core.engine, log);
+  // --- end Teams ---
   const port = await server.listen(config.env.PORT);
   log.info({ port, slack: config.slack.mode, teams: config.teams.enabled, ai: config.bedrock.enabled }, 'hrbot listening');
   await new Promise<void>((resolve) => {
@@ -70,6 +74,7 @@ async function main(): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  await teams.close(); // Teams: drain answers still being sent
   await server.close();
   core.close();
   return 0;
