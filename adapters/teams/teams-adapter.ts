@@ -6,8 +6,8 @@ import { sendText } from '../../src/http/http-server.ts';
 import { readBody } from '../../src/http/read-body.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { IncomingMessage, Reply, ReplyHooks, UserAction } from '../../src/message.ts';
-import type { ConnectorRetryOptions } from './connector-retry.ts';
-import { connectorRetryPolicy, installRetryPolicy } from './connector-retry.ts';
+import type { ConnectorRetryOptions } from './connector-pipeline.ts';
+import { configureConnectorPipeline, connectorRetryPolicy } from './connector-pipeline.ts';
 import { describeError } from './describe-error.ts';
 import { BotResponse, botRequest } from './http-shim.ts';
 import type { CardActionData } from './parse-activity.ts';
@@ -85,9 +85,10 @@ export class TeamsAdapter {
     });
     this.#adapter = new CloudAdapter(auth);
     const retry = connectorRetryPolicy(log, options.retry);
-    // Every turn, incoming or proactive, gets a fresh connector client; give each our retry policy.
+    // Every turn, incoming or proactive, gets a fresh connector client; give each our retry policy
+    // and the streaminfo fix.
     this.#adapter.use(async (context, next) => {
-      installRetryPolicy(context.turnState.get(this.#adapter.ConnectorClientKey), retry, log);
+      configureConnectorPipeline(context.turnState.get(this.#adapter.ConnectorClientKey), retry, log);
       await next();
     });
     this.#adapter.onTurnError = (context, error) => {

@@ -27,6 +27,8 @@ export interface ConnectorCall {
 export interface ConnectorFault {
   status: 429 | 500 | 502 | 503 | 403;
   retryAfterSeconds?: number;
+  /** Only fail a request carrying an activity of this type (e.g. 'message', so typing passes). */
+  onlyType?: string;
 }
 
 const MAX_CALLS = 10_000;
@@ -111,7 +113,8 @@ export class FakeTeamsConnector {
       at: Date.now(),
       ...(request.headers.authorization === undefined ? {} : { authorization: request.headers.authorization }),
     };
-    const fault = this.#faults.shift();
+    const index = this.#faults.findIndex((f) => f.onlyType === undefined || f.onlyType === call.activity.type);
+    const fault = index === -1 ? undefined : this.#faults.splice(index, 1)[0];
     if (fault !== undefined) {
       if (this.faulted.length < MAX_CALLS) this.faulted.push(call);
       response.writeHead(fault.status, {

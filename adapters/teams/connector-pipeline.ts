@@ -29,9 +29,11 @@ interface PipelineRequest {
   method: string;
   url: string;
   timeout: number;
+  body?: unknown;
 }
 type SendRequest = (request: PipelineRequest) => Promise<PipelineResponse>;
-interface PipelinePolicy {
+/** A core-rest-pipeline policy, structurally. */
+export interface PipelinePolicy {
   name: string;
   sendRequest(request: PipelineRequest, next: SendRequest): Promise<PipelineResponse>;
 }
@@ -41,6 +43,7 @@ interface Pipeline {
 }
 
 const POLICY_NAME = 'hrbotConnectorRetry';
+const STREAM_INFO = 'hrbotStreamInfo';
 
 /** Is this status one the connector may answer differently on a retry (throttled or a server fault)? */
 export function isRetryableStatus(status: number): boolean {
@@ -93,11 +96,36 @@ export function connectorRetryPolicy(log: Logger, options: ConnectorRetryOptions
 }
 
 /**
- * Swap the connector client's default retry policy for ours. The client keeps its core-client
- * ServiceClient on a field the SDK marks private, so this is checked at run time: if a later SDK
- * moves it, the SDK's own retry stays in place and we say so once.
+ * Put back the `streaminfo` entity the SDK's serializer strips. botframework-connector's Entity
+ * mapper knows only `type`, `text` and `mentioned`, so `streamId`, `streamType` and
+ * `streamSequence` never reach Teams; the same fields travel in channelData, which is serialized
+ * as-is, and are copied back into the entity on the wire body.
  */
-export function installRetryPolicy(connectorClient: unknown, policy: PipelinePolicy, log: Logger): boolean {
+export function streamInfoPolicy(): PipelinePolicy {
+  return {
+    name: STREAM_INFO,
+    sendRequest(request, next) {
+      if (typeof request.body === 'string' && request.body.includes('"streamType"')) {
+        const activity = JSON.parse(request.body) as { channelData?: Record<string, unknown>; entities?: Array<{ type?: unknown }> };
+        const { streamId, streamType, streamSequence } = activity.channelData ?? {};
+        if (typeof streamType === 'string') {
+          const info = { type: 'streaminfo', streamType, ...(streamId === undefined ? {} : { streamId }), ...(streamSequence === undefined ? {} : { streamSequence }) };
+          activity.entities = [...(activity.entities ?? []).filter((entity) => entity.type !== 'streaminfo'), info];
+          request.body = JSON.stringify(activity);
+        }
+      }
+      return next(request);
+    },
+  };
+}
+
+/**
+ * Configure a connector client's HTTP pipeline: swap the default retry policy for ours and add the
+ * streaminfo fix. The client keeps its core-client ServiceClient on a field the SDK marks private,
+ * so this is checked at run time: if a later SDK moves it, the SDK's own retry stays in place and
+ * we say so once.
+ */
+export function configureConnectorPipeline(connectorClient: unknown, policy: PipelinePolicy, log: Logger): boolean {
   const pipeline = (connectorClient as { client?: { pipeline?: Partial<Pipeline> } } | undefined)?.client?.pipeline;
   if (pipeline?.addPolicy === undefined || pipeline.removePolicy === undefined) {
     if (!warnedMissingPipeline) {
@@ -108,7 +136,10 @@ export function installRetryPolicy(connectorClient: unknown, policy: PipelinePol
   }
   pipeline.removePolicy({ name: 'defaultRetryPolicy' });
   pipeline.removePolicy({ name: POLICY_NAME });
+  pipeline.removePolicy({ name: STREAM_INFO });
   pipeline.addPolicy(policy, { phase: 'Retry' });
+  // No phase: runs after the Serialize phase has turned the activity into the JSON body.
+  pipeline.addPolicy(streamInfoPolicy());
   return true;
 }
 
