@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TeamsBot } from './support/teams-bot.ts';
-import { ALICE, BOT_ID, TENANT, channelMessage, personalMessage, startTeamsBot } from './support/teams-bot.ts';
+import { ALICE, BOT_ID, TENANT, cardInvoke, channelMessage, personalMessage, startTeamsBot } from './support/teams-bot.ts';
 
 describe('Teams: messages over /api/messages (emulator mode, fake connector)', () => {
   let t: TeamsBot;
@@ -59,6 +59,29 @@ describe('Teams: messages over /api/messages (emulator mode, fake connector)', (
     await t.connector.waitFor(() => t.connector.messages(conversation).length >= 1);
     assert.ok(conversation.endsWith(`;messageid=${String(root.id)}`));
     assert.match(JSON.stringify(t.connector.messages(conversation)[0]!.activity), /holiday/i);
+  });
+
+  it('answers in a group chat only when mentioned', async () => {
+    const group = (mention: boolean) => {
+      const activity = channelMessage(t.connector.serviceUrl, 'holidays', { mention });
+      activity.conversation = { id: '19:group-chat-1@thread.v2', conversationType: 'groupChat', isGroup: true, tenantId: TENANT };
+      return activity;
+    };
+    assert.equal((await t.post(group(false))).status, 200);
+    assert.equal((await t.post(group(true))).status, 200);
+    await t.connector.waitFor(() => t.connector.messages('19:group-chat-1').length >= 1);
+    await t.connector.settle(200);
+    assert.equal(t.connector.messages('19:group-chat-1').length, 1);
+    assert.match(JSON.stringify(t.connector.messages('19:group-chat-1')[0]!.activity), /holiday/i);
+  });
+
+  it('answers an unknown card action invoke with a 400 card error and does nothing else', async () => {
+    const before = t.connector.calls.length;
+    const response = await t.post(cardInvoke(t.connector.serviceUrl, { hrbot: 'delete-everyone' }));
+    assert.equal(response.status, 400);
+    assert.equal(JSON.parse(response.body).statusCode, 400);
+    await t.connector.settle(100);
+    assert.equal(t.connector.calls.length, before);
   });
 
   it('ignores channel messages that do not mention the bot', async () => {

@@ -61,11 +61,12 @@ export class BotResponse {
       return;
     }
     const isText = typeof body === 'string';
-    // botbuilder puts error details (stack traces) in 4xx/5xx bodies; the caller gets the status only.
-    const text = this.#status >= 400 ? statusText(this.#status) : isText ? body : JSON.stringify(body);
+    // botbuilder puts error text (even stack traces) in 4xx/5xx string bodies; the caller gets the
+    // status only. Object bodies are invoke responses meant for Teams, whatever their status.
+    const text = isText ? (this.#status >= 400 ? statusText(this.#status) : body) : JSON.stringify(body);
     this.#response.writeHead(this.#status, {
       ...this.#headers,
-      'content-type': !isText && this.#status < 400 ? 'application/json; charset=utf-8' : 'text/plain; charset=utf-8',
+      'content-type': isText ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8',
     });
     this.#response.end(text);
   }
