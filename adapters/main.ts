@@ -9,6 +9,7 @@ import { createLogger } from '../src/log/logger.ts';
 import { runConsole } from './console/console-adapter.ts';
 import type { SlackAdapter } from './slack/slack-adapter.ts';
 import { startSlack } from './slack/slack-adapter.ts';
+import { mountTeams } from './teams/mount-teams.ts';
 
 /** Which way the bot runs: the terminal chat, or the HTTP server for Slack and Teams. */
 export function chooseMode(config: Config): 'console' | 'server' {
@@ -76,6 +77,9 @@ async function main(): Promise<number> {
     }
   }
   // --- end Slack ---
+  // --- Teams: POST /api/messages (authenticated with MICROSOFT_APP_ID, else emulator-only) ---
+  const teams = mountTeams(server, config, core.engine, log);
+  // --- end Teams ---
   const port = await server.listen(config.env.PORT);
   log.info({ port, slack: config.slack.mode, teams: config.teams.enabled, ai: config.bedrock.enabled }, 'hrbot listening');
   await new Promise<void>((resolve) => {
@@ -86,6 +90,7 @@ async function main(): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  await teams.close(); // Teams: drain answers still being sent
   await server.close();
   await slack?.stop(); // Slack: drain events acknowledged but still being answered
   core.close();

@@ -1,0 +1,97 @@
+import type { Activity } from 'botbuilder';
+import { toError } from '../../src/errors.ts';
+import type { Logger } from '../../src/log/logger.ts';
+import type { Progress } from '../../src/message.ts';
+
+/** Streaming limits; defaults stated once, here. */
+export interface StreamOptions {
+  /** Least time between two stream updates, in ms: Teams accepts about one a second. Default 1000. */
+  minIntervalMs?: number;
+  /** Clock, injectable so tests need not wait real seconds. */
+  now?: () => number;
+  /** Longest streamed text; past it updates stop and only the final message is sent. Default 20 000. */
+  maxChars?: number;
+}
+
+const DEFAULTS = { minIntervalMs: 1000, maxChars: 20_000 } as const;
+/** Teams rejects informative updates over 1000 characters. */
+const MAX_INFORMATIVE_CHARS = 1000;
+
+type Send = (activity: Partial<Activity>) => Promise<{ id?: string } | undefined>;
+
+/**
+ * Teams streaming for one answer in a personal chat: an informative update ("Looking that up…"),
+ * then typing activities carrying the text so far, at least `minIntervalMs` apart, then the final
+ * message, which replaces the streamed text. Every update carries a `streaminfo` entity; the first
+ * response's id becomes the stream id. A failed update stops streaming but never the answer.
+ */
+export class TeamsStream {
+  readonly #send: Send;
+  readonly #log: Logger;
+  readonly #minIntervalMs: number;
+  readonly #maxChars: number;
+  readonly #now: () => number;
+  #streamId: string | undefined;
+  #sequence = 0;
+  #lastSentAt = Number.NEGATIVE_INFINITY;
+  #text = '';
+  #stopped = false;
+
+  constructor(send: Send, log: Logger, options: StreamOptions = {}) {
+    this.#send = send;
+    this.#log = log;
+    this.#minIntervalMs = options.minIntervalMs ?? DEFAULTS.minIntervalMs;
+    this.#maxChars = options.maxChars ?? DEFAULTS.maxChars;
+    this.#now = options.now ?? Date.now;
+    if (!Number.isFinite(this.#minIntervalMs) || this.#minIntervalMs < 0) {
+      throw new RangeError(`Expected \`minIntervalMs\` to be a finite number >= 0, got ${this.#minIntervalMs}`);
+    }
+  }
+
+  /** Was a stream opened (so the final message must close it)? */
+  get started(): boolean {
+    return this.#streamId !== undefined;
+  }
+
+  /** Show one piece of progress. Never throws. */
+  async progress(progress: Progress): Promise<void> {
+    if (this.#stopped) return;
+    switch (progress.type) {
+      case 'status':
+        // One informative update, and only before any text: Teams shows it as the progress bar.
+        if (this.#sequence === 0) await this.#update('informative', progress.text.slice(0, MAX_INFORMATIVE_CHARS));
+        return;
+      case 'delta':
+        this.#text += progress.text;
+        if (this.#text.length > this.#maxChars) {
+          this.#stopped = true;
+          return;
+        }
+        // Throttled, not queued: a skipped update's text goes out with the next one or the final message.
+        if (this.#now() - this.#lastSentAt >= this.#minIntervalMs) await this.#update('streaming', this.#text);
+        return;
+    }
+  }
+
+  /** Entities and channel data that make a message the stream's final message, if a stream is open. */
+  finalFields(): Pick<Activity, 'entities' | 'channelData'> | undefined {
+    if (this.#streamId === undefined) return undefined;
+    const info = { streamId: this.#streamId, streamType: 'final' };
+    return { entities: [{ type: 'streaminfo', ...info }], channelData: info };
+  }
+
+  async #update(streamType: 'informative' | 'streaming', text: string): Promise<void> {
+    this.#sequence += 1;
+    const info = { streamType, streamSequence: this.#sequence, ...(this.#streamId === undefined ? {} : { streamId: this.#streamId }) };
+    this.#lastSentAt = this.#now();
+    try {
+      // channelData repeats the entity for Teams clients that still read the preview-era field.
+      const response = await this.#send({ type: 'typing', text, entities: [{ type: 'streaminfo', ...info }], channelData: info });
+      this.#streamId ??= response?.id;
+      if (this.#streamId === undefined) this.#stopped = true;
+    } catch (error) {
+      this.#stopped = true;
+      this.#log.warn({ err: toError(error), streamType, sequence: this.#sequence }, 'teams stream update failed; the final message still follows');
+    }
+  }
+}
