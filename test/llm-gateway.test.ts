@@ -132,10 +132,14 @@ void describe('circuit breaker and AIMD', () => {
     assert.equal(breaker.state, 'closed');
   });
 
-  void it('halves on a throttle burst (once per interval) and adds one per window of successes', () => {
+  void it('starts slow, then halves on a throttle burst (once per interval) and adds one per window of successes', () => {
     let now = 0;
     const seen: number[] = [];
     const limit = new AdaptiveLimit({ max: 8, onChange: (n) => seen.push(n), now: () => now, decreaseIntervalMs: 100 });
+    assert.equal(limit.limit, 1, 'starts low: the first calls also open the connection');
+    for (let i = 0; i < 7; i++) limit.onSuccess();
+    assert.equal(limit.limit, 8, 'slow start: one more per success until the ceiling');
+    seen.length = 0;
     limit.onThrottle();
     limit.onThrottle(); // same burst
     assert.equal(limit.limit, 4);

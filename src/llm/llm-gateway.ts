@@ -87,14 +87,14 @@ export class LlmGateway {
     this.#log = deps.log;
     this.#metrics = deps.metrics;
     const rate = rateWindow(options.requestsPerMinute);
-    this.#queue = new PQueue({ concurrency: options.concurrency, ...(rate === undefined ? {} : { ...rate, strict: true }) });
     this.#limit = new AdaptiveLimit({
       max: options.concurrency,
       onChange: (limit) => {
         this.#queue.concurrency = limit;
-        this.#log?.info({ concurrency: limit }, 'llm concurrency adjusted');
+        this.#log?.debug({ concurrency: limit }, 'llm concurrency adjusted');
       },
     });
+    this.#queue = new PQueue({ concurrency: this.#limit.limit, ...(rate === undefined ? {} : { ...rate, strict: true }) });
     this.#breaker = new CircuitBreaker({ failureThreshold: options.breakerFailures, cooldownMs: options.breakerCooldownMs });
     this.#metrics?.collect(() => {
       const m = this.#metrics;
@@ -273,10 +273,14 @@ export class LlmGateway {
   }
 }
 
-/** Spread a per-minute cap into short windows so requests flow evenly instead of in one burst a minute. */
+/**
+ * Spread a per-minute cap into ~100 ms windows, so requests flow evenly instead of in one burst a
+ * minute (or a second): bursts arrive at Bedrock in random order and collide with the window edge,
+ * each collision a throttle and a retry. Windows much shorter than 100 ms lose rate to timer drift.
+ */
 function rateWindow(requestsPerMinute: number): { interval: number; intervalCap: number } | undefined {
   if (requestsPerMinute <= 0) return undefined;
-  const intervalCap = Math.max(1, Math.floor(requestsPerMinute / 60));
+  const intervalCap = Math.max(1, Math.round(requestsPerMinute / 600));
   return { intervalCap, interval: (60_000 * intervalCap) / requestsPerMinute };
 }
 
