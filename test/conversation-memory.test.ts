@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConversationMemory, estimateTokens } from '../src/memory/conversation-memory.ts';
 import type { StoredMessage } from '../src/store/history-store.ts';
-import { ask, dm, startTempBot } from './support/temp-bot.ts';
 
 function turn(seq: number, text: string): StoredMessage {
   return { seq, role: seq % 2 === 1 ? 'user' : 'assistant', text, command: 'ask', answerId: null, createdAt: 0 };
@@ -60,19 +59,5 @@ void describe('conversation memory', () => {
     memory.recent('b1', 'bob');
     assert.equal(memory.forgetOwner('alice'), 2);
     assert.equal(memory.size, 1);
-  });
-
-  void it('feeds the engine: earlier turns come from memory and survive a memory eviction', async () => {
-    const bot = startTempBot({ MEMORY_MAX_CONVERSATIONS: '1', MEMORY_TURNS: '4' });
-    try {
-      await ask(bot.core, dm('/hr policy parental leave', 'alice'));
-      await ask(bot.core, dm('/hr policy sick leave', 'bob')); // evicts alice's conversation
-      await ask(bot.core, dm('/hr policy expenses', 'alice')); // reloaded from the stored history
-      const history = await ask(bot.core, dm('/hr history', 'alice'));
-      assert.match(history.text, /parental leave/);
-      assert.match(history.text, /expenses/);
-    } finally {
-      bot.close();
-    }
   });
 });

@@ -124,6 +124,20 @@ void describe('AI answers through the engine', () => {
     );
   });
 
+  void it('reloads an evicted conversation from the stored history when the user returns', async () => {
+    await withBot(
+      async (fake, bot) => {
+        await ask(bot.core, dm('What is the parental leave policy?', 'alice'));
+        await ask(bot.core, dm('What is the sick leave policy?', 'bob')); // MEMORY_MAX_CONVERSATIONS=1: evicts alice
+        await ask(bot.core, dm(QUESTION, 'alice'));
+        const messages = fake.calls.at(-1)?.body.messages as Array<{ content: Array<{ text: string }> }>;
+        assert.equal(messages.length, 3);
+        assert.equal(messages[0]?.content[0]?.text, 'What is the parental leave policy?');
+      },
+      { MEMORY_MAX_CONVERSATIONS: '1' },
+    );
+  });
+
   void it('does not cache truncated or empty answers; an empty one falls back to labeled excerpts', async () => {
     await withBot(async (fake, bot) => {
       fake.failNext(1, { kind: 'truncated' });

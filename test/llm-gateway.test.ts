@@ -208,6 +208,20 @@ void describe('LLM gateway against the fake Bedrock', () => {
     });
   });
 
+  void it('waits at least the Retry-After a throttle carries before retrying', async () => {
+    await withGateway(
+      async (fake, gateway) => {
+        fake.failNext(1, { kind: 'throttle', retryAfterSeconds: 1 });
+        const result = await gateway.complete(REQUEST);
+        assert.equal(result.attempts, 2);
+        const [first, second] = fake.calls;
+        // A lower bound only: the backoff alone (base 5 ms) would have retried at once.
+        assert.ok(second!.at - first!.at >= 950, `retried after ${second!.at - first!.at} ms`);
+      },
+      { backoffMaxMs: 2_000 },
+    );
+  });
+
   void it('gives up at once when Retry-After is beyond the backoff cap instead of waiting', async () => {
     await withGateway(async (fake, gateway) => {
       fake.failNext(1, { kind: 'throttle', retryAfterSeconds: 30 });
