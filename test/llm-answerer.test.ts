@@ -269,6 +269,8 @@ void describe('AI answers through the engine', () => {
       assert.equal(cacheRows(bot).length, 0);
       await ask(bot.core, dm(QUESTION, 'bob'));
       assert.equal(fake.calls.length, 2, 'the in-memory copy was erased too');
+      await ask(bot.core, dm('What is the sick leave policy?', 'alice'));
+      assert.equal(fake.calls.at(-1)?.body.messages.length, 1, 'alice’s conversation memory was dropped with her history');
     });
   });
 

@@ -372,6 +372,22 @@ void describe('LLM gateway against the fake Bedrock', () => {
     );
   });
 
+  void it('a stream that stalls half way is ended by the attempt deadline, not awaited forever', async () => {
+    await withGateway(
+      async (fake, gateway) => {
+        fake.setStreaming({ chunkDelayMs: 5_000 });
+        const shown: string[] = [];
+        const error = await rejection(gateway.complete(REQUEST, { onDelta: (t) => Promise.resolve(void shown.push(t)) }));
+        assert.ok(error instanceof LlmUnavailableError);
+        assert.equal(error.code, 'llm_timeout');
+        assert.equal(shown.length, 1, 'the first piece arrived, then the stream stalled');
+        await waitFor(() => fake.stats.inFlight === 0);
+      },
+      { timeoutMs: 300 },
+      { chunkChars: 10 },
+    );
+  });
+
   void it('spreads calls under a requests-per-minute cap, so a quota is not hit', async () => {
     // 120 per minute = 2 per rolling second: five calls start over about two seconds, not in one burst.
     await withGateway(
