@@ -53,6 +53,23 @@ const envSchema = z.object({
   AWS_PROFILE: optionalString,
   AWS_ENDPOINT_URL_BEDROCK_RUNTIME: url,
   BEDROCK_MODEL_ID: optionalString,
+  BEDROCK_MAX_TOKENS: positiveInt(800, 8_192),
+  LLM_CONCURRENCY: positiveInt(16, 1_000),
+  LLM_QUEUE_LIMIT: positiveInt(2_000, 100_000),
+  LLM_REQUESTS_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  LLM_TIMEOUT_MS: positiveInt(30_000, 600_000),
+  LLM_MAX_ATTEMPTS: positiveInt(3, 10),
+  LLM_BACKOFF_BASE_MS: positiveInt(250, 60_000),
+  LLM_BACKOFF_MAX_MS: positiveInt(10_000, 600_000),
+  LLM_BREAKER_FAILURES: positiveInt(5, 1_000),
+  LLM_BREAKER_COOLDOWN_MS: positiveInt(30_000, 3_600_000),
+  ANSWER_CACHE_MAX_ENTRIES: positiveInt(2_000, 1_000_000),
+  ANSWER_CACHE_MAX_BYTES: positiveInt(8_000_000, 1_000_000_000),
+  ANSWER_CACHE_MAX_ROWS: positiveInt(20_000, 10_000_000),
+  MEMORY_TURNS: positiveInt(6, 100),
+  MEMORY_MAX_TOKENS: positiveInt(1_500, 100_000),
+  MEMORY_MAX_CONVERSATIONS: positiveInt(5_000, 1_000_000),
+  MEMORY_IDLE_TTL_MS: positiveInt(1_800_000, 86_400_000),
 });
 
 export type Env = z.infer<typeof envSchema>;

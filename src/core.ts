@@ -1,8 +1,12 @@
 import type { Answerer } from './answer/answerer.ts';
+import { LlmAnswerer } from './answer/llm-answerer.ts';
+import { AnswerCache } from './cache/answer-cache.ts';
 import type { Config } from './config.ts';
 import { Engine } from './engine/engine.ts';
-import { toError } from './errors.ts';
+import { ConfigError, toError } from './errors.ts';
 import { HandbookIndex } from './handbook/handbook-index.ts';
+import { createBedrockClient } from './llm/bedrock-client.ts';
+import { LlmGateway } from './llm/llm-gateway.ts';
 import type { Logger } from './log/logger.ts';
 import { Metrics } from './metrics.ts';
 import type { Db } from './store/database.ts';
@@ -17,6 +21,8 @@ export interface Core {
   engine: Engine;
   metrics: Metrics;
   log: Logger;
+  /** The LLM gateway, when AI answers are on. */
+  llm?: { gateway: LlmGateway; cache: AnswerCache };
   /** Readiness for `/readyz`: the store takes writes and the engine is not saturated. */
   ready(): { ready: boolean; reason?: string };
   /** Stop timers and close the database. */
@@ -46,20 +52,36 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
     db.close();
     throw error;
   }
+  // An answerer given by the caller (tests) wins; otherwise Bedrock when configured, else excerpts.
+  let llm: ReturnType<typeof createLlm> | undefined;
+  try {
+    llm = extensions.answerer === undefined && config.bedrock.enabled ? createLlm(config, db, handbook, log, metrics) : undefined;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  const answerer = extensions.answerer ?? llm?.answerer;
+  const erasureSteps = [...(llm === undefined ? [] : [llm.cache.erasureStep]), ...(extensions.erasureSteps ?? [])];
   const engine = new Engine(
     {
       db,
       handbook,
       log,
       metrics,
-      ...(extensions.answerer === undefined ? {} : { answerer: extensions.answerer }),
-      ...(extensions.erasureSteps === undefined ? {} : { erasureSteps: extensions.erasureSteps }),
+      ...(answerer === undefined ? {} : { answerer }),
+      erasureSteps,
     },
     {
       maxMessageChars: env.MAX_MESSAGE_CHARS,
       limits: { perMinute: env.RATE_LIMIT_PER_MINUTE, dailyQuestions: env.DAILY_QUESTION_QUOTA },
       lanes: { maxPendingPerLane: env.CONVERSATION_QUEUE_LIMIT, maxLanes: env.ACTIVE_CONVERSATIONS_MAX },
       admins: config.admins,
+      memory: {
+        turns: env.MEMORY_TURNS,
+        maxTokens: env.MEMORY_MAX_TOKENS,
+        maxConversations: env.MEMORY_MAX_CONVERSATIONS,
+        idleTtlMs: env.MEMORY_IDLE_TTL_MS,
+      },
     },
   );
   const refresh = setInterval(() => {
@@ -79,14 +101,67 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
     engine,
     metrics,
     log,
+    ...(llm === undefined ? {} : { llm: { gateway: llm.gateway, cache: llm.cache } }),
     ready() {
       if (!isWritable(db)) return { ready: false, reason: 'store not writable' };
       if (engine.activeConversations >= env.ACTIVE_CONVERSATIONS_MAX * 0.9) return { ready: false, reason: 'engine saturated' };
+      if (llm?.gateway.saturated === true) return { ready: false, reason: 'llm queue saturated' };
       return { ready: true };
     },
     close() {
       clearInterval(refresh);
+      llm?.gateway.close();
       if (db.open) db.close();
     },
   };
+}
+
+/** Bedrock client, gateway, answer cache and the answerer over them, from the Bedrock block of the config. */
+function createLlm(config: Config, db: Db, handbook: HandbookIndex, log: Logger, metrics: Metrics) {
+  const { env } = config;
+  const region = env.AWS_REGION;
+  const modelId = env.BEDROCK_MODEL_ID;
+  if (region === undefined || modelId === undefined) throw new ConfigError('AWS_REGION and BEDROCK_MODEL_ID are required for AI answers');
+  const client = createBedrockClient({
+    region,
+    modelId,
+    ...(env.AWS_ACCESS_KEY_ID !== undefined && env.AWS_SECRET_ACCESS_KEY !== undefined
+      ? {
+          credentials: {
+            accessKeyId: env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+            ...(env.AWS_SESSION_TOKEN === undefined ? {} : { sessionToken: env.AWS_SESSION_TOKEN }),
+          },
+        }
+      : {}),
+    // Same value the SDK would read itself from the process environment; passed because the
+    // configuration may come from elsewhere (tests build it from an object).
+    ...(env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME === undefined ? {} : { endpoint: env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME }),
+  });
+  const gateway = new LlmGateway(
+    client,
+    {
+      concurrency: env.LLM_CONCURRENCY,
+      queueLimit: env.LLM_QUEUE_LIMIT,
+      requestsPerMinute: env.LLM_REQUESTS_PER_MINUTE,
+      timeoutMs: env.LLM_TIMEOUT_MS,
+      maxAttempts: env.LLM_MAX_ATTEMPTS,
+      backoffBaseMs: env.LLM_BACKOFF_BASE_MS,
+      backoffMaxMs: env.LLM_BACKOFF_MAX_MS,
+      breakerFailures: env.LLM_BREAKER_FAILURES,
+      breakerCooldownMs: env.LLM_BREAKER_COOLDOWN_MS,
+    },
+    { log, metrics },
+  );
+  const cache = new AnswerCache(
+    db,
+    { maxEntries: env.ANSWER_CACHE_MAX_ENTRIES, maxBytes: env.ANSWER_CACHE_MAX_BYTES, maxRows: env.ANSWER_CACHE_MAX_ROWS },
+    { log, metrics },
+  );
+  const answerer = new LlmAnswerer(
+    { gateway, cache, log, metrics },
+    { modelId, maxTokens: env.BEDROCK_MAX_TOKENS, handbookVersion: () => handbook.version },
+  );
+  log.info({ region, modelId, endpoint: env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME === undefined ? 'aws' : 'override' }, 'AI answers on (Amazon Bedrock)');
+  return { gateway, cache, answerer };
 }

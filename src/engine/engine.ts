@@ -4,6 +4,8 @@ import { sourceOf } from '../answer/answerer.ts';
 import { BusyError, ForbiddenError, HrbotError, RateLimitedError, toError } from '../errors.ts';
 import type { HandbookIndex } from '../handbook/handbook-index.ts';
 import type { Logger } from '../log/logger.ts';
+import type { ConversationMemoryOptions } from '../memory/conversation-memory.ts';
+import { ConversationMemory } from '../memory/conversation-memory.ts';
 import type { IncomingMessage, Progress, Reply, ReplyHooks, UserAction } from '../message.ts';
 import { assertNever } from '../message.ts';
 import { Metrics } from '../metrics.ts';
@@ -34,6 +36,8 @@ export interface EngineOptions {
   admins: ReadonlySet<string>;
   /** Earlier turns handed to the answerer. Default 6. */
   historyTurns?: number;
+  /** Bounds of the in-memory conversation memory; `turns` defaults to `historyTurns`. */
+  memory?: Partial<ConversationMemoryOptions>;
 }
 
 /** What the engine is built from. */
@@ -76,6 +80,7 @@ export class Engine {
   readonly #history: HistoryStore;
   readonly #usage: UsageStore;
   readonly #lanes: ConversationLanes;
+  readonly #memory: ConversationMemory;
 
   constructor(deps: EngineDependencies, options: EngineOptions) {
     this.#db = deps.db;
@@ -89,6 +94,10 @@ export class Engine {
     this.#history = new HistoryStore(deps.db);
     this.#usage = new UsageStore(deps.db, options.limits);
     this.#lanes = new ConversationLanes(options.lanes);
+    this.#memory = new ConversationMemory((key, limit) => this.#history.recentTurns(key, limit), {
+      turns: options.historyTurns ?? 6,
+      ...options.memory,
+    });
     this.metrics.collect(() => this.metrics.set('hrbot_active_conversations', 'Conversations with work in flight', this.#lanes.active));
   }
 
@@ -244,7 +253,7 @@ export class Engine {
     const result = await this.#answerer.answer({
       question,
       sections,
-      history: this.#history.recentTurns(turn.conversation, this.#options.historyTurns ?? 6),
+      history: this.#memory.recent(turn.conversation, turn.owner),
       ownerKey: turn.owner,
       tenantKey: turn.tenant,
       ...(turn.hooks === undefined ? {} : { hooks: turn.hooks }),
@@ -298,6 +307,7 @@ export class Engine {
 
   #forget(owner: string, whose: 'your' | 'their'): Reply {
     const report = eraseOwner(this.#db, owner, this.#erasureSteps);
+    this.#memory.forgetOwner(owner);
     this.metrics.increment('hrbot_erasures_total', 'Users erased', { by: whose === 'your' ? 'self' : 'admin' });
     this.#log.info({ ownerKey: owner, by: whose === 'your' ? 'self' : 'admin', rows: report.messages }, 'user data erased');
     return textReply('notice', erasedText(report, whose), 'private');
@@ -334,7 +344,8 @@ export class Engine {
 
   /** Append the question and reply to the conversation's history; the reply gets an id for feedback. */
   #remember(turn: Turn, command: CommandName, question: string, reply: Reply): Reply {
-    const { answerId } = this.#history.appendExchange({
+    const now = Date.now();
+    const { answerId, seq } = this.#history.appendExchange({
       conversationKey: turn.conversation,
       ownerKey: turn.owner,
       platform: turn.message.platform,
@@ -342,7 +353,11 @@ export class Engine {
       command,
       question,
       answer: reply,
-    });
+    }, now);
+    this.#memory.append(turn.conversation, [
+      { seq, role: 'user', text: question, command, answerId: null, createdAt: now },
+      { seq: seq + 1, role: 'assistant', text: reply.text, command, answerId, createdAt: now },
+    ]);
     return { ...reply, answerId };
   }
 

@@ -112,4 +112,24 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    name: 'answer-cache',
+    up(db) {
+      // Validated LLM answers shared between users. The key is a hash (question, handbook version, model,
+      // prompt version), so a re-indexed handbook never serves an old answer. origin_owner_key names the
+      // user whose question produced the row, so /hr forget can erase what derives from their questions.
+      db.exec(`
+        CREATE TABLE answer_cache (
+          cache_key TEXT PRIMARY KEY,
+          payload TEXT NOT NULL,
+          checksum TEXT NOT NULL,
+          origin_owner_key TEXT NOT NULL,
+          created_at INTEGER NOT NULL
+        );
+        CREATE INDEX answer_cache_owner ON answer_cache (origin_owner_key);
+        CREATE INDEX answer_cache_age ON answer_cache (created_at);
+      `);
+    },
+  },
 ];

@@ -1,0 +1,117 @@
+/**
+ * The only module that imports the AWS SDK. It turns Bedrock's Converse and ConverseStream into two
+ * small functions over plain types, so the gateway, its tests and the rest of the bot never see SDK
+ * shapes.
+ */
+import { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand } from '@aws-sdk/client-bedrock-runtime';
+import type { BedrockRuntimeClientConfig, Message } from '@aws-sdk/client-bedrock-runtime';
+import { LlmUnavailableError } from '../errors.ts';
+
+/** One turn of the conversation sent to the model. */
+export interface ChatTurn {
+  role: 'user' | 'assistant';
+  text: string;
+}
+
+/** What one model call needs. */
+export interface ModelRequest {
+  system: string;
+  messages: readonly ChatTurn[];
+  maxTokens: number;
+  temperature?: number;
+}
+
+/** A complete model answer. */
+export interface ModelResponse {
+  text: string;
+  /** end_turn, max_tokens, stop_sequence, guardrail_intervened, content_filtered… */
+  stopReason: string;
+  usage: { input: number; output: number };
+}
+
+/** Bedrock as the gateway sees it; tests of the gateway drive the real one against the fake server. */
+export interface ModelClient {
+  converse(request: ModelRequest, signal: AbortSignal): Promise<ModelResponse>;
+  /** Streams text pieces to `onDelta` (awaited, in order); resolves only when the model said it stopped. */
+  converseStream(request: ModelRequest, signal: AbortSignal, onDelta: (text: string) => Promise<void>): Promise<ModelResponse>;
+  destroy(): void;
+}
+
+/** How to reach Bedrock. */
+export interface BedrockClientOptions {
+  region: string;
+  modelId: string;
+  /** Explicit keys; when absent the SDK's default chain (AWS_PROFILE, SSO, instance role…) applies. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /**
+   * Endpoint override. When absent the SDK reads AWS_ENDPOINT_URL_BEDROCK_RUNTIME from the process
+   * environment itself; we pass it explicitly only when the configuration came from somewhere else.
+   */
+  endpoint?: string;
+}
+
+/** A stream that ended without messageStop was cut: never treat it as a complete answer. */
+export class IncompleteStreamError extends LlmUnavailableError {
+  constructor(message: string) {
+    super('llm_stream_incomplete', message);
+  }
+}
+
+/** Build the Bedrock Runtime client wrapper. */
+export function createBedrockClient(options: BedrockClientOptions): ModelClient {
+  const config: BedrockRuntimeClientConfig = {
+    region: options.region,
+    // Exactly one retry loop: ours (the gateway), which knows about the queue, AIMD and the breaker.
+    maxAttempts: 1,
+    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+  };
+  const client = new BedrockRuntimeClient(config);
+  const modelId = options.modelId;
+
+  const input = (request: ModelRequest) => ({
+    modelId,
+    system: [{ text: request.system }],
+    messages: request.messages.map((turn): Message => ({ role: turn.role, content: [{ text: turn.text }] })),
+    inferenceConfig: { maxTokens: request.maxTokens, temperature: request.temperature ?? 0 },
+  });
+
+  return {
+    async converse(request, signal) {
+      const out = await client.send(new ConverseCommand(input(request)), { abortSignal: signal });
+      const text = (out.output?.message?.content ?? []).map((block) => block.text ?? '').join('');
+      return {
+        text,
+        stopReason: out.stopReason ?? 'unknown',
+        usage: { input: out.usage?.inputTokens ?? 0, output: out.usage?.outputTokens ?? 0 },
+      };
+    },
+
+    async converseStream(request, signal, onDelta) {
+      const out = await client.send(new ConverseStreamCommand(input(request)), { abortSignal: signal });
+      if (out.stream === undefined) throw new IncompleteStreamError('ConverseStream returned no stream');
+      let text = '';
+      let stopReason: string | undefined;
+      let usage = { input: 0, output: 0 };
+      for await (const event of out.stream) {
+        if (signal.aborted) throw new IncompleteStreamError('stream aborted');
+        const delta = event.contentBlockDelta?.delta?.text;
+        if (delta !== undefined && delta !== '') {
+          text += delta;
+          await onDelta(delta);
+        }
+        if (event.messageStop !== undefined) stopReason = event.messageStop.stopReason ?? 'unknown';
+        if (event.metadata?.usage !== undefined) {
+          usage = { input: event.metadata.usage.inputTokens ?? 0, output: event.metadata.usage.outputTokens ?? 0 };
+        }
+      }
+      // An aborted HTTP/2 stream can end quietly; only messageStop proves the model finished.
+      if (stopReason === undefined || signal.aborted) throw new IncompleteStreamError('stream ended without messageStop');
+      return { text, stopReason, usage };
+    },
+
+    destroy() {
+      client.destroy();
+    },
+  };
+}

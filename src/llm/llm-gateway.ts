@@ -1,0 +1,303 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import PQueue from 'p-queue';
+import { BusyError, LlmUnavailableError, toError } from '../errors.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Metrics } from '../metrics.ts';
+import { AdaptiveLimit } from './adaptive-limit.ts';
+import type { ModelClient, ModelRequest, ModelResponse } from './bedrock-client.ts';
+import { CircuitBreaker } from './circuit-breaker.ts';
+import type { BreakerState } from './circuit-breaker.ts';
+import type { Classified } from './retry-policy.ts';
+import { backoffDelay, classify } from './retry-policy.ts';
+
+/** Gateway limits; each has its default in `.env.example`. */
+export interface LlmGatewayOptions {
+  /** Calls in flight at most (LLM_CONCURRENCY); AIMD moves the live limit between 1 and this. */
+  concurrency: number;
+  /** Calls that may wait for a slot (LLM_QUEUE_LIMIT); past it callers get a BusyError at once. */
+  queueLimit: number;
+  /** Attempts started per minute, spread evenly (LLM_REQUESTS_PER_MINUTE); 0 = no cap. */
+  requestsPerMinute: number;
+  /** Deadline of one attempt once it has started, ms (LLM_TIMEOUT_MS). */
+  timeoutMs: number;
+  /** Attempts per call, first included (LLM_MAX_ATTEMPTS). */
+  maxAttempts: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  breakerFailures: number;
+  breakerCooldownMs: number;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /**
+   * Calls with the same key while one is in flight share its result (one Bedrock call). Only give a
+   * key for requests whose answer may be shared, i.e. the answer-cache key of a context-free question.
+   */
+  coalesceKey?: string;
+  /** Stream the answer: called with each text piece, awaited, in order. */
+  onDelta?: (text: string) => Promise<void>;
+}
+
+/** A model answer plus how it was obtained. */
+export interface GatewayResult extends ModelResponse {
+  attempts: number;
+  /** True for a caller that joined another caller's identical call (its usage is the leader's). */
+  shared: boolean;
+  streamed: boolean;
+}
+
+/** Totals since start, for the benchmark and tests. */
+export interface GatewayStats {
+  calls: number;
+  attempts: number;
+  throttles: number;
+  failures: number;
+  coalesced: number;
+  busy: number;
+  breakerRejections: number;
+}
+
+const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+/**
+ * Every Bedrock call goes through here: one p-queue (bounded concurrency adjusted by AIMD, an optional
+ * requests-per-minute cap, a bounded waiting line), one retry loop with full-jitter backoff on
+ * retryable errors only, a per-attempt deadline, a circuit breaker, and coalescing of identical calls.
+ */
+export class LlmGateway {
+  readonly #client: ModelClient;
+  readonly #options: LlmGatewayOptions;
+  readonly #queue: PQueue;
+  readonly #limit: AdaptiveLimit;
+  readonly #breaker: CircuitBreaker;
+  readonly #log: Logger | undefined;
+  readonly #metrics: Metrics | undefined;
+  /** In-flight calls by coalesce key; bounded because every entry is an admitted call (queueLimit + concurrency). */
+  readonly #inflight = new Map<string, Promise<GatewayResult>>();
+  readonly #closing = new AbortController();
+  /** Calls admitted and not finished: waiting, running or sleeping between attempts. */
+  #admitted = 0;
+  readonly #stats: GatewayStats = { calls: 0, attempts: 0, throttles: 0, failures: 0, coalesced: 0, busy: 0, breakerRejections: 0 };
+
+  constructor(client: ModelClient, options: LlmGatewayOptions, deps: { log?: Logger; metrics?: Metrics } = {}) {
+    validate(options);
+    this.#client = client;
+    this.#options = options;
+    this.#log = deps.log;
+    this.#metrics = deps.metrics;
+    const rate = rateWindow(options.requestsPerMinute);
+    this.#limit = new AdaptiveLimit({
+      max: options.concurrency,
+      onChange: (limit) => {
+        this.#queue.concurrency = limit;
+        this.#log?.debug({ concurrency: limit }, 'llm concurrency adjusted');
+      },
+    });
+    this.#queue = new PQueue({ concurrency: this.#limit.limit, ...(rate === undefined ? {} : { ...rate, strict: true }) });
+    this.#breaker = new CircuitBreaker({ failureThreshold: options.breakerFailures, cooldownMs: options.breakerCooldownMs });
+    this.#metrics?.collect(() => {
+      const m = this.#metrics;
+      if (m === undefined) return;
+      m.set('hrbot_llm_queue_depth', 'LLM calls waiting for a slot', this.waiting);
+      m.set('hrbot_llm_in_flight', 'LLM attempts running', this.#queue.pending);
+      m.set('hrbot_llm_concurrency', 'Live LLM concurrency limit (AIMD)', this.#limit.limit);
+      m.set('hrbot_llm_breaker_state', 'Circuit breaker: 0 closed, 1 half-open, 2 open', BREAKER_GAUGE[this.#breaker.state]);
+    });
+  }
+
+  /** Calls waiting for a slot (admitted, not running). */
+  get waiting(): number {
+    return Math.max(0, this.#admitted - this.#queue.pending);
+  }
+
+  /** True when the waiting line is 90% full: readiness reports it so a balancer can route elsewhere. */
+  get saturated(): boolean {
+    return this.waiting >= this.#options.queueLimit * 0.9;
+  }
+
+  get breakerState(): BreakerState {
+    return this.#breaker.state;
+  }
+
+  get concurrency(): number {
+    return this.#limit.limit;
+  }
+
+  get stats(): Readonly<GatewayStats> {
+    return { ...this.#stats };
+  }
+
+  /**
+   * Ask the model. Rejects with BusyError when the waiting line is full, LlmUnavailableError when the
+   * breaker is open, retries are spent, the error is not retryable, or a stream broke half way.
+   */
+  complete(request: ModelRequest, options: CallOptions = {}): Promise<GatewayResult> {
+    const key = options.coalesceKey;
+    if (key !== undefined) {
+      const leader = this.#inflight.get(key);
+      if (leader !== undefined) {
+        this.#stats.coalesced += 1;
+        this.#metrics?.increment('hrbot_llm_coalesced_total', 'LLM calls answered by an identical call in flight');
+        return leader.then((result) => ({ ...result, shared: true }));
+      }
+    }
+    const call = this.#call(request, options);
+    if (key !== undefined) {
+      this.#inflight.set(key, call);
+      const forget = (): void => {
+        if (this.#inflight.get(key) === call) this.#inflight.delete(key);
+      };
+      // The caller handles the outcome; this branch only cleans the map either way.
+      void call.then(forget, forget);
+    }
+    return call;
+  }
+
+  /** Abort attempts in flight and stop retries; later calls are refused. */
+  close(): void {
+    // Waiting tasks are not dropped (their callers would never hear back): each starts, sees the
+    // aborted signal and fails at once.
+    this.#closing.abort(new LlmUnavailableError('llm_closed', 'LLM gateway closed'));
+    this.#client.destroy();
+  }
+
+  async #call(request: ModelRequest, options: CallOptions): Promise<GatewayResult> {
+    if (this.#closing.signal.aborted) throw new LlmUnavailableError('llm_closed', 'LLM gateway closed');
+    if (!this.#breaker.tryAcquire()) {
+      this.#stats.breakerRejections += 1;
+      this.#count('breaker_open');
+      throw new LlmUnavailableError('llm_breaker_open', `Circuit breaker open; next trial in ${this.#breaker.retryInMs} ms`);
+    }
+    if (this.waiting >= this.#options.queueLimit) {
+      this.#breaker.recordNeutral();
+      this.#stats.busy += 1;
+      this.#count('busy');
+      throw new BusyError(`LLM waiting line full (${this.#options.queueLimit})`);
+    }
+    this.#admitted += 1;
+    this.#stats.calls += 1;
+    try {
+      const result = await this.#attempts(request, options);
+      this.#breaker.recordSuccess();
+      this.#count('ok');
+      return result;
+    } finally {
+      this.#admitted -= 1;
+    }
+  }
+
+  async #attempts(request: ModelRequest, options: CallOptions): Promise<GatewayResult> {
+    const { maxAttempts } = this.#options;
+    for (let attempt = 1; ; attempt++) {
+      let emitted = false;
+      const onDelta =
+        options.onDelta === undefined
+          ? undefined
+          : async (text: string): Promise<void> => {
+              emitted = true;
+              await options.onDelta?.(text);
+            };
+      let timedOut = false;
+      try {
+        // Retries jump the line: they were admitted earlier, and a user already waited for them.
+        const response = await this.#queue.add(
+          async () => {
+            this.#closing.signal.throwIfAborted();
+            this.#stats.attempts += 1;
+            const controller = new AbortController();
+            const timer = setTimeout(() => {
+              timedOut = true;
+              controller.abort(new LlmUnavailableError('llm_timeout', `LLM attempt exceeded ${this.#options.timeoutMs} ms`));
+            }, this.#options.timeoutMs);
+            const signal = AbortSignal.any([controller.signal, this.#closing.signal]);
+            try {
+              return onDelta === undefined
+                ? await this.#client.converse(request, signal)
+                : await this.#client.converseStream(request, signal, onDelta);
+            } finally {
+              clearTimeout(timer);
+            }
+          },
+          { priority: attempt > 1 ? 1 : 0 },
+        );
+        this.#attempt('ok');
+        this.#limit.onSuccess();
+        return { ...response, attempts: attempt, shared: false, streamed: onDelta !== undefined };
+      } catch (error) {
+        if (this.#closing.signal.aborted) throw new LlmUnavailableError('llm_closed', 'LLM gateway closed', { cause: error });
+        const failure = classify(error, timedOut);
+        this.#attempt(failure.kind);
+        if (failure.kind === 'throttled') {
+          this.#stats.throttles += 1;
+          this.#limit.onThrottle();
+        }
+        const giveUp = this.#giveUpReason(failure, attempt, maxAttempts, emitted);
+        if (giveUp !== undefined) throw this.#fail(failure, attempt, giveUp, error);
+        const delay = backoffDelay(attempt - 1, { baseMs: this.#options.backoffBaseMs, maxMs: this.#options.backoffMaxMs }, failure.retryAfterMs);
+        try {
+          await sleep(delay, undefined, { signal: this.#closing.signal });
+        } catch (aborted) {
+          throw new LlmUnavailableError('llm_closed', 'LLM gateway closed during backoff', { cause: aborted });
+        }
+      }
+    }
+  }
+
+  #giveUpReason(failure: Classified, attempt: number, maxAttempts: number, emitted: boolean): string | undefined {
+    if (!failure.retryable) return 'not retryable';
+    // Text already reached the user: a retry would stream a second copy. The caller falls back instead.
+    if (emitted) return 'stream broke after text was shown';
+    if (attempt >= maxAttempts) return 'attempts spent';
+    if (failure.retryAfterMs !== undefined && failure.retryAfterMs > this.#options.backoffMaxMs) return 'retry-after beyond the backoff cap';
+    return undefined;
+  }
+
+  #fail(failure: Classified, attempts: number, reason: string, error: unknown): LlmUnavailableError {
+    this.#stats.failures += 1;
+    // A rejected request (bad input) says nothing about Bedrock's health; everything else does.
+    if (failure.kind === 'rejected' && failure.label === 'ValidationException') this.#breaker.recordNeutral();
+    else this.#breaker.recordFailure();
+    this.#count('failed');
+    this.#log?.warn({ err: toError(error), kind: failure.kind, label: failure.label, attempts, reason, breaker: this.#breaker.state }, 'llm call failed');
+    const code = failure.kind === 'timeout' ? 'llm_timeout' : failure.kind === 'throttled' ? 'llm_throttled' : 'llm_failed';
+    return new LlmUnavailableError(code, `LLM call failed after ${attempts} attempt(s): ${failure.label} (${reason})`, { cause: error });
+  }
+
+  #count(outcome: 'ok' | 'failed' | 'busy' | 'breaker_open'): void {
+    this.#metrics?.increment('hrbot_llm_calls_total', 'LLM calls by outcome', { outcome });
+  }
+
+  #attempt(outcome: string): void {
+    this.#metrics?.increment('hrbot_llm_attempts_total', 'LLM attempts by outcome', { outcome });
+  }
+}
+
+/**
+ * Spread a per-minute cap into ~100 ms windows, so requests flow evenly instead of in one burst a
+ * minute (or a second): bursts arrive at Bedrock in random order and collide with the window edge,
+ * each collision a throttle and a retry. Windows much shorter than 100 ms lose rate to timer drift.
+ */
+function rateWindow(requestsPerMinute: number): { interval: number; intervalCap: number } | undefined {
+  if (requestsPerMinute <= 0) return undefined;
+  const intervalCap = Math.max(1, Math.round(requestsPerMinute / 600));
+  return { intervalCap, interval: (60_000 * intervalCap) / requestsPerMinute };
+}
+
+function validate(options: LlmGatewayOptions): void {
+  const checks: Array<[keyof LlmGatewayOptions, number]> = [
+    ['concurrency', 1],
+    ['queueLimit', 1],
+    ['requestsPerMinute', 0],
+    ['timeoutMs', 1],
+    ['maxAttempts', 1],
+    ['backoffBaseMs', 0],
+    ['backoffMaxMs', 0],
+    ['breakerFailures', 1],
+    ['breakerCooldownMs', 0],
+  ];
+  for (const [name, min] of checks) {
+    const value = options[name];
+    if (!Number.isFinite(value) || value < min) throw new RangeError(`Expected \`${name}\` to be a finite number >= ${min}, got ${value}`);
+  }
+}

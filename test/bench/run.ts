@@ -1,0 +1,36 @@
+/**
+ * `npm run bench [scenario…]`: runs the named scenarios (the default set when none is named) and prints a report.
+ * Scenarios are registered by name below; each stops by itself.
+ */
+import { formatReport, runQuotaScenario } from './bedrock-quota.ts';
+
+const QUOTA_BASE = { requestsPerMinute: 300, timeScale: 10, latencyMs: 100, users: 500, questions: 1_000 } as const;
+
+const scenarios: Record<string, () => Promise<string>> = {
+  // The issue's scenario: 1,000 distinct questions from 500 users at once, quota R = 300/min
+  // (a "minute" lasts 6 s, so the ideal is 20 s).
+  'bedrock-quota': async () => formatReport(await runQuotaScenario({ name: 'bedrock-quota', ...QUOTA_BASE, distinct: 1_000 })),
+  // The same load where many employees ask the same things: coalescing and the cache cut the calls.
+  'bedrock-quota-repeats': async () => formatReport(await runQuotaScenario({ name: 'bedrock-quota-repeats', ...QUOTA_BASE, distinct: 100 })),
+  // No LLM_REQUESTS_PER_MINUTE: AIMD alone against the quota. Not run by default; it shows why the
+  // cap matters when Bedrock answers fast (concurrency cannot limit a rate when latency is small).
+  'bedrock-quota-no-cap': async () =>
+    formatReport(await runQuotaScenario({ name: 'bedrock-quota-no-cap', ...QUOTA_BASE, distinct: 1_000, botRequestsPerMinute: 0 })),
+};
+const DEFAULT_SCENARIOS = ['bedrock-quota', 'bedrock-quota-repeats'];
+
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2);
+  const names = wanted.length === 0 ? DEFAULT_SCENARIOS : wanted;
+  for (const name of names) {
+    const run = scenarios[name];
+    if (run === undefined) {
+      process.stderr.write(`unknown scenario ${name}; known: ${Object.keys(scenarios).join(', ')}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stdout.write(`${await run()}\n`);
+  }
+}
+
+await main();

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConversationMemory, estimateTokens } from '../src/memory/conversation-memory.ts';
+import type { StoredMessage } from '../src/store/history-store.ts';
+
+function turn(seq: number, text: string): StoredMessage {
+  return { seq, role: seq % 2 === 1 ? 'user' : 'assistant', text, command: 'ask', answerId: null, createdAt: 0 };
+}
+
+/** A fake history: every conversation has 40 stored turns of about 50 tokens each. */
+function history(loads: string[]): (key: string, limit: number) => StoredMessage[] {
+  return (key, limit) => {
+    loads.push(key);
+    const all = Array.from({ length: 40 }, (_, i) => turn(i + 1, `${key} turn ${i + 1} `.padEnd(200, '.')));
+    return all.slice(-limit);
+  };
+}
+
+void describe('conversation memory', () => {
+  void it('keeps the last N turns within M tokens per conversation', () => {
+    const memory = new ConversationMemory(history([]), { turns: 6, maxTokens: 120, maxConversations: 10, idleTtlMs: 60_000 });
+    const turns = memory.recent('c1', 'alice');
+    assert.ok(turns.length <= 6);
+    assert.ok(turns.reduce((sum, t) => sum + estimateTokens(t.text), 0) <= 120);
+    assert.equal(turns.at(-1)?.seq, 40, 'the newest turns are the ones kept');
+    memory.append('c1', [turn(41, 'x'.repeat(10_000))]);
+    const after = memory.recent('c1', 'alice');
+    assert.equal(after.length, 1, 'one oversized turn is all that fits');
+    assert.ok(estimateTokens(after[0]!.text) <= 120, 'and it is cut to the budget');
+  });
+
+  void it('stays flat as users grow: at most K conversations, each bounded', () => {
+    const memory = new ConversationMemory(history([]), { turns: 4, maxTokens: 100, maxConversations: 50, idleTtlMs: 60_000 });
+    for (let i = 0; i < 5_000; i++) {
+      memory.recent(`conversation-${i}`, `user-${i}`);
+      memory.append(`conversation-${i}`, [turn(41, 'question'), turn(42, 'answer '.repeat(50))]);
+    }
+    const footprint = memory.footprint;
+    assert.equal(footprint.conversations, 50);
+    assert.ok(footprint.turns <= 50 * 4);
+    assert.ok(footprint.tokens <= 50 * 100);
+  });
+
+  void it('expires idle conversations and reloads them from history when the user returns', async () => {
+    const loads: string[] = [];
+    const memory = new ConversationMemory(history(loads), { turns: 2, maxTokens: 1_000, maxConversations: 10, idleTtlMs: 30 });
+    memory.recent('c1', 'alice');
+    memory.recent('c1', 'alice');
+    assert.deepEqual(loads, ['c1'], 'a second question is served from memory');
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    assert.equal(memory.recent('c1', 'alice').length, 2);
+    assert.deepEqual(loads, ['c1', 'c1'], 'reloaded after the idle TTL');
+  });
+
+  void it('forgets every conversation of one user', () => {
+    const memory = new ConversationMemory(history([]), { turns: 2, maxTokens: 1_000, maxConversations: 10, idleTtlMs: 60_000 });
+    memory.recent('a1', 'alice');
+    memory.recent('a2', 'alice');
+    memory.recent('b1', 'bob');
+    assert.equal(memory.forgetOwner('alice'), 2);
+    assert.equal(memory.size, 1);
+  });
+});
