@@ -14,6 +14,8 @@ import { ask, dm, startTempBot } from './support/temp-bot.ts';
 
 const MODEL_ID = 'anthropic.claude-3-haiku-20240307-v1:0';
 const QUESTION = 'How many vacation days do I get?';
+/** A question that leans on the conversation, so earlier turns go into its prompt. */
+const FOLLOW_UP = 'And what about vacation days?';
 
 async function withBot(
   body: (fake: FakeBedrock, bot: TempBot) => Promise<void>,
@@ -87,20 +89,20 @@ void describe('AI answers through the engine', () => {
       });
       await ask(bot.core, dm('/hr ask my employee id is SECRET-4242, what is the parental leave policy?', 'carol'));
       const callsBefore = fake.calls.length;
-      const carol = await ask(bot.core, dm(QUESTION, 'carol'));
+      const carol = await ask(bot.core, dm(FOLLOW_UP, 'carol'));
       assert.match(carol.text, /SECRET-4242/, 'the context reached the model');
       assert.equal(fake.calls.length, callsBefore + 1);
 
-      const dave = await ask(bot.core, dm(QUESTION, 'dave'));
+      const dave = await ask(bot.core, dm(FOLLOW_UP, 'dave'));
       assert.equal(fake.calls.length, callsBefore + 2, 'dave’s question went to the model, not to carol’s answer');
       assert.doesNotMatch(dave.text, /SECRET/);
       assert.ok(cacheRows(bot).every((row) => !row.payload.includes('Noted for employee')), 'no context answer was cached');
 
       // And the other way round: a cached shared answer is not served to a conversation with context.
-      const erin = await ask(bot.core, dm(QUESTION, 'erin'));
+      const erin = await ask(bot.core, dm(FOLLOW_UP, 'erin'));
       assert.equal(erin.text, dave.text, 'erin (fresh) gets the shared answer');
       const before = fake.calls.length;
-      await ask(bot.core, dm(QUESTION, 'carol'));
+      await ask(bot.core, dm(FOLLOW_UP, 'carol'));
       assert.equal(fake.calls.length, before + 1, 'carol, with context, is answered privately');
     });
   });
@@ -110,7 +112,7 @@ void describe('AI answers through the engine', () => {
       async (fake, bot) => {
         await ask(bot.core, dm('What is the parental leave policy?', 'alice'));
         await ask(bot.core, dm('And what about sick leave?', 'alice'));
-        await ask(bot.core, dm(QUESTION, 'alice'));
+        await ask(bot.core, dm(FOLLOW_UP, 'alice'));
         const messages = fake.calls.at(-1)?.body.messages as Array<{ role: string; content: Array<{ text: string }> }>;
         assert.deepEqual(
           messages.map((m) => m.role),
@@ -118,10 +120,24 @@ void describe('AI answers through the engine', () => {
           'MEMORY_TURNS=2: only the last exchange, then the question',
         );
         assert.equal(messages[0]?.content[0]?.text, 'And what about sick leave?');
-        assert.equal(messages[2]?.content[0]?.text, QUESTION);
+        assert.equal(messages[2]?.content[0]?.text, FOLLOW_UP);
       },
       { MEMORY_TURNS: '2' },
     );
+  });
+
+  void it('answers a question that stands alone without earlier turns, from the shared cache', async () => {
+    await withBot(async (fake, bot) => {
+      await ask(bot.core, dm(QUESTION, 'frank'));
+      await ask(bot.core, dm('What is the parental leave policy?', 'gwen'));
+      const before = fake.calls.length;
+      const gwen = await ask(bot.core, dm(QUESTION, 'gwen'));
+      assert.equal(fake.calls.length, before, 'served from the cache frank filled');
+      assert.equal(gwen.kind, 'answer');
+      await ask(bot.core, dm(FOLLOW_UP, 'gwen'));
+      const messages = fake.calls.at(-1)?.body.messages as unknown[];
+      assert.ok(messages.length > 1, 'a follow-up carries the conversation');
+    });
   });
 
   void it('reloads an evicted conversation from the stored history when the user returns', async () => {
@@ -129,7 +145,7 @@ void describe('AI answers through the engine', () => {
       async (fake, bot) => {
         await ask(bot.core, dm('What is the parental leave policy?', 'alice'));
         await ask(bot.core, dm('What is the sick leave policy?', 'bob')); // MEMORY_MAX_CONVERSATIONS=1: evicts alice
-        await ask(bot.core, dm(QUESTION, 'alice'));
+        await ask(bot.core, dm(FOLLOW_UP, 'alice'));
         const messages = fake.calls.at(-1)?.body.messages as Array<{ content: Array<{ text: string }> }>;
         assert.equal(messages.length, 3);
         assert.equal(messages[0]?.content[0]?.text, 'What is the parental leave policy?');

@@ -21,6 +21,7 @@ import { parseCommand } from './command-parser.ts';
 import type { ConversationLanesOptions } from './conversation-lanes.ts';
 import { ConversationLanes } from './conversation-lanes.ts';
 import { contactTopic } from './contact-intent.ts';
+import { isFollowUp } from './follow-up.ts';
 import { cleanText } from './input-text.ts';
 import type { Owner } from './ownership.ts';
 import { conversationKey, ownerKey, tenantKey } from './ownership.ts';
@@ -248,12 +249,16 @@ export class Engine {
       return this.#remember(turn, 'ask', question, this.#contact(topic));
     }
     await this.#progress(turn.hooks, { type: 'status', text: 'Looking that up…' });
-    const sections = this.#handbook.search(question, 4);
+    // Earlier turns go into the prompt only for a follow-up; a question that stands alone keeps
+    // its answer shareable. A follow-up also searches with the question it follows.
+    const earlier = isFollowUp(question) ? this.#memory.recent(turn.conversation, turn.owner) : [];
+    const previousQuestion = earlier.findLast((t) => t.role === 'user')?.text;
+    const sections = this.#handbook.search(previousQuestion === undefined ? question : `${question} ${previousQuestion}`, 4);
     if (sections.length === 0) return this.#notFound(question);
     const result = await this.#answerer.answer({
       question,
       sections,
-      history: this.#memory.recent(turn.conversation, turn.owner),
+      history: earlier,
       ownerKey: turn.owner,
       tenantKey: turn.tenant,
       ...(turn.hooks === undefined ? {} : { hooks: turn.hooks }),
