@@ -58,7 +58,12 @@ export interface Reply {
   visibility: 'public' | 'private';
   /** Set when the reply can receive feedback; acting on it is checked against the acting user. */
   answerId?: string;
+  /** Buttons the adapter may offer with the reply; each acts for whoever clicks it, never for the asker. */
+  actions?: readonly ReplyAction[];
 }
+
+/** A button offered with a reply: `forget` erases the clicking user's data (after a confirmation where the platform has one). */
+export type ReplyAction = 'forget';
 
 /** A button or card action from a user, with the acting user's verified identity. */
 export interface UserAction {

@@ -116,6 +116,29 @@ describe('Slack: feedback ownership', () => {
     assert.equal(rating()?.rating, 'up');
   });
 
+  it('offers "Erase my data" with a confirmation on /hr history, and erases only the clicking user', async () => {
+    await postSigned(t.baseUrl, eventBody(dmEvent('what is the expenses policy?', 'UKEEP')), JSON_TYPE);
+    await postSigned(t.baseUrl, eventBody(dmEvent('history', 'UKEEP')), JSON_TYPE);
+    await t.api.waitFor(() => t.api.callsOf('chat.postMessage').some((c) => /Your last/.test(sectionText(c.args.blocks))), 5000, 'history');
+    const history = t.api.callsOf('chat.postMessage').find((c) => /Your last/.test(sectionText(c.args.blocks)))!;
+    const forget = (history.args.blocks ?? []).find((b) => b.block_id === 'hr_forget');
+    assert.ok(forget, 'the history reply carries the erase button');
+    assert.equal((forget.elements?.[0] as { confirm?: unknown } | undefined)?.confirm !== undefined, true, 'Slack asks to confirm');
+    const owned = () => t.bot.core.db.prepare("SELECT COUNT(*) FROM messages WHERE owner_key = 'slack:T1:UKEEP'").pluck().get();
+    assert.equal(owned(), 2);
+
+    const responses = t.api.callsOf('response_url').length;
+    await postSigned(t.baseUrl, feedbackActionBody('', 'hr_forget', t.api.responseUrl('forget-intruder'), 'UINTRUDER'), FORM_TYPE);
+    await t.api.waitFor(() => t.api.callsOf('response_url').length === responses + 1, 5000, 'intruder erase');
+    assert.match(sectionText(t.api.callsOf('response_url').at(-1)!.args.blocks), /0 messages/);
+    assert.equal(owned(), 2, "another user's click erases their own data, not the asker's");
+
+    await postSigned(t.baseUrl, feedbackActionBody('', 'hr_forget', t.api.responseUrl('forget-owner'), 'UKEEP'), FORM_TYPE);
+    await t.api.waitFor(() => t.api.callsOf('response_url').length === responses + 2, 5000, 'owner erase');
+    assert.match(sectionText(t.api.callsOf('response_url').at(-1)!.args.blocks), /erased everything stored about you: 2 messages/);
+    assert.equal(owned(), 0);
+  });
+
   it('answers personal lookups asked in a channel privately to the asker', async () => {
     const before = t.api.calls.length;
     const event = mentionEvent('history', 'UOWNER');

@@ -116,6 +116,34 @@ describe('Teams: answers, streaming and cards', () => {
     );
   });
 
+  it('offers "Erase my data" behind a confirmation on history, and erases only the clicking user', async () => {
+    // Its own user, so erasing leaves the other tests' data alone.
+    const carol = { id: '29:carol-teams-id', aadObjectId: '00000000-0000-4000-8000-0000000ca401', name: 'Carol' };
+    const asked = personalMessage(t.connector.serviceUrl, 'what is the expenses policy?', { user: carol });
+    const conversation = (asked.conversation as { id: string }).id;
+    const before = t.connector.messages(conversation).length;
+    await t.post(asked);
+    await t.post(personalMessage(t.connector.serviceUrl, 'history', { user: carol }));
+    await t.connector.waitFor(() => t.connector.messages(conversation).length >= before + 2);
+    const card = t.connector.messages(conversation).at(-1)!.activity.attachments[0].content;
+    const show = card.actions.find((a: { type: string }) => a.type === 'Action.ShowCard');
+    assert.ok(show, 'the erase button opens a confirmation card');
+    const erase = show.card.actions[0];
+    assert.equal(erase.type, 'Action.Execute');
+    assert.deepEqual(erase.data, { hrbot: 'forget' });
+    const owned = () => t.bot.core.db.prepare('SELECT COUNT(*) FROM messages WHERE owner_key = ?').pluck().get(`teams:${TENANT}:${carol.aadObjectId}`) as number;
+    assert.ok(owned() >= 2);
+
+    const byBob = await t.post(cardInvoke(t.connector.serviceUrl, erase.data, BOB));
+    assert.equal(byBob.status, 200);
+    assert.match(JSON.parse(byBob.body).value, /erased everything stored about you: 0 messages/);
+    assert.ok(owned() >= 2, "bob's click erases bob's data, not carol's");
+
+    const byCarol = await t.post(cardInvoke(t.connector.serviceUrl, erase.data, carol));
+    assert.match(JSON.parse(byCarol.body).value, /erased everything stored about you/);
+    assert.equal(owned(), 0);
+  });
+
   it('takes Action.Submit feedback (a message carrying the card data) with the same ownership check', async () => {
     const activity = personalMessage(t.connector.serviceUrl, 'policy parental leave', { user: { ...ALICE, aadObjectId: '00000000-0000-4000-8000-00000000a5b1' } });
     const conversation = (activity.conversation as { id: string }).id;

@@ -152,9 +152,26 @@ export function parseFeedbackAction(
   };
 }
 
-/** Action ids of the feedback buttons (render and parse share them). */
+/**
+ * The "Erase my data" button as the engine's action. It always erases the clicking user's data,
+ * whoever the message it sits on was for.
+ */
+export function parseForgetAction(body: SlackBlockActionBody, action: { action_id: string; action_ts?: string }): UserAction | undefined {
+  const teamId = body.team?.id ?? body.user.team_id ?? body.enterprise?.id;
+  if (action.action_id !== FORGET || teamId === undefined) return undefined;
+  return {
+    platform: 'slack',
+    tenantId: teamId,
+    userId: body.user.id,
+    action: { type: 'forget' },
+    eventId: `action:${body.trigger_id ?? `${action.action_ts ?? Date.now()}:${body.user.id}`}`,
+  };
+}
+
+/** Action ids of the buttons (render and parse share them). */
 export const FEEDBACK_UP = 'hr_feedback_up';
 export const FEEDBACK_DOWN = 'hr_feedback_down';
+export const FORGET = 'hr_forget';
 
 /** Remove the bot's own `<@U…>` mention (with or without a `|name` label) and tidy the spaces. */
 export function stripBotMention(text: string, botUserId: string): string {

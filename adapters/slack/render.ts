@@ -1,6 +1,6 @@
 import type { types } from '@slack/bolt';
 import type { Reply, Source } from '../../src/message.ts';
-import { FEEDBACK_DOWN, FEEDBACK_UP } from './parse.ts';
+import { FEEDBACK_DOWN, FEEDBACK_UP, FORGET } from './parse.ts';
 
 type KnownBlock = types.KnownBlock;
 
@@ -64,6 +64,28 @@ export function extraBlocks(reply: Reply): KnownBlock[] {
       elements: [
         { type: 'button', action_id: FEEDBACK_UP, text: { type: 'plain_text', text: '👍 Helpful', emoji: true }, value: reply.answerId },
         { type: 'button', action_id: FEEDBACK_DOWN, text: { type: 'plain_text', text: '👎 Not helpful', emoji: true }, value: reply.answerId },
+      ],
+    });
+  }
+  if (reply.actions?.includes('forget') === true) {
+    blocks.push({
+      type: 'actions',
+      block_id: 'hr_forget',
+      elements: [
+        {
+          type: 'button',
+          action_id: FORGET,
+          style: 'danger',
+          text: { type: 'plain_text', text: 'Erase my data', emoji: true },
+          // Erasing cannot be undone, so Slack asks the clicking user to confirm first.
+          confirm: {
+            title: { type: 'plain_text', text: 'Erase everything?' },
+            text: { type: 'mrkdwn', text: 'This erases your questions, answers, feedback and usage records. It cannot be undone.' },
+            confirm: { type: 'plain_text', text: 'Erase' },
+            deny: { type: 'plain_text', text: 'Keep' },
+            style: 'danger',
+          },
+        },
       ],
     });
   }

@@ -8,7 +8,7 @@ import type { IncomingMessage, Reply, ReplyHooks, UserAction } from '../../src/m
 import { boltLogger } from './bolt-logger.ts';
 import { MessageDelivery } from './delivery.ts';
 import type { BotIdentity, SlackEventEnvelope, SlackMessageEvent } from './parse.ts';
-import { FEEDBACK_DOWN, FEEDBACK_UP, parseCommand, parseFeedbackAction, parseMessageEvent } from './parse.ts';
+import { FEEDBACK_DOWN, FEEDBACK_UP, FORGET, parseCommand, parseFeedbackAction, parseForgetAction, parseMessageEvent } from './parse.ts';
 import { SlackHttpReceiver } from './receiver.ts';
 import { renderReply } from './render.ts';
 import { SlackDeliveryError, SlackStartError } from './slack-errors.ts';
@@ -155,11 +155,11 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
     });
   });
 
-  app.action({ type: 'block_actions', action_id: new RegExp(`^(?:${FEEDBACK_UP}|${FEEDBACK_DOWN})$`) }, async ({ ack, body, action, respond }) => {
+  app.action({ type: 'block_actions', action_id: new RegExp(`^(?:${FEEDBACK_UP}|${FEEDBACK_DOWN}|${FORGET})$`) }, async ({ ack, body, action, respond }) => {
     await ack();
-    const userAction = parseFeedbackAction(body, action);
+    const userAction = action.action_id === FORGET ? parseForgetAction(body, action) : parseFeedbackAction(body, action);
     if (userAction === undefined) {
-      log.warn('slack: malformed feedback action ignored');
+      log.warn({ actionId: action.action_id }, 'slack: malformed action ignored');
       return;
     }
     await deliver('action', async () => {

@@ -30,7 +30,7 @@ function label(reply: Reply): string | undefined {
 
 /** Does this reply get a card (it has sources or can take feedback) or plain markdown? */
 export function wantsCard(reply: Reply, options: RenderOptions): boolean {
-  return options.cards && (reply.sources.length > 0 || reply.answerId !== undefined);
+  return options.cards && (reply.sources.length > 0 || reply.answerId !== undefined || (reply.actions?.length ?? 0) > 0);
 }
 
 /** The activity fields (text, attachments) that show a reply in Teams. */
@@ -62,7 +62,7 @@ function adaptiveCard(reply: Reply, textOutsideCard: boolean): Attachment {
       body.push({ type: 'TextBlock', text: `${source.headingPath} (${source.file})`, size: 'Small', isSubtle: true, spacing: 'None', wrap: true });
     }
   }
-  const actions =
+  const actions: unknown[] =
     reply.answerId === undefined
       ? []
       : (['up', 'down'] as const).map((rating) => ({
@@ -73,6 +73,19 @@ function adaptiveCard(reply: Reply, textOutsideCard: boolean): Attachment {
           verb: 'feedback',
           data: { hrbot: 'feedback', answerId: reply.answerId, rating },
         }));
+  if (reply.actions?.includes('forget') === true) {
+    // Erases the data of whoever clicks (the invoke's verified user), never of the card's recipient.
+    // Erasing cannot be undone: the button opens a confirmation first (cards have no confirm dialog).
+    actions.push({
+      type: 'Action.ShowCard',
+      title: 'Erase my data',
+      card: {
+        type: 'AdaptiveCard',
+        body: [{ type: 'TextBlock', text: 'This erases your questions, answers, feedback and usage records. It cannot be undone.', wrap: true }],
+        actions: [{ type: 'Action.Execute', title: 'Erase everything', verb: 'forget', style: 'destructive', data: { hrbot: 'forget' } }],
+      },
+    });
+  }
   return {
     contentType: CARD_CONTENT_TYPE,
     content: {

@@ -298,7 +298,8 @@ export class Engine {
     const questions = this.#history.recentQuestions(turn.owner, HISTORY_LIST_LIMIT);
     if (questions.length === 0) return textReply('lookup', "You haven't asked me anything yet (or you erased it).", 'private');
     const lines = questions.map((q) => `- ${new Date(q.createdAt).toISOString().slice(0, 16).replace('T', ' ')} UTC: ${q.command === 'policy' ? '`policy` ' : ''}${q.text.slice(0, 200)}`);
-    return textReply('lookup', [`**Your last ${questions.length} question${questions.length === 1 ? '' : 's'}** (only you can see this)`, ...lines].join('\n'), 'private');
+    const text = [`**Your last ${questions.length} question${questions.length === 1 ? '' : 's'}** (only you can see this)`, ...lines].join('\n');
+    return { ...textReply('lookup', text, 'private'), actions: ['forget'] };
   }
 
   #forgetCommand(args: string, turn: Turn): Reply {

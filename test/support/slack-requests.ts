@@ -85,7 +85,7 @@ export function commandBody(text: string, responseUrl: string, user = 'UALICE', 
 }
 
 /** A `block_actions` payload: `user` pressed the feedback button `actionId` carrying `answerId`. */
-export function feedbackActionBody(answerId: string, actionId: 'hr_feedback_up' | 'hr_feedback_down', responseUrl: string, user = 'UALICE'): string {
+export function feedbackActionBody(answerId: string, actionId: 'hr_feedback_up' | 'hr_feedback_down' | 'hr_forget', responseUrl: string, user = 'UALICE'): string {
   const payload = {
     type: 'block_actions',
     user: { id: user, username: user.toLowerCase(), team_id: 'T1' },
