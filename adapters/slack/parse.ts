@@ -141,15 +141,9 @@ export function parseFeedbackAction(
   action: { action_id: string; value?: string; action_ts?: string },
 ): UserAction | undefined {
   const rating = action.action_id === FEEDBACK_UP ? 'up' : action.action_id === FEEDBACK_DOWN ? 'down' : undefined;
-  const teamId = body.team?.id ?? body.user.team_id ?? body.enterprise?.id;
-  if (rating === undefined || action.value === undefined || action.value === '' || teamId === undefined) return undefined;
-  return {
-    platform: 'slack',
-    tenantId: teamId,
-    userId: body.user.id,
-    action: { type: 'feedback', answerId: action.value, rating },
-    eventId: `action:${body.trigger_id ?? `${action.action_ts ?? Date.now()}:${body.user.id}`}`,
-  };
+  const actor = actingUser(body, action);
+  if (rating === undefined || action.value === undefined || action.value === '' || actor === undefined) return undefined;
+  return { ...actor, action: { type: 'feedback', answerId: action.value, rating } };
 }
 
 /**
@@ -157,13 +151,19 @@ export function parseFeedbackAction(
  * whoever the message it sits on was for.
  */
 export function parseForgetAction(body: SlackBlockActionBody, action: { action_id: string; action_ts?: string }): UserAction | undefined {
+  const actor = actingUser(body, action);
+  if (action.action_id !== FORGET || actor === undefined) return undefined;
+  return { ...actor, action: { type: 'forget' } };
+}
+
+/** Who clicked, from the signed payload, and a delivery id for the engine's dedupe. */
+function actingUser(body: SlackBlockActionBody, action: { action_ts?: string }): Omit<UserAction, 'action'> | undefined {
   const teamId = body.team?.id ?? body.user.team_id ?? body.enterprise?.id;
-  if (action.action_id !== FORGET || teamId === undefined) return undefined;
+  if (teamId === undefined) return undefined;
   return {
     platform: 'slack',
     tenantId: teamId,
     userId: body.user.id,
-    action: { type: 'forget' },
     eventId: `action:${body.trigger_id ?? `${action.action_ts ?? Date.now()}:${body.user.id}`}`,
   };
 }
