@@ -29,6 +29,7 @@ const FAST: LlmGatewayOptions = {
   requestsPerMinute: 0,
   timeoutMs: 5_000,
   maxAttempts: 3,
+  maxThrottledAttempts: 3,
   backoffBaseMs: 5,
   backoffMaxMs: 50,
   breakerFailures: 3,
@@ -325,7 +326,7 @@ void describe('LLM gateway against the fake Bedrock', () => {
         for (let i = 0; i < 60; i++) await gateway.complete(REQUEST);
         assert.equal(gateway.concurrency, 8);
       },
-      { concurrency: 8, maxAttempts: 5 },
+      { concurrency: 8, maxThrottledAttempts: 5 },
     );
   });
 
