@@ -59,6 +59,7 @@ const envSchema = z.object({
   LLM_REQUESTS_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(0),
   LLM_TIMEOUT_MS: positiveInt(30_000, 600_000),
   LLM_MAX_ATTEMPTS: positiveInt(3, 10),
+  LLM_MAX_THROTTLED_ATTEMPTS: positiveInt(8, 50),
   LLM_BACKOFF_BASE_MS: positiveInt(250, 60_000),
   LLM_BACKOFF_MAX_MS: positiveInt(10_000, 600_000),
   LLM_BREAKER_FAILURES: positiveInt(5, 1_000),

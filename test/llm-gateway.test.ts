@@ -29,6 +29,7 @@ const FAST: LlmGatewayOptions = {
   requestsPerMinute: 0,
   timeoutMs: 5_000,
   maxAttempts: 3,
+  maxThrottledAttempts: 3,
   backoffBaseMs: 5,
   backoffMaxMs: 50,
   breakerFailures: 3,
@@ -325,7 +326,7 @@ void describe('LLM gateway against the fake Bedrock', () => {
         for (let i = 0; i < 60; i++) await gateway.complete(REQUEST);
         assert.equal(gateway.concurrency, 8);
       },
-      { concurrency: 8, maxAttempts: 5 },
+      { concurrency: 8, maxThrottledAttempts: 5 },
     );
   });
 
@@ -403,6 +404,22 @@ void describe('LLM gateway against the fake Bedrock', () => {
       },
       { requestsPerMinute: 120, concurrency: 8 },
       { timeScale: 60 },
+    );
+  });
+
+  void it('without a rate cap, learns a quota from its throttles: few throttles, no failed call', async () => {
+    // Quota 20 per second (timeScale 60) against 16 calls in flight of 20 ms, i.e. 800/s unpaced.
+    await withGateway(
+      async (fake, gateway) => {
+        fake.setQuota({ requestsPerMinute: 20 });
+        const results = await Promise.all(Array.from({ length: 120 }, () => gateway.complete(REQUEST)));
+        assert.equal(results.length, 120);
+        assert.equal(gateway.stats.failures, 0);
+        assert.ok(Number.isFinite(gateway.rateLimit), 'the rate is paced after the first throttle');
+        assert.ok(fake.stats.throttled <= 120 * 0.5, `throttles ${fake.stats.throttled} for 120 calls`);
+      },
+      { concurrency: 16, maxThrottledAttempts: 8, backoffBaseMs: 50, backoffMaxMs: 1_000, queueLimit: 200 },
+      { timeScale: 60, latencyMs: 20 },
     );
   });
 

@@ -4,6 +4,8 @@ import { BusyError, LlmUnavailableError, toError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { AdaptiveLimit } from './adaptive-limit.ts';
+import { AdaptiveRate } from './adaptive-rate.ts';
+import type { RateTicket } from './adaptive-rate.ts';
 import type { ModelClient, ModelRequest, ModelResponse } from './bedrock-client.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 import type { BreakerState } from './circuit-breaker.ts';
@@ -16,12 +18,20 @@ export interface LlmGatewayOptions {
   concurrency: number;
   /** Calls that may wait for a slot (LLM_QUEUE_LIMIT); past it callers get a BusyError at once. */
   queueLimit: number;
-  /** Attempts started per minute, spread evenly (LLM_REQUESTS_PER_MINUTE); 0 = no cap. */
+  /**
+   * Ceiling of the adaptive request rate, attempts per minute (LLM_REQUESTS_PER_MINUTE). 0 = no fixed
+   * ceiling: the rate is learnt from the first throttle on (0.7 × the send rate measured then).
+   */
   requestsPerMinute: number;
   /** Deadline of one attempt once it has started, ms (LLM_TIMEOUT_MS). */
   timeoutMs: number;
-  /** Attempts per call, first included (LLM_MAX_ATTEMPTS). */
+  /** Attempts per call, first included, that failed for any reason but throttling (LLM_MAX_ATTEMPTS). */
   maxAttempts: number;
+  /**
+   * Throttled attempts per call before it gives up (LLM_MAX_THROTTLED_ATTEMPTS). Apart from maxAttempts:
+   * a throttle is the quota speaking, not a fault, and the adaptive rate paces the retry.
+   */
+  maxThrottledAttempts: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
   breakerFailures: number;
@@ -61,8 +71,9 @@ export interface GatewayStats {
 const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
 /**
- * Every Bedrock call goes through here: one p-queue (bounded concurrency adjusted by AIMD, an optional
- * requests-per-minute cap, a bounded waiting line), one retry loop with full-jitter backoff on
+ * Every Bedrock call goes through here: one p-queue (bounded concurrency adjusted by AIMD, a bounded
+ * waiting line), an adaptive request rate every attempt waits for (learnt from throttles, capped by
+ * LLM_REQUESTS_PER_MINUTE when set), one retry loop with full-jitter backoff on
  * retryable errors only, a per-attempt deadline, a circuit breaker, and coalescing of identical calls.
  */
 export class LlmGateway {
@@ -70,6 +81,7 @@ export class LlmGateway {
   readonly #options: LlmGatewayOptions;
   readonly #queue: PQueue;
   readonly #limit: AdaptiveLimit;
+  readonly #rate: AdaptiveRate;
   readonly #breaker: CircuitBreaker;
   readonly #log: Logger | undefined;
   readonly #metrics: Metrics | undefined;
@@ -86,7 +98,7 @@ export class LlmGateway {
     this.#options = options;
     this.#log = deps.log;
     this.#metrics = deps.metrics;
-    const rate = rateWindow(options.requestsPerMinute);
+    this.#rate = new AdaptiveRate(options.requestsPerMinute > 0 ? { ceiling: options.requestsPerMinute / 60 } : {});
     this.#limit = new AdaptiveLimit({
       max: options.concurrency,
       onChange: (limit) => {
@@ -94,7 +106,7 @@ export class LlmGateway {
         this.#log?.debug({ concurrency: limit }, 'llm concurrency adjusted');
       },
     });
-    this.#queue = new PQueue({ concurrency: this.#limit.limit, ...(rate === undefined ? {} : { ...rate, strict: true }) });
+    this.#queue = new PQueue({ concurrency: this.#limit.limit });
     this.#breaker = new CircuitBreaker({ failureThreshold: options.breakerFailures, cooldownMs: options.breakerCooldownMs });
     this.#metrics?.collect(() => {
       const m = this.#metrics;
@@ -102,6 +114,8 @@ export class LlmGateway {
       m.set('hrbot_llm_queue_depth', 'LLM calls waiting for a slot', this.waiting);
       m.set('hrbot_llm_in_flight', 'LLM attempts running', this.#queue.pending);
       m.set('hrbot_llm_concurrency', 'Live LLM concurrency limit (AIMD)', this.#limit.limit);
+      // Infinity (not pacing yet) is reported as 0.
+      m.set('hrbot_llm_rate_limit', 'Live LLM request rate limit, per second (0 = not pacing)', Number.isFinite(this.#rate.rate) ? this.#rate.rate : 0);
       m.set('hrbot_llm_breaker_state', 'Circuit breaker: 0 closed, 1 half-open, 2 open', BREAKER_GAUGE[this.#breaker.state]);
     });
   }
@@ -122,6 +136,11 @@ export class LlmGateway {
 
   get concurrency(): number {
     return this.#limit.limit;
+  }
+
+  /** Live request rate limit, per second; Infinity while nothing is paced (no ceiling, no throttle yet). */
+  get rateLimit(): number {
+    return this.#rate.rate;
   }
 
   get stats(): Readonly<GatewayStats> {
@@ -188,7 +207,7 @@ export class LlmGateway {
   }
 
   async #attempts(request: ModelRequest, options: CallOptions): Promise<GatewayResult> {
-    const { maxAttempts } = this.#options;
+    let throttled = 0;
     for (let attempt = 1; ; attempt++) {
       let emitted = false;
       const onDelta =
@@ -199,11 +218,16 @@ export class LlmGateway {
               await options.onDelta?.(text);
             };
       let timedOut = false;
+      let ticket: RateTicket | undefined;
       try {
         // Retries jump the line: they were admitted earlier, and a user already waited for them.
         const response = await this.#queue.add(
           async () => {
             this.#closing.signal.throwIfAborted();
+            // Every attempt, first or retry, waits for the adaptive rate. The wait is bounded: at most
+            // LLM_CONCURRENCY tasks hold a reservation, each 1/rate apart, and the rate has a floor.
+            ticket = this.#rate.acquire();
+            if (ticket.waitMs > 0) await sleep(ticket.waitMs, undefined, { signal: this.#closing.signal });
             this.#stats.attempts += 1;
             const controller = new AbortController();
             const timer = setTimeout(() => {
@@ -223,6 +247,7 @@ export class LlmGateway {
         );
         this.#attempt('ok');
         this.#limit.onSuccess();
+        this.#rate.onSuccess();
         return { ...response, attempts: attempt, shared: false, streamed: onDelta !== undefined };
       } catch (error) {
         if (this.#closing.signal.aborted) throw new LlmUnavailableError('llm_closed', 'LLM gateway closed', { cause: error });
@@ -230,9 +255,11 @@ export class LlmGateway {
         this.#attempt(failure.kind);
         if (failure.kind === 'throttled') {
           this.#stats.throttles += 1;
+          throttled += 1;
           this.#limit.onThrottle();
+          if (ticket !== undefined) this.#rate.onThrottle(ticket);
         }
-        const giveUp = this.#giveUpReason(failure, attempt, maxAttempts, emitted);
+        const giveUp = this.#giveUpReason(failure, attempt - throttled, throttled, emitted);
         if (giveUp !== undefined) throw this.#fail(failure, attempt, giveUp, error);
         const delay = backoffDelay(attempt - 1, { baseMs: this.#options.backoffBaseMs, maxMs: this.#options.backoffMaxMs }, failure.retryAfterMs);
         try {
@@ -244,11 +271,12 @@ export class LlmGateway {
     }
   }
 
-  #giveUpReason(failure: Classified, attempt: number, maxAttempts: number, emitted: boolean): string | undefined {
+  /** `faults` and `throttles` count this call's failed attempts so far, by kind. */
+  #giveUpReason(failure: Classified, faults: number, throttles: number, emitted: boolean): string | undefined {
     if (!failure.retryable) return 'not retryable';
     // Text already reached the user: a retry would stream a second copy. The caller falls back instead.
     if (emitted) return 'stream broke after text was shown';
-    if (attempt >= maxAttempts) return 'attempts spent';
+    if (failure.kind === 'throttled' ? throttles >= this.#options.maxThrottledAttempts : faults >= this.#options.maxAttempts) return 'attempts spent';
     if (failure.retryAfterMs !== undefined && failure.retryAfterMs > this.#options.backoffMaxMs) return 'retry-after beyond the backoff cap';
     return undefined;
   }
@@ -256,7 +284,11 @@ export class LlmGateway {
   #fail(failure: Classified, attempts: number, reason: string, error: unknown): LlmUnavailableError {
     this.#stats.failures += 1;
     // A rejected request (bad input) says nothing about Bedrock's health; everything else does.
-    if (failure.kind === 'rejected' && failure.label === 'ValidationException') this.#breaker.recordNeutral();
+    // A rejected request (bad input) says nothing about Bedrock's health. Neither does a throttle while
+    // the adaptive rate can still go lower: opening the breaker would send everyone to the fallback for
+    // a cool-down, when slowing down is the cure. Throttling at the rate floor is treated as an outage.
+    const neutral = (failure.kind === 'rejected' && failure.label === 'ValidationException') || (failure.kind === 'throttled' && !this.#rate.atFloor);
+    if (neutral) this.#breaker.recordNeutral();
     else this.#breaker.recordFailure();
     this.#count('failed');
     this.#log?.warn({ err: toError(error), kind: failure.kind, label: failure.label, attempts, reason, breaker: this.#breaker.state }, 'llm call failed');
@@ -273,17 +305,6 @@ export class LlmGateway {
   }
 }
 
-/**
- * Spread a per-minute cap into ~100 ms windows, so requests flow evenly instead of in one burst a
- * minute (or a second): bursts arrive at Bedrock in random order and collide with the window edge,
- * each collision a throttle and a retry. Windows much shorter than 100 ms lose rate to timer drift.
- */
-function rateWindow(requestsPerMinute: number): { interval: number; intervalCap: number } | undefined {
-  if (requestsPerMinute <= 0) return undefined;
-  const intervalCap = Math.max(1, Math.round(requestsPerMinute / 600));
-  return { intervalCap, interval: (60_000 * intervalCap) / requestsPerMinute };
-}
-
 function validate(options: LlmGatewayOptions): void {
   const checks: Array<[keyof LlmGatewayOptions, number]> = [
     ['concurrency', 1],
@@ -291,6 +312,7 @@ function validate(options: LlmGatewayOptions): void {
     ['requestsPerMinute', 0],
     ['timeoutMs', 1],
     ['maxAttempts', 1],
+    ['maxThrottledAttempts', 1],
     ['backoffBaseMs', 0],
     ['backoffMaxMs', 0],
     ['breakerFailures', 1],

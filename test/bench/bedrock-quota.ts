@@ -74,7 +74,8 @@ export async function runQuotaScenario(scenario: QuotaScenario): Promise<QuotaRe
     const elapsedMs = performance.now() - started;
     const stats = bot.core.llm?.gateway.stats;
     if (stats === undefined) throw new Error('the bot did not build the LLM gateway');
-    const failed = replies.filter((reply) => reply === null || reply.kind !== 'answer');
+    // A contact question is answered by a lookup, without the model: only fallbacks and errors failed.
+    const failed = replies.filter((reply) => reply === null || reply.kind === 'excerpts' || reply.kind === 'error');
     const failedReplies = failed.length;
     const reasons = new Map<string, number>();
     for (const reply of failed) {

@@ -12,12 +12,11 @@ const scenarios: Record<string, () => Promise<string>> = {
   'bedrock-quota': async () => formatReport(await runQuotaScenario({ name: 'bedrock-quota', ...QUOTA_BASE, distinct: 1_000 })),
   // The same load where many employees ask the same things: coalescing and the cache cut the calls.
   'bedrock-quota-repeats': async () => formatReport(await runQuotaScenario({ name: 'bedrock-quota-repeats', ...QUOTA_BASE, distinct: 100 })),
-  // No LLM_REQUESTS_PER_MINUTE: AIMD alone against the quota. Not run by default; it shows why the
-  // cap matters when Bedrock answers fast (concurrency cannot limit a rate when latency is small).
+  // The default configuration (LLM_REQUESTS_PER_MINUTE=0): the adaptive rate has to find the quota itself.
   'bedrock-quota-no-cap': async () =>
     formatReport(await runQuotaScenario({ name: 'bedrock-quota-no-cap', ...QUOTA_BASE, distinct: 1_000, botRequestsPerMinute: 0 })),
 };
-const DEFAULT_SCENARIOS = ['bedrock-quota', 'bedrock-quota-repeats'];
+const DEFAULT_SCENARIOS = ['bedrock-quota', 'bedrock-quota-no-cap', 'bedrock-quota-repeats'];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
