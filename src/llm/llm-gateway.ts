@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import PQueue from 'p-queue';
 import { BusyError, LlmUnavailableError, toError } from '../errors.ts';
@@ -108,6 +109,9 @@ export class LlmGateway {
     });
     this.#queue = new PQueue({ concurrency: this.#limit.limit });
     this.#breaker = new CircuitBreaker({ failureThreshold: options.breakerFailures, cooldownMs: options.breakerCooldownMs });
+    // Every admitted call may listen on the closing signal at once (a backoff or pacing sleep, an
+    // attempt); that number is bounded by the waiting line and the concurrency, so say so to Node.
+    setMaxListeners(options.queueLimit + 2 * options.concurrency + 1, this.#closing.signal);
     this.#metrics?.collect(() => {
       const m = this.#metrics;
       if (m === undefined) return;
@@ -234,13 +238,17 @@ export class LlmGateway {
               timedOut = true;
               controller.abort(new LlmUnavailableError('llm_timeout', `LLM attempt exceeded ${this.#options.timeoutMs} ms`));
             }, this.#options.timeoutMs);
-            const signal = AbortSignal.any([controller.signal, this.#closing.signal]);
+            // Closing the gateway aborts the attempt too. The listener is removed when the attempt
+            // ends, so none outlives its request (AbortSignal.any would leave that to the GC).
+            const onClose = () => controller.abort(this.#closing.signal.reason);
+            this.#closing.signal.addEventListener('abort', onClose, { once: true });
             try {
               return onDelta === undefined
-                ? await this.#client.converse(request, signal)
-                : await this.#client.converseStream(request, signal, onDelta);
+                ? await this.#client.converse(request, controller.signal)
+                : await this.#client.converseStream(request, controller.signal, onDelta);
             } finally {
               clearTimeout(timer);
+              this.#closing.signal.removeEventListener('abort', onClose);
             }
           },
           { priority: attempt > 1 ? 1 : 0 },
@@ -283,7 +291,6 @@ export class LlmGateway {
 
   #fail(failure: Classified, attempts: number, reason: string, error: unknown): LlmUnavailableError {
     this.#stats.failures += 1;
-    // A rejected request (bad input) says nothing about Bedrock's health; everything else does.
     // A rejected request (bad input) says nothing about Bedrock's health. Neither does a throttle while
     // the adaptive rate can still go lower: opening the breaker would send everyone to the fallback for
     // a cool-down, when slowing down is the cure. Throttling at the rate floor is treated as an outage.
