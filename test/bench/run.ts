@@ -3,6 +3,7 @@
  * Scenarios are registered by name below; each stops by itself.
  */
 import { formatReport, runQuotaScenario } from './bedrock-quota.ts';
+import { storeContention } from './store-contention.ts';
 
 const QUOTA_BASE = { requestsPerMinute: 300, timeScale: 10, latencyMs: 100, users: 500, questions: 1_000 } as const;
 
@@ -15,8 +16,10 @@ const scenarios: Record<string, () => Promise<string>> = {
   // The default configuration (LLM_REQUESTS_PER_MINUTE=0): the adaptive rate has to find the quota itself.
   'bedrock-quota-no-cap': async () =>
     formatReport(await runQuotaScenario({ name: 'bedrock-quota-no-cap', ...QUOTA_BASE, distinct: 1_000, botRequestsPerMinute: 0 })),
+  // Six processes appending history and counting quota on one SQLite file: lock errors and gaps must be 0.
+  'store-contention': async () => `store-contention: ${JSON.stringify(await storeContention())}`,
 };
-const DEFAULT_SCENARIOS = ['bedrock-quota', 'bedrock-quota-no-cap', 'bedrock-quota-repeats'];
+const DEFAULT_SCENARIOS = ['store-contention', 'bedrock-quota', 'bedrock-quota-no-cap', 'bedrock-quota-repeats'];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
