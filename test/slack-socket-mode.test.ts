@@ -6,6 +6,7 @@ import { contextText, sectionText } from './support/slack-blocks.ts';
 import type { SlackTestBot } from './support/slack-bot.ts';
 import { startSlackBot } from './support/slack-bot.ts';
 import { BOT_TOKEN, eventBody, mentionEvent } from './support/slack-requests.ts';
+import { GatedAnswerer } from './support/test-answerers.ts';
 
 const APP_TOKEN = 'xapp-1-A1-1234567890-abcdefabcdefabcdefabcdef';
 
@@ -56,5 +57,26 @@ describe('Slack over Socket Mode', () => {
   it('keeps the app token out of the log', () => {
     assert.ok(!t.bot.logText().includes(APP_TOKEN));
     assert.ok(!t.bot.logText().includes(BOT_TOKEN));
+  });
+});
+
+describe('Slack over Socket Mode: shutdown', () => {
+  it('waits for an answer still being written before stop() resolves', async () => {
+    const socket = await new FakeSocketMode().start();
+    const api = await new FakeSlackApi().start();
+    api.socketUrl = socket.url;
+    const gated = new GatedAnswerer();
+    const t = await startSlackBot({ api, env: { SLACK_APP_TOKEN: APP_TOKEN, SLACK_SIGNING_SECRET: '' }, extensions: { answerer: gated } });
+    try {
+      socket.send('events_api', JSON.parse(eventBody(mentionEvent('how many vacation days do I get?', 'USTOP'), { eventId: 'EvSTOP1' })));
+      await t.api.waitFor(() => gated.calls === 1, 5000, 'answerer called');
+      const stopping = t.slack.stop();
+      setTimeout(() => gated.release(), 100);
+      await stopping;
+      assert.equal(t.api.callsOf('chat.postMessage').length, 1, 'the answer went out before stop() resolved');
+    } finally {
+      await t.close();
+      await socket.close();
+    }
   });
 });

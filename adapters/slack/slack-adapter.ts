@@ -46,6 +46,8 @@ export const SLACK_EVENTS_PATH = '/slack/events';
 const RETRY_CONFIG = { retries: 3, factor: 2, minTimeout: 500, maxTimeout: 5_000, randomize: true } as const;
 /** Per-request timeout for Web API calls. */
 const REQUEST_TIMEOUT_MS = 10_000;
+/** How long stop() waits for answers still being written. */
+const STOP_DRAIN_MS = 10_000;
 
 /**
  * Connect Slack: learn the bot's identity with auth.test, then receive over HTTP on the shared
@@ -107,16 +109,28 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
     return Promise.resolve();
   });
 
-  const deliver = async (what: string, work: () => Promise<void>) => {
-    try {
-      await work();
-    } catch (error) {
-      if (error instanceof HrbotError) {
-        log.error({ err: error, code: error.code, what }, 'slack: could not answer');
-        return;
+  // Answers still being written, in either mode, so stop() can wait for them (the HTTP receiver
+  // tracks its own; Socket Mode's receiver does not). Bounded by the engine's conversation lanes.
+  const inFlight = new Set<Promise<void>>();
+  const deliver = (what: string, work: () => Promise<void>): Promise<void> => {
+    const task = (async () => {
+      try {
+        await work();
+      } catch (error) {
+        if (error instanceof HrbotError) {
+          log.error({ err: error, code: error.code, what }, 'slack: could not answer');
+          return;
+        }
+        throw error;
       }
-      throw error;
-    }
+    })();
+    inFlight.add(task);
+    // Only removes the entry; the caller awaits the task itself and sees its outcome.
+    const untrack = () => {
+      inFlight.delete(task);
+    };
+    task.then(untrack, untrack);
+    return task;
   };
 
   const onMessage = async (envelope: SlackEventEnvelope, event: SlackMessageEvent) => {
@@ -185,6 +199,14 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
     bot,
     async stop() {
       await app.stop();
+      if (inFlight.size === 0) return;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), STOP_DRAIN_MS);
+      });
+      const result = await Promise.race([Promise.allSettled([...inFlight]).then(() => 'drained' as const), timeout]);
+      clearTimeout(timer);
+      if (result === 'timeout') log.warn({ pending: inFlight.size }, 'slack: stopped with answers still in flight');
     },
   };
 }
