@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ask, dm, startTempBot } from './support/temp-bot.ts';
 import type { TempBot } from './support/temp-bot.ts';
+import { streamingAnswerer } from './support/test-answerers.ts';
 
 describe('engine commands', () => {
   let bot: TempBot;
@@ -284,6 +285,27 @@ describe('questions about whom to contact', () => {
       }
       const policy = await ask(bot.core, dm('who is eligible for parental leave?'));
       assert.equal(policy.kind, 'excerpts', 'an eligibility question is not a contact lookup');
+    } finally {
+      bot.close();
+    }
+  });
+});
+
+describe('progress hooks', () => {
+  it('a failing progress update is logged once and never costs the user the answer', async () => {
+    const bot = startTempBot({}, { answerer: streamingAnswerer(['You get ', '25 days.']) });
+    try {
+      const seen: string[] = [];
+      const reply = await bot.core.engine.handle(dm('how many vacation days do I get?', 'pia'), {
+        onProgress: (progress) => {
+          seen.push(progress.type);
+          throw new Error('platform refused the update');
+        },
+      });
+      assert.equal(reply?.kind, 'answer');
+      assert.equal(reply?.text, 'You get 25 days.');
+      assert.deepEqual(seen, ['status', 'delta', 'delta']);
+      assert.equal(bot.logs.filter((line) => line.msg === 'progress update failed').length, 3);
     } finally {
       bot.close();
     }

@@ -1,7 +1,7 @@
 import { answerCacheKey } from '../cache/answer-cache.ts';
 import type { AnswerCache } from '../cache/answer-cache.ts';
 import { validateAnswer } from '../cache/answer-validation.ts';
-import { BusyError, LlmUnavailableError, toError } from '../errors.ts';
+import { BusyError, LlmUnavailableError } from '../errors.ts';
 import type { ChatTurn } from '../llm/bedrock-client.ts';
 import type { LlmGateway } from '../llm/llm-gateway.ts';
 import { PROMPT_VERSION, buildPrompt, citedSections } from '../llm/prompt.ts';
@@ -72,18 +72,9 @@ export class LlmAnswerer implements Answerer {
       if (cached !== undefined) return { kind: 'answer', text: cached.text, sources: cached.sources };
     }
 
+    // The engine hands over hooks that log and swallow their own failures (see Engine).
     const hooks = request.hooks;
-    const onDelta =
-      hooks?.onProgress === undefined
-        ? undefined
-        : async (text: string): Promise<void> => {
-            try {
-              await hooks.onProgress?.({ type: 'delta', text });
-            } catch (error) {
-              // Progress is decoration: a failed update must not cost the user the answer.
-              log.warn({ err: toError(error) }, 'progress update failed');
-            }
-          };
+    const onDelta = hooks?.onProgress === undefined ? undefined : async (text: string): Promise<void> => hooks.onProgress?.({ type: 'delta', text });
 
     let result;
     try {

@@ -2,7 +2,7 @@ import type { Answerer } from '../answer/answerer.ts';
 import { HandbookExcerptAnswerer, renderSections } from '../answer/handbook-excerpts.ts';
 import { sourceOf } from '../answer/answerer.ts';
 import { BusyError, ForbiddenError, HrbotError, RateLimitedError, toError } from '../errors.ts';
-import type { HandbookIndex } from '../handbook/handbook-index.ts';
+import type { HandbookIndex, HrContact } from '../handbook/handbook-index.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ConversationMemoryOptions } from '../memory/conversation-memory.ts';
 import { ConversationMemory } from '../memory/conversation-memory.ts';
@@ -35,9 +35,7 @@ export interface EngineOptions {
   lanes: ConversationLanesOptions;
   /** Platform user ids allowed admin commands (`U123`, `slack:U123` or `slack:T1:U123`). */
   admins: ReadonlySet<string>;
-  /** Earlier turns handed to the answerer. Default 6. */
-  historyTurns?: number;
-  /** Bounds of the in-memory conversation memory; `turns` defaults to `historyTurns`. */
+  /** Bounds of the in-memory conversation memory (earlier turns handed to the answerer); defaults in its options type. */
   memory?: Partial<ConversationMemoryOptions>;
 }
 
@@ -59,7 +57,7 @@ interface Turn {
   tenant: string;
   conversation: string;
   text: string;
-  hooks: ReplyHooks | undefined;
+  hooks?: ReplyHooks;
 }
 
 const HISTORY_LIST_LIMIT = 10;
@@ -95,10 +93,7 @@ export class Engine {
     this.#history = new HistoryStore(deps.db);
     this.#usage = new UsageStore(deps.db, options.limits);
     this.#lanes = new ConversationLanes(options.lanes);
-    this.#memory = new ConversationMemory((key, limit) => this.#history.recentTurns(key, limit), {
-      turns: options.historyTurns ?? 6,
-      ...options.memory,
-    });
+    this.#memory = new ConversationMemory((key, limit) => this.#history.recentTurns(key, limit), options.memory);
     this.metrics.collect(() => this.metrics.set('hrbot_active_conversations', 'Conversations with work in flight', this.#lanes.active));
   }
 
@@ -125,7 +120,8 @@ export class Engine {
       tenant: tenantKey(message),
       conversation: conversationKey(message),
       text: '',
-      hooks,
+      // Answerers get hooks that never throw: a failed progress update is logged here, once.
+      ...(hooks?.onProgress === undefined ? {} : { hooks: { onProgress: (progress: Progress) => this.#progress(hooks, progress) } }),
     };
     const started = performance.now();
     // The logger keeps `text` only at debug level, redacted and truncated.
@@ -245,10 +241,11 @@ export class Engine {
   async #ask(question: string, turn: Turn): Promise<Reply> {
     if (question === '') return textReply('error', 'What would you like to know? For example: `/hr ask how many vacation days do I get?`');
     const topic = contactTopic(question);
-    if (topic !== undefined && this.#handbook.contacts(topic).length > 0) {
-      return this.#remember(turn, 'ask', question, this.#contact(topic));
+    const topicContacts = topic === undefined ? [] : this.#handbook.contacts(topic);
+    if (topic !== undefined && topicContacts.length > 0) {
+      return this.#remember(turn, 'ask', question, this.#contact(topic, topicContacts));
     }
-    await this.#progress(turn.hooks, { type: 'status', text: 'Looking that up…' });
+    await turn.hooks?.onProgress?.({ type: 'status', text: 'Looking that up…' });
     // Earlier turns go into the prompt only for a follow-up; a question that stands alone keeps
     // its answer shareable. A follow-up also searches with the question it follows.
     const earlier = isFollowUp(question) ? this.#memory.recent(turn.conversation, turn.owner) : [];
@@ -283,8 +280,8 @@ export class Engine {
     return textReply('lookup', [`**Company holidays ${shownYear}**`, ...lines].join('\n'));
   }
 
-  #contact(topic: string): Reply {
-    const contacts = this.#handbook.contacts(topic).slice(0, topic === '' ? 20 : 3);
+  #contact(topic: string, matches: readonly HrContact[] = this.#handbook.contacts(topic)): Reply {
+    const contacts = matches.slice(0, topic === '' ? 20 : 3);
     if (contacts.length === 0) {
       const general = this.#handbook.contacts('general').slice(0, 1);
       const fallback = general.map((c) => ` Your general HR contact is ${c.contact} (${c.email}).`).join('');
