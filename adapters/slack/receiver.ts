@@ -1,5 +1,6 @@
 import type { IncomingMessage as HttpRequest, ServerResponse } from 'node:http';
 import type { App, Receiver, ReceiverEvent } from '@slack/bolt';
+import { BackgroundWork } from '../../src/background-work.ts';
 import { InputError, toError } from '../../src/errors.ts';
 import { readBody } from '../../src/http/read-body.ts';
 import { sendJson, sendText } from '../../src/http/http-server.ts';
@@ -27,7 +28,7 @@ export interface SlackHttpReceiverOptions {
  */
 export class SlackHttpReceiver implements Receiver {
   readonly #options: Required<SlackHttpReceiverOptions>;
-  readonly #inFlight = new Set<Promise<void>>();
+  readonly #inFlight = new BackgroundWork();
   #app: App | undefined;
 
   constructor(options: SlackHttpReceiverOptions) {
@@ -45,14 +46,7 @@ export class SlackHttpReceiver implements Receiver {
 
   /** Wait (bounded by `drainMs`) for events acknowledged but still being processed. */
   async stop(): Promise<void> {
-    if (this.#inFlight.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), this.#options.drainMs);
-    });
-    const result = await Promise.race([Promise.allSettled([...this.#inFlight]).then(() => 'drained' as const), timeout]);
-    clearTimeout(timer);
-    if (result === 'timeout') this.#options.log.warn({ pending: this.#inFlight.size }, 'slack: stopped with events still in flight');
+    if (!(await this.#inFlight.drain(this.#options.drainMs))) this.#options.log.warn({ pending: this.#inFlight.size }, 'slack: stopped with events still in flight');
   }
 
   /** Events acknowledged and still being processed. */
@@ -130,18 +124,18 @@ export class SlackHttpReceiver implements Receiver {
       ...(Number.isInteger(retryNum) ? { retryNum } : {}),
       ...(typeof retryReason === 'string' ? { retryReason } : {}),
     };
-    const work = app
-      .processEvent(event)
-      .catch((error: unknown) => {
-        log.error({ err: toError(error) }, 'slack: event processing failed');
-      })
-      .finally(() => {
-        clearTimeout(deadline);
-        // Unhandled payload types get a plain 200 so Slack does not keep retrying them.
-        void ack();
-        this.#inFlight.delete(work);
-      });
-    this.#inFlight.add(work);
+    void this.#inFlight.track(
+      app
+        .processEvent(event)
+        .catch((error: unknown) => {
+          log.error({ err: toError(error) }, 'slack: event processing failed');
+        })
+        .finally(() => {
+          clearTimeout(deadline);
+          // Unhandled payload types get a plain 200 so Slack does not keep retrying them.
+          void ack();
+        }),
+    );
     await ackSent;
   };
 }

@@ -1,5 +1,6 @@
 import { App, SocketModeReceiver, webApi } from '@slack/bolt';
 import type { Receiver } from '@slack/bolt';
+import { BackgroundWork } from '../../src/background-work.ts';
 import type { Config } from '../../src/config.ts';
 import { HrbotError, toError } from '../../src/errors.ts';
 import type { HttpServer } from '../../src/http/http-server.ts';
@@ -111,27 +112,21 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
 
   // Answers still being written, in either mode, so stop() can wait for them (the HTTP receiver
   // tracks its own; Socket Mode's receiver does not). Bounded by the engine's conversation lanes.
-  const inFlight = new Set<Promise<void>>();
-  const deliver = (what: string, work: () => Promise<void>): Promise<void> => {
-    const task = (async () => {
-      try {
-        await work();
-      } catch (error) {
-        if (error instanceof HrbotError) {
-          log.error({ err: error, code: error.code, what }, 'slack: could not answer');
-          return;
+  const inFlight = new BackgroundWork();
+  const deliver = (what: string, work: () => Promise<void>): Promise<void> =>
+    inFlight.track(
+      (async () => {
+        try {
+          await work();
+        } catch (error) {
+          if (error instanceof HrbotError) {
+            log.error({ err: error, code: error.code, what }, 'slack: could not answer');
+            return;
+          }
+          throw error;
         }
-        throw error;
-      }
-    })();
-    inFlight.add(task);
-    // Only removes the entry; the caller awaits the task itself and sees its outcome.
-    const untrack = () => {
-      inFlight.delete(task);
-    };
-    task.then(untrack, untrack);
-    return task;
-  };
+      })(),
+    );
 
   const onMessage = async (envelope: SlackEventEnvelope, event: SlackMessageEvent) => {
     const parsed = parseMessageEvent(envelope, event, bot);
@@ -199,14 +194,7 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
     bot,
     async stop() {
       await app.stop();
-      if (inFlight.size === 0) return;
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), STOP_DRAIN_MS);
-      });
-      const result = await Promise.race([Promise.allSettled([...inFlight]).then(() => 'drained' as const), timeout]);
-      clearTimeout(timer);
-      if (result === 'timeout') log.warn({ pending: inFlight.size }, 'slack: stopped with answers still in flight');
+      if (!(await inFlight.drain(STOP_DRAIN_MS))) log.warn({ pending: inFlight.size }, 'slack: stopped with answers still in flight');
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage as HttpRequest, ServerResponse } from 'node:http';
 import { ActivityHandler, CloudAdapter, ConfigurationBotFrameworkAuthentication, TurnContext } from 'botbuilder';
 import type { Activity, AdaptiveCardInvokeResponse, AdaptiveCardInvokeValue, ConversationReference } from 'botbuilder';
+import { BackgroundWork } from '../../src/background-work.ts';
 import { InputError } from '../../src/errors.ts';
 import { sendText } from '../../src/http/http-server.ts';
 import { readBody } from '../../src/http/read-body.ts';
@@ -69,7 +70,7 @@ export class TeamsAdapter {
   readonly #log: Logger;
   readonly #authenticated: boolean;
   readonly #maxJobs: number;
-  readonly #jobs = new Set<Promise<void>>();
+  readonly #jobs = new BackgroundWork();
   #closing = false;
 
   constructor(options: TeamsAdapterOptions) {
@@ -166,27 +167,15 @@ export class TeamsAdapter {
   /** Stop taking new messages and wait (bounded) for answers in flight to be sent. */
   async close(timeoutMs = 10_000): Promise<void> {
     this.#closing = true;
-    if (this.#jobs.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
-    });
-    const drained = Promise.allSettled([...this.#jobs]).then(() => 'drained' as const);
-    const result = await Promise.race([drained, timeout]);
-    clearTimeout(timer);
-    if (result === 'timeout') this.#log.warn({ pending: this.#jobs.size }, 'teams answers still pending at shutdown');
+    if (!(await this.#jobs.drain(timeoutMs))) this.#log.warn({ pending: this.#jobs.size }, 'teams answers still pending at shutdown');
   }
 
   #schedule(appId: string, reference: Partial<ConversationReference>, work: (context: TurnContext) => Promise<void>): void {
-    const job = this.#adapter
-      .continueConversationAsync(appId, reference, work)
-      .catch((error: unknown) => {
+    void this.#jobs.track(
+      this.#adapter.continueConversationAsync(appId, reference, work).catch((error: unknown) => {
         this.#log.error({ err: describeError(error) }, 'teams background answer failed');
-      })
-      .finally(() => {
-        this.#jobs.delete(job);
-      });
-    this.#jobs.add(job);
+      }),
+    );
   }
 }
 
