@@ -3,6 +3,7 @@
  * Scenarios are registered by name below; each stops by itself.
  */
 import { formatReport, runQuotaScenario } from './bedrock-quota.ts';
+import { floodPassed, formatFlood, slowBodyFlood } from './slow-body-flood.ts';
 import { storeContention } from './store-contention.ts';
 
 const QUOTA_BASE = { requestsPerMinute: 300, timeScale: 10, latencyMs: 100, users: 500, questions: 1_000 } as const;
@@ -18,8 +19,15 @@ const scenarios: Record<string, () => Promise<string>> = {
     formatReport(await runQuotaScenario({ name: 'bedrock-quota-no-cap', ...QUOTA_BASE, distinct: 1_000, botRequestsPerMinute: 0 })),
   // Six processes appending history and counting quota on one SQLite file: lock errors and gaps must be 0.
   'store-contention': async () => `store-contention: ${JSON.stringify(await storeContention())}`,
+  // 1,000 unauthenticated connections trickling 1 MB bodies at /slack/events: RSS growth < 150 MB and
+  // /healthz answering within 1 s, or the run fails (exit code 1).
+  'slow-body-flood': async () => {
+    const figures = await slowBodyFlood();
+    if (!floodPassed(figures)) process.exitCode = 1;
+    return formatFlood(figures);
+  },
 };
-const DEFAULT_SCENARIOS = ['store-contention', 'bedrock-quota', 'bedrock-quota-no-cap', 'bedrock-quota-repeats'];
+const DEFAULT_SCENARIOS = ['store-contention', 'slow-body-flood', 'bedrock-quota', 'bedrock-quota-no-cap', 'bedrock-quota-repeats'];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
