@@ -51,4 +51,40 @@ describe('HTTP server', () => {
       bot.close();
     }
   });
+
+  it('answers /healthz, /readyz and /metrics even when the request cap is reached, and refuses the rest with 503', async () => {
+    const bot = startTempBot();
+    const server = new HttpServer({ log: bot.core.log, metrics: bot.core.metrics, ready: () => bot.core.ready(), maxConcurrentRequests: 1 });
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered: () => void = () => undefined;
+    const inHandler = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    server.route('POST', '/slow', async (_req, res) => {
+      entered();
+      await held;
+      res.end('done');
+    });
+    try {
+      const port = await server.listen(0, '127.0.0.1');
+      const base = `http://127.0.0.1:${port}`;
+      const slow = fetch(`${base}/slow`, { method: 'POST', body: 'x' });
+      await inHandler;
+      for (const path of ['/healthz', '/readyz', '/metrics']) {
+        assert.equal((await fetch(`${base}${path}`, { signal: AbortSignal.timeout(10_000) })).status, 200, path);
+      }
+      const refused = await fetch(`${base}/slow`, { method: 'POST', body: 'x' });
+      assert.equal(refused.status, 503);
+      assert.equal(refused.headers.get('retry-after'), '1');
+      release();
+      assert.equal((await slow).status, 200);
+    } finally {
+      release();
+      await server.close();
+      bot.close();
+    }
+  });
 });

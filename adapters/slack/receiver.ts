@@ -1,12 +1,26 @@
 import type { IncomingMessage as HttpRequest, ServerResponse } from 'node:http';
 import type { App, Receiver, ReceiverEvent } from '@slack/bolt';
 import { BackgroundWork } from '../../src/background-work.ts';
-import { InputError, toError } from '../../src/errors.ts';
-import { readBody } from '../../src/http/read-body.ts';
-import { sendJson, sendText } from '../../src/http/http-server.ts';
+import { toError } from '../../src/errors.ts';
+import type { BodyLimits } from '../../src/http/read-body.ts';
+import { BodyReader } from '../../src/http/read-body.ts';
+import { refuseUnread, sendJson, sendText } from '../../src/http/http-server.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import { SlackSignatureError } from './slack-errors.ts';
-import { verifySlackSignature } from './verify.ts';
+import { checkSlackSignatureHeaders, verifySlackSignature } from './verify.ts';
+
+/**
+ * How `POST /slack/events` reads bodies. Every body is unauthenticated until its HMAC is checked,
+ * so at most 32 × 512 KiB = 16 MiB is ever buffered for this route.
+ * - maxBytes 512 KiB: the largest thing Slack sends is a message event for a 40,000-character
+ *   message (Slack's limit), carried twice (`text` and its rich_text blocks), at up to 3 bytes a
+ *   character in UTF-8, plus JSON escaping and the envelope: about 300 KB. Commands and button
+ *   payloads of our own messages are a few KB.
+ * - maxConcurrentReads 32: Slack sends a body in one go, so a read takes milliseconds; 32 at once
+ *   is thousands of events a second.
+ * - timeoutMs 3 s: Slack gives up on a request after 3 s, so a body still arriving then is not Slack's.
+ */
+const SLACK_BODY_LIMITS: BodyLimits = { maxBytes: 512 * 1024, maxConcurrentReads: 32, timeoutMs: 3_000 };
 
 /** Options for {@link SlackHttpReceiver}. */
 export interface SlackHttpReceiverOptions {
@@ -18,6 +32,8 @@ export interface SlackHttpReceiverOptions {
   ackDeadlineMs?: number;
   /** How long {@link SlackHttpReceiver.stop} waits for in-flight work. Default 10 s. */
   drainMs?: number;
+  /** How request bodies are read; defaults (and why) at SLACK_BODY_LIMITS: 512 KiB, 32 at once, 3 s. */
+  bodyLimits?: Partial<BodyLimits>;
 }
 
 /**
@@ -27,12 +43,15 @@ export interface SlackHttpReceiverOptions {
  * 3-second deadline never waits on the engine.
  */
 export class SlackHttpReceiver implements Receiver {
-  readonly #options: Required<SlackHttpReceiverOptions>;
+  readonly #options: Required<Omit<SlackHttpReceiverOptions, 'bodyLimits'>>;
   readonly #inFlight = new BackgroundWork();
+  readonly #bodies: BodyReader;
   #app: App | undefined;
 
   constructor(options: SlackHttpReceiverOptions) {
-    this.#options = { maxInFlight: 500, ackDeadlineMs: 2500, drainMs: 10_000, ...options };
+    const { bodyLimits, ...rest } = options;
+    this.#options = { maxInFlight: 500, ackDeadlineMs: 2500, drainMs: 10_000, ...rest };
+    this.#bodies = new BodyReader({ ...SLACK_BODY_LIMITS, ...bodyLimits });
   }
 
   init(app: App): void {
@@ -57,16 +76,19 @@ export class SlackHttpReceiver implements Receiver {
   /** The route handler for `POST /slack/events`. */
   readonly handle = async (request: HttpRequest, response: ServerResponse): Promise<void> => {
     const { log } = this.#options;
-    let raw: string;
+    // Refuse what cannot be from Slack before reading a byte of the body: no signature, or a stale timestamp.
     try {
-      raw = await readBody(request);
+      checkSlackSignatureHeaders(request.headers);
     } catch (error) {
-      if (error instanceof InputError) {
-        sendText(response, 413, 'request body too large');
+      if (error instanceof SlackSignatureError) {
+        log.warn({ code: error.code }, 'slack: request refused before reading its body');
+        refuseUnread(response, 401, 'invalid signature');
         return;
       }
       throw error;
     }
+    // Too large, too slow or too many at once: RequestBodyError, answered by the HTTP server.
+    const raw = await this.#bodies.read(request);
     try {
       verifySlackSignature(this.#options.signingSecret, request.headers, raw);
     } catch (error) {

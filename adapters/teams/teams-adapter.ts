@@ -1,10 +1,10 @@
 import type { IncomingMessage as HttpRequest, ServerResponse } from 'node:http';
-import { ActivityHandler, CloudAdapter, ConfigurationBotFrameworkAuthentication, TurnContext } from 'botbuilder';
+import { ActivityHandler, CloudAdapter, ConfigurationBotFrameworkAuthentication, INVOKE_RESPONSE_KEY, TurnContext } from 'botbuilder';
 import type { Activity, AdaptiveCardInvokeResponse, AdaptiveCardInvokeValue, ConversationReference } from 'botbuilder';
 import { BackgroundWork } from '../../src/background-work.ts';
-import { InputError } from '../../src/errors.ts';
-import { sendText } from '../../src/http/http-server.ts';
-import { readBody } from '../../src/http/read-body.ts';
+import { refuseUnread, sendJson, sendText } from '../../src/http/http-server.ts';
+import type { BodyLimits } from '../../src/http/read-body.ts';
+import { BodyReader } from '../../src/http/read-body.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { IncomingMessage, Reply, ReplyHooks, UserAction } from '../../src/message.ts';
 import type { ConnectorRetryOptions } from './connector-pipeline.ts';
@@ -44,9 +44,22 @@ export interface TeamsAdapterOptions {
   maxBackgroundJobs?: number;
   /** Recently seen activity ids, to skip a redelivery without even a typing indicator. */
   maxRememberedActivities?: number;
+  /** How request bodies are read; defaults (and why) at TEAMS_BODY_LIMITS: 1 MiB, 32 at once, 10 s. */
+  bodyLimits?: Partial<BodyLimits>;
 }
 
 const DEFAULTS = { cards: true, maxBackgroundJobs: 1000, maxRememberedActivities: 10_000 } as const;
+
+/**
+ * How `POST /api/messages` reads bodies. A bearer token is only present, not yet verified, when the
+ * body is read, so at most 32 × 1 MiB = 32 MiB is ever buffered for this route.
+ * - maxBytes 1 MiB: the Bot Framework refuses activities over 256K characters of JSON (262,144
+ *   bytes at its connector); at up to 3 bytes a character in UTF-8 that is under 800 KB. Files and
+ *   images come as links, not inline.
+ * - maxConcurrentReads 32: the Bot Framework sends a body in one go, so a read takes milliseconds.
+ * - timeoutMs 10 s: Teams waits 15 s for the whole answer; a body still arriving after 10 s is not its.
+ */
+const TEAMS_BODY_LIMITS: BodyLimits = { maxBytes: 1024 * 1024, maxConcurrentReads: 32, timeoutMs: 10_000 };
 
 /** Hosts an unauthenticated endpoint may send replies to: only this machine. */
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
@@ -71,6 +84,7 @@ export class TeamsAdapter {
   readonly #authenticated: boolean;
   readonly #maxJobs: number;
   readonly #jobs = new BackgroundWork();
+  readonly #bodies: BodyReader;
   #closing = false;
 
   constructor(options: TeamsAdapterOptions) {
@@ -78,6 +92,7 @@ export class TeamsAdapter {
     this.#log = log;
     this.#authenticated = credentials.appId !== undefined;
     this.#maxJobs = options.maxBackgroundJobs ?? DEFAULTS.maxBackgroundJobs;
+    this.#bodies = new BodyReader({ ...TEAMS_BODY_LIMITS, ...options.bodyLimits });
     const auth = new ConfigurationBotFrameworkAuthentication({
       ...(credentials.appId === undefined ? {} : { MicrosoftAppId: credentials.appId }),
       ...(credentials.appPassword === undefined ? {} : { MicrosoftAppPassword: credentials.appPassword }),
@@ -92,9 +107,13 @@ export class TeamsAdapter {
       configureConnectorPipeline(context.turnState.get(this.#adapter.ConnectorClientKey), retry, log);
       await next();
     });
-    this.#adapter.onTurnError = (context, error) => {
+    this.#adapter.onTurnError = async (context, error) => {
       log.error({ err: describeError(error), activityType: context.activity.type }, 'teams turn failed');
-      return Promise.resolve();
+      // An invoke waits for its own response; without one botbuilder answers 501, as if the bot had no
+      // handler. Say what happened instead: the bot failed.
+      if (context.activity.type === 'invoke' && context.turnState.get(INVOKE_RESPONSE_KEY) === undefined) {
+        await context.sendActivity({ type: 'invokeResponse', value: { status: 500 } });
+      }
     };
     this.#bot = new TeamsBot({
       engine: options.engine,
@@ -123,17 +142,15 @@ export class TeamsAdapter {
     // Refused before reading the body and before botbuilder could fetch signing keys over the network.
     if (this.#authenticated && (authorization === undefined || !/^Bearer\s+\S+/i.test(authorization))) {
       this.#log.warn('teams request without a bearer token refused');
-      sendText(response, 401, 'unauthorized');
+      refuseUnread(response, 401, 'unauthorized');
       return;
     }
+    // Too large, too slow or too many at once: RequestBodyError, answered by the HTTP server.
+    const raw = await this.#bodies.read(request);
     let body: unknown;
     try {
-      body = JSON.parse(await readBody(request));
+      body = JSON.parse(raw);
     } catch (error) {
-      if (error instanceof InputError) {
-        sendText(response, 413, 'request body too large');
-        return;
-      }
       if (error instanceof SyntaxError) {
         sendText(response, 400, 'malformed JSON');
         return;
@@ -145,6 +162,11 @@ export class TeamsAdapter {
       return;
     }
     const activity = body as Partial<Activity>;
+    if (isMalformedCardAction(activity)) {
+      // botbuilder would read `value.action.type` of it, throw, and answer 501.
+      sendJson(response, 400, cardActionError('value.action must be an object'));
+      return;
+    }
     if (!this.#authenticated && !isLoopbackServiceUrl(activity.serviceUrl)) {
       // Without a token nothing proves the caller is the Bot Framework, so replies may only go to this machine.
       this.#log.warn('unauthenticated teams request with a non-local serviceUrl refused');
@@ -280,9 +302,7 @@ class TeamsBot extends ActivityHandler {
 
   protected override async onAdaptiveCardInvoke(context: TurnContext, invokeValue: AdaptiveCardInvokeValue): Promise<AdaptiveCardInvokeResponse> {
     const data = parseCardAction(invokeValue.action.data);
-    if (data === undefined) {
-      return { statusCode: 400, type: 'application/vnd.microsoft.error', value: { code: 'BadRequest', message: 'Unknown card action' } };
-    }
+    if (data === undefined) return cardActionError('Unknown card action');
     const reply = await this.#act(context.activity, data);
     return { statusCode: 200, type: 'application/vnd.microsoft.activity.message', // Teams shows a string value as a toast; the SDK's type says object because other response types carry one.
     value: reply.text as unknown as Record<string, unknown> };
@@ -309,6 +329,22 @@ function replyReference(activity: Activity, message: IncomingMessage): Partial<C
     conversation.id = `${conversation.id};messageid=${message.threadId}`;
   }
   return { ...reference, conversation };
+}
+
+/** An `adaptiveCard/action` invoke whose value has no action object to read. */
+function isMalformedCardAction(activity: Partial<Activity>): boolean {
+  if (activity.type !== 'invoke' || activity.name !== 'adaptiveCard/action') return false;
+  const value: unknown = activity.value;
+  // A missing value botbuilder answers with 400 itself.
+  if (value === undefined || value === null) return false;
+  if (typeof value !== 'object') return true;
+  const action = (value as { action?: unknown }).action;
+  return typeof action !== 'object' || action === null || Array.isArray(action);
+}
+
+/** The error an Adaptive Card invoke answers with (Teams shows it on the card). */
+function cardActionError(message: string): AdaptiveCardInvokeResponse {
+  return { statusCode: 400, type: 'application/vnd.microsoft.error', value: { code: 'BadRequest', message } };
 }
 
 function isLoopbackServiceUrl(serviceUrl: unknown): boolean {
