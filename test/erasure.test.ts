@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import type { Reply } from '../src/message.ts';
 import { openDatabase } from '../src/store/database.ts';
 import { EventLedger } from '../src/store/event-ledger.ts';
+import { JournalPurge } from '../src/store/journal-purge.ts';
 import { UsageStore } from '../src/store/usage-store.ts';
 import { startFakeBedrock } from './fakes/fake-bedrock.ts';
 import type { FakeBedrock } from './fakes/fake-bedrock.ts';
@@ -163,6 +164,36 @@ void describe('erasure with a concurrent reader', () => {
     } finally {
       if (reader.open) reader.close();
       bot.close();
+    }
+  });
+
+  void it('bounds its retries in time, and a later request tries again', async () => {
+    const dir = tempDir();
+    const path = join(dir.path, 'purge.db');
+    const db = openDatabase(path);
+    const reader = new Database(path);
+    const purge = new JournalPurge(db, { firstRetryMs: 5, maxRetryMs: 20, giveUpAfterMs: 150 });
+    // The purge's timers are unref'd (they never hold a process open); here nothing else would hold it.
+    const keepAlive = setTimeout(() => undefined, 10_000);
+    try {
+      db.prepare("INSERT INTO meta (key, value) VALUES ('probe', 'x')").run();
+      reader.exec('BEGIN');
+      reader.prepare('SELECT COUNT(*) FROM meta').pluck().get();
+      db.prepare("DELETE FROM meta WHERE key = 'probe'").run();
+      const started = performance.now();
+      assert.equal(await purge.purge(), false, 'gave up while the reader held the log');
+      const tookMs = performance.now() - started;
+      assert.ok(tookMs >= 150 && tookMs < 2_000, `gave up after ${Math.round(tookMs)} ms`);
+      assert.equal(purge.pending, true);
+      reader.exec('COMMIT');
+      assert.equal(await purge.purge(), true);
+      assert.equal(purge.pending, false);
+    } finally {
+      clearTimeout(keepAlive);
+      purge.close();
+      reader.close();
+      db.close();
+      dir.remove();
     }
   });
 
