@@ -129,21 +129,22 @@ export class Retention {
       processedEvents: 0,
       batches: 0,
     };
-    const steps: Array<[Part, string, number | string]> = [
-      ['feedback', 'SELECT rowid FROM feedback WHERE created_at < ?', cutoff],
+    // [what, table, condition on the row's age, bound]
+    const steps: Array<[Part, string, string, number | string]> = [
+      ['feedback', 'feedback', 'created_at < ?', cutoff],
       // Feedback on a deleted answer goes with it (ON DELETE CASCADE); counted apart from the rows above.
-      ['messages', 'SELECT rowid FROM messages WHERE created_at < ?', cutoff],
+      ['messages', 'messages', 'created_at < ?', cutoff],
       // updated_at is the last append, so such a conversation has no message left.
-      ['conversations', 'SELECT rowid FROM conversations WHERE updated_at < ?', cutoff],
-      ['usageDays', 'SELECT rowid FROM usage_daily WHERE day < ?', utcDay(cutoff)],
-      ['cachedAnswers', 'SELECT rowid FROM answer_cache WHERE created_at < ?', cutoff],
-      ['rateWindows', 'SELECT rowid FROM rate_windows WHERE window_start <= ?', now - RATE_WINDOW_MS],
-      ['erasureMarks', 'SELECT rowid FROM erasures WHERE erased_at < ?', now - ERASURE_MARK_TTL_MS],
-      ['processedEvents', 'SELECT rowid FROM processed_events WHERE claimed_at < ?', now - EVENT_RETENTION_MS],
+      ['conversations', 'conversations', 'updated_at < ?', cutoff],
+      ['usageDays', 'usage_daily', 'day < ?', utcDay(cutoff)],
+      ['cachedAnswers', 'answer_cache', 'created_at < ?', cutoff],
+      ['rateWindows', 'rate_windows', 'window_start <= ?', now - RATE_WINDOW_MS],
+      ['erasureMarks', 'erasures', 'erased_at < ?', now - ERASURE_MARK_TTL_MS],
+      ['processedEvents', 'processed_events', 'claimed_at < ?', now - EVENT_RETENTION_MS],
     ];
-    for (const [part, select, bound] of steps) {
-      const table = /FROM (\w+)/.exec(select)?.[1] ?? '';
-      const remove = this.#db.prepare(`DELETE FROM ${table} WHERE rowid IN (${select} LIMIT ?)`);
+    for (const [part, table, condition, bound] of steps) {
+      if (this.#stopped) return report;
+      const remove = this.#db.prepare(`DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE ${condition} LIMIT ?)`);
       for (let batch = 0; batch < this.#maxBatches; batch++) {
         if (this.#stopped) return report;
         const deleted = writeTransaction(this.#db, () => remove.run(bound, this.#batchRows).changes);
@@ -154,8 +155,7 @@ export class Retention {
       }
     }
     if (this.#stopped) return report;
-    const { batches: _batches, ...rows } = report;
-    const deletedText = rows.messages + rows.feedback + rows.cachedAnswers + rows.conversations > 0;
+    const deletedText = report.messages + report.feedback + report.cachedAnswers + report.conversations > 0;
     if (this.#journal !== undefined && (deletedText || this.#journal.pending)) {
       // Deleted text may still sit in the write-ahead log; the purge retries on its own, nothing waits for it here.
       this.#journal.purge().catch((error: unknown) => this.#log?.error({ err: toError(error) }, 'journal purge failed'));
