@@ -71,6 +71,11 @@ const envSchema = z.object({
   MEMORY_MAX_TOKENS: positiveInt(1_500, 100_000),
   MEMORY_MAX_CONVERSATIONS: positiveInt(5_000, 1_000_000),
   MEMORY_IDLE_TTL_MS: positiveInt(1_800_000, 86_400_000),
+  // '' must mean the default here: coerced, it would be 0, which keeps nothing.
+  RETENTION_DAYS: z.preprocess(
+    (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
+    z.coerce.number().int().min(0).max(36_500).default(90),
+  ),
 });
 
 export type Env = z.infer<typeof envSchema>;

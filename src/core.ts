@@ -12,6 +12,8 @@ import { Metrics } from './metrics.ts';
 import type { Db } from './store/database.ts';
 import { isWritable, openDatabase } from './store/database.ts';
 import type { ErasureStep } from './store/erasure.ts';
+import { JournalPurge } from './store/journal-purge.ts';
+import { Retention } from './store/retention.ts';
 
 /** The platform-independent parts of a running bot. */
 export interface Core {
@@ -61,6 +63,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
     throw error;
   }
   const answerer = extensions.answerer ?? llm?.answerer;
+  const journal = new JournalPurge(db, { log });
   const erasureSteps = [...(llm === undefined ? [] : [llm.cache.erasureStep]), ...(extensions.erasureSteps ?? [])];
   const engine = new Engine(
     {
@@ -70,6 +73,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
       metrics,
       ...(answerer === undefined ? {} : { answerer }),
       erasureSteps,
+      journal,
     },
     {
       maxMessageChars: env.MAX_MESSAGE_CHARS,
@@ -82,8 +86,12 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
         maxConversations: env.MEMORY_MAX_CONVERSATIONS,
         idleTtlMs: env.MEMORY_IDLE_TTL_MS,
       },
+      keepHistory: env.RETENTION_DAYS > 0,
     },
   );
+  // Once now (so a lowered RETENTION_DAYS takes effect at start) and hourly.
+  const retention = new Retention(db, { days: env.RETENTION_DAYS, log, journal });
+  retention.start();
   const refresh = setInterval(() => {
     try {
       const result = handbook.refresh();
@@ -110,6 +118,8 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
     },
     close() {
       clearInterval(refresh);
+      retention.stop();
+      journal.close();
       llm?.gateway.close();
       if (db.open) db.close();
     },
@@ -161,7 +171,8 @@ function createLlm(config: Config, db: Db, handbook: HandbookIndex, log: Logger,
   );
   const answerer = new LlmAnswerer(
     { gateway, cache, log, metrics },
-    { modelId, maxTokens: env.BEDROCK_MAX_TOKENS, handbookVersion: () => handbook.version },
+    // RETENTION_DAYS=0 keeps no answers, shared ones included.
+    { modelId, maxTokens: env.BEDROCK_MAX_TOKENS, handbookVersion: () => handbook.version, cacheAnswers: env.RETENTION_DAYS > 0 },
   );
   log.info({ region, modelId, endpoint: env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME === undefined ? 'aws' : 'override' }, 'AI answers on (Amazon Bedrock)');
   return { gateway, cache, answerer };

@@ -1,5 +1,6 @@
 import type { SearchHit } from '../handbook/handbook-index.ts';
 import type { ReplyHooks, Source } from '../message.ts';
+import type { ErasureMark } from '../store/erasure.ts';
 import type { StoredMessage } from '../store/history-store.ts';
 
 /** Everything an answerer may use to answer one question. */
@@ -11,6 +12,8 @@ export interface AnswerRequest {
   history: readonly StoredMessage[];
   ownerKey: string;
   tenantKey: string;
+  /** The owner's erasure mark when the turn began; what derives from the request is stored only if they were not erased since. */
+  erasureMark?: ErasureMark;
   hooks?: ReplyHooks;
 }
 

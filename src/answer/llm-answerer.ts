@@ -22,6 +22,8 @@ export interface LlmAnswererOptions {
   maxTokens: number;
   /** The current handbook version: part of the cache key, so a re-index invalidates old answers. */
   handbookVersion: () => string;
+  /** False (RETENTION_DAYS=0) keeps no answers: nothing is written to the cache. Default true. */
+  cacheAnswers?: boolean;
 }
 
 export interface LlmAnswererDependencies {
@@ -97,8 +99,11 @@ export class LlmAnswerer implements Answerer {
     const used = cited.length > 0 ? cited.map((n) => request.sections[n - 1]).filter((hit) => hit !== undefined) : request.sections;
     const sources = used.map(sourceOf);
     const verdict = validateAnswer({ text, stopReason: result.stopReason, sectionCount: request.sections.length });
-    // Followers of a coalesced call got the leader's answer: the leader stores it once.
-    if (key !== undefined && verdict.ok && !result.shared) cache.set(key, { text, sources }, request.ownerKey);
+    // Followers of a coalesced call got the leader's answer: the leader stores it once. The write is
+    // dropped if the asker was erased while the answer was being written (the row derives from their question).
+    if (key !== undefined && verdict.ok && !result.shared && this.#options.cacheAnswers !== false) {
+      cache.set(key, { text, sources }, request.ownerKey, Date.now(), request.erasureMark);
+    }
     if (!verdict.ok) this.#deps.metrics?.increment('hrbot_answer_not_cached_total', 'LLM answers not cached, by reason', { reason: verdict.reason });
     const shown = result.stopReason === 'max_tokens' ? `${text}\n\n_(This answer was cut short; ask a narrower question for the rest.)_` : text;
     return {

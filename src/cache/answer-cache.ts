@@ -7,7 +7,8 @@ import type { Source } from '../message.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Db } from '../store/database.ts';
 import { writeTransaction } from '../store/database.ts';
-import type { ErasureStep } from '../store/erasure.ts';
+import type { ErasureMark, ErasureStep } from '../store/erasure.ts';
+import { erasedSince } from '../store/erasure.ts';
 
 /** Bounds of both tiers; defaults in `.env.example` (ANSWER_CACHE_MAX_*). */
 export interface AnswerCacheOptions {
@@ -123,15 +124,21 @@ export class AnswerCache {
     return answer;
   }
 
-  /** Store a validated, shareable answer derived from `originOwnerKey`'s question. */
-  set(key: string, answer: CachedAnswer, originOwnerKey: string, now = Date.now()): void {
+  /**
+   * Store a validated, shareable answer derived from `originOwnerKey`'s question. Nothing is stored
+   * (returns false) when that user was erased after `mark` was taken: the row derives from their question.
+   */
+  set(key: string, answer: CachedAnswer, originOwnerKey: string, now = Date.now(), mark?: ErasureMark): boolean {
     const payload = JSON.stringify({ text: answer.text, sources: answer.sources });
-    writeTransaction(this.#db, () => {
+    const stored = writeTransaction(this.#db, (): boolean => {
+      if (mark !== undefined && erasedSince(this.#db, originOwnerKey, mark)) return false;
       this.#sql.put.run(key, payload, checksum(key, payload), originOwnerKey, now);
       const excess = (this.#sql.count.get() as number) - this.#options.maxRows;
       if (excess > 0) this.#sql.trim.run(excess);
+      return true;
     });
-    this.#memory.set(key, { answer: { text: answer.text, sources: [...answer.sources] }, origin: originOwnerKey });
+    if (stored) this.#memory.set(key, { answer: { text: answer.text, sources: [...answer.sources] }, origin: originOwnerKey });
+    return stored;
   }
 
   /** For `/hr forget`: deletes rows derived from the owner's questions, in the erase transaction, and their memory copies. */

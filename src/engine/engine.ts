@@ -10,10 +10,11 @@ import type { IncomingMessage, Progress, Reply, ReplyHooks, UserAction } from '.
 import { assertNever } from '../message.ts';
 import { Metrics } from '../metrics.ts';
 import type { Db } from '../store/database.ts';
-import type { ErasureStep } from '../store/erasure.ts';
-import { eraseOwner } from '../store/erasure.ts';
+import type { ErasureMark, ErasureStep } from '../store/erasure.ts';
+import { eraseOwner, erasureMark } from '../store/erasure.ts';
 import { EventLedger } from '../store/event-ledger.ts';
 import { HistoryStore } from '../store/history-store.ts';
+import { JournalPurge } from '../store/journal-purge.ts';
 import type { UsageLimits } from '../store/usage-store.ts';
 import { UsageStore } from '../store/usage-store.ts';
 import type { CommandName } from './command-parser.ts';
@@ -25,7 +26,7 @@ import { isFollowUp } from './follow-up.ts';
 import { cleanText } from './input-text.ts';
 import type { Owner } from './ownership.ts';
 import { conversationKey, ownerKey, tenantKey } from './ownership.ts';
-import { erasedText, helpText, textReply, waitText } from './replies.ts';
+import { DROPPED_AFTER_ERASE_TEXT, erasedText, helpText, textReply, waitText } from './replies.ts';
 
 /** Engine limits; every one has a default in `.env.example`. */
 export interface EngineOptions {
@@ -37,6 +38,11 @@ export interface EngineOptions {
   admins: ReadonlySet<string>;
   /** Bounds of the in-memory conversation memory (earlier turns handed to the answerer); defaults in its options type. */
   memory?: Partial<ConversationMemoryOptions>;
+  /**
+   * False when RETENTION_DAYS=0: questions and answers are not stored at all (so no history, no
+   * follow-up context and no feedback buttons); only today's quota counts are. Default true.
+   */
+  keepHistory?: boolean;
 }
 
 /** What the engine is built from. */
@@ -49,11 +55,15 @@ export interface EngineDependencies {
   answerer?: Answerer;
   /** Extra per-user tables to erase with `/hr forget` (the answer cache). */
   erasureSteps?: readonly ErasureStep[];
+  /** Empties the database journal after an erase; defaults to one of its own on `db`. */
+  journal?: JournalPurge;
 }
 
 interface Turn {
   message: IncomingMessage;
   owner: string;
+  /** The owner's erasure mark when the message arrived: every write of this turn is dropped if they were erased since. */
+  mark: ErasureMark;
   tenant: string;
   conversation: string;
   text: string;
@@ -61,6 +71,8 @@ interface Turn {
 }
 
 const HISTORY_LIST_LIMIT = 10;
+/** How long `/hr forget` waits for the journal to be emptied before replying (the purge goes on after). */
+const FORGET_PURGE_WAIT_MS = 1_000;
 
 /**
  * The core: every platform's messages come through {@link Engine.handle} and leave as a Reply.
@@ -80,6 +92,7 @@ export class Engine {
   readonly #usage: UsageStore;
   readonly #lanes: ConversationLanes;
   readonly #memory: ConversationMemory;
+  readonly #journal: JournalPurge;
 
   constructor(deps: EngineDependencies, options: EngineOptions) {
     this.#db = deps.db;
@@ -94,6 +107,7 @@ export class Engine {
     this.#usage = new UsageStore(deps.db, options.limits);
     this.#lanes = new ConversationLanes(options.lanes);
     this.#memory = new ConversationMemory((key, limit) => this.#history.recentTurns(key, limit), options.memory);
+    this.#journal = deps.journal ?? new JournalPurge(deps.db, { log: deps.log });
     this.metrics.collect(() => this.metrics.set('hrbot_active_conversations', 'Conversations with work in flight', this.#lanes.active));
   }
 
@@ -114,9 +128,12 @@ export class Engine {
       this.#log.info({ platform: message.platform, claim }, 'duplicate event ignored');
       return null;
     }
+    const owner = ownerKey(message);
     const turn: Turn = {
       message,
-      owner: ownerKey(message),
+      owner,
+      // Taken on arrival, before waiting in the lane: a message that arrived before an erase writes nothing after it.
+      mark: erasureMark(this.#db, owner),
       tenant: tenantKey(message),
       conversation: conversationKey(message),
       text: '',
@@ -144,11 +161,11 @@ export class Engine {
   }
 
   /** Act on a button or card: feedback on an answer, or erasing the acting user's data. */
-  act(action: UserAction): Promise<Reply> {
+  async act(action: UserAction): Promise<Reply> {
     const actor: Owner = action;
     const eventKey = `${action.platform}:${action.eventId}`;
     if (this.#ledger.claim(eventKey) !== 'claimed') {
-      return Promise.resolve(textReply('notice', 'Already done.', 'private'));
+      return textReply('notice', 'Already done.', 'private');
     }
     let reply: Reply;
     try {
@@ -164,7 +181,7 @@ export class Engine {
           break;
         }
         case 'forget':
-          reply = this.#forget(ownerKey(actor), 'your');
+          reply = await this.#forget(ownerKey(actor), 'your');
           break;
         default:
           assertNever(action.action);
@@ -173,7 +190,7 @@ export class Engine {
       reply = this.#failureReply(error, action.platform, 'action');
     }
     this.#ledger.finish(eventKey);
-    return Promise.resolve(reply);
+    return reply;
   }
 
   async #process(turn: Turn): Promise<Reply> {
@@ -202,7 +219,9 @@ export class Engine {
     this.metrics.increment('hrbot_commands_total', 'Commands received', { platform: message.platform, command: name });
     // Erasing and help must always work, even for a user who is over their limits.
     if (name !== 'forget' && name !== 'help') {
-      this.#usage.admit(turn.owner, turn.tenant, { question: name === 'ask' });
+      if (!this.#usage.admit(turn.owner, turn.tenant, { question: name === 'ask', mark: turn.mark })) {
+        return textReply('notice', DROPPED_AFTER_ERASE_TEXT, 'private');
+      }
     }
     return this.#run(name, args, turn);
   }
@@ -258,9 +277,10 @@ export class Engine {
       history: earlier,
       ownerKey: turn.owner,
       tenantKey: turn.tenant,
+      erasureMark: turn.mark,
       ...(turn.hooks === undefined ? {} : { hooks: turn.hooks }),
     });
-    if (result.usage !== undefined) this.#usage.recordTokens(turn.owner, turn.tenant, result.usage);
+    if (result.usage !== undefined) this.#usage.recordTokens(turn.owner, turn.tenant, result.usage, Date.now(), turn.mark);
     return this.#remember(turn, 'ask', question, { kind: result.kind, text: result.text, sources: result.sources, visibility: 'public' });
   }
 
@@ -292,6 +312,9 @@ export class Engine {
   }
 
   #historyList(turn: Turn): Reply {
+    if (this.#options.keepHistory === false) {
+      return textReply('lookup', "I don't keep your questions: this bot is set to store nothing once it has answered.", 'private');
+    }
     const questions = this.#history.recentQuestions(turn.owner, HISTORY_LIST_LIMIT);
     if (questions.length === 0) return textReply('lookup', "You haven't asked me anything yet (or you erased it).", 'private');
     const lines = questions.map((q) => `- ${new Date(q.createdAt).toISOString().slice(0, 16).replace('T', ' ')} UTC: ${q.command === 'policy' ? '`policy` ' : ''}${q.text.slice(0, 200)}`);
@@ -299,7 +322,7 @@ export class Engine {
     return { ...textReply('lookup', text, 'private'), actions: ['forget'] };
   }
 
-  #forgetCommand(args: string, turn: Turn): Reply {
+  async #forgetCommand(args: string, turn: Turn): Promise<Reply> {
     if (args === '') return this.#forget(turn.owner, 'your');
     if (!this.#isAdmin(turn.message)) {
       return textReply('error', 'Only HR admins can erase another user. To erase your own data, type `/hr forget` alone.', 'private');
@@ -308,12 +331,14 @@ export class Engine {
     return this.#forget(ownerKey({ platform: turn.message.platform, tenantId: turn.message.tenantId, userId: target }), 'their');
   }
 
-  #forget(owner: string, whose: 'your' | 'their'): Reply {
+  async #forget(owner: string, whose: 'your' | 'their'): Promise<Reply> {
+    // The erase commits at once (readers never block it); only emptying the journal may have to wait.
     const report = eraseOwner(this.#db, owner, this.#erasureSteps);
     this.#memory.forgetOwner(owner);
     this.metrics.increment('hrbot_erasures_total', 'Users erased', { by: whose === 'your' ? 'self' : 'admin' });
-    this.#log.info({ ownerKey: owner, by: whose === 'your' ? 'self' : 'admin', rows: report.messages }, 'user data erased');
-    return textReply('notice', erasedText(report, whose), 'private');
+    const purged = await this.#journal.purge(FORGET_PURGE_WAIT_MS);
+    this.#log.info({ ownerKey: owner, by: whose === 'your' ? 'self' : 'admin', rows: report.messages, journalPurged: purged }, 'user data erased');
+    return textReply('notice', erasedText(report, whose, purged ? undefined : { retryMs: this.#journal.giveUpAfterMs }), 'private');
   }
 
   #usageReport(turn: Turn): Reply {
@@ -345,18 +370,33 @@ export class Engine {
     );
   }
 
-  /** Append the question and reply to the conversation's history; the reply gets an id for feedback. */
+  /**
+   * Append the question and reply to the conversation's history; the reply gets an id for feedback.
+   * With RETENTION_DAYS=0 nothing is stored (and so no feedback id). If the user was erased while the
+   * reply was being written, nothing is stored and the reply is replaced by a notice saying so: the
+   * erase was confirmed first, and the answer may repeat what they wanted gone.
+   */
   #remember(turn: Turn, command: CommandName, question: string, reply: Reply): Reply {
+    if (this.#options.keepHistory === false) return reply;
     const now = Date.now();
-    const { answerId, seq } = this.#history.appendExchange({
-      conversationKey: turn.conversation,
-      ownerKey: turn.owner,
-      platform: turn.message.platform,
-      kind: turn.message.conversationKind,
-      command,
-      question,
-      answer: reply,
-    }, now);
+    const stored = this.#history.appendExchange(
+      {
+        conversationKey: turn.conversation,
+        ownerKey: turn.owner,
+        platform: turn.message.platform,
+        kind: turn.message.conversationKind,
+        command,
+        question,
+        answer: reply,
+      },
+      now,
+      turn.mark,
+    );
+    if (stored === undefined) {
+      this.#log.info({ platform: turn.message.platform, ownerKey: turn.owner }, 'reply not stored: the user was erased while it was written');
+      return textReply('notice', DROPPED_AFTER_ERASE_TEXT, 'private');
+    }
+    const { answerId, seq } = stored;
     this.#memory.append(turn.conversation, [
       { seq, role: 'user', text: question, command, answerId: null, createdAt: now },
       { seq: seq + 1, role: 'assistant', text: reply.text, command, answerId, createdAt: now },

@@ -26,16 +26,32 @@ export function helpText(isAdmin: boolean): string {
   return lines.join('\n');
 }
 
-/** Confirmation after an erase, saying what went. */
-export function erasedText(report: ErasureReport, whose: 'your' | 'their'): string {
+/**
+ * Confirmation after an erase, saying what went. `journalPending` is set when old copies could not
+ * yet be wiped from the database's journal (another process was reading it): the reply says so
+ * instead of claiming everything is gone.
+ */
+export function erasedText(report: ErasureReport, whose: 'your' | 'their', journalPending?: { retryMs: number }): string {
   const parts = [
     `${report.messages} message${report.messages === 1 ? '' : 's'} in ${report.conversations} conversation${report.conversations === 1 ? '' : 's'}`,
     `${report.feedback} feedback rating${report.feedback === 1 ? '' : 's'}`,
     `${report.usageDays} day${report.usageDays === 1 ? '' : 's'} of usage records`,
     `${report.cachedAnswers} cached answer${report.cachedAnswers === 1 ? '' : 's'}`,
   ];
-  return `Done. I have erased everything stored about ${whose === 'your' ? 'you' : 'that user'}: ${parts.join(', ')}. This cannot be undone.`;
+  const who = whose === 'your' ? 'you' : 'that user';
+  if (journalPending === undefined) {
+    return `Done. I have erased everything stored about ${who}: ${parts.join(', ')}. This cannot be undone.`;
+  }
+  return (
+    `Done. I have deleted everything stored about ${who}: ${parts.join(', ')}. This cannot be undone. ` +
+    `Old copies are still in the database's journal file because another process is reading the database; ` +
+    `I keep trying to wipe them for the next ${waitText(Math.ceil(journalPending.retryMs / 1000))}, and again at the next hourly clean-up if that read is still going on.`
+  );
 }
+
+/** The reply to a message whose turn began before its author's data was erased: nothing of it was stored. */
+export const DROPPED_AFTER_ERASE_TEXT =
+  "You erased your data while I was working on this message, so I dropped it and stored nothing. Ask again if you still need it.";
 
 /** Human wording for a wait in seconds. */
 export function waitText(seconds: number): string {

@@ -70,10 +70,37 @@ export function isWritable(db: Db): boolean {
   }
 }
 
+/** What one checkpoint attempt achieved. */
+export interface CheckpointResult {
+  /** True when the write-ahead log was folded into the main file and truncated to zero bytes. */
+  complete: boolean;
+  /** Frames in the log, and how many of them reached the main file (-1 when not in WAL mode). */
+  logFrames: number;
+  checkpointedFrames: number;
+}
+
 /**
- * Fold the write-ahead log back into the main file and truncate it, so that rows just erased
- * (zeroed by secure_delete) leave no copy in the -wal file either.
+ * Try once to fold the write-ahead log back into the main file and truncate it, so that rows just
+ * erased (zeroed by secure_delete) leave no copy in the -wal file either. Never waits: while another
+ * connection reads an older snapshot or holds the write lock, the log cannot be emptied, and waiting
+ * here would stall the event loop for the whole busy timeout; the result says so and the caller retries.
  */
-export function checkpoint(db: Db): void {
-  db.pragma('wal_checkpoint(TRUNCATE)');
+export function tryCheckpoint(db: Db): CheckpointResult {
+  const previousTimeout = db.pragma('busy_timeout', { simple: true }) as number;
+  db.pragma('busy_timeout = 0');
+  try {
+    const rows = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number; log: number; checkpointed: number }>;
+    const row = rows[0] ?? { busy: 1, log: -1, checkpointed: -1 };
+    return { complete: row.busy === 0, logFrames: row.log, checkpointedFrames: row.checkpointed };
+  } catch (error) {
+    // Another connection's checkpoint or lock can surface as an error instead of busy = 1.
+    if (isBusyError(error)) return { complete: false, logFrames: -1, checkpointedFrames: -1 };
+    throw error;
+  } finally {
+    db.pragma(`busy_timeout = ${previousTimeout}`);
+  }
+}
+
+function isBusyError(error: unknown): boolean {
+  return error instanceof Database.SqliteError && (error.code.startsWith('SQLITE_BUSY') || error.code.startsWith('SQLITE_LOCKED'));
 }

@@ -1,5 +1,6 @@
 import type { Db } from './database.ts';
-import { checkpoint, writeTransaction } from './database.ts';
+import { writeTransaction } from './database.ts';
+import { keyedHash } from './store-key.ts';
 
 /** What an erase removed, for the confirmation the user sees. */
 export interface ErasureReport {
@@ -17,12 +18,53 @@ export interface ErasureReport {
 export type ErasureStep = (db: Db, ownerKey: string) => number;
 
 /**
- * Delete everything stored about one user in a single transaction: either all of it goes or
- * none does. secure_delete zeroes the freed pages and the checkpoint empties the WAL, so the
- * erased text leaves no copy in the database files.
+ * An owner's erasure mark as seen when a turn began: 0 when never erased (or erased so long ago that
+ * the mark was pruned), else the sequence number of their latest erase. Writes of the turn's data pass
+ * {@link erasedSince} inside their own transaction, so an answer in flight never writes back what an
+ * erase in between removed.
  */
-export function eraseOwner(db: Db, ownerKey: string, cacheSteps: readonly ErasureStep[] = []): ErasureReport {
-  const report = writeTransaction(db, (): ErasureReport => {
+export type ErasureMark = number;
+
+/**
+ * How long a mark is kept: longer than any turn can run (LLM timeouts and queues are bounded in
+ * minutes), so every turn that began before an erase still finds its mark.
+ */
+export const ERASURE_MARK_TTL_MS = 24 * 60 * 60_000;
+
+const statements = new WeakMap<Db, { read: ReturnType<Db['prepare']> }>();
+
+function readMark(db: Db, ownerKey: string): number | undefined {
+  let cached = statements.get(db);
+  if (cached === undefined) {
+    cached = { read: db.prepare('SELECT seq FROM erasures WHERE owner_hash = ?').pluck() };
+    statements.set(db, cached);
+  }
+  return cached.read.get(keyedHash(db, ownerKey)) as number | undefined;
+}
+
+/** The owner's erasure mark now; take it when a turn begins. */
+export function erasureMark(db: Db, ownerKey: string): ErasureMark {
+  return readMark(db, ownerKey) ?? 0;
+}
+
+/**
+ * Whether the owner was erased after `mark` was taken. Call it inside the write transaction that
+ * would store the owner's data, so the answer cannot change before the commit.
+ */
+export function erasedSince(db: Db, ownerKey: string, mark: ErasureMark): boolean {
+  const current = readMark(db, ownerKey);
+  // Sequence numbers only grow, so a pruned mark (undefined) means no erase since the turn began.
+  return current !== undefined && current !== mark;
+}
+
+/**
+ * Delete everything stored about one user in a single transaction: either all of it goes or
+ * none does; the same transaction leaves an erasure mark, so writes of turns that began before it
+ * are dropped. secure_delete zeroes the freed pages; emptying the write-ahead log is the caller's
+ * next step (see JournalPurge), because it may have to wait for readers.
+ */
+export function eraseOwner(db: Db, ownerKey: string, cacheSteps: readonly ErasureStep[] = [], now = Date.now()): ErasureReport {
+  return writeTransaction(db, (): ErasureReport => {
     const count = (sql: string) => db.prepare(sql).run(ownerKey).changes;
     const feedback = count('DELETE FROM feedback WHERE owner_key = ?');
     const messages = count('DELETE FROM messages WHERE owner_key = ?');
@@ -31,8 +73,19 @@ export function eraseOwner(db: Db, ownerKey: string, cacheSteps: readonly Erasur
     count('DELETE FROM rate_windows WHERE owner_key = ?');
     let cachedAnswers = 0;
     for (const step of cacheSteps) cachedAnswers += step(db, ownerKey);
+    const seq = Number(
+      db
+        .prepare(
+          `INSERT INTO meta (key, value) VALUES ('erasure_seq', '1')
+           ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value`,
+        )
+        .pluck()
+        .get(),
+    );
+    db.prepare(
+      `INSERT INTO erasures (owner_hash, seq, erased_at) VALUES (?, ?, ?)
+       ON CONFLICT (owner_hash) DO UPDATE SET seq = excluded.seq, erased_at = excluded.erased_at`,
+    ).run(keyedHash(db, ownerKey), seq, now);
     return { conversations, messages, feedback, usageDays, cachedAnswers };
   });
-  checkpoint(db);
-  return report;
 }

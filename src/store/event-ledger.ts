@@ -1,20 +1,24 @@
 import type { Db } from './database.ts';
 import { writeTransaction } from './database.ts';
+import { keyedHash } from './store-key.ts';
 
 /** Options for {@link EventLedger}. */
 export interface EventLedgerOptions {
   /** A claim older than this is presumed abandoned (crashed process) and may be taken again. Default 5 min. */
   leaseMs?: number;
-  /** Finished event ids are kept this long to catch late redeliveries. Default 24 h. */
+  /** Finished event ids are kept this long to catch late redeliveries. Default {@link EVENT_RETENTION_MS}. */
   retentionMs?: number;
   /** At most this many ids are kept; the oldest are pruned first. Default 200,000. */
   maxRows?: number;
 }
 
+/** How long a handled event's id is kept by default (also the retention sweep's bound for them): 24 h. */
+export const EVENT_RETENTION_MS = 24 * 60 * 60_000;
+
 export type ClaimResult = 'claimed' | 'in_progress' | 'done';
 
 /**
- * Records platform event ids so that a redelivered event is processed at most once. A delivery
+ * Records platform event ids, as keyed hashes (the raw ids name chats and users), so that a redelivered event is processed at most once. A delivery
  * first claims its id; a redelivery that arrives while the first is still working sees
  * `in_progress` and stays quiet; one that arrives after a crash (lease expired) takes it over,
  * so nothing is lost either.
@@ -29,12 +33,13 @@ export class EventLedger {
   constructor(db: Db, options: EventLedgerOptions = {}) {
     this.#db = db;
     this.#leaseMs = options.leaseMs ?? 5 * 60_000;
-    this.#retentionMs = options.retentionMs ?? 24 * 60 * 60_000;
+    this.#retentionMs = options.retentionMs ?? EVENT_RETENTION_MS;
     this.#maxRows = options.maxRows ?? 200_000;
   }
 
   /** Try to take the event for processing. */
-  claim(eventKey: string, now = Date.now()): ClaimResult {
+  claim(eventId: string, now = Date.now()): ClaimResult {
+    const eventKey = keyedHash(this.#db, eventId);
     const result = writeTransaction(this.#db, (): ClaimResult => {
       const row = this.#db
         .prepare('SELECT state, claimed_at AS claimedAt FROM processed_events WHERE event_key = ?')
@@ -56,12 +61,14 @@ export class EventLedger {
   }
 
   /** Mark a claimed event as fully handled. */
-  finish(eventKey: string, now = Date.now()): void {
+  finish(eventId: string, now = Date.now()): void {
+    const eventKey = keyedHash(this.#db, eventId);
     this.#db.prepare("UPDATE processed_events SET state = 'done', finished_at = ? WHERE event_key = ?").run(now, eventKey);
   }
 
   /** Give a claim back (the work failed before any reply), so a redelivery may try again. */
-  release(eventKey: string): void {
+  release(eventId: string): void {
+    const eventKey = keyedHash(this.#db, eventId);
     this.#db.prepare("DELETE FROM processed_events WHERE event_key = ? AND state = 'processing'").run(eventKey);
   }
 

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { ConversationKind, Platform, ReplyKind, Source } from '../message.ts';
 import type { Db } from './database.ts';
 import { writeTransaction } from './database.ts';
+import type { ErasureMark } from './erasure.ts';
+import { erasedSince } from './erasure.ts';
 
 /** One turn of a conversation as stored. */
 export interface StoredMessage {
@@ -42,11 +44,15 @@ export class HistoryStore {
     this.#db = db;
   }
 
-  /** Append a question and its answer as two consecutive turns; returns the answer's id for feedback. */
-  appendExchange(exchange: Exchange, now = Date.now()): { answerId: string; seq: number } {
+  /**
+   * Append a question and its answer as two consecutive turns; returns the answer's id for feedback,
+   * or undefined (nothing written) when the owner was erased after `mark` was taken.
+   */
+  appendExchange(exchange: Exchange, now = Date.now(), mark?: ErasureMark): { answerId: string; seq: number } | undefined {
     const answerId = randomBytes(12).toString('base64url');
     return writeTransaction(this.#db, () => {
       const db = this.#db;
+      if (mark !== undefined && erasedSince(db, exchange.ownerKey, mark)) return undefined;
       db.prepare(
         `INSERT INTO conversations (conversation_key, owner_key, platform, kind, next_seq, created_at, updated_at)
          VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (conversation_key) DO NOTHING`,

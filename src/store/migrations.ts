@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { ensureStoreKey, keyedHash } from './store-key.ts';
 
 /** A numbered schema change; applied once, in order, inside the start-up transaction. Never edit a shipped one. */
 export interface Migration {
@@ -129,6 +130,36 @@ export const migrations: readonly Migration[] = [
         );
         CREATE INDEX answer_cache_owner ON answer_cache (origin_owner_key);
         CREATE INDEX answer_cache_age ON answer_cache (created_at);
+      `);
+    },
+  },
+  {
+    version: 4,
+    name: 'privacy',
+    up(db) {
+      // The key for hashing identifiers that must be matched again but not read (see store-key.ts).
+      ensureStoreKey(db);
+      // Event keys were platform ids (Teams chat ids, Slack timestamps) readable after an erase: keep a keyed hash instead.
+      const raw = db.prepare('SELECT event_key FROM processed_events').pluck().all() as string[];
+      const rehash = db.prepare('UPDATE processed_events SET event_key = ? WHERE event_key = ?');
+      for (const key of raw) rehash.run(keyedHash(db, key), key);
+      db.exec(`
+        -- One row per erased user (keyed hash of the owner key): writes of a turn that began before the
+        -- erase see a newer seq and are dropped. seq comes from the meta counter 'erasure_seq', so it only
+        -- grows, and a row may be pruned once no turn that began before it can still be running.
+        CREATE TABLE erasures (
+          owner_hash TEXT PRIMARY KEY,
+          seq INTEGER NOT NULL,
+          erased_at INTEGER NOT NULL
+        );
+        CREATE INDEX erasures_age ON erasures (erased_at);
+
+        -- For retention and pruning: each sweep deletes the oldest rows in short batches.
+        CREATE INDEX messages_age ON messages (created_at);
+        CREATE INDEX feedback_age ON feedback (created_at);
+        CREATE INDEX conversations_age ON conversations (updated_at);
+        CREATE INDEX usage_daily_day ON usage_daily (day);
+        CREATE INDEX rate_windows_age ON rate_windows (window_start);
       `);
     },
   },

@@ -1,6 +1,8 @@
 import { RateLimitedError } from '../errors.ts';
 import type { Db } from './database.ts';
 import { writeTransaction } from './database.ts';
+import type { ErasureMark } from './erasure.ts';
+import { erasedSince } from './erasure.ts';
 
 /** Limits enforced by {@link UsageStore.admit}. */
 export interface UsageLimits {
@@ -23,7 +25,12 @@ export interface TenantUsage extends DailyUsage {
   users: number;
 }
 
-const WINDOW_MS = 60_000;
+/** Length of one rate-limit window; a window row older than this counts for nothing and is pruned. */
+export const RATE_WINDOW_MS = 60_000;
+const WINDOW_MS = RATE_WINDOW_MS;
+/** Every this many admits, stale window rows are pruned (at most PRUNE_BATCH per go, so a prune stays short). */
+const PRUNE_EVERY = 500;
+const PRUNE_BATCH = 500;
 
 /** The UTC day a timestamp falls on, as YYYY-MM-DD. */
 export function utcDay(now: number): string {
@@ -38,6 +45,7 @@ export function utcDay(now: number): string {
 export class UsageStore {
   readonly #db: Db;
   readonly #limits: UsageLimits;
+  #admitsSincePrune = 0;
 
   constructor(db: Db, limits: UsageLimits) {
     this.#db = db;
@@ -50,11 +58,14 @@ export class UsageStore {
 
   /**
    * Count one message against the rate limit and, when `question` is true, one question against
-   * the daily quota. Throws RateLimitedError (nothing counted) when either is spent.
+   * the daily quota. Throws RateLimitedError (nothing counted) when either is spent. Returns false
+   * (nothing counted) when the owner was erased after `mark` was taken: the message arrived before
+   * the erase, and its turn must not write anything.
    */
-  admit(ownerKey: string, tenantKey: string, options: { question: boolean }, now = Date.now()): void {
-    writeTransaction(this.#db, () => {
+  admit(ownerKey: string, tenantKey: string, options: { question: boolean; mark?: ErasureMark }, now = Date.now()): boolean {
+    const admitted = writeTransaction(this.#db, (): boolean => {
       const db = this.#db;
+      if (options.mark !== undefined && erasedSince(db, ownerKey, options.mark)) return false;
       const window = db.prepare('SELECT window_start AS start, count FROM rate_windows WHERE owner_key = ?').get(ownerKey) as
         | { start: number; count: number }
         | undefined;
@@ -85,18 +96,38 @@ export class UsageStore {
       } else {
         db.prepare('UPDATE rate_windows SET count = count + 1 WHERE owner_key = ?').run(ownerKey);
       }
+      return true;
     });
+    if (++this.#admitsSincePrune >= PRUNE_EVERY) {
+      this.#admitsSincePrune = 0;
+      this.pruneWindows(now);
+    }
+    return admitted;
   }
 
-  /** Add LLM token usage reported by a response to the user's day (and so to the tenant's). */
-  recordTokens(ownerKey: string, tenantKey: string, tokens: { input: number; output: number }, now = Date.now()): void {
-    this.#db
-      .prepare(
-        `INSERT INTO usage_daily (owner_key, tenant_key, day, input_tokens, output_tokens) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (owner_key, day) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens,
-           output_tokens = output_tokens + excluded.output_tokens`,
-      )
-      .run(ownerKey, tenantKey, utcDay(now), tokens.input, tokens.output);
+  /** Delete up to `limit` rate-window rows whose window has ended; returns how many went. */
+  pruneWindows(now = Date.now(), limit = PRUNE_BATCH): number {
+    return this.#db
+      .prepare('DELETE FROM rate_windows WHERE rowid IN (SELECT rowid FROM rate_windows WHERE window_start <= ? LIMIT ?)')
+      .run(now - WINDOW_MS, limit).changes;
+  }
+
+  /**
+   * Add LLM token usage reported by a response to the user's day (and so to the tenant's); nothing
+   * when the owner was erased after `mark` was taken. Returns whether it was recorded.
+   */
+  recordTokens(ownerKey: string, tenantKey: string, tokens: { input: number; output: number }, now = Date.now(), mark?: ErasureMark): boolean {
+    return writeTransaction(this.#db, (): boolean => {
+      if (mark !== undefined && erasedSince(this.#db, ownerKey, mark)) return false;
+      this.#db
+        .prepare(
+          `INSERT INTO usage_daily (owner_key, tenant_key, day, input_tokens, output_tokens) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (owner_key, day) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens,
+             output_tokens = output_tokens + excluded.output_tokens`,
+        )
+        .run(ownerKey, tenantKey, utcDay(now), tokens.input, tokens.output);
+      return true;
+    });
   }
 
   /** The user's usage on the given day (zeros when none). */
