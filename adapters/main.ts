@@ -1,53 +1,91 @@
 import { userInfo } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '../src/config.ts';
 import type { Config } from '../src/config.ts';
 import { createCore } from '../src/core.ts';
 import type { Core } from '../src/core.ts';
+import { loadEnvFile } from '../src/env-file.ts';
 import { ConfigError, HrbotError, toError } from '../src/errors.ts';
 import { HttpServer } from '../src/http/http-server.ts';
+import { routeConsoleTo } from '../src/log/console-bridge.ts';
 import { createLogger } from '../src/log/logger.ts';
+import type { Logger } from '../src/log/logger.ts';
+import { redactText } from '../src/log/redact.ts';
 import { runConsole } from './console/console-adapter.ts';
 import type { SlackAdapter } from './slack/slack-adapter.ts';
 import { startSlack } from './slack/slack-adapter.ts';
 import { mountTeams } from './teams/mount-teams.ts';
+import type { TeamsAdapter } from './teams/teams-adapter.ts';
 
 /** Which way the bot runs: the terminal chat, or the HTTP server for Slack and Teams. */
 export function chooseMode(config: Config): 'console' | 'server' {
   if (config.env.HRBOT_MODE !== 'auto') return config.env.HRBOT_MODE;
-  return config.slack.mode !== 'off' || config.teams.enabled ? 'server' : 'console';
+  return config.slack.mode !== 'off' || config.teams.mode !== 'off' ? 'server' : 'console';
 }
+
+// Every line this process writes goes through the redacting logger. Until the configuration is
+// known it runs on defaults and writes to standard error, which never mixes with the terminal chat.
+let log: Logger = createLogger({ destination: process.stderr });
+let restoreConsole = routeConsoleTo(log);
+
+/** Swap in the configured logger, and move the console bridge over to it. */
+function useLogger(next: Logger): void {
+  restoreConsole();
+  log = next;
+  restoreConsole = routeConsoleTo(log);
+}
+
+/** A plain line on standard error for whoever is at the terminal, redacted like a log line. */
+function tellOperator(message: string): void {
+  process.stderr.write(`hrbot: ${redactText(message)}\n`);
+}
+
+// Node would print an uncaught error's stack straight to stderr, past the redactor.
+process.on('uncaughtException', (error: unknown) => {
+  log.fatal({ err: toError(error) }, 'uncaught exception');
+  tellOperator(`unexpected failure: ${toError(error).message}`);
+  process.exit(1);
+});
 
 async function main(): Promise<number> {
   let config: Config;
+  let fromEnvFile: string[] | undefined;
   try {
+    // The real environment wins over .env: loadEnvFile leaves every name already set alone.
+    fromEnvFile = loadEnvFile(join(process.cwd(), '.env'));
     config = loadConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`hrbot: ${error.message}\n`);
+      log.fatal({ err: error, code: error.code }, 'invalid configuration');
+      tellOperator(error.message);
       return 2;
     }
     throw error;
   }
   const mode = chooseMode(config);
   // In the terminal chat, logs go to standard error so the conversation on standard output stays clean.
-  const log = createLogger({
-    level: config.env.LOG_LEVEL,
-    destination: mode === 'console' ? process.stderr : process.stdout,
-    ...(config.env.LOG_PSEUDONYM_KEY === undefined ? {} : { pseudonymKey: config.env.LOG_PSEUDONYM_KEY }),
-  });
+  useLogger(
+    createLogger({
+      level: config.env.LOG_LEVEL,
+      destination: mode === 'console' ? process.stderr : process.stdout,
+      ...(config.env.LOG_PSEUDONYM_KEY === undefined ? {} : { pseudonymKey: config.env.LOG_PSEUDONYM_KEY }),
+    }),
+  );
+  if (fromEnvFile !== undefined) log.info({ variables: fromEnvFile }, 'read .env from the working directory');
   let core: Core;
   try {
     core = createCore(config, log);
   } catch (error) {
     if (error instanceof HrbotError) {
       log.fatal({ err: error, code: error.code }, 'could not start');
-      process.stderr.write(`hrbot: ${error.message}\n`);
+      tellOperator(error.message);
       return 1;
     }
     throw error;
   }
 
   if (mode === 'console') {
+    log.info({ mode, ai: config.bedrock.enabled ? 'on' : 'off' }, 'hrbot terminal chat');
     try {
       await runConsole({
         engine: core.engine,
@@ -71,17 +109,32 @@ async function main(): Promise<number> {
     } catch (error) {
       if (!(error instanceof HrbotError)) throw error;
       log.fatal({ err: error, code: error.code }, 'could not start Slack');
-      process.stderr.write(`hrbot: ${error.message}\n`);
+      tellOperator(error.message);
       core.close();
       return 1;
     }
   }
   // --- end Slack ---
-  // --- Teams: POST /api/messages (authenticated with MICROSOFT_APP_ID, else emulator-only) ---
-  const teams = mountTeams(server, config, core.engine, log);
+  // --- Teams: POST /api/messages only when authenticated (MICROSOFT_APP_ID) or in emulator mode ---
+  const teams: TeamsAdapter | undefined = config.teams.mode === 'off' ? undefined : mountTeams(server, config, core.engine, log);
   // --- end Teams ---
-  const port = await server.listen(config.env.PORT);
-  log.info({ port, slack: config.slack.mode, teams: config.teams.enabled, ai: config.bedrock.enabled }, 'hrbot listening');
+  const host = config.env.HOST;
+  let port: number;
+  try {
+    port = await server.listen(config.env.PORT, host);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
+    log.fatal({ err: toError(error), code, port: config.env.PORT }, 'could not listen');
+    tellOperator(`cannot listen on ${host ?? 'all interfaces'} port ${config.env.PORT} (${code}): check PORT and HOST`);
+    await teams?.close();
+    await slack?.stop();
+    core.close();
+    return 1;
+  }
+  log.info(
+    { host: host ?? 'all interfaces', port, slack: config.slack.mode, teams: config.teams.mode, ai: config.bedrock.enabled ? 'on' : 'off' },
+    'hrbot listening',
+  );
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       log.info({ signal }, 'shutting down');
@@ -90,7 +143,7 @@ async function main(): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  await teams.close(); // Teams: drain answers still being sent
+  await teams?.close(); // Teams: drain answers still being sent
   await server.close();
   await slack?.stop(); // Slack: drain events acknowledged but still being answered
   core.close();
@@ -102,7 +155,8 @@ main().then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`hrbot: unexpected failure: ${toError(error).message}\n`);
+    log.fatal({ err: toError(error) }, 'unexpected failure');
+    tellOperator(`unexpected failure: ${toError(error).message}`);
     process.exitCode = 1;
   },
 );

@@ -1,3 +1,4 @@
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
 
@@ -23,6 +24,7 @@ const url = z
  */
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65_535).default(3978),
+  HOST: optionalString,
   HRBOT_MODE: z.enum(['auto', 'console', 'server']).default('auto'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_PSEUDONYM_KEY: optionalString,
@@ -45,6 +47,10 @@ const envSchema = z.object({
   MICROSOFT_APP_PASSWORD: optionalString,
   MICROSOFT_APP_TYPE: z.enum(['MultiTenant', 'SingleTenant', 'UserAssignedMSI']).optional(),
   MICROSOFT_APP_TENANT_ID: optionalString,
+  TEAMS_EMULATOR: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
 
   AWS_REGION: optionalString,
   AWS_ACCESS_KEY_ID: optionalString,
@@ -83,13 +89,20 @@ export type Env = z.infer<typeof envSchema>;
 /** The environment variable names the bot reads (for the documentation test). */
 export const ENV_NAMES: readonly string[] = Object.keys(envSchema.shape);
 
+/**
+ * How `POST /api/messages` is served: `authenticated` (MICROSOFT_APP_ID set, every request must
+ * carry a Bot Framework token), `emulator` (TEAMS_EMULATOR=true on a loopback HOST, no
+ * authentication) or `off` (the route does not exist).
+ */
+export type TeamsMode = 'authenticated' | 'emulator' | 'off';
+
 /** Validated configuration, derived once at start. */
 export interface Config {
   env: Env;
   /** Platform user ids allowed admin commands, with or without a `platform:` prefix. */
   admins: ReadonlySet<string>;
   slack: { mode: 'http' | 'socket' | 'off' };
-  teams: { enabled: boolean; authenticated: boolean };
+  teams: { mode: TeamsMode; enabled: boolean; authenticated: boolean };
   bedrock: { enabled: boolean };
 }
 
@@ -99,7 +112,8 @@ export interface Config {
  */
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const raw: Record<string, string | undefined> = {};
-  for (const name of ENV_NAMES) raw[name] = source[name];
+  // An empty value means the default, for every variable (as `.env.example` lists them: `NAME=`).
+  for (const name of ENV_NAMES) raw[name] = source[name]?.trim() === '' ? undefined : source[name];
   const parsed = envSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
@@ -121,6 +135,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (env.MICROSOFT_APP_ID !== undefined && env.MICROSOFT_APP_TYPE === 'SingleTenant' && env.MICROSOFT_APP_TENANT_ID === undefined) {
     throw new ConfigError('Invalid configuration:\n  MICROSOFT_APP_TENANT_ID: required when MICROSOFT_APP_TYPE is SingleTenant');
   }
+  if (env.TEAMS_EMULATOR && (env.HOST === undefined || !isLoopbackHost(env.HOST))) {
+    throw new ConfigError(
+      'Invalid configuration:\n  TEAMS_EMULATOR: true serves /api/messages without authentication, so HOST must be a loopback address ' +
+        `(127.0.0.1, ::1 or localhost); HOST is ${env.HOST === undefined ? 'unset (all interfaces)' : 'not a loopback address'}. ` +
+        'Set HOST=127.0.0.1 to use the Bot Framework Emulator on this machine, or unset TEAMS_EMULATOR and set MICROSOFT_APP_ID ' +
+        'and MICROSOFT_APP_PASSWORD to serve Teams with authentication.',
+    );
+  }
+  const teamsMode: TeamsMode = env.MICROSOFT_APP_ID !== undefined ? 'authenticated' : env.TEAMS_EMULATOR ? 'emulator' : 'off';
   const slackMode =
     env.SLACK_APP_TOKEN !== undefined ? 'socket' : env.SLACK_SIGNING_SECRET !== undefined ? 'http' : 'off';
   const hasAwsCredentials =
@@ -133,9 +156,20 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
         .filter((id) => id !== ''),
     ),
     slack: { mode: slackMode },
-    teams: { enabled: env.MICROSOFT_APP_ID !== undefined, authenticated: env.MICROSOFT_APP_ID !== undefined },
+    teams: { mode: teamsMode, enabled: teamsMode !== 'off', authenticated: teamsMode === 'authenticated' },
     bedrock: { enabled: env.AWS_REGION !== undefined && env.BEDROCK_MODEL_ID !== undefined && hasAwsCredentials },
   };
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** True for an address only this machine can reach: 127.0.0.0/8, ::1 (also IPv4-mapped) or localhost. */
+export function isLoopbackHost(host: string): boolean {
+  if (isIPv4(host)) return LOOPBACK.check(host, 'ipv4');
+  if (isIPv6(host)) return LOOPBACK.check(host, 'ipv6');
+  return host.toLowerCase() === 'localhost';
 }
 
 // Names the shape of a bad value without echoing it: it may be a secret.

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { mountTeams } from '../adapters/teams/mount-teams.ts';
+import { ConfigError } from '../src/errors.ts';
+import { HttpServer } from '../src/http/http-server.ts';
 import type { TeamsBot } from './support/teams-bot.ts';
 import { personalMessage, startTeamsBot } from './support/teams-bot.ts';
+import { startTempBot } from './support/temp-bot.ts';
 
 describe('Teams: with MICROSOFT_APP_ID set', () => {
   let t: TeamsBot;
@@ -32,13 +36,32 @@ describe('Teams: with MICROSOFT_APP_ID set', () => {
   });
 });
 
-describe('Teams: without MICROSOFT_APP_ID', () => {
+describe('Teams: emulator mode (TEAMS_EMULATOR=true, HOST=127.0.0.1)', () => {
   it('warns at start that the endpoint is unauthenticated', async () => {
     const t = await startTeamsBot();
     try {
-      assert.ok(t.bot.logs.some((line) => line.level === 40 && /UNAUTHENTICATED/.test(String(line.msg))));
+      assert.equal(t.bot.config.teams.mode, 'emulator');
+      assert.ok(t.bot.logs.some((line) => line.level === 40 && /UNAUTHENTICATED/.test(String(line.msg)) && /TEAMS_EMULATOR/.test(String(line.msg))));
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('Teams: neither MICROSOFT_APP_ID nor TEAMS_EMULATOR', () => {
+  it('has nothing to mount: mountTeams refuses rather than serve an open endpoint', () => {
+    const bot = startTempBot({ HRBOT_MODE: 'server' });
+    const server = new HttpServer({ log: bot.core.log, metrics: bot.core.metrics, ready: () => bot.core.ready() });
+    try {
+      assert.equal(bot.config.teams.mode, 'off');
+      assert.throws(() => mountTeams(server, bot.config, bot.core.engine, bot.core.log), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, /MICROSOFT_APP_ID/);
+        assert.match(error.message, /TEAMS_EMULATOR/);
+        return true;
+      });
+    } finally {
+      bot.close();
     }
   });
 });

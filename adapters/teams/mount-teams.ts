@@ -1,4 +1,5 @@
 import type { Config } from '../../src/config.ts';
+import { ConfigError } from '../../src/errors.ts';
 import type { HttpServer } from '../../src/http/http-server.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { TeamsAdapterOptions, TeamsEngine } from './teams-adapter.ts';
@@ -8,12 +9,17 @@ import { TeamsAdapter } from './teams-adapter.ts';
 export type TeamsTuning = Omit<TeamsAdapterOptions, 'engine' | 'log' | 'credentials'>;
 
 /**
- * Serve Teams on `POST /api/messages` of the shared server. With no MICROSOFT_APP_ID the endpoint
- * takes unauthenticated requests (for the Bot Framework Emulator) whose serviceUrl is this machine,
- * and says so in a warning.
+ * Serve Teams on `POST /api/messages` of the shared server. With MICROSOFT_APP_ID every request
+ * must carry a Bot Framework token. In emulator mode (TEAMS_EMULATOR=true, which the config only
+ * accepts on a loopback HOST) the endpoint takes unauthenticated requests whose serviceUrl is this
+ * machine, and says so in a warning. With neither, there is nothing to mount: the caller must not
+ * call this, and it refuses rather than serve an open endpoint.
  */
 export function mountTeams(server: HttpServer, config: Config, engine: TeamsEngine, log: Logger, tuning: TeamsTuning = {}): TeamsAdapter {
   const { env } = config;
+  if (config.teams.mode === 'off') {
+    throw new ConfigError('Teams is off: set MICROSOFT_APP_ID (authenticated) or TEAMS_EMULATOR=true with a loopback HOST to serve /api/messages');
+  }
   const teamsLog = log.child({ adapter: 'teams' });
   const adapter = new TeamsAdapter({
     engine,
@@ -28,7 +34,7 @@ export function mountTeams(server: HttpServer, config: Config, engine: TeamsEngi
   });
   if (!adapter.authenticated) {
     teamsLog.warn(
-      'MICROSOFT_APP_ID is not set: /api/messages is UNAUTHENTICATED, for the local Bot Framework Emulator only; it accepts only activities whose serviceUrl is this machine',
+      'TEAMS_EMULATOR=true: /api/messages is UNAUTHENTICATED, for the local Bot Framework Emulator only; it listens on a loopback HOST and accepts only activities whose serviceUrl is this machine',
     );
   }
   server.route('POST', '/api/messages', adapter.handleRequest);

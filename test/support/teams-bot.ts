@@ -24,10 +24,14 @@ export interface TeamsBot {
   close(): Promise<void>;
 }
 
-/** Start the server as `npm start` does in server mode, with the Teams endpoint on a free port. */
+/**
+ * Start the server as `npm start` does in server mode, with the Teams endpoint on a free port of
+ * 127.0.0.1. Without MICROSOFT_APP_ID in `env` it runs in emulator mode (TEAMS_EMULATOR=true).
+ */
 export async function startTeamsBot(env: Record<string, string> = {}, options: { extensions?: CoreExtensions; tuning?: TeamsTuning } = {}): Promise<TeamsBot> {
   const connector = await new FakeTeamsConnector().start();
-  const bot = startTempBot({ HRBOT_MODE: 'server', ...env }, options.extensions ?? {});
+  const emulator: Record<string, string> = env.MICROSOFT_APP_ID === undefined ? { TEAMS_EMULATOR: 'true' } : {};
+  const bot = startTempBot({ HRBOT_MODE: 'server', HOST: '127.0.0.1', ...emulator, ...env }, options.extensions ?? {});
   const server = new HttpServer({ log: bot.core.log, metrics: bot.core.metrics, ready: () => bot.core.ready() });
   // Short backoff so retry tests take milliseconds; the policy and its limits are the production ones.
   const teams = mountTeams(server, bot.config, bot.core.engine, bot.core.log, { retry: { baseDelayMs: 20 }, ...options.tuning });
