@@ -235,6 +235,70 @@ describe('redactValue', () => {
   });
 });
 
+describe('error summaries', () => {
+  const pseudonymize = createPseudonymizer(KEY);
+  const question = 'zebrafish question about my salary';
+
+  /** An error shaped as axios and HTTP clients build them: request, response and body hung on it. */
+  function clientError(): Error {
+    const error = new Error('Request failed with status code 500') as Error & Record<string, unknown>;
+    error['code'] = 'ERR_BAD_RESPONSE';
+    error['config'] = { url: 'https://hooks.slack.com/commands/T1/2/s3cretPath', data: JSON.stringify({ text: question }), headers: { Authorization: 'Bearer xoxb-1-2-3' } };
+    error['request'] = { path: '/commands/T1/2/s3cretPath', _header: `POST /commands/T1/2/s3cretPath\r\n` };
+    error['response'] = { status: 500, data: question, headers: { 'set-cookie': 'sid=1' } };
+    error['body'] = question;
+    error['details'] = { error: { message: question } };
+    return error;
+  }
+
+  it('keeps type, message, code, status, stack and causes, and nothing a client hung on the error', () => {
+    const out = redactValue({ err: new HrbotError('slack_delivery_failed', 'Could not post', { cause: clientError() }) }, { pseudonymize }) as Record<string, Record<string, unknown>>;
+    const err = out['err']!;
+    assert.deepEqual(Object.keys(err).sort(), ['cause', 'code', 'message', 'name', 'stack', 'type']);
+    const cause = err['cause'] as Record<string, unknown>;
+    assert.deepEqual(Object.keys(cause).sort(), ['code', 'message', 'name', 'stack', 'status', 'type']);
+    assert.equal(cause['status'], 500);
+    assert.equal(cause['code'], 'ERR_BAD_RESPONSE');
+    const json = JSON.stringify(out);
+    for (const secret of ['zebrafish', 's3cretPath', 'xoxb-1-2-3', 'sid=1']) assert.ok(!json.includes(secret), `${secret} leaked: ${json}`);
+  });
+
+  it('treats error-shaped objects, non-Error causes and serialized errors the same way', () => {
+    const shaped = { name: 'AxiosError', message: 'failed', stack: 'AxiosError: failed\n    at x (y.js:1:1)', config: { data: question } };
+    const out = redactValue({ err: shaped, other: new Error('outer', { cause: { response: { data: question }, status: 502 } }) }) as Record<string, Record<string, unknown>>;
+    assert.deepEqual(out['err'], { type: 'AxiosError', name: 'AxiosError', message: 'failed', stack: 'AxiosError: failed\n    at x (y.js:1:1)' });
+    assert.deepEqual(out['other']!['cause'], { type: 'Object', name: 'Object', message: '', status: 502 });
+    assert.ok(!JSON.stringify(out).includes('zebrafish'));
+    // The logger's second pass sees the summary again and leaves it as it is.
+    assert.deepEqual(redactValue(out), out);
+  });
+
+  it('bounds the message, the stack and the cause chain, and survives cycles', () => {
+    const long = new Error(`Unexpected token, "${'x'.repeat(500)}" is not valid JSON`);
+    const summary = redactValue(long) as Record<string, string>;
+    assert.ok(summary['message']!.length <= 201);
+    assert.ok(!summary['stack']!.includes('x'.repeat(250)), 'the stack repeats only the bounded message');
+
+    let chained: Error = new Error('bottom');
+    for (let i = 0; i < 20; i++) chained = new Error(`level ${i}`, { cause: chained });
+    assert.ok(JSON.stringify(redactValue(chained)).includes(MARKERS.maxDepth));
+
+    const cyclic = new Error('a') as Error & { cause?: unknown };
+    cyclic.cause = cyclic;
+    assert.equal((redactValue(cyclic) as Record<string, unknown>)['cause'], MARKERS.circular);
+  });
+
+  it('logs a failing client error at info without its request or response', async () => {
+    const { log, raw, lines } = capture('info');
+    log.error({ err: new HrbotError('slack_delivery_failed', 'Could not post', { cause: clientError() }) }, 'could not answer');
+    log.warn(clientError());
+    log.child({ err: clientError(), failure: clientError() }).info('bound errors');
+    await settle();
+    for (const secret of ['zebrafish', 's3cretPath', 'xoxb-1-2-3']) assert.ok(!raw().includes(secret), `${secret} leaked`);
+    assert.equal(((lines()[0]!['err'] as Record<string, unknown>)['cause'] as Record<string, unknown>)['status'], 500);
+  });
+});
+
 describe('createPseudonymizer', () => {
   it('is stable per key and differs across keys', () => {
     const a = createPseudonymizer(KEY);

@@ -275,8 +275,16 @@ export function redactText(text: string, options: RedactOptions = {}): string {
 
 /** Cut text to {@link TEXT_LIMIT} characters plus an ellipsis; short text is returned as is. */
 function truncateText(text: string): string {
-  if (text.length <= TEXT_LIMIT) return text;
-  let end = TEXT_LIMIT;
+  return truncateTo(text, TEXT_LIMIT);
+}
+
+/**
+ * Cut text to `limit` characters plus an ellipsis; short text is returned as is. Redact before
+ * cutting: a cut can split a card number or address into pieces no rule recognises.
+ */
+export function truncateTo(text: string, limit: number): string {
+  if (text.length <= limit) return text;
+  let end = limit;
   // Do not split a surrogate pair; a lone half would be written as U+FFFD.
   const code = text.charCodeAt(end - 1);
   if (code >= 0xd800 && code <= 0xdbff) end--;
@@ -402,7 +410,7 @@ function walkContainer(value: unknown, kind: KeyKind, inUser: boolean, depth: nu
 
 function walkObject(obj: object, kind: KeyKind, inUser: boolean, depth: number, state: WalkState): unknown {
   const next = depth + 1;
-  if (obj instanceof Error) return walkError(obj, next, state);
+  if (isErrorLike(obj)) return summarizeError(obj, state.options);
   if (obj instanceof Date) return Number.isNaN(obj.getTime()) ? 'Invalid Date' : obj.toISOString();
   if (ArrayBuffer.isView(obj) || obj instanceof ArrayBuffer) return MARKERS.binary;
   if (Array.isArray(obj)) return obj.map((item) => walk(item, kind, inUser, next, state));
@@ -426,28 +434,109 @@ function walkObject(obj: object, kind: KeyKind, inUser: boolean, depth: number, 
   return out;
 }
 
-/** Errors lose message and stack in JSON (non-enumerable); keep them, redacted, plus code and cause. */
-function walkError(err: Error, depth: number, state: WalkState): Record<string, unknown> {
-  const message = readSafely(() => err.message);
-  const out: Record<string, unknown> = {
-    // "type" is what pino's own error serializer writes; "name" is what readers of Error expect.
-    type: err.name,
-    name: err.name,
-    message: redactText(typeof message === 'string' ? message : '', state.options),
-  };
-  const stack = readSafely(() => err.stack);
-  if (typeof stack === 'string') out['stack'] = redactText(stack, state.options);
-  const code = readSafely(() => (err as { code?: unknown }).code);
-  if (code !== undefined) out['code'] = walk(code, 'plain', false, depth, state);
-  const cause = readSafely(() => err.cause);
-  if (cause !== undefined) out['cause'] = walk(cause, 'plain', false, depth, state);
-  if (err instanceof AggregateError) out['errors'] = walk(err.errors, 'plain', false, depth, state);
-  for (const key of Object.keys(err)) {
-    if (key in out) continue;
-    const v = readSafely(() => (err as unknown as Record<string, unknown>)[key]);
-    setKey(out, key, walk(v, classifyKey(key, false), false, depth, state));
+// ---------------------------------------------------------------------------------------------
+// Errors. An error object carries whatever its library hung on it: axios keeps the request
+// (config.data is the body we sent, with the user's text) and the response; HTTP clients keep
+// headers with credentials. So an error is reduced to a fixed set of fields, never walked.
+
+/** Error messages are cut to this many characters, after redaction. */
+export const ERROR_MESSAGE_LIMIT = 200;
+/** Stack frames kept per error. */
+const ERROR_STACK_FRAMES = 15;
+/** Causes followed below the logged error; deeper ones become `[max-depth]`. */
+const ERROR_CAUSE_DEPTH = 4;
+/** Entries of an AggregateError's `errors` kept. */
+const ERROR_LIST_LIMIT = 10;
+
+/** What is logged about an error: nothing that could carry a request, a response or a body. */
+export interface ErrorSummary {
+  type: string;
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string | number;
+  status?: number;
+  cause?: ErrorSummary | string;
+  errors?: (ErrorSummary | string)[];
+}
+
+/** An Error, an error from another realm, or an object shaped like one (a serialized error). */
+function isErrorLike(value: object): boolean {
+  if (value instanceof Error || Object.prototype.toString.call(value) === '[object Error]') return true;
+  const shaped = value as { message?: unknown; stack?: unknown };
+  return typeof readSafely(() => shaped.message) === 'string' && typeof readSafely(() => shaped.stack) === 'string';
+}
+
+/**
+ * The safe fields of an error (or any value thrown or given as a cause): type, name, message and
+ * stack (redacted, bounded), code, HTTP status and the cause chain summarised the same way.
+ */
+export function summarizeError(error: unknown, options: RedactOptions = {}): ErrorSummary | string {
+  return summarize(error, options, 0, new Set());
+}
+
+function summarize(value: unknown, options: RedactOptions, chain: number, seen: Set<object>): ErrorSummary | string {
+  if (typeof value !== 'object' || value === null) {
+    return typeof value === 'string' ? truncateTo(redactText(value, options), ERROR_MESSAGE_LIMIT) : typeof value;
+  }
+  if (seen.has(value)) return MARKERS.circular;
+  seen.add(value);
+  try {
+    return summarizeObject(value, options, chain, seen);
+  } finally {
+    seen.delete(value);
+  }
+}
+
+function summarizeObject(err: object, options: RedactOptions, chain: number, seen: Set<object>): ErrorSummary {
+  const read = (key: string): unknown => readSafely(() => (err as Record<string, unknown>)[key]);
+  const rawName = read('name');
+  const rawType = read('type');
+  const name = typeof rawName === 'string' ? truncateTo(redactText(rawName, options), 64) : isErrorLike(err) ? 'Error' : 'Object';
+  // A summary written earlier (the logger's second pass) keeps its type; otherwise type is the name.
+  const type = !(err instanceof Error) && typeof rawType === 'string' ? truncateTo(redactText(rawType, options), 64) : name;
+  const rawMessage = read('message');
+  const message = truncateTo(redactText(typeof rawMessage === 'string' ? rawMessage : '', options), ERROR_MESSAGE_LIMIT);
+  const out: ErrorSummary = { type, name, message };
+  const stack = read('stack');
+  if (typeof stack === 'string') out.stack = safeStack(stack, `${name}: ${message}`, options);
+  const code = read('code');
+  if (typeof code === 'string') out.code = truncateTo(redactText(code, options), 64);
+  else if (typeof code === 'number' && Number.isFinite(code)) out.code = code;
+  const status = httpStatusOf(err);
+  if (status !== undefined) out.status = status;
+  const cause = read('cause');
+  if (cause !== undefined) out.cause = chain >= ERROR_CAUSE_DEPTH ? MARKERS.maxDepth : summarize(cause, options, chain + 1, seen);
+  const errors = read('errors');
+  if (Array.isArray(errors) && chain < ERROR_CAUSE_DEPTH) {
+    out.errors = errors.slice(0, ERROR_LIST_LIMIT).map((item) => summarize(item, options, chain + 1, seen));
   }
   return out;
+}
+
+/** The HTTP status an error reports, wherever its library keeps it; only the number is read. */
+function httpStatusOf(err: object): number | undefined {
+  const e = err as { status?: unknown; statusCode?: unknown; response?: unknown; $metadata?: unknown };
+  const candidates = [
+    readSafely(() => e.status),
+    readSafely(() => e.statusCode),
+    readSafely(() => (e.response as { status?: unknown } | undefined)?.status),
+    readSafely(() => (e.$metadata as { httpStatusCode?: unknown } | undefined)?.httpStatusCode),
+  ];
+  return candidates.find((value): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 100 && value <= 599);
+}
+
+/**
+ * The stack rebuilt from the bounded header and the frame lines only: the stack's own first line
+ * repeats the full message, which is cut here like the message itself.
+ */
+function safeStack(stack: string, header: string, options: RedactOptions): string {
+  const frames = stack
+    .split('\n')
+    .filter((line) => /^\s+at /.test(line))
+    .slice(0, ERROR_STACK_FRAMES)
+    .map((line) => truncateTo(redactText(line, options), 300));
+  return [header, ...frames].join('\n');
 }
 
 function setKey(out: Record<string, unknown>, key: string, value: unknown): void {
