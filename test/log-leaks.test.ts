@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
+import { SDK_LINE_LIMIT, sdkLine } from '../adapters/slack/bolt-logger.ts';
+import { MARKERS } from '../src/log/redact.ts';
 import { FakeSlackApi } from './fakes/fake-slack-api.ts';
 import { FakeSocketMode } from './fakes/fake-socket-mode.ts';
 import { startSlackBot } from './support/slack-bot.ts';
@@ -52,6 +54,18 @@ function linesWith(log: string, needle: string): string {
 }
 
 describe('Logs never carry message text', () => {
+  it('Slack SDK lines keep the SDK\'s words only: payloads cut, objects named, redacted, then bounded', () => {
+    const body = JSON.stringify({ channel: 'D1', text: 'my zebrafish salary question' });
+    assert.equal(sdkLine([`http request body: ${body}`]), 'http request body: [payload omitted]');
+    assert.equal(sdkLine(['Received a message on the WebSocket:', { envelope_id: 'x', payload: { text: 'zebrafish' } }]), 'Received a message on the WebSocket: [Object]');
+    assert.equal(sdkLine(['items', ['zebrafish', 'okapi']]), 'items [array of 2]');
+    assert.equal(sdkLine([new Error('boom for alice@example.com')]), `Error: boom for ${MARKERS.email}`);
+    // Redacted before it is cut, so a card straddling the limit is not left half-visible.
+    const long = sdkLine([`${'x'.repeat(SDK_LINE_LIMIT - 10)} 4111 1111 1111 1111 tail`]);
+    assert.ok(long.length <= SDK_LINE_LIMIT + 1);
+    assert.ok(!long.includes('4111'), long);
+  });
+
   it('a failing response_url POST is logged without the request body, the response body or the URL path', async () => {
     const question = 'how many vacation days do I get, asks zebrafish-question';
     const secretPath = '/commands/T1/5550001/Qm9vU2VjcmV0UGF0aFNlZ21lbnQ';
