@@ -77,6 +77,90 @@ const SEEDED: Record<string, { marker: string; seeds: string[]; secretPart?: (se
   },
 };
 
+/**
+ * The forms the redactor used to miss (issue 8, defect 8), several variants each. Every seed must
+ * be caught whole: no digit group, local part or id may survive.
+ */
+const EVASIVE: Record<string, { marker: string; seeds: string[]; residue: (seed: string) => string[] }> = {
+  card: {
+    marker: MARKERS.card,
+    seeds: [
+      '4111\u00a01111\u00a01111\u00a01111', // NBSP
+      '5500\u202f0000\u202f0000\u202f0004', // narrow NBSP
+      '4111  1111  1111  1111', // double spaces
+      '4111/1111/1111/1111',
+      '4111_1111_1111_1111',
+      '4111\u200b1111\u200b1111\u200b1111', // zero-width space
+      '4\u200c1\u200d1\u20601 1111 1111 1111', // zero-width (non-)joiner, word joiner inside a group
+      '\uff14\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11', // fullwidth digits
+      '\uff13\uff17\uff18\uff12\uff18\uff12\uff12\uff14\uff16\uff13\uff11\uff10\uff10\uff10\uff15', // fullwidth, one group (Amex)
+      '6011\ufeff1111\ufeff1111\ufeff1117', // BOM as separator
+    ],
+    residue: (seed) => [seed.normalize('NFKC').replace(/[^0-9]/g, '').slice(4, 12)],
+  },
+  iban: {
+    marker: MARKERS.iban,
+    seeds: ['gb82 west 1234 5698 7654 32', 'de89370400440532013000', 'fr14 2004 1010 0505 0001 3m02 606', 'nl91abna0417164300', 'Gb82West12345698765432', 'DE89\u00a03704\u00a00044\u00a00532\u00a00130\u00a000'],
+    residue: (seed) => [seed.normalize('NFKC').replace(/\s/g, '').toLowerCase().slice(4, 14)],
+  },
+  email: {
+    marker: MARKERS.email,
+    seeds: ['josé.garcía@ejemplo.es', 'müller.jürgen@bücher.de', 'françois+rh@société.fr', 'δοκιμή@παράδειγμα.ελ', '用户@例子.广告', 'zoë_o.brien@example.com', 'ＡＬＩＣＥ＠ＥＸＡＭＰＬＥ．ＣＯＭ'],
+    residue: (seed) => [seed.split(/[@＠]/)[0]!.slice(-4), seed.split(/[@＠]/)[1]!.slice(0, 4)],
+  },
+  phone: {
+    marker: MARKERS.phone,
+    seeds: ['415 5550100', '4155550100', '(415)5550100', '415-5550100', '415555-0100', '1 4155550100', '212\u00a0555\u00a00199', '\uff14\uff11\uff15\uff15\uff15\uff15\uff10\uff11\uff10\uff10'],
+    residue: (seed) => [seed.normalize('NFKC').replace(/\D/g, '').slice(-7)],
+  },
+  ssn: {
+    marker: MARKERS.ssn,
+    seeds: ['123 45 6789', '078 05 1120', '219 09 9999', '123\u00a045\u00a06789', '123-45-6789'],
+    residue: (seed) => [seed.normalize('NFKC').replace(/\D/g, '').slice(3)],
+  },
+  guid: {
+    marker: MARKERS.user,
+    seeds: ['00000000-0000-4000-8000-0000000a11ce', '6F9619FF-8B86-D011-B42D-00C04FC964FF', '{3f2504e0-4f89-11d3-9a0c-0305e82c3301}', 'a:personal-72f988bf-86f1-41af-91ab-2d7cd011db47', '8:orgid:9b2c6e3a-1f4d-4c1e-8a7b-3d5e6f708192'],
+    residue: (seed) => [seed.replace(/^.*?([0-9a-fA-F]{8}-)/, '$1').slice(0, 13)],
+  },
+};
+
+/**
+ * Realistic log strings with nothing personal in them: versions, order and ticket numbers, dates,
+ * durations, Slack ids, amounts, statuses, ports, paths, hashes. At most 2% may change.
+ */
+const BENIGN_CORPUS = [
+  'botbuilder 4.23.3 loaded', 'upgraded pino from 9.6.0 to 10.4.0', 'release 1.2.3.4-beta', 'node v20.19.0', 'typescript@5.6.3',
+  'schema version 12', 'build 2025.11.22.1', 'semver 2.0.0-rc.1+build.5', 'chrome/131.0.6778.86', 'openssl 3.0.13',
+  'order 100234 shipped', 'order #5012345 cancelled', 'PO-2025-00123 approved', 'invoice INV-000482 paid', 'order 12345678 refunded',
+  'batch 42 of 120 done', 'reference 2025-000173', 'case 3004512 closed', 'return RMA-77812', 'quote Q-2025-0042', 'order 2025112201 (date-based: also a valid NANP number, one known false positive)',
+  '2025-11-22T18:53:00.123Z', '2025-11-22 18:53:00', '2025-11-22', '22/11/2025', '11/22/2025 6:53 PM',
+  'next run at 2025-12-01T00:00:00+01:00', 'window 2025-11-01..2025-11-30', 'day 2025-W47', '18:53:00.123', 'Sat, 22 Nov 2025 18:53:00 GMT',
+  'took 1234 ms', 'latency p50=120ms p95=840ms p99=2300ms', 'timeout after 30000 ms', 'retry in 1500ms', 'duration 00:01:30.250',
+  'uptime 86400 s', 'elapsed 2.5s', 'slow request 12045 ms', 'gc pause 38 ms', 'backoff 250, 500, 1000, 2000 ms',
+  'posted to C0123ABCD', 'team T0123ABCD enterprise E0123ABCD', 'bot B0123ABCD', 'app A0123ABCD installed', 'channel G0123ABCD archived',
+  'message ts 1732300000.123456', 'thread 1710000000.000100', 'file F0123ABCD uploaded', 'event Ev0123ABCD45 received', 'view V0123ABCD opened',
+  'JIRA-1234 fixed', 'HR-12345 escalated to HR-12346', 'PROJ-9 blocked by PROJ-10', 'ticket SUP-20931', 'see ABC-123, ABC-124 and ABC-125',
+  'total 2,000.00 EUR', 'budget $1,250,000.00', 'amount 1.234,56 €', 'salary band 45,000–60,000', 'cost 0.0042 USD per call',
+  'paid 99.99', 'refund 12,345.67', 'fx rate 1.0842', 'tax 19%', '3,500 tokens used',
+  'HTTP 200 OK', 'status 404', 'upstream answered 503', 'got 429, waiting 30 s', 'POST /slack/events 200 12ms',
+  'GET /healthz 200', 'PUT /v3/conversations/x/activities/1 201', '500 Internal Server Error', 'status=401 code=unauthorized', 'HTTP/1.1 302 Found',
+  'listening on 0.0.0.0:3000', 'port 8080', 'localhost:5432', 'redis://cache:6379/0', 'bound to 127.0.0.1:38211',
+  'listening on :443', 'metrics on port 9464', 'upstream hrbot-db is healthy', 'connect ECONNREFUSED 127.0.0.1:443', 'proxy http://proxy:3128',
+  'git da39a3ee5e6b4b0d3255bfef95601890afd80709', 'commit 66b6b54', 'sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'etag "33a64df551425fcc55e4d42a148795d9f25f89d4"', 'cache key 9f86d081884c',
+  'inputTokens 1200 outputTokens 350', 'rows 42 erased', 'queue depth 17/500', 'handbook 12 files, 148 sections', 'concurrency 4 -> 3',
+  'file knowledge/leave/parental-leave.md reindexed', 'db at /var/lib/hrbot/hrbot.db', 'PID 48213 started', 'heap 182.4 MB', 'rss 170 MB -> 212 MB',
+  'the bearer of this letter', 'see section 4.2.1', 'page 3 of 12', 'table row 17 skipped', 'attempt 2 of 5',
+  'epoch 1732300000000', 'ISO 8601 duration PT15M', 'cron 0 3 * * *', 'max 1000 chars', 'limit 20000 chars, got 20001',
+  'model anthropic.claude-3-5-sonnet-20240620-v1:0', 'region eu-central-1', 'arn:aws:bedrock:eu-central-1::foundation-model/x', 'requestId abc-123-def', 'shard 7 of 16',
+  'timestamps 1710000000 and 1710003600', 'range 100-200', 'ids 101, 102, 103', 'phase 3/4', 'error code 0x80004005',
+];
+
+/** Every evasive seed's secret pieces. */
+function evasiveResidue(name: string, seed: string): string[] {
+  return EVASIVE[name]!.residue(seed).filter((piece) => piece.length >= 3);
+}
+
 const BENIGN = [
   '2025-11-22T18:53:00.123Z',
   '2025-11-22T18:53:00+01:00',
@@ -98,8 +182,6 @@ const BENIGN = [
   'took 1234 ms, retry 3 of 5',
   '42',
   '1,234 items',
-  '123e4567-e89b-12d3-a456-426614174000',
-  'request 550e8400-e29b-41d4-a716-446655440000 done',
   'port 8080',
   'localhost:3000',
   'listening on :443',
@@ -146,8 +228,8 @@ describe('redactText', () => {
     assert.equal(redactText('iban GB82 WEST 1234 5698 7654 33'), 'iban GB82 WEST 1234 5698 7654 33');
   });
 
-  it('does not take bare digit runs for phones', () => {
-    for (const text of ['1732300000000', '4155550100', 'ticket 12345678', 'id 20251122185300']) assert.equal(redactText(text), text);
+  it('does not take bare digit runs for phones unless they are valid NANP numbers', () => {
+    for (const text of ['1732300000000', '1732300000', 'ticket 12345678', 'id 20251122185300', 'order 1234567890']) assert.equal(redactText(text), text);
   });
 
   it('redacts secrets assigned in free text and credentials in URLs', () => {
@@ -184,6 +266,54 @@ describe('redactText', () => {
     const out = redactText('<@U0123ABCD> and 29:1AbCdEfGhIjKlMnOpQrStUv asked', { pseudonymize });
     assert.equal(out, `<@${pseudonymize('U0123ABCD')}> and ${pseudonymize('29:1AbCdEfGhIjKlMnOpQrStUv')} asked`);
     assert.equal(redactText('<@U0123ABCD>'), `<@${MARKERS.user}>`);
+  });
+
+  for (const [name, { marker, seeds }] of Object.entries(EVASIVE)) {
+    it(`catches every evasive ${name} form`, () => {
+      let caught = 0;
+      for (const seed of seeds) {
+        const out = redactText(`before ${seed} after`);
+        const folded = out.normalize('NFKC').replace(/[\u200b-\u200d\u2060\ufeff]/g, '').toLowerCase();
+        const leaked = evasiveResidue(name, seed).filter((piece) => folded.includes(piece.toLowerCase()));
+        if (out.includes(marker) && leaked.length === 0 && out.startsWith('before ') && out.endsWith(' after')) caught++;
+        else assert.fail(`${name}: ${JSON.stringify(seed)} became ${JSON.stringify(out)}`);
+      }
+      assert.equal(caught, seeds.length);
+    });
+  }
+
+  it('changes at most 2% of a benign corpus of realistic log strings', () => {
+    assert.ok(BENIGN_CORPUS.length >= 100, `corpus has ${BENIGN_CORPUS.length}`);
+    const pseudonymize = createPseudonymizer(KEY);
+    const changed = BENIGN_CORPUS.filter((text) => redactText(text, { pseudonymize }) !== text);
+    assert.ok(changed.length / BENIGN_CORPUS.length <= 0.02, `changed: ${JSON.stringify(changed.map((text) => [text, redactText(text, { pseudonymize })]))}`);
+  });
+
+  it('keeps the text around a folded match as it was written', () => {
+    assert.equal(redactText('carte\u00a0: 4111\u00a01111\u00a01111\u00a01111, merci'), `carte\u00a0: ${MARKERS.card}, merci`);
+    assert.equal(redactText('Ｎｏ．\u3000４１１１ １１１１ １１１１ １１１１ ２０２５'), `Ｎｏ．\u3000${MARKERS.card} ２０２５`);
+    assert.equal(redactText('écrire à josé.garcía@ejemplo.es — merci'), `écrire à ${MARKERS.email} — merci`);
+    assert.equal(redactText('👩‍💼 asked about 4111\u200b1111\u200b1111\u200b1111 😊'), `👩‍💼 asked about ${MARKERS.card} 😊`);
+  });
+
+  it('gives an AAD object id the same pseudonym in free text, in any case and form, and under user keys', () => {
+    const pseudonymize = createPseudonymizer(KEY);
+    const id = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+    const expected = pseudonymize(id);
+    assert.equal(redactText(`user ${id} asked`, { pseudonymize }), `user ${expected} asked`);
+    assert.equal(redactText(`user ${id.toUpperCase()} asked`, { pseudonymize }), `user ${expected} asked`);
+    assert.equal(redactText(`from 8:orgid:${id}`, { pseudonymize }), `from ${expected}`);
+    assert.deepEqual(redactValue({ aadObjectId: id.toUpperCase() }, { pseudonymize }), { aadObjectId: expected });
+  });
+
+  it('stays idempotent and linear with folded and invisible characters', () => {
+    const all = Object.values(EVASIVE).flatMap((c) => c.seeds).join(' | ');
+    const once = redactText(all);
+    assert.equal(redactText(once), once);
+    const n = 100_000;
+    for (const input of ['\uff14'.repeat(n), '4\u200b'.repeat(n / 2), '4\u00a0'.repeat(n / 2), 'é@'.repeat(n / 2), '4  '.repeat(n / 3), '4_'.repeat(n / 2), 'ab12 '.repeat(n / 5)]) {
+      assert.equal(typeof redactText(input), 'string');
+    }
   });
 });
 
@@ -232,6 +362,70 @@ describe('redactValue', () => {
     assert.equal(out['message'], 'lookup failed for [email]');
     assert.ok(typeof out['stack'] === 'string' && !out['stack'].includes('alice@example.com'));
     assert.equal((out['cause'] as Record<string, unknown>)['message'], 'host [ip] down');
+  });
+});
+
+describe('error summaries', () => {
+  const pseudonymize = createPseudonymizer(KEY);
+  const question = 'zebrafish question about my salary';
+
+  /** An error shaped as axios and HTTP clients build them: request, response and body hung on it. */
+  function clientError(): Error {
+    const error = new Error('Request failed with status code 500') as Error & Record<string, unknown>;
+    error['code'] = 'ERR_BAD_RESPONSE';
+    error['config'] = { url: 'https://hooks.slack.com/commands/T1/2/s3cretPath', data: JSON.stringify({ text: question }), headers: { Authorization: 'Bearer xoxb-1-2-3' } };
+    error['request'] = { path: '/commands/T1/2/s3cretPath', _header: `POST /commands/T1/2/s3cretPath\r\n` };
+    error['response'] = { status: 500, data: question, headers: { 'set-cookie': 'sid=1' } };
+    error['body'] = question;
+    error['details'] = { error: { message: question } };
+    return error;
+  }
+
+  it('keeps type, message, code, status, stack and causes, and nothing a client hung on the error', () => {
+    const out = redactValue({ err: new HrbotError('slack_delivery_failed', 'Could not post', { cause: clientError() }) }, { pseudonymize }) as Record<string, Record<string, unknown>>;
+    const err = out['err']!;
+    assert.deepEqual(Object.keys(err).sort(), ['cause', 'code', 'message', 'name', 'stack', 'type']);
+    const cause = err['cause'] as Record<string, unknown>;
+    assert.deepEqual(Object.keys(cause).sort(), ['code', 'message', 'name', 'stack', 'status', 'type']);
+    assert.equal(cause['status'], 500);
+    assert.equal(cause['code'], 'ERR_BAD_RESPONSE');
+    const json = JSON.stringify(out);
+    for (const secret of ['zebrafish', 's3cretPath', 'xoxb-1-2-3', 'sid=1']) assert.ok(!json.includes(secret), `${secret} leaked: ${json}`);
+  });
+
+  it('treats error-shaped objects, non-Error causes and serialized errors the same way', () => {
+    const shaped = { name: 'AxiosError', message: 'failed', stack: 'AxiosError: failed\n    at x (y.js:1:1)', config: { data: question } };
+    const out = redactValue({ err: shaped, other: new Error('outer', { cause: { response: { data: question }, status: 502 } }) }) as Record<string, Record<string, unknown>>;
+    assert.deepEqual(out['err'], { type: 'AxiosError', name: 'AxiosError', message: 'failed', stack: 'AxiosError: failed\n    at x (y.js:1:1)' });
+    assert.deepEqual(out['other']!['cause'], { type: 'Object', name: 'Object', message: '', status: 502 });
+    assert.ok(!JSON.stringify(out).includes('zebrafish'));
+    // The logger's second pass sees the summary again and leaves it as it is.
+    assert.deepEqual(redactValue(out), out);
+  });
+
+  it('bounds the message, the stack and the cause chain, and survives cycles', () => {
+    const long = new Error(`Unexpected token, "${'x'.repeat(500)}" is not valid JSON`);
+    const summary = redactValue(long) as Record<string, string>;
+    assert.ok(summary['message']!.length <= 201);
+    assert.ok(!summary['stack']!.includes('x'.repeat(250)), 'the stack repeats only the bounded message');
+
+    let chained: Error = new Error('bottom');
+    for (let i = 0; i < 20; i++) chained = new Error(`level ${i}`, { cause: chained });
+    assert.ok(JSON.stringify(redactValue(chained)).includes(MARKERS.maxDepth));
+
+    const cyclic = new Error('a') as Error & { cause?: unknown };
+    cyclic.cause = cyclic;
+    assert.equal((redactValue(cyclic) as Record<string, unknown>)['cause'], MARKERS.circular);
+  });
+
+  it('logs a failing client error at info without its request or response', async () => {
+    const { log, raw, lines } = capture('info');
+    log.error({ err: new HrbotError('slack_delivery_failed', 'Could not post', { cause: clientError() }) }, 'could not answer');
+    log.warn(clientError());
+    log.child({ err: clientError(), failure: clientError() }).info('bound errors');
+    await settle();
+    for (const secret of ['zebrafish', 's3cretPath', 'xoxb-1-2-3']) assert.ok(!raw().includes(secret), `${secret} leaked`);
+    assert.equal(((lines()[0]!['err'] as Record<string, unknown>)['cause'] as Record<string, unknown>)['status'], 500);
   });
 });
 

@@ -1,6 +1,27 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { personalMessage, startTeamsBot } from './support/teams-bot.ts';
+import type { Answerer, AnswerRequest, AnswerResult } from '../src/answer/answerer.ts';
+import { sourceOf } from '../src/answer/answerer.ts';
+import { ALICE, personalMessage, startTeamsBot } from './support/teams-bot.ts';
+
+/** Streams one delta once released, so a test can script a connector fault for exactly that update. */
+class GatedStreamingAnswerer implements Answerer {
+  readonly #gate: Promise<void>;
+  release: () => void = () => undefined;
+
+  constructor(readonly delta: string) {
+    this.#gate = new Promise<void>((resolve) => {
+      this.release = resolve;
+    });
+  }
+
+  async answer(request: AnswerRequest): Promise<AnswerResult> {
+    // Bounded: a test that forgets to release still finishes.
+    await Promise.race([this.#gate, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+    await request.hooks?.onProgress?.({ type: 'delta', text: this.delta });
+    return { kind: 'answer', text: 'You get 25 days of paid vacation a year.', sources: request.sections.slice(0, 1).map(sourceOf) };
+  }
+}
 
 describe('Teams: logs', () => {
   it('never contain tokens, secrets or message text', async () => {
@@ -28,6 +49,35 @@ describe('Teams: logs', () => {
     } finally {
       await authenticated.close();
       await open.close();
+    }
+  });
+
+  it('a refused stream update is logged by status and code, without the streamed text or the user’s ids', async () => {
+    const streamed = 'Your okapi-allowance resets every leap year on the ninth moon.';
+    const answerer = new GatedStreamingAnswerer(streamed);
+    const t = await startTeamsBot({ LOG_LEVEL: 'debug' }, { extensions: { answerer }, tuning: { stream: { minIntervalMs: 0 } } });
+    try {
+      const activity = personalMessage(t.connector.serviceUrl, 'how many vacation days do I get?');
+      assert.equal((await t.post(activity)).status, 200);
+      // The typing indicator and the informative update went out; the next update is refused.
+      await t.connector.waitFor(() => t.connector.calls.filter((call) => call.activity.type === 'typing').length >= 2, 5_000, 'typing and informative update');
+      t.connector.failNext({ status: 403, onlyType: 'typing' });
+      answerer.release();
+      await t.connector.waitFor(() => t.connector.messages().length >= 1, 5_000, 'the final message');
+      assert.equal(t.connector.faulted.length, 1);
+      assert.match(JSON.stringify(t.connector.faulted[0]!.activity), /okapi/, 'the refused update carried the streamed text');
+
+      const log = t.bot.logText();
+      const line = t.bot.logs.find((entry) => typeof entry['msg'] === 'string' && entry['msg'].startsWith('teams stream update failed'));
+      assert.ok(line !== undefined, 'the refused update is logged');
+      const err = line['err'] as Record<string, unknown>;
+      assert.equal(err['status'], 403);
+      for (const secret of ['okapi', 'ninth moon', ALICE.aadObjectId, ALICE.id, 'personal-']) {
+        assert.ok(!log.includes(secret), `${secret} leaked:\n${log.split('\n').filter((l) => l.includes(secret)).join('\n')}`);
+      }
+      for (const key of ['request', 'response', 'body', 'headers', 'details']) assert.ok(!(key in err), `${key} kept in ${JSON.stringify(err)}`);
+    } finally {
+      await t.close();
     }
   });
 });

@@ -1,14 +1,12 @@
+import { summarizeError } from '../../src/log/redact.ts';
+import type { ErrorSummary } from '../../src/log/redact.ts';
+
 /**
- * What may be logged about a failed connector or botbuilder call: its class, code and HTTP status.
- * The full error can carry the request (with its Authorization header) or the activity (with the
- * user's text), so neither is passed to the logger.
+ * What may be logged about a failed connector or botbuilder call: its class, code, HTTP status and
+ * message (redacted, bounded). The full error can carry the request (with its Authorization header
+ * and the activity, with the user's text) or the parsed response body (`details`), so none of
+ * that is passed to the logger.
  */
-export function describeError(error: unknown): { name: string; code?: string; status?: number } {
-  if (typeof error !== 'object' || error === null) return { name: typeof error };
-  const { name, code, statusCode } = error as { name?: unknown; code?: unknown; statusCode?: unknown };
-  return {
-    name: typeof name === 'string' ? name : 'Error',
-    ...(typeof code === 'string' ? { code } : {}),
-    ...(typeof statusCode === 'number' ? { status: statusCode } : {}),
-  };
+export function describeError(error: unknown): ErrorSummary | string {
+  return summarizeError(error);
 }

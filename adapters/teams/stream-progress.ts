@@ -1,7 +1,7 @@
 import type { Activity } from 'botbuilder';
-import { toError } from '../../src/errors.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { Progress } from '../../src/message.ts';
+import { describeError } from './describe-error.ts';
 
 /** Streaming limits; defaults stated once, here. */
 export interface StreamOptions {
@@ -91,7 +91,7 @@ export class TeamsStream {
       if (this.#streamId === undefined) this.#stopped = true;
     } catch (error) {
       this.#stopped = true;
-      this.#log.warn({ err: toError(error), streamType, sequence: this.#sequence }, 'teams stream update failed; the final message still follows');
+      this.#log.warn({ err: describeError(error), streamType, sequence: this.#sequence }, 'teams stream update failed; the final message still follows');
     }
   }
 }

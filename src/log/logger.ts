@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import type { DestinationStream, LevelWithSilentOrString, LogFn, Logger as PinoLogger } from 'pino';
-import { createPseudonymizer, redactText, redactValue } from './redact.ts';
+import { createPseudonymizer, redactText, redactValue, summarizeError } from './redact.ts';
 import type { RedactOptions } from './redact.ts';
 
 /** The logger type the rest of the project depends on. */
@@ -71,12 +71,21 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
     level: options.level ?? 'info',
     ...(options.name === undefined ? {} : { name: options.name }),
     hooks: { logMethod, streamWrite },
-    // Errors are already plain redacted objects; pino's own serializer would re-wrap them as
-    // type "Object" and fold causes into the message.
-    serializers: { err: (value: unknown) => value },
+    // Errors from log calls are already summaries (src/log/redact.ts summarizeError); pino's own
+    // serializer would re-wrap them as type "Object" and fold causes into the message.
+    serializers: { err: (value: unknown) => (value instanceof Error ? summarizeError(value, { pseudonymize }) : value) },
   };
   const destination = options.destination;
-  return destination === undefined ? pino(pinoOptions) : pino(pinoOptions, destination);
+  const logger = destination === undefined ? pino(pinoOptions) : pino(pinoOptions, destination);
+  // Child bindings never pass the log-method hook, and pino would JSON.stringify an error in them
+  // (its enumerable fields only: an axios error's config and response, but no message). Redact
+  // them while they still have their structure; children inherit this method from the root.
+  // Text is never kept in bindings: they outlive the call that chose the level.
+  const proto = Object.getPrototypeOf(logger) as Pick<PinoLogger, 'child'>;
+  logger.child = function (this: PinoLogger, bindings: Record<string, unknown>, childOptions?: Parameters<PinoLogger['child']>[1]) {
+    return proto.child.call(this, redactValue(bindings, { pseudonymize }) as Record<string, unknown>, childOptions);
+  } as PinoLogger['child'];
+  return logger;
 }
 
 /** A logger that writes nothing, for tests and tools that need one but not its output. */

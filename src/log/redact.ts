@@ -97,6 +97,40 @@ export function ibanValid(iban: string): boolean {
   return remainder === 1;
 }
 
+/** IBAN length by country (SWIFT IBAN registry), used to vet candidates not written in capitals. */
+const IBAN_LENGTHS: Readonly<Record<string, number>> = {
+  AD: 24, AE: 23, AL: 28, AT: 20, AZ: 28, BA: 20, BE: 16, BG: 22, BH: 22, BI: 27, BR: 29, BY: 28, CH: 21, CR: 22,
+  CY: 28, CZ: 24, DE: 22, DJ: 27, DK: 18, DO: 28, EE: 20, EG: 29, ES: 24, FI: 18, FK: 18, FO: 18, FR: 27, GB: 22,
+  GE: 22, GI: 23, GL: 18, GR: 27, GT: 28, HN: 28, HR: 21, HU: 28, IE: 22, IL: 23, IQ: 23, IS: 26, IT: 27, JO: 30,
+  KW: 30, KZ: 20, LB: 28, LC: 32, LI: 21, LT: 20, LU: 20, LV: 21, LY: 25, MC: 27, MD: 24, ME: 22, MK: 19, MN: 20,
+  MR: 27, MT: 31, MU: 30, NI: 28, NL: 18, NO: 15, OM: 23, PK: 24, PL: 28, PS: 29, PT: 25, QA: 29, RO: 24, RS: 22,
+  RU: 33, SA: 24, SC: 31, SD: 18, SE: 24, SI: 19, SK: 24, SM: 27, SO: 23, ST: 25, SV: 28, TL: 23, TN: 24, TR: 26,
+  UA: 29, VA: 22, VG: 24, XK: 20, YE: 30,
+};
+
+/**
+ * An IBAN candidate is redacted when mod-97 holds. Written in capitals, as IBANs are printed, that
+ * is enough; in lower or mixed case, where hex ids and words are common, the country must also be
+ * a known IBAN country with exactly its length.
+ */
+function ibanCandidate(candidate: string): boolean {
+  if (!ibanValid(candidate)) return false;
+  if (candidate === candidate.toUpperCase()) return true;
+  const compact = candidate.replace(/ /g, '').toUpperCase();
+  return IBAN_LENGTHS[compact.slice(0, 2)] === compact.length;
+}
+
+/** NANP numbers: the area code and the exchange both start with 2-9. */
+function nanpValid(digits: string): boolean {
+  const national = digits.length === 11 && digits.startsWith('1') ? digits.slice(1) : digits;
+  return national.length === 10 && /^[2-9]\d\d[2-9]/.test(national);
+}
+
+/** SSN ranges never issued: area 000, 666 or 9xx, group 00, serial 0000. */
+function ssnPlausible(digits: string): boolean {
+  return !/^(?:000|666|9)/.test(digits) && digits.slice(3, 5) !== '00' && digits.slice(5) !== '0000';
+}
+
 // ---------------------------------------------------------------------------------------------
 // Free-text rules, applied in order. Earlier rules win: tokens before the generic patterns that
 // could match pieces of them, IBANs before cards (a German IBAN is mostly digits), cards before
@@ -178,6 +212,9 @@ function redactIntlPhone(match: string): string {
 
 const LOOPBACK_V4 = /^(?:127\.\d+\.\d+\.\d+|0\.0\.0\.0)$/;
 
+/** The fully separated NANP forms, redacted without a range check as they always were. */
+const NANP_SEPARATED = /^(?:1[ .-])?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}$/;
+
 const SLACK_USER_ID = /(?<![\w-])[UW](?=[A-Z]*\d)[A-Z0-9]{8,11}(?![\w-])/g;
 
 const RULES: readonly Rule[] = [
@@ -216,20 +253,38 @@ const RULES: readonly Rule[] = [
     /(?<![A-Za-z0-9])(aws_?secret_?access_?key|secret_?access_?key|client_?secret|signing_?secret|api[_-]?key|access_?token|refresh_?token|auth_?token|session_?token|private_?key|passphrase|password|passwd|pwd|secret|token|authorization)(["']?[ \t]*[:=][ \t]*["']?)(?:(?:bearer|basic|token|digest)[ \t]+)?[^\s"'<>,;&]+/gi,
     (_m, g) => `${g[0] ?? ''}${g[1] ?? ''}${MARKERS.secret}`,
   ),
-  // Email addresses. The local part may only start where a run of local-part characters starts.
-  rule(/(?<![\w.%+-])[\w.%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])/g, MARKERS.email),
-  // IBANs, grouped by four or compact; mod-97 decides.
-  rule(/(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])/g, (m) => (ibanValid(m) ? MARKERS.iban : m)),
-  // Payment cards: digit groups; Luhn and a 2-6 leading digit (all card networks) decide, which
-  // keeps epoch-ms timestamps (leading 1) and arbitrary counts out.
-  rule(/(?<![\w+.-])\d+(?:[ -]\d+)*/g, (m, _g, offset, input) => redactCardRun(m, input.slice(offset + m.length, offset + m.length + 1))),
-  // US SSNs: dashed form anywhere, undashed only right after an SSN label.
+  // Microsoft Teams user ids (29:..., 8:orgid:<uuid>), before the bare GUID rule so the orgid
+  // form gets the pseudonym of its object id.
+  rule(/(?<![\w:])(?:29:[\w-]{16,}|8:orgid:[0-9a-fA-F-]{36})/g, (m, _g, _o, _i, options) => pseudonymOrMarker(m.startsWith('8:orgid:') ? m.slice(8) : m, options)),
+  // GUIDs: Entra (Azure AD) object ids identify Teams users, and nothing tells them apart from
+  // other GUIDs, so every GUID gets the user pseudonym (stable, so lines still correlate).
+  rule(/(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9A-Za-z])/g, (m, _g, _o, _i, options) =>
+    pseudonymOrMarker(m, options),
+  ),
+  // Email addresses, in any script. The local part may only start where a run of local-part
+  // characters starts.
+  rule(
+    /(?<![\p{L}\p{M}\p{N}_.%+-])[\p{L}\p{M}\p{N}_.%+-]+@[\p{L}\p{M}\p{N}-]+(?:\.[\p{L}\p{M}\p{N}-]+)*\.[\p{L}\p{M}]{2,}(?![\p{L}\p{M}\p{N}_-])/gu,
+    MARKERS.email,
+  ),
+  // IBANs, grouped by four or compact, any case; mod-97 (and for lower case the country) decides.
+  rule(/(?<![A-Za-z0-9_])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]{1,3})?(?![A-Za-z0-9])/g, (m) => (ibanCandidate(m) ? MARKERS.iban : m)),
+  // Payment cards: digit groups split by one or two spaces, '-', '/' or '_'; Luhn and a 2-6
+  // leading digit (all card networks) decide, which keeps epoch-ms timestamps (leading 1) and
+  // arbitrary counts out.
+  rule(/(?<![\w+.-])\d+(?:(?: {1,2}|[_/-])\d+)*/g, (m, _g, offset, input) => redactCardRun(m, input.slice(offset + m.length, offset + m.length + 1))),
+  // US SSNs: dashed form anywhere; spaced form anywhere when the number is in an issued range;
+  // undashed only right after an SSN label.
   rule(/(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])/g, MARKERS.ssn),
+  rule(/(?<![\w+.-]|\d )\d{3} \d{2} \d{4}(?![\w-]| ?\d)/g, (m) => (ssnPlausible(m.replace(/ /g, '')) ? MARKERS.ssn : m)),
   rule(/(?<![A-Za-z0-9])(ssn|social security(?: number)?|ss#)([^A-Za-z0-9\n]{0,3})\d{3}[ -]?\d{2}[ -]?\d{4}(?!\d)/gi, (_m, g) => `${g[0] ?? ''}${g[1] ?? ''}${MARKERS.ssn}`),
   // International phones: + and digit groups separated by one space, dot or dash, "(0)" allowed.
   rule(/(?<![\w+])\+\d+(?:[ .-]?\(\d{1,5}\)\d*|[ .-]\d+)*/g, (m) => redactIntlPhone(m)),
-  // North American national forms: (415) 555-0100, 415-555-0100, 415.555.0100, 1-800-555-0100.
-  rule(/(?<![\w+.-])(?:1[ .-])?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w]|[.-]?\d)/g, MARKERS.phone),
+  // North American national forms: (415) 555-0100, 415-555-0100, 415.555.0100, 1-800-555-0100;
+  // with a separator missing (415 5550100) or none (4155550100) only valid NANP numbers count.
+  rule(/(?<![\w+.-])(?:1[ .-]?)?(?:\(\d{3}\)[ .-]?|\d{3}[ .-]?)\d{3}[ .-]?\d{4}(?![\w]|[.-]?\d)/g, (m) =>
+    NANP_SEPARATED.test(m) || nanpValid(m.replace(/\D/g, '')) ? MARKERS.phone : m,
+  ),
   // Trunk-prefixed national forms (020 7946 0958, 06 12 34 56 78): separators are required, so
   // a bare run of digits is never a phone.
   rule(/(?<![\w+.-])0\d{1,4}(?:[ -]\d{2,8}){1,4}(?![\w]|[ -]?\d)/g, (m) => {
@@ -245,38 +300,143 @@ const RULES: readonly Rule[] = [
     if (!isIPv6(bare) || bare === '::' || bare === '::1') return m;
     return MARKERS.ip + m.slice(address.length);
   }),
-  // IPv4: four dotted numbers not part of a longer dotted run (so 1.2.3 versions never qualify).
-  rule(/(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|\.\d)/g, (m) => (isIPv4(m) && !LOOPBACK_V4.test(m) ? MARKERS.ip : m)),
-  // Microsoft Teams user ids (29:..., 8:orgid:<uuid>).
-  rule(/(?<![\w:])(?:29:[\w-]{16,}|8:orgid:[0-9a-fA-F-]{36})/g, (m, _g, _o, _i, options) => pseudonymOrMarker(m, options)),
+  // IPv4: four dotted numbers not part of a longer dotted run (so 1.2.3 versions never qualify),
+  // nor followed by a pre-release label (1.2.3.4-beta).
+  rule(/(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|\.\d|-[A-Za-z])/g, (m) => (isIPv4(m) && !LOOPBACK_V4.test(m) ? MARKERS.ip : m)),
   // Slack user ids (U..., W... for Enterprise Grid), which must contain a digit.
   rule(SLACK_USER_ID, (m, _g, _o, _i, options) => pseudonymOrMarker(m, options)),
 ];
 
+const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
 function pseudonymOrMarker(id: string, options: RedactOptions): string {
-  return options.pseudonymize ? options.pseudonymize(id) : MARKERS.user;
+  return options.pseudonymize ? options.pseudonymize(canonicalUserId(id)) : MARKERS.user;
+}
+
+/** GUIDs are case-insensitive: one object id gets one pseudonym, in free text and under user keys. */
+function canonicalUserId(id: string): string {
+  return GUID.test(id) ? id.toLowerCase() : id;
 }
 
 /** Replace every sensitive match in free text with its typed marker; idempotent. */
 export function redactText(text: string, options: RedactOptions = {}): string {
   let out = text;
-  for (const { pattern, replace } of RULES) {
-    pattern.lastIndex = 0;
-    out = out.replace(pattern, (match: string, ...rest: unknown[]) => {
-      // No rule uses named groups, so replace() passes: groups..., offset, input.
-      const offset = rest[rest.length - 2] as number;
-      const input = rest[rest.length - 1] as string;
-      const groups = rest.slice(0, -2) as (string | undefined)[];
-      return replace(match, groups, offset, input, options);
-    });
+  let view = detectionView(out);
+  for (const rule of RULES) {
+    const edits = findEdits(rule, view.text, options);
+    if (edits.length === 0) continue;
+    out = applyEdits(out, view, edits);
+    view = detectionView(out);
   }
   return out;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Detection runs on a normalized view of the text: NFKC per code point (fullwidth digits and
+// letters, NBSP and other spaces fold to ASCII) with invisible characters removed, so
+// "４１１１", "4111\u00a01111" and "4111\u200b1111" are seen as the digits they show. Replacements
+// are mapped back onto the original, which is otherwise written as it was.
+
+/** Characters that render as nothing and can be slipped into a number to hide it. */
+const INVISIBLE = /[\u00ad\u180e\u200b-\u200d\u2060-\u2064\ufeff]/;
+/** Text with nothing outside tab..tilde needs no folding (the rest is checked by NFKC). */
+const NON_ASCII = /[^\t-~]/;
+
+interface DetectionView {
+  /** The text rules run on. */
+  readonly text: string;
+  /** For each UTF-16 unit of `text`: where its source code point starts and ends in the original; absent when `text` is the original. */
+  readonly starts?: readonly number[];
+  readonly ends?: readonly number[];
+}
+
+function detectionView(original: string): DetectionView {
+  // Most text needs no folding; NFKC of the whole string is native and fast to compare.
+  if (!NON_ASCII.test(original) || (!INVISIBLE.test(original) && original.normalize('NFKC') === original)) return { text: original };
+  const pieces: string[] = [];
+  const starts: number[] = [];
+  const ends: number[] = [];
+  for (let i = 0; i < original.length; ) {
+    const cp = original.codePointAt(i)!;
+    const width = cp > 0xffff ? 2 : 1;
+    const source = original.slice(i, i + width);
+    const folded = cp < 0x80 ? source : INVISIBLE.test(source) ? '' : source.normalize('NFKC');
+    for (let k = 0; k < folded.length; k++) {
+      starts.push(i);
+      ends.push(i + width);
+    }
+    pieces.push(folded);
+    i += width;
+  }
+  return { text: pieces.join(''), starts, ends };
+}
+
+interface Edit {
+  readonly start: number;
+  readonly end: number;
+  readonly match: string;
+  readonly replacement: string;
+}
+
+function findEdits({ pattern, replace }: Rule, text: string, options: RedactOptions): Edit[] {
+  const edits: Edit[] = [];
+  // exec on the shared global pattern: matchAll would clone the RegExp on every call.
+  pattern.lastIndex = 0;
+  for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
+    const match = m[0];
+    if (match.length === 0) {
+      pattern.lastIndex += 1;
+      continue;
+    }
+    const replacement = replace(match, m.slice(1), m.index, text, options);
+    if (replacement !== match) edits.push({ start: m.index, end: m.index + match.length, match, replacement });
+  }
+  return edits;
+}
+
+/** Apply edits found on the view to the original; only the part of a match that changed is replaced. */
+function applyEdits(original: string, view: DetectionView, edits: readonly Edit[]): string {
+  const { starts, ends } = view;
+  let out = '';
+  let cursor = 0;
+  for (const edit of edits) {
+    let from = edit.start;
+    let to = edit.end;
+    let replacement = edit.replacement;
+    if (starts !== undefined && ends !== undefined) {
+      // Keep the original characters of an unchanged head or tail ("Bearer [token]", "[card] 2025").
+      const { match } = edit;
+      let head = 0;
+      while (head < match.length && head < replacement.length && match[head] === replacement[head]) head++;
+      let tail = 0;
+      while (tail < match.length - head && tail < replacement.length - head && match[match.length - 1 - tail] === replacement[replacement.length - 1 - tail]) tail++;
+      replacement = replacement.slice(head, replacement.length - tail);
+      const first = edit.start + head;
+      const last = edit.end - tail;
+      from = first < edit.end ? starts[first]! : ends[edit.end - 1]!;
+      to = last > first ? ends[last - 1]! : from;
+    }
+    // One source character can fold to several (NFKC); never step back over what is written.
+    from = Math.max(from, cursor);
+    to = Math.max(to, from);
+    out += original.slice(cursor, from) + replacement;
+    cursor = to;
+  }
+  return out + original.slice(cursor);
+}
+
 /** Cut text to {@link TEXT_LIMIT} characters plus an ellipsis; short text is returned as is. */
 function truncateText(text: string): string {
-  if (text.length <= TEXT_LIMIT) return text;
-  let end = TEXT_LIMIT;
+  return truncateTo(text, TEXT_LIMIT);
+}
+
+/**
+ * Cut text to `limit` characters plus an ellipsis; short text is returned as is. Redact before
+ * cutting: a cut can split a card number or address into pieces no rule recognises.
+ */
+export function truncateTo(text: string, limit: number): string {
+  if (text.length <= limit) return text;
+  let end = limit;
   // Do not split a surrogate pair; a lone half would be written as U+FFFD.
   const code = text.charCodeAt(end - 1);
   if (code >= 0xd800 && code <= 0xdbff) end--;
@@ -402,7 +562,7 @@ function walkContainer(value: unknown, kind: KeyKind, inUser: boolean, depth: nu
 
 function walkObject(obj: object, kind: KeyKind, inUser: boolean, depth: number, state: WalkState): unknown {
   const next = depth + 1;
-  if (obj instanceof Error) return walkError(obj, next, state);
+  if (isErrorLike(obj)) return summarizeError(obj, state.options);
   if (obj instanceof Date) return Number.isNaN(obj.getTime()) ? 'Invalid Date' : obj.toISOString();
   if (ArrayBuffer.isView(obj) || obj instanceof ArrayBuffer) return MARKERS.binary;
   if (Array.isArray(obj)) return obj.map((item) => walk(item, kind, inUser, next, state));
@@ -426,28 +586,109 @@ function walkObject(obj: object, kind: KeyKind, inUser: boolean, depth: number, 
   return out;
 }
 
-/** Errors lose message and stack in JSON (non-enumerable); keep them, redacted, plus code and cause. */
-function walkError(err: Error, depth: number, state: WalkState): Record<string, unknown> {
-  const message = readSafely(() => err.message);
-  const out: Record<string, unknown> = {
-    // "type" is what pino's own error serializer writes; "name" is what readers of Error expect.
-    type: err.name,
-    name: err.name,
-    message: redactText(typeof message === 'string' ? message : '', state.options),
-  };
-  const stack = readSafely(() => err.stack);
-  if (typeof stack === 'string') out['stack'] = redactText(stack, state.options);
-  const code = readSafely(() => (err as { code?: unknown }).code);
-  if (code !== undefined) out['code'] = walk(code, 'plain', false, depth, state);
-  const cause = readSafely(() => err.cause);
-  if (cause !== undefined) out['cause'] = walk(cause, 'plain', false, depth, state);
-  if (err instanceof AggregateError) out['errors'] = walk(err.errors, 'plain', false, depth, state);
-  for (const key of Object.keys(err)) {
-    if (key in out) continue;
-    const v = readSafely(() => (err as unknown as Record<string, unknown>)[key]);
-    setKey(out, key, walk(v, classifyKey(key, false), false, depth, state));
+// ---------------------------------------------------------------------------------------------
+// Errors. An error object carries whatever its library hung on it: axios keeps the request
+// (config.data is the body we sent, with the user's text) and the response; HTTP clients keep
+// headers with credentials. So an error is reduced to a fixed set of fields, never walked.
+
+/** Error messages are cut to this many characters, after redaction. */
+export const ERROR_MESSAGE_LIMIT = 200;
+/** Stack frames kept per error. */
+const ERROR_STACK_FRAMES = 15;
+/** Causes followed below the logged error; deeper ones become `[max-depth]`. */
+const ERROR_CAUSE_DEPTH = 4;
+/** Entries of an AggregateError's `errors` kept. */
+const ERROR_LIST_LIMIT = 10;
+
+/** What is logged about an error: nothing that could carry a request, a response or a body. */
+export interface ErrorSummary {
+  type: string;
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string | number;
+  status?: number;
+  cause?: ErrorSummary | string;
+  errors?: (ErrorSummary | string)[];
+}
+
+/** An Error, an error from another realm, or an object shaped like one (a serialized error). */
+function isErrorLike(value: object): boolean {
+  if (value instanceof Error || Object.prototype.toString.call(value) === '[object Error]') return true;
+  const shaped = value as { message?: unknown; stack?: unknown };
+  return typeof readSafely(() => shaped.message) === 'string' && typeof readSafely(() => shaped.stack) === 'string';
+}
+
+/**
+ * The safe fields of an error (or any value thrown or given as a cause): type, name, message and
+ * stack (redacted, bounded), code, HTTP status and the cause chain summarised the same way.
+ */
+export function summarizeError(error: unknown, options: RedactOptions = {}): ErrorSummary | string {
+  return summarize(error, options, 0, new Set());
+}
+
+function summarize(value: unknown, options: RedactOptions, chain: number, seen: Set<object>): ErrorSummary | string {
+  if (typeof value !== 'object' || value === null) {
+    return typeof value === 'string' ? truncateTo(redactText(value, options), ERROR_MESSAGE_LIMIT) : typeof value;
+  }
+  if (seen.has(value)) return MARKERS.circular;
+  seen.add(value);
+  try {
+    return summarizeObject(value, options, chain, seen);
+  } finally {
+    seen.delete(value);
+  }
+}
+
+function summarizeObject(err: object, options: RedactOptions, chain: number, seen: Set<object>): ErrorSummary {
+  const read = (key: string): unknown => readSafely(() => (err as Record<string, unknown>)[key]);
+  const rawName = read('name');
+  const rawType = read('type');
+  const name = typeof rawName === 'string' ? truncateTo(redactText(rawName, options), 64) : isErrorLike(err) ? 'Error' : 'Object';
+  // A summary written earlier (the logger's second pass) keeps its type; otherwise type is the name.
+  const type = !(err instanceof Error) && typeof rawType === 'string' ? truncateTo(redactText(rawType, options), 64) : name;
+  const rawMessage = read('message');
+  const message = truncateTo(redactText(typeof rawMessage === 'string' ? rawMessage : '', options), ERROR_MESSAGE_LIMIT);
+  const out: ErrorSummary = { type, name, message };
+  const stack = read('stack');
+  if (typeof stack === 'string') out.stack = safeStack(stack, `${name}: ${message}`, options);
+  const code = read('code');
+  if (typeof code === 'string') out.code = truncateTo(redactText(code, options), 64);
+  else if (typeof code === 'number' && Number.isFinite(code)) out.code = code;
+  const status = httpStatusOf(err);
+  if (status !== undefined) out.status = status;
+  const cause = read('cause');
+  if (cause !== undefined) out.cause = chain >= ERROR_CAUSE_DEPTH ? MARKERS.maxDepth : summarize(cause, options, chain + 1, seen);
+  const errors = read('errors');
+  if (Array.isArray(errors) && chain < ERROR_CAUSE_DEPTH) {
+    out.errors = errors.slice(0, ERROR_LIST_LIMIT).map((item) => summarize(item, options, chain + 1, seen));
   }
   return out;
+}
+
+/** The HTTP status an error reports, wherever its library keeps it; only the number is read. */
+function httpStatusOf(err: object): number | undefined {
+  const e = err as { status?: unknown; statusCode?: unknown; response?: unknown; $metadata?: unknown };
+  const candidates = [
+    readSafely(() => e.status),
+    readSafely(() => e.statusCode),
+    readSafely(() => (e.response as { status?: unknown } | undefined)?.status),
+    readSafely(() => (e.$metadata as { httpStatusCode?: unknown } | undefined)?.httpStatusCode),
+  ];
+  return candidates.find((value): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 100 && value <= 599);
+}
+
+/**
+ * The stack rebuilt from the bounded header and the frame lines only: the stack's own first line
+ * repeats the full message, which is cut here like the message itself.
+ */
+function safeStack(stack: string, header: string, options: RedactOptions): string {
+  const frames = stack
+    .split('\n')
+    .filter((line) => /^\s+at /.test(line))
+    .slice(0, ERROR_STACK_FRAMES)
+    .map((line) => truncateTo(redactText(line, options), 300));
+  return [header, ...frames].join('\n');
 }
 
 function setKey(out: Record<string, unknown>, key: string, value: unknown): void {
