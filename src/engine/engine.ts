@@ -26,6 +26,7 @@ import { cleanText } from './input-text.ts';
 import type { Owner } from './ownership.ts';
 import { conversationKey, ownerKey, tenantKey } from './ownership.ts';
 import { erasedText, helpText, textReply, waitText } from './replies.ts';
+import { quoteUserText } from './user-text.ts';
 
 /** Engine limits; every one has a default in `.env.example`. */
 export interface EngineOptions {
@@ -191,7 +192,7 @@ export class Engine {
       case 'unknown':
         return textReply(
           'error',
-          `I don't know the command \`${parsed.word.slice(0, 40)}\`. To ask a question, type \`/hr ask ${parsed.word.slice(0, 40)} …\`, or see \`/hr help\`.`,
+          `I don't know the command _${quoteUserText(parsed.word, 40)}_. To ask a question, type \`/hr ask\` and the question, or see \`/hr help\`.`,
         );
       case 'command':
         break;
@@ -234,7 +235,7 @@ export class Engine {
     if (args === '') return textReply('error', 'What should I look up? For example: `/hr policy parental leave`.');
     const hits = this.#handbook.search(args, 3);
     if (hits.length === 0) return this.#notFound(args);
-    const text = renderSections(hits, `Handbook sections matching _${args.slice(0, 80)}_:`);
+    const text = renderSections(hits, `Handbook sections matching _${quoteUserText(args)}_:`);
     return this.#remember(turn, 'policy', args, { kind: 'lookup', text, sources: hits.map(sourceOf), visibility: 'public' });
   }
 
@@ -285,16 +286,16 @@ export class Engine {
     if (contacts.length === 0) {
       const general = this.#handbook.contacts('general').slice(0, 1);
       const fallback = general.map((c) => ` Your general HR contact is ${c.contact} (${c.email}).`).join('');
-      return textReply('lookup', `I don't have a specific HR contact for _${topic.slice(0, 80)}_.${fallback}`);
+      return textReply('lookup', `I don't have a specific HR contact for _${quoteUserText(topic)}_.${fallback}`);
     }
     const lines = contacts.map((c) => `- **${c.topic}**: ${c.contact}, ${c.email}${c.channel ? `, ${c.channel}` : ''}`);
-    return textReply('lookup', [topic === '' ? '**HR contacts**' : `**Who to contact about ${topic.slice(0, 80)}**`, ...lines].join('\n'));
+    return textReply('lookup', [topic === '' ? '**HR contacts**' : `**Who to contact about ${quoteUserText(topic)}**`, ...lines].join('\n'));
   }
 
   #historyList(turn: Turn): Reply {
     const questions = this.#history.recentQuestions(turn.owner, HISTORY_LIST_LIMIT);
     if (questions.length === 0) return textReply('lookup', "You haven't asked me anything yet (or you erased it).", 'private');
-    const lines = questions.map((q) => `- ${new Date(q.createdAt).toISOString().slice(0, 16).replace('T', ' ')} UTC: ${q.command === 'policy' ? '`policy` ' : ''}${q.text.slice(0, 200)}`);
+    const lines = questions.map((q) => `- ${new Date(q.createdAt).toISOString().slice(0, 16).replace('T', ' ')} UTC: ${q.command === 'policy' ? '`policy` ' : ''}${quoteUserText(q.text, 200)}`);
     const text = [`**Your last ${questions.length} question${questions.length === 1 ? '' : 's'}** (only you can see this)`, ...lines].join('\n');
     return { ...textReply('lookup', text, 'private'), actions: ['forget'] };
   }
@@ -341,7 +342,7 @@ export class Engine {
     const contact = general.map((c) => ` You can also ask ${c.contact} (${c.email}).`).join('');
     return textReply(
       'excerpts',
-      `I couldn't find anything in the handbook about _${query.slice(0, 80)}_. Try other words, or \`/hr contact <topic>\` to find the right person.${contact}`,
+      `I couldn't find anything in the handbook about _${quoteUserText(query)}_. Try other words, or \`/hr contact <topic>\` to find the right person.${contact}`,
     );
   }
 
