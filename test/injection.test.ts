@@ -5,6 +5,7 @@ import { teamsMarkdown } from '../adapters/teams/render-reply.ts';
 import { quoteUserText } from '../src/engine/user-text.ts';
 import type { RecordedCall } from './fakes/fake-slack-api.ts';
 import { sectionText } from './support/slack-blocks.ts';
+import { streamingAnswerer } from './support/test-answerers.ts';
 import type { SlackTestBot } from './support/slack-bot.ts';
 import { startSlackBot } from './support/slack-bot.ts';
 import { commandBody, dmEvent, eventBody, FORM_TYPE, JSON_TYPE, mentionEvent, postSigned } from './support/slack-requests.ts';
@@ -159,5 +160,37 @@ describe('Teams markdown', () => {
     assert.equal(teamsMarkdown('<at>Bob</at> &lt;b&gt;'), '<\u200Bat>Bob<\u200B/at> &\u200Blt;b&\u200Bgt;');
     assert.equal(teamsMarkdown('\\[x\\]\\(https://evil.example\\) _\\<at\\>_'), '[x]\u200B(https://evil.example) _<\u200Bat>_');
     assert.equal(teamsMarkdown('`[x](https://evil.example)` **bold**'), '`[x]\u200B(https://evil.example)` **bold**', 'cards have no code spans, so code is broken too');
+  });
+});
+
+describe('streamed AI answers steered into links and mentions', () => {
+  // Long enough to pass the Slack SDK's 256-character stream buffer, so the stream really starts.
+  const chunks = [`${'Please read this. '.repeat(20)}`, '[Verify pay', 'roll](https://evil.example/login) and tell <!chan', `nel> and <at>Bob</at> now. ${'More. '.repeat(50)}`];
+
+  it('Slack: a mention answer streamed in its thread carries no live link or broadcast', async () => {
+    const t = await startSlackBot({ extensions: { answerer: streamingAnswerer(chunks) } });
+    try {
+      await postSigned(t.baseUrl, eventBody(mentionEvent('how many vacation days do I get?', 'USTEERED')), JSON_TYPE);
+      await t.api.waitFor(() => t.api.callsOf('chat.stopStream').length === 1, 8000, 'stopStream');
+      const streamed = t.api.calls.flatMap((call) => (call.args.chunks ?? []).map((chunk) => chunk.text ?? '')).join('');
+      assert.ok(streamed.includes('Verify pay'), 'the answer was streamed');
+      assert.doesNotMatch(streamed, /\]\(|<[!@a]/);
+      assert.deepEqual(slackViolations(t.api.calls), []);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('Teams: a streamed personal answer and its final message carry no live link or tag', async () => {
+    const t = await startTeamsBot({}, { extensions: { answerer: streamingAnswerer(chunks) }, tuning: { stream: { minIntervalMs: 0 } } });
+    try {
+      await t.post(personalMessage(t.connector.serviceUrl, 'how many vacation days do I get?'));
+      await t.connector.waitFor(() => t.connector.messages().length === 1, 8000, 'final message');
+      const activities = t.connector.calls.map((call) => call.activity);
+      assert.ok(activities.some((activity) => activity.type === 'typing' && String(activity.text ?? '').includes('Verify pay')), 'the answer was streamed');
+      assert.deepEqual(teamsViolations(activities), []);
+    } finally {
+      await t.close();
+    }
   });
 });
