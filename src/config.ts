@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseAdmins } from './engine/admins.ts';
 import { ConfigError } from './errors.ts';
 
 const optionalString = z
@@ -81,7 +82,7 @@ export const ENV_NAMES: readonly string[] = Object.keys(envSchema.shape);
 /** Validated configuration, derived once at start. */
 export interface Config {
   env: Env;
-  /** Platform user ids allowed admin commands, with or without a `platform:` prefix. */
+  /** Owner keys (`platform:tenant:user`) of the users allowed admin commands; see parseAdmins. */
   admins: ReadonlySet<string>;
   slack: { mode: 'http' | 'socket' | 'off' };
   teams: { enabled: boolean; authenticated: boolean };
@@ -122,11 +123,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     (env.AWS_ACCESS_KEY_ID !== undefined && env.AWS_SECRET_ACCESS_KEY !== undefined) || env.AWS_PROFILE !== undefined;
   return {
     env,
-    admins: new Set(
-      env.HR_ADMINS.split(',')
-        .map((id) => id.trim())
-        .filter((id) => id !== ''),
-    ),
+    admins: parseAdmins(env.HR_ADMINS),
     slack: { mode: slackMode },
     teams: { enabled: env.MICROSOFT_APP_ID !== undefined, authenticated: env.MICROSOFT_APP_ID !== undefined },
     bedrock: { enabled: env.AWS_REGION !== undefined && env.BEDROCK_MODEL_ID !== undefined && hasAwsCredentials },

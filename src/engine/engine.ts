@@ -34,7 +34,7 @@ export interface EngineOptions {
   maxMessageChars: number;
   limits: UsageLimits;
   lanes: ConversationLanesOptions;
-  /** Platform user ids allowed admin commands (`U123`, `slack:U123` or `slack:T1:U123`). */
+  /** Owner keys (`platform:tenant:user`, see ownerKey) of the users allowed admin commands; parsed by parseAdmins. */
   admins: ReadonlySet<string>;
   /** Bounds of the in-memory conversation memory (earlier turns handed to the answerer); defaults in its options type. */
   memory?: Partial<ConversationMemoryOptions>;
@@ -306,15 +306,15 @@ export class Engine {
       return textReply('error', 'Only HR admins can erase another user. To erase your own data, type `/hr forget` alone.', 'private');
     }
     const target = args.replace(/^<@([^>|]+)(?:\|[^>]*)?>$/, '$1').trim();
-    return this.#forget(ownerKey({ platform: turn.message.platform, tenantId: turn.message.tenantId, userId: target }), 'their');
+    return this.#forget(ownerKey({ platform: turn.message.platform, tenantId: turn.message.tenantId, userId: target }), 'their', target);
   }
 
-  #forget(owner: string, whose: 'your' | 'their'): Reply {
+  #forget(owner: string, whose: 'your' | 'their', shownId?: string): Reply {
     const report = eraseOwner(this.#db, owner, this.#erasureSteps);
     this.#memory.forgetOwner(owner);
     this.metrics.increment('hrbot_erasures_total', 'Users erased', { by: whose === 'your' ? 'self' : 'admin' });
     this.#log.info({ ownerKey: owner, by: whose === 'your' ? 'self' : 'admin', rows: report.messages }, 'user data erased');
-    return textReply('notice', erasedText(report, whose), 'private');
+    return textReply('notice', erasedText(report, whose, shownId), 'private');
   }
 
   #usageReport(turn: Turn): Reply {
@@ -375,9 +375,9 @@ export class Engine {
     }
   }
 
+  /** Admin rights are tied to one workspace or tenant: the whole verified owner key must match. */
   #isAdmin(owner: Owner): boolean {
-    const admins = this.#options.admins;
-    return admins.has(owner.userId) || admins.has(`${owner.platform}:${owner.userId}`) || admins.has(ownerKey(owner));
+    return this.#options.admins.has(ownerKey(owner));
   }
 
   #failureReply(error: unknown, platform: string, what: 'message' | 'action'): Reply {
