@@ -101,6 +101,8 @@ export function parseMessageEvent(
     userId: event.user,
     conversationId: event.channel,
     conversationKind: isMention ? 'channel' : 'dm',
+    // In a channel the reply to a personal command goes out as an ephemeral message.
+    privateReplies: true,
     text: decodeSlackEntities(stripBotMention(event.text ?? '', bot.userId)),
     eventId: envelope.event_id,
     raw: event,
@@ -123,6 +125,8 @@ export function parseCommand(body: SlackCommandBody): { message: IncomingMessage
     userId: body.user_id,
     conversationId: body.channel_id,
     conversationKind: kind,
+    // Slash command replies are ephemeral, wherever the command was typed.
+    privateReplies: true,
     text: decodeSlackEntities(body.text ?? ''),
     command: body.command,
     // Slash commands are not redelivered; the trigger id is unique per invocation.

@@ -63,6 +63,9 @@ interface Turn {
 
 const HISTORY_LIST_LIMIT = 10;
 
+/** Commands whose reply is about the asker alone; they run only where `privateReplies` holds. */
+const PERSONAL_COMMANDS: ReadonlySet<CommandName> = new Set(['history', 'usage', 'forget']);
+
 /**
  * The core: every platform's messages come through {@link Engine.handle} and leave as a Reply.
  * Order of work: dedupe → ownership → limits (counted before any work) → command → answer →
@@ -201,6 +204,8 @@ export class Engine {
     }
     const { name, args } = parsed;
     this.metrics.increment('hrbot_commands_total', 'Commands received', { platform: message.platform, command: name });
+    // Nothing personal is done where its reply could not be shown to the asker alone (a Teams channel).
+    if (PERSONAL_COMMANDS.has(name) && !message.privateReplies) return personalOnlyReply(name);
     // Erasing and help must always work, even for a user who is over their limits.
     if (name !== 'forget' && name !== 'help') {
       this.#usage.admit(turn.owner, turn.tenant, { question: name === 'ask' });
@@ -401,6 +406,14 @@ export class Engine {
     this.#log.error({ err: toError(error), code, platform, what }, 'failed to handle');
     return textReply('error', 'Sorry, something went wrong on my side and I could not answer. Please try again in a minute.', 'private');
   }
+}
+
+function personalOnlyReply(name: CommandName): Reply {
+  const refusal =
+    name === 'forget'
+      ? 'I only erase data in a personal chat, where the confirmation is shown to you alone, so I have not erased anything.'
+      : `Your ${name} is only shown in a personal chat, so I have not shown it here.`;
+  return textReply('notice', `${refusal} Message me directly and type \`${name}\` there.`);
 }
 
 function tooLong(length: number, limit: number): Reply {
