@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { escapeMrkdwn } from '../adapters/slack/render.ts';
+import { renderText } from '../adapters/console/render-text.ts';
 import { teamsMarkdown } from '../adapters/teams/render-reply.ts';
 import { quoteUserText } from '../src/engine/user-text.ts';
 import type { RecordedCall } from './fakes/fake-slack-api.ts';
@@ -192,5 +193,12 @@ describe('streamed AI answers steered into links and mentions', () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describe('terminal chat', () => {
+  it('shows quoted user text as typed, without the escapes', () => {
+    const text = `I couldn't find anything about _${quoteUserText('[everyone](!channel) **x** <b>')}_.`;
+    assert.equal(renderText({ kind: 'excerpts', text, sources: [], visibility: 'public' }, { color: false }), "I couldn't find anything about [everyone](!channel) **x** <b>.");
   });
 });
