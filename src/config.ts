@@ -1,5 +1,6 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
+import { parseAdmins } from './engine/admins.ts';
 import { ConfigError } from './errors.ts';
 
 const optionalString = z
@@ -99,7 +100,7 @@ export type TeamsMode = 'authenticated' | 'emulator' | 'off';
 /** Validated configuration, derived once at start. */
 export interface Config {
   env: Env;
-  /** Platform user ids allowed admin commands, with or without a `platform:` prefix. */
+  /** Owner keys (`platform:tenant:user`) of the users allowed admin commands; see parseAdmins. */
   admins: ReadonlySet<string>;
   slack: { mode: 'http' | 'socket' | 'off' };
   teams: { mode: TeamsMode; enabled: boolean; authenticated: boolean };
@@ -150,11 +151,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     (env.AWS_ACCESS_KEY_ID !== undefined && env.AWS_SECRET_ACCESS_KEY !== undefined) || env.AWS_PROFILE !== undefined;
   return {
     env,
-    admins: new Set(
-      env.HR_ADMINS.split(',')
-        .map((id) => id.trim())
-        .filter((id) => id !== ''),
-    ),
+    admins: parseAdmins(env.HR_ADMINS),
     slack: { mode: slackMode },
     teams: { mode: teamsMode, enabled: teamsMode !== 'off', authenticated: teamsMode === 'authenticated' },
     bedrock: { enabled: env.AWS_REGION !== undefined && env.BEDROCK_MODEL_ID !== undefined && hasAwsCredentials },

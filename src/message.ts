@@ -18,6 +18,12 @@ export interface IncomingMessage {
   /** Channel, chat or DM id as the platform names it. */
   conversationId: string;
   conversationKind: ConversationKind;
+  /**
+   * Whether a reply here can be shown to the asker alone (Slack: anywhere, as an ephemeral
+   * message; Teams: only the personal chat; the console). Personal commands (history, usage,
+   * forget) run only where it is true, so nothing is done that the reply cannot report.
+   */
+  privateReplies: boolean;
   /** Thread (Slack thread_ts, Teams reply chain id) the message belongs to, if any. */
   threadId?: string;
   /** What the user wrote, with the bot's own mention already removed by the adapter. */

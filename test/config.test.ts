@@ -39,7 +39,7 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ MICROSOFT_APP_ID: 'id', MICROSOFT_APP_PASSWORD: 'p' }).teams.enabled, true);
     const bedrock = loadConfig({ AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y', BEDROCK_MODEL_ID: 'm' });
     assert.equal(bedrock.bedrock.enabled, true);
-    assert.deepEqual([...loadConfig({ HR_ADMINS: ' U1, slack:U2 ,,' }).admins], ['U1', 'slack:U2']);
+    assert.deepEqual([...loadConfig({ HR_ADMINS: ' slack:T1:U1, console:local:boss ,,' }).admins], ['slack:T1:U1', 'console:local:boss']);
   });
 
   it('treats an empty value as unset, for every variable', () => {

@@ -7,7 +7,7 @@ import { streamingAnswerer } from './support/test-answerers.ts';
 describe('engine commands', () => {
   let bot: TempBot;
   before(() => {
-    bot = startTempBot({ HR_ADMINS: 'boss' });
+    bot = startTempBot({ HR_ADMINS: 'console:local:boss' });
   });
   after(() => bot.close());
 
@@ -57,7 +57,7 @@ describe('engine commands', () => {
   it('answers an unknown command, an empty message and an oversized one politely', async () => {
     const unknown = await ask(bot.core, dm('/hr frobnicate now'));
     assert.equal(unknown.kind, 'error');
-    assert.match(unknown.text, /don't know the command `frobnicate`/);
+    assert.match(unknown.text, /don't know the command _frobnicate_/);
     const empty = await ask(bot.core, dm('  \u200b\u0007  '));
     assert.equal(empty.kind, 'help');
     const long = await ask(bot.core, dm('a'.repeat(4001)));
@@ -229,7 +229,7 @@ describe('engine guarantees', () => {
   });
 
   it('lets an admin erase another user and refuses a non-admin', async () => {
-    const bot = startTempBot({ HR_ADMINS: 'console:boss' });
+    const bot = startTempBot({ HR_ADMINS: 'console:local:boss' });
     try {
       await ask(bot.core, dm('sick leave?', 'nina'));
       const refused = await ask(bot.core, dm('/hr forget nina', 'omar'));
@@ -239,6 +239,8 @@ describe('engine guarantees', () => {
       assert.equal(done.kind, 'notice');
       assert.match(done.text, /2 messages in 1 conversation/);
       assert.equal(bot.core.db.prepare("SELECT COUNT(*) FROM messages WHERE owner_key LIKE '%:nina'").pluck().get(), 0);
+      const unknown = await ask(bot.core, dm('/hr forget nobody-by-that-name', 'boss'));
+      assert.match(unknown.text, /^I have nothing stored for _nobody-by-that-name_/);
     } finally {
       bot.close();
     }

@@ -6,17 +6,50 @@ import type { Reply } from '../src/message.ts';
 
 const bot = { userId: 'UBOT', botId: 'BBOT' };
 const envelope = { event_id: 'Ev1', team_id: 'T1' };
+const trusted = { trustedLinkHosts: new Set(['x.test']) };
 
 describe('markdown to Slack mrkdwn', () => {
   it('converts bold, italics, links, lists and headings, and escapes control characters', () => {
     assert.equal(toMrkdwn('**Parental leave** is *16 weeks*'), '*Parental leave* is _16 weeks_');
-    assert.equal(toMrkdwn('See [the policy](https://hr.example.com/leave?a=1&b=2)'), 'See <https://hr.example.com/leave?a=1&amp;b=2|the policy>');
+    assert.equal(toMrkdwn('See [the policy](https://hr.example.com/leave?a=1&b=2)'), 'See the policy (<https://hr.example.com/leave?a=1&amp;b=2>)');
     assert.equal(toMrkdwn('- one\n- two\n  * nested'), '• one\n• two\n  • nested');
     assert.equal(toMrkdwn('## Holidays'), '*Holidays*');
     assert.equal(toMrkdwn('a < b & c > d'), 'a &lt; b &amp; c &gt; d');
     assert.equal(toMrkdwn('~~old~~ _kept_'), '~old~ _kept_');
     assert.equal(toMrkdwn('use `**raw**` as is'), 'use `**raw**` as is');
-    assert.equal(toMrkdwn('[snake_case_link](https://x.test/a_b_c)'), '<https://x.test/a_b_c|snake_case_link>');
+    assert.equal(toMrkdwn('[snake_case_link](https://x.test/a_b_c)', trusted), '<https://x.test/a_b_c|snake_case_link>');
+  });
+
+  it('keeps a link label only for the URL itself or a trusted host; otherwise shows where it goes', () => {
+    assert.equal(toMrkdwn('[Verify payroll](https://evil.example/login)'), 'Verify payroll (<https://evil.example/login>)');
+    assert.equal(toMrkdwn('[Leave](https://x.test/leave)', trusted), '<https://x.test/leave|Leave>');
+    assert.equal(toMrkdwn('[https://evil.example/](https://evil.example/)'), '<https://evil.example/|https://evil.example/>');
+    assert.equal(toMrkdwn('[**Leave**](https://x.test/a|b>c)', trusted), '<https://x.test/a%7Cb&gt;c|Leave>', 'a | or > in the URL cannot end it');
+    assert.equal(toMrkdwn('see https://x.test/a_b_c.'), 'see <https://x.test/a_b_c>.');
+  });
+
+  it('never produces a mention, broadcast or link from link syntax with another target', () => {
+    assert.equal(toMrkdwn('[everyone](!channel)'), 'everyone (!channel)');
+    assert.equal(toMrkdwn('[hi](!here) [boss](@U0VICTIM1) [team](!subteam^S1) [x](<@U1>)'), 'hi (!here) boss (@U0VICTIM1) team (!subteam^S1) x (&lt;@U1&gt;)');
+    assert.equal(toMrkdwn('[Open](mailto:a@evil.example) [run](javascript:alert(1))'), 'Open (mailto:a@evil.example) run (javascript:alert(1))');
+    for (const raw of ['<!channel>', '<!here|here>', '<@U0123ABCD>', '<!subteam^S1|hr>', '<https://evil.example|Verify>', '`<!here>`', '```\n<!channel>\n```']) {
+      assert.doesNotMatch(toMrkdwn(raw), /<[!@#]|\|Verify>/, raw);
+    }
+  });
+
+  it('shows backslash-escaped characters literally and ignores placeholder characters typed by a user', () => {
+    assert.equal(toMrkdwn('\\[everyone\\]\\(\\!channel\\)'), '[everyone](!channel)');
+    assert.equal(toMrkdwn('_\\<!here\\> \\*not bold\\*_'), '_&lt;!here&gt; *not bold*_');
+    assert.equal(toMrkdwn('a \\` b ` c`'), 'a ` b ` c`');
+    assert.equal(toMrkdwn('x\uE0010\uE001y\uE000'), 'x0y');
+  });
+
+  it('marks every mrkdwn block verbatim, so Slack adds no links or mentions of its own', () => {
+    const reply: Reply = { kind: 'lookup', text: 'ask @channel in #general', sources: [{ file: 'a.md', title: 'A', heading: 'B', headingPath: 'A › B', anchor: 'b' }], visibility: 'public' };
+    const blocks = renderReply(reply)[0]!.blocks;
+    const texts = blocks.flatMap((block) => (block.type === 'section' ? [block.text] : block.type === 'context' ? block.elements : []));
+    assert.ok(texts.length >= 2);
+    for (const text of texts) assert.deepEqual('verbatim' in text! ? text.verbatim : undefined, true);
   });
 });
 

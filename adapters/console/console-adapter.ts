@@ -45,6 +45,7 @@ export async function runConsole(options: ConsoleOptions): Promise<void> {
       userId: user,
       conversationId: CONVERSATION,
       conversationKind: 'dm',
+      privateReplies: true,
       text: line,
       eventId: randomUUID(),
     });

@@ -1,4 +1,5 @@
 import type { webApi } from '@slack/bolt';
+import { breakMarkup } from '../../src/engine/user-text.ts';
 import { toError } from '../../src/errors.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { Progress, Reply, ReplyHooks } from '../../src/message.ts';
@@ -79,7 +80,8 @@ export class MessageDelivery {
         buffer_size: STREAM_BUFFER_CHARS,
       });
     try {
-      await this.#streamer.append({ markdown_text: text });
+      // Streamed markdown is shown as Slack parses it; breaking `<`, `]` and `&` keeps a steered answer from linking or mentioning.
+      await this.#streamer.append({ markdown_text: breakMarkup(text) });
     } catch (error) {
       this.#log.warn({ err: toError(error) }, 'slack: chat stream failed; falling back to message updates');
       if (this.#streamer.ts === undefined) {

@@ -101,7 +101,9 @@ export function parseMessageEvent(
     userId: event.user,
     conversationId: event.channel,
     conversationKind: isMention ? 'channel' : 'dm',
-    text: stripBotMention(event.text ?? '', bot.userId),
+    // In a channel the reply to a personal command goes out as an ephemeral message.
+    privateReplies: true,
+    text: decodeSlackEntities(stripBotMention(event.text ?? '', bot.userId)),
     eventId: envelope.event_id,
     raw: event,
     ...(threadTs === undefined ? {} : { threadId: threadTs }),
@@ -123,7 +125,9 @@ export function parseCommand(body: SlackCommandBody): { message: IncomingMessage
     userId: body.user_id,
     conversationId: body.channel_id,
     conversationKind: kind,
-    text: body.text ?? '',
+    // Slash command replies are ephemeral, wherever the command was typed.
+    privateReplies: true,
+    text: decodeSlackEntities(body.text ?? ''),
     command: body.command,
     // Slash commands are not redelivered; the trigger id is unique per invocation.
     eventId: `command:${body.trigger_id ?? `${body.channel_id}:${body.user_id}:${Date.now()}`}`,
@@ -177,6 +181,14 @@ export const FORGET = 'hr_forget';
 export function stripBotMention(text: string, botUserId: string): string {
   const mention = new RegExp(`<@${escapeRegExp(botUserId)}(?:\\|[^>]*)?>`, 'g');
   return text.replace(mention, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * Slack sends what a person typed with `&`, `<` and `>` as entities (`&lt;` …), so that its own
+ * `<…>` markup stands out. Decoded, the engine sees what was typed; the renderer escapes it again.
+ */
+export function decodeSlackEntities(text: string): string {
+  return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }
 
 function escapeRegExp(text: string): string {

@@ -1,5 +1,7 @@
 import type { types } from '@slack/bolt';
 import type { Reply, Source } from '../../src/message.ts';
+import { assertNever } from '../../src/message.ts';
+import { linkRendering, MARKDOWN_ESCAPE, splitCode } from '../../src/engine/user-text.ts';
 import { FEEDBACK_DOWN, FEEDBACK_UP, FORGET } from './parse.ts';
 
 type KnownBlock = types.KnownBlock;
@@ -27,9 +29,9 @@ export interface SlackMessage {
  * and line boundaries, and on the last message a context block with the sources and the
  * 👍/👎 buttons when the reply can take feedback.
  */
-export function renderReply(reply: Reply): SlackMessage[] {
+export function renderReply(reply: Reply, options: MrkdwnOptions = {}): SlackMessage[] {
   const extras = extraBlocks(reply);
-  const sections = splitText(toMrkdwn(reply.text), MAX_SECTION_CHARS);
+  const sections = splitText(toMrkdwn(reply.text, options), MAX_SECTION_CHARS);
   const messages: SlackMessage[] = [];
   let blocks: KnownBlock[] = [];
   let body: string[] = [];
@@ -42,7 +44,8 @@ export function renderReply(reply: Reply): SlackMessage[] {
   };
   for (const section of sections) {
     if (blocks.length > 0 && (blocks.length + 1 > MAX_BLOCKS_PER_MESSAGE - extras.length || size + section.length > MAX_MESSAGE_BODY_CHARS)) flush();
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: section } });
+    // verbatim: Slack must not turn plain words into links or mentions; every link is made explicitly by toMrkdwn.
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: section, verbatim: true } });
     body.push(section);
     size += section.length;
   }
@@ -55,7 +58,7 @@ export function renderReply(reply: Reply): SlackMessage[] {
 export function extraBlocks(reply: Reply): KnownBlock[] {
   const blocks: KnownBlock[] = [];
   if (reply.sources.length > 0) {
-    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: sourcesText(reply.sources) }] });
+    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: sourcesText(reply.sources), verbatim: true }] });
   }
   if (reply.answerId !== undefined && (reply.kind === 'answer' || reply.kind === 'excerpts' || reply.kind === 'lookup')) {
     blocks.push({
@@ -110,31 +113,59 @@ export function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/** How replies are drawn. */
+export interface MrkdwnOptions {
+  /**
+   * Hosts whose links keep their label, e.g. the handbook's own site; default none. Any other
+   * labelled link is shown as `label (url)`, so a steered answer cannot disguise where a link goes.
+   */
+  trustedLinkHosts?: ReadonlySet<string>;
+}
+
 /**
- * Convert the engine's markdown to Slack mrkdwn: `**b**` → `*b*`, `*i*` → `_i_`, `[t](u)` → `<u|t>`,
- * `- ` lists → `• `, headings → bold lines, `~~s~~` → `~s~`; code spans and fences are left as they
+ * Convert the engine's markdown to Slack mrkdwn: `**b**` → `*b*`, `*i*` → `_i_`, `- ` lists → `• `,
+ * headings → bold lines, `~~s~~` → `~s~`, `\x` → a literal x. Code spans and fences are left as they
  * are apart from escaping, since Slack shows them verbatim.
+ *
+ * Nothing in the text can become a mention, broadcast or disguised link: `&`, `<` and `>` are
+ * escaped everywhere (so `<!channel>`, `<@U…>`, `<!subteam^…>` and `<url|label>` typed by anyone
+ * stay text), and `[label](url)` becomes a Slack link only for an http(s) URL, with its label only
+ * where {@link linkRendering} allows it.
  */
-export function toMrkdwn(markdown: string): string {
-  return markdown
-    .split(/(```[\s\S]*?```|`[^`\n]+`)/)
-    .map((part, index) => (index % 2 === 1 ? escapeMrkdwn(part) : convertProse(part)))
+export function toMrkdwn(markdown: string, options: MrkdwnOptions = {}): string {
+  // A user could type our placeholder characters; they must not be read as ours.
+  return splitCode(markdown.replace(PLACEHOLDERS, ''))
+    .map((part) => (part.code ? escapeMrkdwn(part.text) : convertProse(part.text, options)))
     .join('');
 }
 
-// Private-use characters as placeholders: they cannot occur in handbook text.
+// Private-use characters as placeholders; toMrkdwn removes any that arrive in the text.
 const BOLD = '\uE000';
 const LINK = '\uE001';
+const LITERAL = '\uE002';
+const PLACEHOLDERS = /[\uE000-\uE002]/g;
+const MARKDOWN_LINK = /\[([^\]\n]+)\]\(([^)\s]+)\)/g;
+// A bare URL, up to whitespace, markup, a bracket or an escaped character; trailing punctuation and emphasis marks are not part of it.
+const BARE_URL = /\bhttps?:\/\/[^\s<>"'`|()[\]\uE000-\uE002]+?(?=[.,;:!?_*~]*(?:[\s<>"'`|()[\]\uE000-\uE002]|$))/gi;
 
-function convertProse(text: string): string {
+function convertProse(markdown: string, options: MrkdwnOptions): string {
+  const literals: string[] = [];
   const links: string[] = [];
+  const restore = (text: string) => text.replace(new RegExp(`${LITERAL}(\\d+)${LITERAL}`, 'g'), (_m, index: string) => literals[Number(index)] ?? '');
+  const link = (rendered: string) => {
+    links.push(rendered);
+    return `${LINK}${links.length - 1}${LINK}`;
+  };
   return (
-    escapeMrkdwn(text)
-      // Links first, out of the way of emphasis rules that would otherwise eat `_` or `*` in URLs.
-      .replace(/\[([^\]\n]+)\]\(([^)\s]+)\)/g, (_m, label: string, url: string) => {
-        links.push(`<${url}|${label.replace(/\|/g, '¦')}>`);
-        return `${LINK}${links.length - 1}${LINK}`;
+    markdown
+      .replace(MARKDOWN_ESCAPE, (_m, char: string) => {
+        literals.push(char);
+        return `${LITERAL}${literals.length - 1}${LITERAL}`;
       })
+      // Links first, out of the way of emphasis rules that would otherwise eat `_` or `*` in URLs.
+      .replace(MARKDOWN_LINK, (_m, label: string, url: string) => link(slackLink(restore(label), restore(url), options)))
+      .replace(BARE_URL, (url: string) => link(URL.canParse(restore(url)) ? `<${escapeUrl(restore(url))}>` : escapeMrkdwn(restore(url))))
+      .replace(/[&<>]/g, (char) => escapeMrkdwn(char))
       .replace(/^#{1,6}\s+(.+?)\s*#*$/gm, `${BOLD}$1${BOLD}`)
       .replace(/\*\*([^*\n]+)\*\*/g, `${BOLD}$1${BOLD}`)
       .replace(/__([^_\n]+)__/g, `${BOLD}$1${BOLD}`)
@@ -143,7 +174,31 @@ function convertProse(text: string): string {
       .replace(/^(\s*)[-*+]\s+/gm, '$1• ')
       .replace(new RegExp(BOLD, 'g'), '*')
       .replace(new RegExp(`${LINK}(\\d+)${LINK}`, 'g'), (_m, index: string) => links[Number(index)] ?? '')
+      .replace(new RegExp(`${LITERAL}(\\d+)${LITERAL}`, 'g'), (_m, index: string) => escapeMrkdwn(literals[Number(index)] ?? ''))
   );
+}
+
+/** A markdown link as Slack mrkdwn: `<url|label>`, `label (<url>)` or plain text, as {@link linkRendering} decides. */
+function slackLink(label: string, url: string, options: MrkdwnOptions): string {
+  const shownLabel = escapeMrkdwn(label.replace(MARKDOWN_EMPHASIS, ''));
+  const rendering = linkRendering(label, url, options.trustedLinkHosts);
+  switch (rendering) {
+    case 'labelled':
+      return `<${escapeUrl(url)}|${shownLabel.replace(/\|/g, '¦')}>`;
+    case 'url-only':
+      return `${shownLabel} (<${escapeUrl(url)}>)`;
+    case 'text':
+      return `${shownLabel} (${escapeMrkdwn(url)})`;
+    default:
+      return assertNever(rendering);
+  }
+}
+
+const MARKDOWN_EMPHASIS = /\*\*|__/g;
+
+/** A URL inside Slack's `<…>`: control characters escaped, and `|` encoded so it cannot start a label. */
+function escapeUrl(url: string): string {
+  return escapeMrkdwn(url).replace(/\|/g, '%7C');
 }
 
 /**

@@ -98,6 +98,8 @@ export function toIncomingMessage(activity: Partial<Activity>, authenticated: bo
     userId: identity.userId,
     conversationId: baseConversation,
     conversationKind: kind,
+    // Teams has no reply only the asker sees in a channel or group chat.
+    privateReplies: kind === 'dm',
     ...(threadId === undefined ? {} : { threadId }),
     text: textWithoutMention(activity),
     eventId: eventIdOf(activity) ?? activityId,

@@ -1,5 +1,7 @@
 import type { Activity, Attachment } from 'botbuilder';
+import { breakMarkup, linkRendering, MARKDOWN_ESCAPE, splitCode } from '../../src/engine/user-text.ts';
 import type { Reply } from '../../src/message.ts';
+import { assertNever } from '../../src/message.ts';
 
 /** How a reply is drawn. */
 export interface RenderOptions {
@@ -10,6 +12,8 @@ export interface RenderOptions {
    * carries only the sources and the feedback buttons.
    */
   textOutsideCard?: boolean;
+  /** Hosts whose links keep their label (the handbook's own site); default none. */
+  trustedLinkHosts?: ReadonlySet<string>;
 }
 
 const CARD_CONTENT_TYPE = 'application/vnd.microsoft.card.adaptive';
@@ -35,31 +39,82 @@ export function wantsCard(reply: Reply, options: RenderOptions): boolean {
 
 /** The activity fields (text, attachments) that show a reply in Teams. */
 export function renderReply(reply: Reply, options: RenderOptions): Partial<Activity> {
-  if (!wantsCard(reply, options)) return { type: 'message', text: markdownWithSources(reply), textFormat: 'markdown' };
-  const card = adaptiveCard(reply, options.textOutsideCard === true);
+  if (!wantsCard(reply, options)) return { type: 'message', text: markdownWithSources(reply, options), textFormat: 'markdown' };
+  const card = adaptiveCard(reply, options);
   return {
     type: 'message',
-    ...(options.textOutsideCard === true ? { text: reply.text, textFormat: 'markdown' } : {}),
+    ...(options.textOutsideCard === true ? { text: teamsMarkdown(reply.text, options), textFormat: 'markdown' } : {}),
     attachments: [card],
   };
 }
 
 /** Markdown for clients or settings without cards: the text, then its sources as a list. */
-export function markdownWithSources(reply: Reply): string {
-  if (reply.sources.length === 0) return reply.text;
-  const sources = reply.sources.map((source) => `- ${source.headingPath} (${source.file})`);
-  return `${reply.text}\n\n**Sources**\n${sources.join('\n')}`;
+export function markdownWithSources(reply: Reply, options: Pick<RenderOptions, 'trustedLinkHosts'> = {}): string {
+  const text = teamsMarkdown(reply.text, options);
+  if (reply.sources.length === 0) return text;
+  const sources = reply.sources.map((source) => `- ${breakMarkup(`${source.headingPath} (${source.file})`)}`);
+  return `${text}\n\n**Sources**\n${sources.join('\n')}`;
 }
 
-function adaptiveCard(reply: Reply, textOutsideCard: boolean): Attachment {
+/**
+ * The engine's markdown as Teams markdown (message text and card TextBlocks read the same subset).
+ * Nothing in it can become a link with a chosen label, an HTML tag, an `<at>` mention or an
+ * entity: `[label](url)` keeps its label only where {@link linkRendering} allows (else
+ * `label (url)`), `\x` escapes become the literal character, and every other `<`, `]` and `&`
+ * is broken with a zero-width space ({@link breakMarkup}), since Teams has no escape that works in
+ * both messages and cards.
+ */
+export function teamsMarkdown(markdown: string, options: Pick<RenderOptions, 'trustedLinkHosts'> = {}): string {
+  return splitCode(markdown.replace(/\uE002/g, ''))
+    .map((part) => (part.code ? breakMarkup(part.text) : safeProse(part.text, options.trustedLinkHosts)))
+    .join('');
+}
+
+// Private-use placeholder for an escaped character while links are found; removed from the input first.
+const LITERAL = '\uE002';
+const MARKDOWN_LINK = /\[([^\]\n]+)\]\(([^)\s]+)\)/g;
+
+function safeProse(markdown: string, trustedHosts: ReadonlySet<string> | undefined): string {
+  const literals: string[] = [];
+  const marked = markdown.replace(MARKDOWN_ESCAPE, (_m, char: string) => {
+    literals.push(char);
+    return `${LITERAL}${literals.length - 1}${LITERAL}`;
+  });
+  const restore = (text: string) => text.replace(new RegExp(`${LITERAL}(\\d+)${LITERAL}`, 'g'), (_m, index: string) => literals[Number(index)] ?? '');
+  let out = '';
+  let last = 0;
+  for (const match of marked.matchAll(MARKDOWN_LINK)) {
+    out += breakMarkup(restore(marked.slice(last, match.index))) + teamsLink(restore(match[1] ?? ''), restore(match[2] ?? ''), trustedHosts);
+    last = match.index + match[0].length;
+  }
+  return out + breakMarkup(restore(marked.slice(last)));
+}
+
+function teamsLink(label: string, url: string, trustedHosts: ReadonlySet<string> | undefined): string {
+  const shownLabel = breakMarkup(label);
+  const rendering = linkRendering(label, url, trustedHosts);
+  switch (rendering) {
+    case 'labelled':
+      return `[${shownLabel}](${new URL(url).href})`;
+    case 'url-only':
+      return `${shownLabel} (${new URL(url).href})`;
+    case 'text':
+      return `${shownLabel} (${breakMarkup(url)})`;
+    default:
+      return assertNever(rendering);
+  }
+}
+
+function adaptiveCard(reply: Reply, options: RenderOptions): Attachment {
+  const textOutsideCard = options.textOutsideCard === true;
   const body: unknown[] = [];
   const heading = label(reply);
   if (heading !== undefined && !textOutsideCard) body.push({ type: 'TextBlock', text: heading, weight: 'Bolder', size: 'Small', isSubtle: true, wrap: true });
-  if (!textOutsideCard) body.push({ type: 'TextBlock', text: reply.text, wrap: true });
+  if (!textOutsideCard) body.push({ type: 'TextBlock', text: teamsMarkdown(reply.text, options), wrap: true });
   if (reply.sources.length > 0) {
     body.push({ type: 'TextBlock', text: 'Sources', weight: 'Bolder', size: 'Small', spacing: 'Medium', wrap: true });
     for (const source of reply.sources) {
-      body.push({ type: 'TextBlock', text: `${source.headingPath} (${source.file})`, size: 'Small', isSubtle: true, spacing: 'None', wrap: true });
+      body.push({ type: 'TextBlock', text: breakMarkup(`${source.headingPath} (${source.file})`), size: 'Small', isSubtle: true, spacing: 'None', wrap: true });
     }
   }
   const actions: unknown[] =

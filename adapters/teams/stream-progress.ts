@@ -2,6 +2,7 @@ import type { Activity } from 'botbuilder';
 import type { Logger } from '../../src/log/logger.ts';
 import type { Progress } from '../../src/message.ts';
 import { describeError } from './describe-error.ts';
+import { teamsMarkdown } from './render-reply.ts';
 
 /** Streaming limits; defaults stated once, here. */
 export interface StreamOptions {
@@ -68,7 +69,7 @@ export class TeamsStream {
           return;
         }
         // Throttled, not queued: a skipped update's text goes out with the next one or the final message.
-        if (this.#now() - this.#lastSentAt >= this.#minIntervalMs) await this.#update('streaming', this.#text);
+        if (this.#now() - this.#lastSentAt >= this.#minIntervalMs) await this.#update('streaming', teamsMarkdown(this.#text));
         return;
     }
   }

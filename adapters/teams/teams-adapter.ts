@@ -67,8 +67,9 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 const WELCOME_PERSONAL =
   "Hi! I'm the HR assistant. Ask me anything about our HR policies in your own words, or type `help` to see the commands (`policy parental leave`, `holidays`, `contact payroll`, …).";
 const WELCOME_CHANNEL = "Hi! I'm the HR assistant. Mention me with a question, e.g. `@HR Bot how many vacation days do I get?`, or `@HR Bot help`.";
-const PRIVATE_IN_CHANNEL =
-  'That answer is about you personally, so I only give it in a personal chat. Message me directly and ask again.';
+// Personal commands are refused before running where replies are public (see IncomingMessage.privateReplies),
+// so what is left here is a refusal or error meant for the asker alone: nothing was done.
+const PRIVATE_IN_CHANNEL = 'That reply is meant for you alone, so I only give it in a personal chat. Message me directly and ask again.';
 
 /**
  * The Teams adapter: POST /api/messages through botbuilder's CloudAdapter, an ActivityHandler that

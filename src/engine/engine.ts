@@ -27,6 +27,7 @@ import { cleanText } from './input-text.ts';
 import type { Owner } from './ownership.ts';
 import { conversationKey, ownerKey, tenantKey } from './ownership.ts';
 import { DROPPED_AFTER_ERASE_TEXT, erasedText, helpText, textReply, waitText } from './replies.ts';
+import { quoteUserText } from './user-text.ts';
 
 /** Engine limits; every one has a default in `.env.example`. */
 export interface EngineOptions {
@@ -34,7 +35,7 @@ export interface EngineOptions {
   maxMessageChars: number;
   limits: UsageLimits;
   lanes: ConversationLanesOptions;
-  /** Platform user ids allowed admin commands (`U123`, `slack:U123` or `slack:T1:U123`). */
+  /** Owner keys (`platform:tenant:user`, see ownerKey) of the users allowed admin commands; parsed by parseAdmins. */
   admins: ReadonlySet<string>;
   /** Bounds of the in-memory conversation memory (earlier turns handed to the answerer); defaults in its options type. */
   memory?: Partial<ConversationMemoryOptions>;
@@ -73,6 +74,9 @@ interface Turn {
 const HISTORY_LIST_LIMIT = 10;
 /** How long `/hr forget` waits for the journal to be emptied before replying (the purge goes on after). */
 const FORGET_PURGE_WAIT_MS = 1_000;
+
+/** Commands whose reply is about the asker alone; they run only where `privateReplies` holds. */
+const PERSONAL_COMMANDS: ReadonlySet<CommandName> = new Set(['history', 'usage', 'forget']);
 
 /**
  * The core: every platform's messages come through {@link Engine.handle} and leave as a Reply.
@@ -208,7 +212,7 @@ export class Engine {
       case 'unknown':
         return textReply(
           'error',
-          `I don't know the command \`${parsed.word.slice(0, 40)}\`. To ask a question, type \`/hr ask ${parsed.word.slice(0, 40)} …\`, or see \`/hr help\`.`,
+          `I don't know the command _${quoteUserText(parsed.word, 40)}_. To ask a question, type \`/hr ask\` and the question, or see \`/hr help\`.`,
         );
       case 'command':
         break;
@@ -217,6 +221,8 @@ export class Engine {
     }
     const { name, args } = parsed;
     this.metrics.increment('hrbot_commands_total', 'Commands received', { platform: message.platform, command: name });
+    // Nothing personal is done where its reply could not be shown to the asker alone (a Teams channel).
+    if (PERSONAL_COMMANDS.has(name) && !message.privateReplies) return personalOnlyReply(name);
     // Erasing and help must always work, even for a user who is over their limits.
     if (name !== 'forget' && name !== 'help') {
       if (!this.#usage.admit(turn.owner, turn.tenant, { question: name === 'ask', mark: turn.mark })) {
@@ -253,7 +259,7 @@ export class Engine {
     if (args === '') return textReply('error', 'What should I look up? For example: `/hr policy parental leave`.');
     const hits = this.#handbook.search(args, 3);
     if (hits.length === 0) return this.#notFound(args);
-    const text = renderSections(hits, `Handbook sections matching _${args.slice(0, 80)}_:`);
+    const text = renderSections(hits, `Handbook sections matching _${quoteUserText(args)}_:`);
     return this.#remember(turn, 'policy', args, { kind: 'lookup', text, sources: hits.map(sourceOf), visibility: 'public' });
   }
 
@@ -305,10 +311,10 @@ export class Engine {
     if (contacts.length === 0) {
       const general = this.#handbook.contacts('general').slice(0, 1);
       const fallback = general.map((c) => ` Your general HR contact is ${c.contact} (${c.email}).`).join('');
-      return textReply('lookup', `I don't have a specific HR contact for _${topic.slice(0, 80)}_.${fallback}`);
+      return textReply('lookup', `I don't have a specific HR contact for _${quoteUserText(topic)}_.${fallback}`);
     }
     const lines = contacts.map((c) => `- **${c.topic}**: ${c.contact}, ${c.email}${c.channel ? `, ${c.channel}` : ''}`);
-    return textReply('lookup', [topic === '' ? '**HR contacts**' : `**Who to contact about ${topic.slice(0, 80)}**`, ...lines].join('\n'));
+    return textReply('lookup', [topic === '' ? '**HR contacts**' : `**Who to contact about ${quoteUserText(topic)}**`, ...lines].join('\n'));
   }
 
   #historyList(turn: Turn): Reply {
@@ -317,7 +323,7 @@ export class Engine {
     }
     const questions = this.#history.recentQuestions(turn.owner, HISTORY_LIST_LIMIT);
     if (questions.length === 0) return textReply('lookup', "You haven't asked me anything yet (or you erased it).", 'private');
-    const lines = questions.map((q) => `- ${new Date(q.createdAt).toISOString().slice(0, 16).replace('T', ' ')} UTC: ${q.command === 'policy' ? '`policy` ' : ''}${q.text.slice(0, 200)}`);
+    const lines = questions.map((q) => `- ${new Date(q.createdAt).toISOString().slice(0, 16).replace('T', ' ')} UTC: ${q.command === 'policy' ? '`policy` ' : ''}${quoteUserText(q.text, 200)}`);
     const text = [`**Your last ${questions.length} question${questions.length === 1 ? '' : 's'}** (only you can see this)`, ...lines].join('\n');
     return { ...textReply('lookup', text, 'private'), actions: ['forget'] };
   }
@@ -328,17 +334,17 @@ export class Engine {
       return textReply('error', 'Only HR admins can erase another user. To erase your own data, type `/hr forget` alone.', 'private');
     }
     const target = args.replace(/^<@([^>|]+)(?:\|[^>]*)?>$/, '$1').trim();
-    return this.#forget(ownerKey({ platform: turn.message.platform, tenantId: turn.message.tenantId, userId: target }), 'their');
+    return this.#forget(ownerKey({ platform: turn.message.platform, tenantId: turn.message.tenantId, userId: target }), 'their', target);
   }
 
-  async #forget(owner: string, whose: 'your' | 'their'): Promise<Reply> {
+  async #forget(owner: string, whose: 'your' | 'their', shownId?: string): Promise<Reply> {
     // The erase commits at once (readers never block it); only emptying the journal may have to wait.
     const report = eraseOwner(this.#db, owner, this.#erasureSteps);
     this.#memory.forgetOwner(owner);
     this.metrics.increment('hrbot_erasures_total', 'Users erased', { by: whose === 'your' ? 'self' : 'admin' });
     const purged = await this.#journal.purge(FORGET_PURGE_WAIT_MS);
     this.#log.info({ ownerKey: owner, by: whose === 'your' ? 'self' : 'admin', rows: report.messages, journalPurged: purged }, 'user data erased');
-    return textReply('notice', erasedText(report, whose, purged ? undefined : { retryMs: this.#journal.giveUpAfterMs }), 'private');
+    return textReply('notice', erasedText(report, whose, purged ? undefined : { retryMs: this.#journal.giveUpAfterMs }, shownId), 'private');
   }
 
   #usageReport(turn: Turn): Reply {
@@ -366,7 +372,7 @@ export class Engine {
     const contact = general.map((c) => ` You can also ask ${c.contact} (${c.email}).`).join('');
     return textReply(
       'excerpts',
-      `I couldn't find anything in the handbook about _${query.slice(0, 80)}_. Try other words, or \`/hr contact <topic>\` to find the right person.${contact}`,
+      `I couldn't find anything in the handbook about _${quoteUserText(query)}_. Try other words, or \`/hr contact <topic>\` to find the right person.${contact}`,
     );
   }
 
@@ -414,9 +420,9 @@ export class Engine {
     }
   }
 
+  /** Admin rights are tied to one workspace or tenant: the whole verified owner key must match. */
   #isAdmin(owner: Owner): boolean {
-    const admins = this.#options.admins;
-    return admins.has(owner.userId) || admins.has(`${owner.platform}:${owner.userId}`) || admins.has(ownerKey(owner));
+    return this.#options.admins.has(ownerKey(owner));
   }
 
   #failureReply(error: unknown, platform: string, what: 'message' | 'action'): Reply {
@@ -440,6 +446,14 @@ export class Engine {
     this.#log.error({ err: toError(error), code, platform, what }, 'failed to handle');
     return textReply('error', 'Sorry, something went wrong on my side and I could not answer. Please try again in a minute.', 'private');
   }
+}
+
+function personalOnlyReply(name: CommandName): Reply {
+  const refusal =
+    name === 'forget'
+      ? 'I only erase data in a personal chat, where the confirmation is shown to you alone, so I have not erased anything.'
+      : `Your ${name} is only shown in a personal chat, so I have not shown it here.`;
+  return textReply('notice', `${refusal} Message me directly and type \`${name}\` there.`);
 }
 
 function tooLong(length: number, limit: number): Reply {

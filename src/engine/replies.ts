@@ -1,5 +1,6 @@
 import type { Reply } from '../message.ts';
 import type { ErasureReport } from '../store/erasure.ts';
+import { quoteUserText } from './user-text.ts';
 
 /** A reply with no sources. */
 export function textReply(kind: Reply['kind'], text: string, visibility: Reply['visibility'] = 'public'): Reply {
@@ -27,11 +28,16 @@ export function helpText(isAdmin: boolean): string {
 }
 
 /**
- * Confirmation after an erase, saying what went. `journalPending` is set when old copies could not
- * yet be wiped from the database's journal (another process was reading it): the reply says so
- * instead of claiming everything is gone.
+ * Confirmation after an erase, saying what went; for an admin's erase of an id with no data, says so.
+ * `journalPending` is set when old copies could not yet be wiped from the database's journal (another
+ * process was reading it): the reply says so instead of claiming everything is gone.
  */
-export function erasedText(report: ErasureReport, whose: 'your' | 'their', journalPending?: { retryMs: number }): string {
+export function erasedText(report: ErasureReport, whose: 'your' | 'their', journalPending?: { retryMs: number }, userId?: string): string {
+  // Every count in the report, whatever it grows to hold: all zero means nothing was stored.
+  const nothing = Object.values(report).every((value) => typeof value !== 'number' || value === 0);
+  if (whose === 'their' && nothing) {
+    return `I have nothing stored for ${userId === undefined ? 'that user' : `_${quoteUserText(userId)}_`} in this workspace, so there was nothing to erase. Check the user id.`;
+  }
   const parts = [
     `${report.messages} message${report.messages === 1 ? '' : 's'} in ${report.conversations} conversation${report.conversations === 1 ? '' : 's'}`,
     `${report.feedback} feedback rating${report.feedback === 1 ? '' : 's'}`,

@@ -77,6 +77,7 @@ export function dm(text: string, userId = 'alice', extra: Partial<IncomingMessag
     userId,
     conversationId: `dm-${userId}`,
     conversationKind: 'dm',
+    privateReplies: true,
     text,
     eventId: `evt-${process.pid}-${eventCounter}`,
     ...extra,
