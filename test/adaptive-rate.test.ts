@@ -84,13 +84,13 @@ void describe('adaptive request rate', () => {
     const clock = { now: 0 };
     const rate = new AdaptiveRate({ ceiling: 50, now: () => clock.now });
     const burst = send(rate, clock, 10, 50);
-    for (const ticket of burst) assert.equal(rate.onThrottle(ticket), ticket === burst[0], 'only the first of the burst cuts');
+    for (const ticket of burst) assert.equal(rate.onThrottle(ticket), ticket === burst[0] ? 'cut' : 'held', 'only the first of the burst cuts');
     const once = rate.rate;
     assert.ok(once < 50 && once >= 50 * 0.7 * 0.9, `one decrease, is ${once}`);
     // The attempts after a cut are a probe: one throttle among them may be background, four in a row
     // say the lower rate is still throttled (a quota window still full).
     const probe = send(rate, clock, 4, once);
-    assert.equal(rate.onThrottle(probe[0]!), false, 'a single throttle at the new rate does not cut');
+    assert.equal(rate.onThrottle(probe[0]!), 'held', 'a single throttle at the new rate does not cut');
     assert.equal(rate.rate, once);
     for (const ticket of probe.slice(1)) rate.onThrottle(ticket);
     assert.ok(rate.rate < once, 'a run of throttles at the new rate lowers it again');
@@ -103,7 +103,7 @@ void describe('adaptive request rate', () => {
     rate.onThrottle(first!);
     const once = rate.rate;
     const [probe] = send(rate, clock, 1, once);
-    assert.equal(rate.onThrottle(probe!), true);
+    assert.equal(rate.onThrottle(probe!), 'cut');
     assert.ok(rate.rate < once);
   });
 

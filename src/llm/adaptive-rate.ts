@@ -39,6 +39,12 @@ export interface RateTicket {
   generation: number;
 }
 
+/**
+ * What a throttle did: `cut` the rate; nothing, because it is `background` (a steady share a lower rate
+ * did not remove); or nothing, `held` because a cut already answers it (its burst, or a probe under way).
+ */
+export type ThrottleResponse = 'cut' | 'background' | 'held';
+
 const SMOOTHING = 0.8;
 
 /**
@@ -174,13 +180,14 @@ export class AdaptiveRate {
    * Bedrock said "too many" to the attempt holding `ticket`. Attempts reserved before the last decrease
    * were paced at a rate already corrected, so one burst of their throttles counts once. Throttles the
    * evidence takes for background (a steady share that a lower rate did not remove) do not cut either.
-   * Returns true when the rate was cut, so the caller can cut its concurrency along with it.
+   * Says what was done, so the caller can cut its concurrency along with the rate, and retry a background
+   * throttle without growing waits.
    */
-  onThrottle(ticket: RateTicket): boolean {
+  onThrottle(ticket: RateTicket): ThrottleResponse {
     const current = ticket.generation === this.#generation;
     if (this.#evidence?.record(true, current) === 'background') this.#undoCut();
-    if (!current) return false;
-    if (this.#evidence?.shouldCut() === false) return false;
+    if (!current) return 'held';
+    if (this.#evidence?.shouldCut() === false) return this.#evidence.probing ? 'held' : 'background';
     this.#generation += 1;
     const now = this.#now();
     this.#count(now, 0);
@@ -207,7 +214,7 @@ export class AdaptiveRate {
       this.#nextAt = now;
     }
     this.#evidence?.startProbe(this.#rate / base);
-    return true;
+    return 'cut';
   }
 
   /** The throttles that made the latest cut do not follow the send rate: going slower only loses answers. */

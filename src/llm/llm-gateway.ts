@@ -6,7 +6,7 @@ import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { AdaptiveLimit } from './adaptive-limit.ts';
 import { AdaptiveRate } from './adaptive-rate.ts';
-import type { RateTicket } from './adaptive-rate.ts';
+import type { RateTicket, ThrottleResponse } from './adaptive-rate.ts';
 import type { ModelClient, ModelRequest, ModelResponse } from './bedrock-client.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 import type { BreakerState } from './circuit-breaker.ts';
@@ -277,16 +277,22 @@ export class LlmGateway {
         if (this.#closing.signal.aborted) throw new LlmUnavailableError('llm_closed', 'LLM gateway closed', { cause: error });
         const failure = classify(error, timedOut);
         this.#attempt(failure.kind);
+        let throttle: ThrottleResponse | undefined;
         if (failure.kind === 'throttled') {
           this.#stats.throttles += 1;
           throttled += 1;
           // Concurrency follows the rate's verdict: a throttle the rate takes for background (or one of a
           // burst already answered) cuts neither. Concurrency alone cannot hold a quota anyway.
-          if (ticket !== undefined && this.#rate.onThrottle(ticket)) this.#limit.onThrottle();
+          throttle = ticket === undefined ? 'held' : this.#rate.onThrottle(ticket);
+          if (throttle === 'cut') this.#limit.onThrottle();
         }
         const giveUp = this.#giveUpReason(failure, attempt - throttled, throttled, emitted);
         if (giveUp !== undefined) throw this.#fail(failure, attempt, giveUp, error);
-        const delay = backoffDelay(attempt - 1, { baseMs: this.#options.backoffBaseMs, maxMs: this.#options.backoffMaxMs }, failure.retryAfterMs);
+        // A background throttle is as likely to hit the next attempt as this one, however long we wait, and
+        // the rate already paces the retry: wait one backoff step, not a growing one (the tail of unlucky
+        // calls would otherwise wait seconds for nothing).
+        const step = throttle === 'background' ? 0 : attempt - 1;
+        const delay = backoffDelay(step, { baseMs: this.#options.backoffBaseMs, maxMs: this.#options.backoffMaxMs }, failure.retryAfterMs);
         try {
           await sleep(delay, undefined, { signal: this.#closing.signal });
         } catch (aborted) {

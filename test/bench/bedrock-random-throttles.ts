@@ -33,6 +33,10 @@ export interface PhaseReport {
   fallbackReplies: number;
   /** Questions that got no reply at all: must be 0. */
   noReply: number;
+  /** Time from arrival to reply, ms: median, 99th percentile and the slowest (the tail sets the elapsed time). */
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
   /** Live limits when the phase ended. */
   finalConcurrency: number;
   finalRatePerSecond: number;
@@ -61,8 +65,18 @@ async function runPhase(label: string, scenario: RandomThrottlesScenario, faults
     if (gateway === undefined) throw new Error('the bot did not build the LLM gateway');
     const messages = Array.from({ length: scenario.questions }, (_, i) => dm(questionText(i), `bench-user-${i % scenario.users}`));
     const started = performance.now();
-    const replies = await Promise.all(messages.map((message) => bot.core.engine.handle(message)));
+    const times: number[] = [];
+    const replies = await Promise.all(
+      messages.map((message) =>
+        bot.core.engine.handle(message).then((reply) => {
+          times.push(performance.now() - started);
+          return reply;
+        }),
+      ),
+    );
     const elapsedMs = performance.now() - started;
+    times.sort((a, b) => a - b);
+    const percentile = (p: number): number => Math.round(times[Math.min(times.length - 1, Math.floor(p * times.length))] ?? 0);
     const stats = gateway.stats;
     return {
       label,
@@ -75,6 +89,9 @@ async function runPhase(label: string, scenario: RandomThrottlesScenario, faults
       maxInFlightAtBedrock: fake.stats.concurrentMax,
       fallbackReplies: replies.filter((r) => r?.kind === 'excerpts').length,
       noReply: replies.filter((r) => r === null).length,
+      p50Ms: percentile(0.5),
+      p99Ms: percentile(0.99),
+      maxMs: Math.round(times.at(-1) ?? 0),
       finalConcurrency: gateway.concurrency,
       finalRatePerSecond: gateway.rateLimit,
     };
@@ -95,6 +112,7 @@ function formatPhase(p: PhaseReport): string {
   return [
     `  ${p.label}: ${p.answersPerSecond.toFixed(1)} answers/s (${(p.elapsedMs / 1000).toFixed(2)} s), ${p.bedrockCalls} Bedrock calls,`,
     `    attempts per call ${p.attemptsPerCall.toFixed(3)} (throttled ${p.throttled}, errors ${p.errors}), max in flight at Bedrock ${p.maxInFlightAtBedrock},`,
+    `    time to reply p50 ${(p.p50Ms / 1000).toFixed(2)} s, p99 ${(p.p99Ms / 1000).toFixed(2)} s, slowest ${(p.maxMs / 1000).toFixed(2)} s,`,
     `    fallback replies ${p.fallbackReplies}, no reply ${p.noReply}; at the end: concurrency ${p.finalConcurrency}, rate ${rate}`,
   ].join('\n');
 }
