@@ -155,7 +155,8 @@ void describe('circuit breaker and AIMD', () => {
   });
 
   void it('undoes its latest decrease when the throttles turn out not to depend on the load', () => {
-    const limit = new AdaptiveLimit({ max: 8, onChange: () => undefined, now: () => 0 });
+    const clock = { now: 0 };
+    const limit = new AdaptiveLimit({ max: 8, onChange: () => undefined, now: () => clock.now });
     for (let i = 0; i < 3; i++) limit.onSuccess();
     assert.equal(limit.limit, 4);
     limit.onThrottle();
@@ -166,6 +167,12 @@ void describe('circuit breaker and AIMD', () => {
     assert.equal(limit.limit, 5, 'and still in slow start');
     limit.undoDecrease();
     assert.equal(limit.limit, 5, 'a second undo changes nothing');
+    clock.now = 5_000;
+    limit.onThrottle();
+    assert.equal(limit.limit, 2);
+    limit.onThrottle(); // within the interval: no decrease, so nothing of its own to undo
+    limit.undoDecrease();
+    assert.equal(limit.limit, 2, 'an undo after a skipped decrease keeps the earlier one');
   });
 });
 

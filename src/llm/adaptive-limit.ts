@@ -76,7 +76,11 @@ export class AdaptiveLimit {
   /** The backend said "too many": back off multiplicatively, once per burst. */
   onThrottle(): void {
     const now = this.#now();
-    if (now - this.#lastDecrease < this.#intervalMs) return;
+    if (now - this.#lastDecrease < this.#intervalMs) {
+      // This signal made no decrease, so an undo of it must not take back the earlier one.
+      this.#beforeDecrease = undefined;
+      return;
+    }
     this.#lastDecrease = now;
     this.#beforeDecrease = { limit: this.#limit, slowStart: this.#slowStart };
     this.#slowStart = false;
