@@ -30,6 +30,7 @@ interface PipelineRequest {
   url: string;
   timeout: number;
   body?: unknown;
+  abortSignal?: AbortSignal;
 }
 type SendRequest = (request: PipelineRequest) => Promise<PipelineResponse>;
 /** A core-rest-pipeline policy, structurally. */
@@ -50,6 +51,23 @@ export function isRetryableStatus(status: number): boolean {
   return status === 429 || (status >= 500 && status !== 501 && status !== 505);
 }
 
+// Transport failures worth another attempt, by the `code` Node puts on the error (core-rest-pipeline's
+// RestError keeps it). The first group means the request never reached the connector: a retry is safe.
+// The second may strike after the connector received the request and posted the message; the Bot
+// Framework has no idempotency key, so that retry can show the message twice. We take the risk: a lost
+// final reply leaves the user with nothing (or a placeholder forever), a rare duplicate is visible and
+// harmless, and most resets are a pooled keep-alive socket the server had already closed, where nothing
+// was received. (Updates are PUTs to the same activity id, so those repeat harmlessly.) The SDK's own
+// retry policy, which ours replaces, retried these codes too. Our per-attempt timeout is not retried.
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH']);
+const MAYBE_SENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'ECONNABORTED']);
+
+/** The network error code of a failed send when another attempt may succeed, else undefined. */
+export function retryableNetworkCode(error: unknown): string | undefined {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && (NOT_SENT_CODES.has(code) || MAYBE_SENT_CODES.has(code)) ? code : undefined;
+}
+
 /** Retry-After in ms (seconds or an HTTP date), or undefined when absent or unreadable. */
 export function retryAfterMs(headers: PipelineHeaders, now = Date.now()): number | undefined {
   const value = headers.get('retry-after')?.trim();
@@ -60,8 +78,9 @@ export function retryAfterMs(headers: PipelineHeaders, now = Date.now()): number
 }
 
 /**
- * A pipeline policy that retries the connector's 429 and 5xx answers with exponential backoff and
- * full jitter, never sooner than Retry-After says, at most `maxRetries` times. It replaces the
+ * A pipeline policy that retries the connector's 429 and 5xx answers, and sends that failed on a
+ * transient network error (a reset or refused connection, see above), with exponential backoff and
+ * full jitter, never sooner than Retry-After says, at most `maxRetries` times in all. It replaces the
  * SDK's default retry policy so there is one retry layer with limits we state, not two stacked
  * (which would multiply attempts and let a long Retry-After stall a reply indefinitely).
  */
@@ -78,16 +97,26 @@ export function connectorRetryPolicy(log: Logger, options: ConnectorRetryOptions
     name: POLICY_NAME,
     async sendRequest(request, next) {
       if (request.timeout === 0) request.timeout = attemptTimeoutMs;
+      const backoff = (attempt: number): number => Math.round(Math.min(maxDelayMs, baseDelayMs * 2 ** attempt) * Math.random());
       for (let attempt = 0; ; attempt += 1) {
-        const response = await next(request);
+        let response: PipelineResponse;
+        try {
+          response = await next(request);
+        } catch (error) {
+          const code = retryableNetworkCode(error);
+          if (code === undefined || attempt >= maxRetries || request.abortSignal?.aborted === true) throw error;
+          const delay = backoff(attempt);
+          log.info({ code, attempt: attempt + 1, delayMs: delay }, 'teams connector call retried after a network error');
+          await sleep(delay);
+          continue;
+        }
         if (!isRetryableStatus(response.status) || attempt >= maxRetries) return response;
         const asked = retryAfterMs(response.headers);
         if (asked !== undefined && asked > maxDelayMs) {
           log.warn({ status: response.status, retryAfterMs: asked, attempt }, 'teams connector asked to wait longer than allowed; giving up');
           return response;
         }
-        const backoff = Math.min(maxDelayMs, baseDelayMs * 2 ** attempt) * Math.random();
-        const delay = Math.max(asked ?? 0, Math.round(backoff));
+        const delay = Math.max(asked ?? 0, backoff(attempt));
         log.info({ status: response.status, attempt: attempt + 1, delayMs: delay }, 'teams connector call retried');
         await sleep(delay);
       }

@@ -38,6 +38,8 @@ export class AdaptiveLimit {
   #credit = 0;
   #lastDecrease = -Infinity;
   #slowStart = true;
+  /** The state before the latest decrease, for {@link undoDecrease}. */
+  #beforeDecrease: { limit: number; slowStart: boolean } | undefined;
 
   constructor(options: AdaptiveLimitOptions) {
     this.#max = options.max;
@@ -74,11 +76,25 @@ export class AdaptiveLimit {
   /** The backend said "too many": back off multiplicatively, once per burst. */
   onThrottle(): void {
     const now = this.#now();
-    if (now - this.#lastDecrease < this.#intervalMs) return;
+    if (now - this.#lastDecrease < this.#intervalMs) {
+      // This signal made no decrease, so an undo of it must not take back the earlier one.
+      this.#beforeDecrease = undefined;
+      return;
+    }
     this.#lastDecrease = now;
+    this.#beforeDecrease = { limit: this.#limit, slowStart: this.#slowStart };
     this.#slowStart = false;
     this.#credit = 0;
     this.#set(Math.max(this.#min, Math.floor(this.#limit * this.#factor)));
+  }
+
+  /** The latest decrease answered throttles that turned out not to depend on the load: take it back. */
+  undoDecrease(): void {
+    const before = this.#beforeDecrease;
+    if (before === undefined) return;
+    this.#beforeDecrease = undefined;
+    this.#slowStart = before.slowStart;
+    this.#set(Math.max(this.#limit, before.limit));
   }
 
   #set(limit: number): void {

@@ -1,3 +1,6 @@
+import { ThrottleEvidence } from './throttle-evidence.ts';
+import type { ThrottleEvidenceOptions } from './throttle-evidence.ts';
+
 /** Adaptive request-rate settings; the gateway fills them from LLM_REQUESTS_PER_MINUTE. */
 export interface AdaptiveRateOptions {
   /**
@@ -19,6 +22,13 @@ export interface AdaptiveRateOptions {
   burstSeconds?: number;
   /** Length of one send-rate measurement bucket, ms. Default 500. */
   measureIntervalMs?: number;
+  /**
+   * Tells a quota's throttles from background ones (see ThrottleEvidence); `false` reacts to every
+   * throttle as a quota's. Default: on, with that class's defaults.
+   */
+  evidence?: ThrottleEvidenceOptions | false;
+  /** Called when a probe found that its cut did not help and the cut was undone (the gateway undoes its own). */
+  onCutUndone?: () => void;
   now?: () => number;
 }
 
@@ -29,6 +39,12 @@ export interface RateTicket {
   generation: number;
 }
 
+/**
+ * What a throttle did: `cut` the rate; nothing, because it is `background` (a steady share a lower rate
+ * did not remove); or nothing, `held` because a cut already answers it (its burst, or a probe under way).
+ */
+export type ThrottleResponse = 'cut' | 'background' | 'held';
+
 const SMOOTHING = 0.8;
 
 /**
@@ -37,6 +53,11 @@ const SMOOTHING = 0.8;
  * it back along a cubic curve (fast towards the rate that was last throttled, carefully around it,
  * then faster again beyond it), up to the ceiling. Concurrency limits cannot hold a per-minute quota
  * when Bedrock answers fast (16 calls of 100 ms are 160 requests/s); a rate can.
+ *
+ * Not every throttle is the quota's: Bedrock also throttles a share of requests when on-demand capacity
+ * is short, whatever our rate. Cutting for those only lowers throughput, cut after cut down to the floor.
+ * So each cut is checked by {@link ThrottleEvidence}: if the throttled fraction at the lower rate is the
+ * same as before, the cut is undone and that fraction is tolerated as background until it expires.
  *
  * Time is injected (`now`) and the caller does the waiting, so the class is deterministic under test.
  */
@@ -61,6 +82,10 @@ export class AdaptiveRate {
   #measured = 0;
   #bucketStart: number;
   #bucketCount = 0;
+  readonly #evidence: ThrottleEvidence | undefined;
+  readonly #onCutUndone: (() => void) | undefined;
+  /** The state before the latest cut, to restore when its probe finds the throttles were background. */
+  #beforeCut: { rate: number; lastMax: number; enabled: boolean } | undefined;
 
   constructor(options: AdaptiveRateOptions = {}) {
     this.#ceiling = options.ceiling ?? Infinity;
@@ -77,6 +102,8 @@ export class AdaptiveRate {
     this.#rate = this.#enabled ? this.#ceiling : Infinity;
     this.#lastMax = this.#enabled ? this.#ceiling : 0;
     this.#bucketStart = this.#now();
+    this.#evidence = options.evidence === false ? undefined : new ThrottleEvidence({ now: this.#now, ...options.evidence });
+    this.#onCutUndone = options.onCutUndone;
   }
 
   /** Current fill rate, requests per second; Infinity while nothing is paced. */
@@ -89,6 +116,20 @@ export class AdaptiveRate {
     return this.#measured;
   }
 
+  /**
+   * Whether a reservation should be made again before sending: it was made before the latest cut, and no
+   * attempt has got through since, so the quota's window is still full and the old spacing would only
+   * send into it. (After a single throttle among successes the old spacing is kept: it was nearly right.)
+   */
+  isStale(ticket: RateTicket): boolean {
+    return ticket.generation !== this.#generation && !this.#successSinceDecrease;
+  }
+
+  /** The throttled fraction currently taken for background, not answered by a cut (0 = none known). */
+  get background(): number {
+    return this.#evidence?.background ?? 0;
+  }
+
   /** True when the rate sits at its floor: throttling persists although the limiter cannot go lower. */
   get atFloor(): boolean {
     return this.#enabled && this.#rate <= this.#min;
@@ -98,11 +139,14 @@ export class AdaptiveRate {
    * Reserve the next send slot. The caller waits `waitMs`, then sends. Reservations are handed out in
    * order at 1/rate apart, so n callers holding reservations wait at most n / rate (the gateway holds at
    * most LLM_CONCURRENCY of them, and the rate is never below `minRate`).
+   *
+   * `previous`: a ticket of the same send found {@link isStale}; the send is reserved again at the
+   * corrected rate instead of going out at the old one, and is not counted twice.
    */
-  acquire(): RateTicket {
+  acquire(previous?: RateTicket): RateTicket {
     const now = this.#now();
     if (!this.#enabled) {
-      this.#count(now);
+      if (previous === undefined) this.#count(now);
       return { waitMs: 0, generation: this.#generation };
     }
     const spacing = 1000 / this.#rate;
@@ -110,13 +154,17 @@ export class AdaptiveRate {
     const burstMs = Math.max(spacing, this.#burstSeconds * 1000);
     const sendAt = Math.max(this.#nextAt, now - burstMs + spacing);
     this.#nextAt = sendAt + spacing;
-    this.#count(now);
+    if (previous === undefined) this.#count(now);
     return { waitMs: Math.max(0, sendAt - now), generation: this.#generation };
   }
 
-  /** An attempt got through: grow the rate along the cubic curve towards (and past) the last throttled rate. */
-  onSuccess(): void {
+  /**
+   * An attempt got through: grow the rate along the cubic curve towards (and past) the last throttled
+   * rate. `ticket` tells whether it was sent at the current rate (part of a probe after a cut).
+   */
+  onSuccess(ticket?: RateTicket): void {
     this.#successSinceDecrease = true;
+    if (this.#evidence?.record(false, ticket?.generation === this.#generation) === 'background') this.#undoCut();
     if (!this.#enabled || this.#rate >= this.#ceiling) return;
     const t = (this.#now() - this.#lastDecreaseAt) / 1000;
     const k = Math.cbrt((this.#lastMax * (1 - this.#beta)) / this.#c);
@@ -130,20 +178,33 @@ export class AdaptiveRate {
 
   /**
    * Bedrock said "too many" to the attempt holding `ticket`. Attempts reserved before the last decrease
-   * were paced at a rate already corrected, so one burst of their throttles counts once.
+   * were paced at a rate already corrected, so one burst of their throttles counts once. Throttles the
+   * evidence takes for background (a steady share that a lower rate did not remove) do not cut either.
+   * Says what was done, so the caller can cut its concurrency along with the rate, and retry a background
+   * throttle without growing waits.
    */
-  onThrottle(ticket: RateTicket): void {
-    if (ticket.generation !== this.#generation) return;
+  onThrottle(ticket: RateTicket): ThrottleResponse {
+    const current = ticket.generation === this.#generation;
+    if (this.#evidence?.record(true, current) === 'background') this.#undoCut();
+    if (!current) return 'held';
+    if (this.#evidence?.shouldCut() === false) return this.#evidence.probing ? 'held' : 'background';
     this.#generation += 1;
     const now = this.#now();
     this.#count(now, 0);
-    // Before the first measurement the paced rate is the best guess of what was sent.
-    const measured = this.#measured > 0 ? this.#measured : this.#enabled ? this.#rate : this.#min;
-    const base = Math.max(this.#min, this.#enabled ? Math.min(this.#rate, measured) : measured);
+    // Before the first full bucket the sends counted so far are the best measure (a throttle in the first
+    // half second would otherwise drop an unpaced limiter straight to its floor), else the paced rate.
+    const partial = now > this.#bucketStart ? (this.#bucketCount * 1000) / Math.max(now - this.#bucketStart, 100) : 0;
+    const measured = this.#measured > 0 ? this.#measured : partial > 0 ? partial : this.#enabled ? this.#rate : this.#min;
+    // A throttle with no success since the last cut means the quota's window is still full: step down from
+    // the rate itself. The send rate measured meanwhile mostly shows our own waiting (slots reserved again
+    // after the cut), and cutting from it would compound each step into a plunge to the floor.
+    const echo = this.#enabled && !this.#successSinceDecrease;
+    const base = Math.max(this.#min, echo ? this.#rate : this.#enabled ? Math.min(this.#rate, measured) : measured);
     // A throttle after successes measures the quota; throttles with no success in between only mean the
     // quota's window is still full, and must not pull the top of the curve down with them.
     // One episode lowers the top by at most the decrease factor: a quota that "echoes" earlier bursts
     // (a sliding window) throttles a probe early, which says little about the quota itself.
+    this.#beforeCut = { rate: this.#rate, lastMax: this.#lastMax, enabled: this.#enabled };
     if (this.#successSinceDecrease) this.#lastMax = Math.min(this.#ceiling, Math.max(base, this.#lastMax * this.#beta));
     this.#successSinceDecrease = false;
     this.#rate = Math.max(this.#min, Math.min(this.#ceiling, base * this.#beta));
@@ -152,6 +213,22 @@ export class AdaptiveRate {
       this.#enabled = true;
       this.#nextAt = now;
     }
+    this.#evidence?.startProbe(this.#rate / base);
+    return 'cut';
+  }
+
+  /** The throttles that made the latest cut do not follow the send rate: going slower only loses answers. */
+  #undoCut(): void {
+    const before = this.#beforeCut;
+    if (before === undefined) return;
+    this.#beforeCut = undefined;
+    this.#lastMax = Math.max(this.#lastMax, before.lastMax);
+    if (before.enabled) this.#rate = Math.max(this.#rate, before.rate);
+    else {
+      this.#enabled = false;
+      this.#rate = Infinity;
+    }
+    this.#onCutUndone?.();
   }
 
   /** Count one send (or just roll the buckets with `n` = 0) into the smoothed send rate. */

@@ -6,7 +6,7 @@ import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { AdaptiveLimit } from './adaptive-limit.ts';
 import { AdaptiveRate } from './adaptive-rate.ts';
-import type { RateTicket } from './adaptive-rate.ts';
+import type { RateTicket, ThrottleResponse } from './adaptive-rate.ts';
 import type { ModelClient, ModelRequest, ModelResponse } from './bedrock-client.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 import type { BreakerState } from './circuit-breaker.ts';
@@ -70,6 +70,8 @@ export interface GatewayStats {
 }
 
 const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+/** Times one attempt may reserve its send slot again after a cut during its wait. */
+const MAX_REPACES = 3;
 
 /**
  * Every Bedrock call goes through here: one p-queue (bounded concurrency adjusted by AIMD, a bounded
@@ -99,7 +101,14 @@ export class LlmGateway {
     this.#options = options;
     this.#log = deps.log;
     this.#metrics = deps.metrics;
-    this.#rate = new AdaptiveRate(options.requestsPerMinute > 0 ? { ceiling: options.requestsPerMinute / 60 } : {});
+    this.#rate = new AdaptiveRate({
+      ...(options.requestsPerMinute > 0 ? { ceiling: options.requestsPerMinute / 60 } : {}),
+      // A cut that its probe found useless (background throttling) is undone; so is the concurrency cut made with it.
+      onCutUndone: () => {
+        this.#limit.undoDecrease();
+        this.#log?.debug({ background: this.#rate.background }, 'llm throttles are background; cut undone');
+      },
+    });
     this.#limit = new AdaptiveLimit({
       max: options.concurrency,
       onChange: (limit) => {
@@ -230,8 +239,15 @@ export class LlmGateway {
             this.#closing.signal.throwIfAborted();
             // Every attempt, first or retry, waits for the adaptive rate. The wait is bounded: at most
             // LLM_CONCURRENCY tasks hold a reservation, each 1/rate apart, and the rate has a floor.
+            // A slot reserved before a cut, while the quota's window is still full, was spaced at a rate
+            // just found too high: reserve again at the corrected one (a bounded number of times) rather
+            // than send into the throttles.
             ticket = this.#rate.acquire();
-            if (ticket.waitMs > 0) await sleep(ticket.waitMs, undefined, { signal: this.#closing.signal });
+            for (let repaced = 0; ; repaced++) {
+              if (ticket.waitMs > 0) await sleep(ticket.waitMs, undefined, { signal: this.#closing.signal });
+              if (!this.#rate.isStale(ticket) || repaced >= MAX_REPACES) break;
+              ticket = this.#rate.acquire(ticket);
+            }
             this.#stats.attempts += 1;
             const controller = new AbortController();
             const timer = setTimeout(() => {
@@ -255,21 +271,28 @@ export class LlmGateway {
         );
         this.#attempt('ok');
         this.#limit.onSuccess();
-        this.#rate.onSuccess();
+        this.#rate.onSuccess(ticket);
         return { ...response, attempts: attempt, shared: false, streamed: onDelta !== undefined };
       } catch (error) {
         if (this.#closing.signal.aborted) throw new LlmUnavailableError('llm_closed', 'LLM gateway closed', { cause: error });
         const failure = classify(error, timedOut);
         this.#attempt(failure.kind);
+        let throttle: ThrottleResponse | undefined;
         if (failure.kind === 'throttled') {
           this.#stats.throttles += 1;
           throttled += 1;
-          this.#limit.onThrottle();
-          if (ticket !== undefined) this.#rate.onThrottle(ticket);
+          // Concurrency follows the rate's verdict: a throttle the rate takes for background (or one of a
+          // burst already answered) cuts neither. Concurrency alone cannot hold a quota anyway.
+          throttle = ticket === undefined ? 'held' : this.#rate.onThrottle(ticket);
+          if (throttle === 'cut') this.#limit.onThrottle();
         }
         const giveUp = this.#giveUpReason(failure, attempt - throttled, throttled, emitted);
         if (giveUp !== undefined) throw this.#fail(failure, attempt, giveUp, error);
-        const delay = backoffDelay(attempt - 1, { baseMs: this.#options.backoffBaseMs, maxMs: this.#options.backoffMaxMs }, failure.retryAfterMs);
+        // A background throttle is as likely to hit the next attempt as this one, however long we wait, and
+        // the rate already paces the retry: wait one backoff step, not a growing one (the tail of unlucky
+        // calls would otherwise wait seconds for nothing).
+        const step = throttle === 'background' ? 0 : attempt - 1;
+        const delay = backoffDelay(step, { baseMs: this.#options.backoffBaseMs, maxMs: this.#options.backoffMaxMs }, failure.retryAfterMs);
         try {
           await sleep(delay, undefined, { signal: this.#closing.signal });
         } catch (aborted) {

@@ -47,7 +47,7 @@ const BASE_QUESTIONS = (JSON.parse(readFileSync(new URL('../fixtures/retrieval-q
 );
 
 /** Distinct texts that still find handbook sections: a fixture question plus a ticket number. */
-function questionText(index: number): string {
+export function questionText(index: number): string {
   return `${BASE_QUESTIONS[index % BASE_QUESTIONS.length] ?? 'vacation days'} (ticket ${index})`;
 }
 

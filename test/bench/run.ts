@@ -3,10 +3,12 @@
  * Scenarios are registered by name below; each stops by itself.
  */
 import { formatReport, runQuotaScenario } from './bedrock-quota.ts';
+import { formatRandomThrottles, runRandomThrottles } from './bedrock-random-throttles.ts';
 import { floodPassed, formatFlood, slowBodyFlood } from './slow-body-flood.ts';
 import { storeContention } from './store-contention.ts';
 
 const QUOTA_BASE = { requestsPerMinute: 300, timeScale: 10, latencyMs: 100, users: 500, questions: 1_000 } as const;
+const RANDOM_THROTTLES = { questions: 600, users: 300, latencyMs: 250, faults: { throttle: 0.3, error: 0.05, seed: 9 } } as const;
 
 const scenarios: Record<string, () => Promise<string>> = {
   // The issue's scenario: 1,000 distinct questions from 500 users at once, quota R = 300/min
@@ -17,6 +19,13 @@ const scenarios: Record<string, () => Promise<string>> = {
   // The default configuration (LLM_REQUESTS_PER_MINUTE=0): the adaptive rate has to find the quota itself.
   'bedrock-quota-no-cap': async () =>
     formatReport(await runQuotaScenario({ name: 'bedrock-quota-no-cap', ...QUOTA_BASE, distinct: 1_000, botRequestsPerMinute: 0 })),
+  // Throttling that does not follow the request rate (30% of attempts at random, 5% errors): answers/s
+  // against the same load with no faults, in one run. Any question left without a reply fails the run.
+  'bedrock-random-throttles': async () => {
+    const report = await runRandomThrottles({ ...RANDOM_THROTTLES, faults: { ...RANDOM_THROTTLES.faults } });
+    if (report.clean.noReply + report.faulty.noReply > 0) process.exitCode = 1;
+    return formatRandomThrottles('bedrock-random-throttles', RANDOM_THROTTLES, report);
+  },
   // Six processes appending history and counting quota on one SQLite file: lock errors and gaps must be 0.
   'store-contention': async () => `store-contention: ${JSON.stringify(await storeContention())}`,
   // 1,000 unauthenticated connections trickling 1 MB bodies at /slack/events: RSS growth < 150 MB and
@@ -27,7 +36,7 @@ const scenarios: Record<string, () => Promise<string>> = {
     return formatFlood(figures);
   },
 };
-const DEFAULT_SCENARIOS = ['store-contention', 'slow-body-flood', 'bedrock-quota', 'bedrock-quota-no-cap', 'bedrock-quota-repeats'];
+const DEFAULT_SCENARIOS = ['store-contention', 'slow-body-flood', 'bedrock-quota', 'bedrock-quota-no-cap', 'bedrock-quota-repeats', 'bedrock-random-throttles'];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);

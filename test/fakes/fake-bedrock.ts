@@ -117,11 +117,26 @@ export interface QuotaOptions {
   retryAfterHint?: boolean;
 }
 
+/**
+ * Faults drawn at random for each request, whatever the request rate: Bedrock's own capacity throttling
+ * and transient errors, as opposed to a quota. The generator is seeded, so a run draws the same sequence.
+ */
+export interface RandomFaults {
+  /** Share of requests answered 429 ThrottlingException, 0..1. */
+  throttle: number;
+  /** Share answered 500 InternalServerException or 503 ServiceUnavailableException (half each, at random), 0..1. */
+  error: number;
+  /** Seed of the generator. Default 1. */
+  seed?: number;
+}
+
 export interface FakeBedrockOptions {
   /** "A minute" of quota lasts 60_000 / timeScale ms, so a benchmark can run in seconds. Default 1. */
   timeScale?: number;
   /** Initial quota; none by default. */
   quota?: QuotaOptions;
+  /** Initial random faults; none by default. They never count against the quota. */
+  randomFaults?: RandomFaults;
   /** Real milliseconds every request waits before answering (model latency). Default 0. */
   latencyMs?: number;
   /** Characters per contentBlockDelta event. Default 16. */
@@ -144,9 +159,11 @@ export interface FakeBedrock {
   setFault(fault: FakeFault | null): void;
   /** Sliding-window request quota; `null` removes it. */
   setQuota(quota: QuotaOptions | null): void;
+  /** Random throttles and errors from now on (the generator restarts from the seed); `null` stops them. */
+  setRandomFaults(faults: RandomFaults | null): void;
   setLatency(latencyMs: number): void;
   setStreaming(options: { chunkChars?: number; chunkDelayMs?: number }): void;
-  /** Clear calls, stats, faults, quota window and the reply function (keeps options given to start). */
+  /** Clear calls, stats, faults (random ones restart from their seed), quota window and the reply function (keeps options given to start). */
   reset(): void;
   close(): Promise<void>;
 }
@@ -439,6 +456,23 @@ function isRejection(fault: FakeFault | undefined): fault is Extract<FakeFault, 
   return fault?.kind === 'throttle' || fault?.kind === 'status' || fault?.kind === 'reset';
 }
 
+/** mulberry32: a small seeded generator of floats in [0, 1); good enough for drawing faults. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function checkRandomFaults(faults: RandomFaults): void {
+  const { throttle, error } = faults;
+  if (!(throttle >= 0 && error >= 0 && throttle + error <= 1)) throw new RangeError(`Expected 0 <= throttle, error and throttle + error <= 1, got ${throttle}, ${error}`);
+}
+
 type Outcome = 'succeeded' | 'throttled' | 'failed';
 /** Records a request's outcome once; later calls are ignored. */
 type Settle = (outcome: Outcome) => void;
@@ -452,11 +486,12 @@ class FakeBedrockServer implements FakeBedrock {
   readonly stats: FakeStats = { requests: 0, throttled: 0, failed: 0, succeeded: 0, inFlight: 0, concurrentMax: 0 };
   readonly transportErrors: Error[] = [];
 
-  readonly #options: Required<Omit<FakeBedrockOptions, 'quota' | 'reply'>> & Pick<FakeBedrockOptions, 'quota' | 'reply'>;
+  readonly #options: Required<Omit<FakeBedrockOptions, 'quota' | 'reply' | 'randomFaults'>> & Pick<FakeBedrockOptions, 'quota' | 'reply' | 'randomFaults'>;
   #reply: ReplyFn;
   #queued: FakeFault[] = [];
   #fault: FakeFault | null = null;
   #quota: QuotaOptions | null;
+  #randomFaults: { faults: RandomFaults; next: () => number } | null = null;
   /** Admission times (ms) inside the current quota window, oldest first. */
   #admitted: number[] = [];
   #latencyMs: number;
@@ -479,10 +514,12 @@ class FakeBedrockServer implements FakeBedrock {
       chunkDelayMs: options.chunkDelayMs ?? 0,
       quota: options.quota,
       reply: options.reply,
+      randomFaults: options.randomFaults,
     };
     if (!(this.#options.timeScale > 0)) throw new RangeError('timeScale must be > 0');
     this.#reply = options.reply ?? defaultReply;
     this.#quota = options.quota ?? null;
+    this.setRandomFaults(options.randomFaults ?? null);
     this.#latencyMs = this.#options.latencyMs;
     this.#chunkChars = Math.max(1, this.#options.chunkChars);
     this.#chunkDelayMs = this.#options.chunkDelayMs;
@@ -604,6 +641,15 @@ class FakeBedrockServer implements FakeBedrock {
           exchange.reset();
           return 'failed';
       }
+    }
+
+    // Random faults come next, and like the other rejections never count against the quota.
+    const draw = this.#randomFaults?.next();
+    if (draw !== undefined && this.#randomFaults !== null) {
+      const { throttle, error } = this.#randomFaults.faults;
+      if (draw < throttle) return this.#sendError(exchange, settle, 429, 'ThrottlingException', THROTTLE_MESSAGE);
+      if (draw < throttle + error / 2) return this.#sendError(exchange, settle, 500, 'InternalServerException', 'Fake random internal error.');
+      if (draw < throttle + error) return this.#sendError(exchange, settle, 503, 'ServiceUnavailableException', 'Fake random unavailability.');
     }
 
     const waitMs = this.#admit();
@@ -752,6 +798,15 @@ class FakeBedrockServer implements FakeBedrock {
     this.#admitted = [];
   }
 
+  setRandomFaults(faults: RandomFaults | null): void {
+    if (faults === null) {
+      this.#randomFaults = null;
+      return;
+    }
+    checkRandomFaults(faults);
+    this.#randomFaults = { faults: { ...faults }, next: seededRandom(faults.seed ?? 1) };
+  }
+
   setLatency(latencyMs: number): void {
     this.#latencyMs = latencyMs;
   }
@@ -769,6 +824,7 @@ class FakeBedrockServer implements FakeBedrock {
     this.#fault = null;
     this.#quota = this.#options.quota ?? null;
     this.#admitted = [];
+    this.setRandomFaults(this.#options.randomFaults ?? null);
     this.#reply = this.#options.reply ?? defaultReply;
     this.#latencyMs = this.#options.latencyMs;
     this.#chunkChars = Math.max(1, this.#options.chunkChars);

@@ -1,7 +1,7 @@
 /**
  * A fake Bot Framework connector service (the Teams side of `serviceUrl`) over real HTTP, so the
  * real botframework-connector client serialises, sends and retries as it would against Teams.
- * Records every activity the bot sends, and can answer 429 or 503 on demand.
+ * Records every activity the bot sends, and can answer 429 or 503, or drop the connection, on demand.
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -24,12 +24,17 @@ export interface ConnectorCall {
 }
 
 /** A failure to answer with instead of 200, for the next matching request. */
-export interface ConnectorFault {
-  status: 429 | 500 | 502 | 503 | 403;
-  retryAfterSeconds?: number;
+export type ConnectorFault = (
+  | { status: 429 | 500 | 502 | 503 | 403; retryAfterSeconds?: number }
+  /**
+   * Read the whole request, then destroy the socket without answering: the client sees ECONNRESET
+   * ("socket hang up"). The activity is not posted (it lands in `faulted`, not `calls`).
+   */
+  | { reset: true }
+) & {
   /** Only fail a request carrying an activity of this type (e.g. 'message', so typing passes). */
   onlyType?: string;
-}
+};
 
 const MAX_CALLS = 10_000;
 
@@ -117,6 +122,10 @@ export class FakeTeamsConnector {
     const fault = index === -1 ? undefined : this.#faults.splice(index, 1)[0];
     if (fault !== undefined) {
       if (this.faulted.length < MAX_CALLS) this.faulted.push(call);
+      if ('reset' in fault) {
+        request.socket.destroy();
+        return;
+      }
       response.writeHead(fault.status, {
         'content-type': 'application/json',
         ...(fault.retryAfterSeconds === undefined ? {} : { 'retry-after': String(fault.retryAfterSeconds) }),
