@@ -1,5 +1,5 @@
 import type { IncomingMessage as HttpRequest, ServerResponse } from 'node:http';
-import { ActivityHandler, CloudAdapter, ConfigurationBotFrameworkAuthentication, INVOKE_RESPONSE_KEY, TurnContext } from 'botbuilder';
+import { ActivityHandler, ActivityTypes, CloudAdapter, ConfigurationBotFrameworkAuthentication, INVOKE_RESPONSE_KEY, TurnContext } from 'botbuilder';
 import type { Activity, AdaptiveCardInvokeResponse, AdaptiveCardInvokeValue, ConversationReference } from 'botbuilder';
 import { BackgroundWork } from '../../src/background-work.ts';
 import { refuseUnread, sendJson, sendText } from '../../src/http/http-server.ts';
@@ -109,7 +109,9 @@ export class TeamsAdapter {
       await next();
     });
     this.#adapter.onTurnError = async (context, error) => {
-      log.error({ err: describeError(error), activityType: context.activity.type }, 'teams turn failed');
+      // The type comes from the request; only the Bot Framework's own names are logged, never free text.
+      const type = context.activity.type;
+      log.error({ err: describeError(error), activityType: (Object.values(ActivityTypes) as string[]).includes(type) ? type : 'other' }, 'teams turn failed');
       // An invoke waits for its own response; without one botbuilder answers 501, as if the bot had no
       // handler. Say what happened instead: the bot failed.
       if (context.activity.type === 'invoke' && context.turnState.get(INVOKE_RESPONSE_KEY) === undefined) {
