@@ -163,4 +163,35 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 5,
+    name: 'inbox',
+    up(db) {
+      // The durable inbox: every verified platform event is a row before its ack. Open rows (pending,
+      // working) carry the payload; done rows keep only the keyed hash of the event key, to make a
+      // redelivery a no-op. The owner is a keyed hash too, so an erasure finds the rows.
+      db.exec(`
+        CREATE TABLE inbox (
+          id INTEGER PRIMARY KEY,
+          event_hash TEXT NOT NULL UNIQUE,
+          platform TEXT NOT NULL,
+          lane_key TEXT NOT NULL,
+          owner_hash TEXT NOT NULL,
+          ord REAL NOT NULL,
+          payload TEXT,
+          bytes INTEGER NOT NULL DEFAULT 0,
+          state TEXT NOT NULL CHECK (state IN ('pending', 'working', 'done')),
+          attempts INTEGER NOT NULL DEFAULT 0,
+          lease_until INTEGER NOT NULL DEFAULT 0,
+          progress TEXT,
+          received_at INTEGER NOT NULL,
+          finished_at INTEGER
+        );
+        CREATE INDEX inbox_open ON inbox (id) WHERE state <> 'done';
+        CREATE INDEX inbox_open_lane ON inbox (lane_key, ord, id) WHERE state <> 'done';
+        CREATE INDEX inbox_owner ON inbox (owner_hash);
+        CREATE INDEX inbox_done ON inbox (finished_at) WHERE state = 'done';
+      `);
+    },
+  },
 ];

@@ -1,0 +1,245 @@
+import type { Db } from '../store/database.ts';
+import { writeTransaction } from '../store/database.ts';
+import { keyedHash } from '../store/store-key.ts';
+
+/** Bounds of the inbox; every one has its default here. */
+export interface InboxLimits {
+  /** Items not yet done (pending or being worked on) the inbox holds at most. Default 50,000. */
+  maxOpenItems: number;
+  /** Payload bytes of open items the inbox holds at most. Default 64 MB. */
+  maxOpenBytes: number;
+  /** A done item's key is kept this long to recognise a late redelivery, in ms. Default 24 h. */
+  doneRetentionMs: number;
+  /** Done keys kept at most; the oldest are pruned first. Default 200,000. */
+  maxDoneItems: number;
+}
+
+export const DEFAULT_INBOX_LIMITS: InboxLimits = {
+  maxOpenItems: 50_000,
+  maxOpenBytes: 64_000_000,
+  doneRetentionMs: 24 * 60 * 60_000,
+  maxDoneItems: 200_000,
+};
+
+/** A verified platform event, as an adapter hands it to the inbox before acknowledging it. */
+export interface NewInboxItem {
+  /** `platform:eventId`; a redelivery carries the same key (stored as a keyed hash). */
+  eventKey: string;
+  platform: string;
+  /** Items of one lane are worked on one at a time, in `order`. */
+  laneKey: string;
+  /** The verified user, so an erasure can drop what is still waiting (stored as a keyed hash). */
+  ownerKey: string;
+  /** The platform's own timestamp of the message (ms since the epoch, may be fractional). */
+  order: number;
+  /** What the adapter needs to answer it later (JSON). */
+  payload: string;
+}
+
+/** An item taken by a worker. */
+export interface InboxItem {
+  id: number;
+  platform: string;
+  laneKey: string;
+  order: number;
+  payload: string;
+  /** Attempts so far, this one included. */
+  attempts: number;
+  receivedAt: number;
+  /** What an earlier attempt already showed the user (a placeholder's id), for the adapter to complete or replace. */
+  progress: string | null;
+}
+
+/** The answer to an enqueue. `ahead` counts items of the same lane still waiting before this one. */
+export type EnqueueResult =
+  | { status: 'accepted'; id: number; ahead: number }
+  | { status: 'duplicate' }
+  | { status: 'full'; reason: 'items' | 'bytes' };
+
+/** Counts for readiness, metrics and the start-up log. */
+export interface InboxStats {
+  pending: number;
+  working: number;
+  openBytes: number;
+  /** ms the oldest pending item has waited, 0 when none. */
+  oldestWaitMs: number;
+}
+
+interface ItemRow {
+  id: number;
+  platform: string;
+  laneKey: string;
+  ord: number;
+  payload: string;
+  attempts: number;
+  receivedAt: number;
+  progress: string | null;
+}
+
+/**
+ * The durable inbox: every verified event is a row before the platform gets its ack. Rows are
+ * claimed with a lease (a crashed worker's items are taken up again when it expires), one lane
+ * at a time in platform order, and marked done with their payload dropped, so a done row is only
+ * a key that makes a redelivery a no-op.
+ */
+export class InboxStore {
+  readonly #db: Db;
+  readonly #limits: InboxLimits;
+  readonly #sql: ReturnType<typeof prepare>;
+
+  constructor(db: Db, limits: Partial<InboxLimits> = {}) {
+    this.#db = db;
+    this.#limits = { ...DEFAULT_INBOX_LIMITS, ...limits };
+    for (const [name, value] of Object.entries(this.#limits)) {
+      if (!Number.isInteger(value) || value < 1) throw new RangeError(`Expected inbox limit \`${name}\` to be an integer >= 1, got ${value}`);
+    }
+    this.#sql = prepare(db);
+  }
+
+  get limits(): InboxLimits {
+    return this.#limits;
+  }
+
+  /** Store one event, unless its key is known or a bound is reached. */
+  enqueue(item: NewInboxItem, now = Date.now()): EnqueueResult {
+    return this.enqueueMany([item], now)[0] ?? { status: 'duplicate' };
+  }
+
+  /** Store several events in one transaction (one fsync for a burst). */
+  enqueueMany(items: readonly NewInboxItem[], now = Date.now()): EnqueueResult[] {
+    if (items.length === 0) return [];
+    return writeTransaction(this.#db, () => {
+      const sql = this.#sql;
+      let { open, bytes } = sql.openTotals.get() as { open: number; bytes: number };
+      return items.map((item): EnqueueResult => {
+        const eventHash = keyedHash(this.#db, item.eventKey);
+        if (sql.exists.get(eventHash) !== undefined) return { status: 'duplicate' };
+        const size = Buffer.byteLength(item.payload);
+        if (open + 1 > this.#limits.maxOpenItems) return { status: 'full', reason: 'items' };
+        if (bytes + size > this.#limits.maxOpenBytes) return { status: 'full', reason: 'bytes' };
+        const id = Number(sql.insert.run(eventHash, item.platform, item.laneKey, keyedHash(this.#db, item.ownerKey), item.order, item.payload, size, now).lastInsertRowid);
+        open += 1;
+        bytes += size;
+        const ahead = sql.ahead.pluck().get({ lane: item.laneKey, ord: item.order, id }) as number;
+        return { status: 'accepted', id, ahead };
+      });
+    });
+  }
+
+  /**
+   * Take up to `limit` items, at most one per lane and only a lane's first open item, whose lane has
+   * no live lease. A lease that expired (its worker died) counts as open again.
+   */
+  claim(limit: number, leaseMs: number, now = Date.now()): InboxItem[] {
+    if (limit < 1) return [];
+    return writeTransaction(this.#db, () => {
+      const rows = this.#sql.claimable.all({ now, limit }) as ItemRow[];
+      for (const row of rows) {
+        this.#sql.take.run(now + leaseMs, row.id);
+        row.attempts += 1;
+      }
+      return rows.map(toItem);
+    });
+  }
+
+  /** Extend the lease of items still being worked on. */
+  renew(ids: readonly number[], leaseMs: number, now = Date.now()): void {
+    if (ids.length === 0) return;
+    writeTransaction(this.#db, () => {
+      for (const id of ids) this.#sql.renew.run(now + leaseMs, id);
+    });
+  }
+
+  /** Record what has been shown for an item so far (for a retry after a crash). */
+  saveProgress(id: number, progress: string): void {
+    this.#sql.progress.run(progress, id);
+  }
+
+  /**
+   * Mark an item done and drop its payload. `effect` runs in the same transaction (recording the
+   * reply as sent), so the two cannot disagree. False when the item was no longer this worker's
+   * (erased meanwhile).
+   */
+  complete(id: number, effect?: () => void, now = Date.now()): boolean {
+    return writeTransaction(this.#db, () => {
+      const changed = this.#sql.done.run(now, id).changes > 0;
+      if (changed) effect?.();
+      return changed;
+    });
+  }
+
+  /** Give an item back (shutdown, or a retry after `delayMs`): it keeps its place in its lane. */
+  release(id: number, delayMs = 0, now = Date.now()): void {
+    this.#sql.release.run(delayMs === 0 ? 0 : now + delayMs, id);
+  }
+
+  /** Drop done keys past their retention and beyond the row bound. */
+  prune(now = Date.now()): number {
+    return writeTransaction(this.#db, () => {
+      const old = this.#sql.pruneOld.run(now - this.#limits.doneRetentionMs).changes;
+      return old + this.#sql.pruneExtra.run(this.#limits.maxDoneItems).changes;
+    });
+  }
+
+  /** Erasure step: every row of the user, waiting or done. Run inside the erasure's transaction. */
+  eraseOwner(ownerKey: string): number {
+    return this.#sql.erase.run(keyedHash(this.#db, ownerKey)).changes;
+  }
+
+  stats(now = Date.now()): InboxStats {
+    const row = this.#sql.stats.get() as { pending: number; working: number; openBytes: number; oldest: number | null };
+    return { pending: row.pending, working: row.working, openBytes: row.openBytes, oldestWaitMs: row.oldest === null ? 0 : Math.max(0, now - row.oldest) };
+  }
+}
+
+function toItem(row: ItemRow): InboxItem {
+  return {
+    id: row.id,
+    platform: row.platform,
+    laneKey: row.laneKey,
+    order: row.ord,
+    payload: row.payload,
+    attempts: row.attempts,
+    receivedAt: row.receivedAt,
+    progress: row.progress,
+  };
+}
+
+const COLUMNS = `id, platform, lane_key AS laneKey, ord, payload, attempts,
+  received_at AS receivedAt, progress`;
+
+// Statements prepared once per store: the inbox is on every message's path.
+function prepare(db: Db) {
+  return {
+    openTotals: db.prepare("SELECT count(*) AS open, coalesce(sum(bytes), 0) AS bytes FROM inbox WHERE state <> 'done'"),
+    exists: db.prepare('SELECT 1 FROM inbox WHERE event_hash = ?'),
+    insert: db.prepare(
+      `INSERT INTO inbox (event_hash, platform, lane_key, owner_hash, ord, payload, bytes, state, received_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
+    ),
+    ahead: db.prepare("SELECT count(*) FROM inbox WHERE lane_key = @lane AND state <> 'done' AND (ord < @ord OR (ord = @ord AND id < @id))"),
+    // A lane's head is its open item with the lowest (ord, id). It is claimable when it is pending and
+    // due, or working under an expired lease. Lanes whose head holds a live lease are busy.
+    claimable: db.prepare(
+      `SELECT ${COLUMNS} FROM inbox AS i
+       WHERE i.state <> 'done' AND i.lease_until <= @now
+         AND i.id = (SELECT h.id FROM inbox AS h WHERE h.lane_key = i.lane_key AND h.state <> 'done' ORDER BY h.ord, h.id LIMIT 1)
+       ORDER BY i.id LIMIT @limit`,
+    ),
+    take: db.prepare("UPDATE inbox SET state = 'working', lease_until = ?, attempts = attempts + 1 WHERE id = ?"),
+    renew: db.prepare("UPDATE inbox SET lease_until = ? WHERE id = ? AND state = 'working'"),
+    progress: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state <> 'done'"),
+    done: db.prepare("UPDATE inbox SET state = 'done', payload = NULL, progress = NULL, bytes = 0, finished_at = ? WHERE id = ? AND state <> 'done'"),
+    release: db.prepare("UPDATE inbox SET state = 'pending', lease_until = ? WHERE id = ? AND state = 'working'"),
+    pruneOld: db.prepare("DELETE FROM inbox WHERE state = 'done' AND finished_at < ?"),
+    pruneExtra: db.prepare(
+      "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE state = 'done' ORDER BY finished_at DESC LIMIT -1 OFFSET ?)",
+    ),
+    erase: db.prepare('DELETE FROM inbox WHERE owner_hash = ?'),
+    stats: db.prepare(
+      `SELECT coalesce(sum(state = 'pending'), 0) AS pending, coalesce(sum(state = 'working'), 0) AS working,
+              coalesce(sum(bytes), 0) AS openBytes, min(CASE WHEN state = 'pending' THEN received_at END) AS oldest
+       FROM inbox WHERE state <> 'done'`,
+    ),
+  };
+}

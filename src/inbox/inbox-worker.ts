@@ -1,0 +1,190 @@
+import { HrbotError, toError } from '../errors.ts';
+import type { Logger } from '../log/logger.ts';
+import type { InboxItem, InboxStore } from './inbox-store.ts';
+
+/** How the worker takes items; every bound has its default in DEFAULT_WORKER_OPTIONS. */
+export interface InboxWorkerOptions {
+  /** Items worked on at once, each from a different lane. */
+  concurrency: number;
+  /** Lease of a taken item in ms, renewed while it is worked on; a dead worker's items return after it. */
+  leaseMs: number;
+  /** How often the inbox is checked for items written by other processes or retries come due, in ms. */
+  pollMs: number;
+  /** Attempts per item; the last one is told so, to answer with an apology rather than nothing. */
+  maxAttempts: number;
+  /** First retry delay in ms, doubled per attempt up to 30 s. */
+  retryBaseMs: number;
+}
+
+export const DEFAULT_WORKER_OPTIONS: InboxWorkerOptions = { concurrency: 64, leaseMs: 60_000, pollMs: 500, maxAttempts: 5, retryBaseMs: 1_000 };
+
+const MAX_RETRY_DELAY_MS = 30_000;
+
+/** What a handler may do besides its work. */
+export interface InboxWorkContext {
+  /** This is the item's last attempt: a failure now is final. */
+  lastAttempt: boolean;
+  /** Record what the user has been shown so far, so a retry (after a crash too) completes it instead of repeating it. */
+  saveProgress(progress: string): void;
+  /** Aborted when the worker stops: finish quickly or give the item back by throwing. */
+  signal: AbortSignal;
+  /** Mark the item done, running `effect` in the same transaction (e.g. recording the reply as sent). */
+  complete(effect?: () => void): boolean;
+}
+
+/** Answers one item; the platform's adapter registers one per platform. */
+export type InboxHandler = (item: InboxItem, context: InboxWorkContext) => Promise<void>;
+
+/** A handler failure that should be retried later (the platform was unreachable). */
+export class InboxRetryError extends HrbotError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('inbox_retry', message, options);
+  }
+}
+
+/**
+ * Takes items from the inbox and hands each to its platform's handler: different lanes in
+ * parallel, one lane's items one at a time in order (the store's claim guarantees both, across
+ * processes too). A failed item is retried with backoff; after the last attempt it is closed and
+ * logged. Stopping hands unfinished items back at once, for the next start or another process.
+ */
+export class InboxWorker {
+  readonly #store: InboxStore;
+  readonly #log: Logger;
+  readonly #options: InboxWorkerOptions;
+  readonly #handlers = new Map<string, InboxHandler>();
+  readonly #active = new Map<number, { done: Promise<void>; abort: AbortController }>();
+  #poll: NodeJS.Timeout | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #running = false;
+  #pumpQueued = false;
+
+  constructor(store: InboxStore, log: Logger, options: Partial<InboxWorkerOptions> = {}) {
+    this.#store = store;
+    this.#log = log;
+    this.#options = { ...DEFAULT_WORKER_OPTIONS, ...options };
+    for (const [name, value] of Object.entries(this.#options)) {
+      if (!Number.isInteger(value) || value < 1) throw new RangeError(`Expected inbox worker option \`${name}\` to be an integer >= 1, got ${value}`);
+    }
+  }
+
+  /** Items being worked on in this process. */
+  get active(): number {
+    return this.#active.size;
+  }
+
+  /** Register the handler for one platform's items. */
+  handle(platform: string, handler: InboxHandler): void {
+    this.#handlers.set(platform, handler);
+  }
+
+  /**
+   * Start taking items. Returns how many unfinished items the inbox holds now: those an earlier run
+   * left (taken up as their leases expire) and those other processes are working on.
+   */
+  start(): number {
+    const stats = this.#store.stats();
+    const resumed = stats.pending + stats.working;
+    this.#running = true;
+    this.#poll = setInterval(() => this.notify(), this.#options.pollMs);
+    this.#heartbeat = setInterval(() => this.#renew(), Math.max(1, Math.floor(this.#options.leaseMs / 3)));
+    this.#poll.unref();
+    this.#heartbeat.unref();
+    this.notify();
+    return resumed;
+  }
+
+  /** Something was enqueued or finished: look for work soon (coalesced). */
+  notify(): void {
+    if (!this.#running || this.#pumpQueued) return;
+    this.#pumpQueued = true;
+    setImmediate(() => {
+      this.#pumpQueued = false;
+      this.#pump();
+    });
+  }
+
+  /**
+   * Stop taking items, wait up to `drainMs` for those in hand, then abort the rest and hand them
+   * back. Resolves with how many were handed back.
+   */
+  async stop(drainMs: number): Promise<number> {
+    this.#running = false;
+    clearInterval(this.#poll);
+    clearInterval(this.#heartbeat);
+    const inHand = [...this.#active.values()].map((entry) => entry.done);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled(inHand), new Promise((resolve) => (timer = setTimeout(resolve, drainMs)))]);
+    clearTimeout(timer);
+    const left = [...this.#active.keys()];
+    for (const [id, entry] of this.#active) {
+      entry.abort.abort();
+      this.#store.release(id);
+    }
+    // Let aborted handlers unwind; they no longer own their items.
+    await Promise.allSettled([...this.#active.values()].map((entry) => entry.done));
+    return left.length;
+  }
+
+  #pump(): void {
+    if (!this.#running) return;
+    const free = this.#options.concurrency - this.#active.size;
+    if (free <= 0) return;
+    let items: InboxItem[];
+    try {
+      items = this.#store.claim(free, this.#options.leaseMs);
+    } catch (error) {
+      // The store is briefly unavailable (locked past the busy timeout, disk full): the next poll retries.
+      this.#log.error({ err: toError(error) }, 'inbox: could not take items');
+      return;
+    }
+    for (const item of items) this.#start(item);
+  }
+
+  #start(item: InboxItem): void {
+    const abort = new AbortController();
+    const done = this.#work(item, abort.signal).finally(() => {
+      this.#active.delete(item.id);
+      this.notify();
+    });
+    this.#active.set(item.id, { done, abort });
+  }
+
+  async #work(item: InboxItem, signal: AbortSignal): Promise<void> {
+    const handler = this.#handlers.get(item.platform);
+    const lastAttempt = item.attempts >= this.#options.maxAttempts;
+    let completed = false;
+    const context: InboxWorkContext = {
+      lastAttempt,
+      signal,
+      saveProgress: (progress) => this.#store.saveProgress(item.id, progress),
+      complete: (effect) => {
+        completed = this.#store.complete(item.id, effect);
+        return completed;
+      },
+    };
+    try {
+      if (handler === undefined) throw new HrbotError('inbox_no_handler', `No handler for platform ${item.platform}`);
+      await handler(item, context);
+      if (!completed) this.#store.complete(item.id);
+    } catch (error) {
+      if (signal.aborted) return; // stop() handed it back
+      if (lastAttempt) {
+        this.#log.error({ err: toError(error), platform: item.platform, attempts: item.attempts }, 'inbox: item failed for good');
+        this.#store.complete(item.id);
+        return;
+      }
+      const delay = Math.min(MAX_RETRY_DELAY_MS, this.#options.retryBaseMs * 2 ** (item.attempts - 1));
+      this.#log.warn({ err: toError(error), platform: item.platform, attempts: item.attempts, retryInMs: delay }, 'inbox: item will be retried');
+      this.#store.release(item.id, delay);
+    }
+  }
+
+  #renew(): void {
+    try {
+      this.#store.renew([...this.#active.keys()], this.#options.leaseMs);
+    } catch (error) {
+      this.#log.error({ err: toError(error) }, 'inbox: could not renew leases');
+    }
+  }
+}
