@@ -5,6 +5,8 @@ import type { Config } from './config.ts';
 import { Engine } from './engine/engine.ts';
 import { ConfigError, toError } from './errors.ts';
 import { HandbookIndex } from './handbook/handbook-index.ts';
+import { InboxStore } from './inbox/inbox-store.ts';
+import { InboxWorker } from './inbox/inbox-worker.ts';
 import { createBedrockClient } from './llm/bedrock-client.ts';
 import { LlmGateway } from './llm/llm-gateway.ts';
 import type { Logger } from './log/logger.ts';
@@ -25,9 +27,11 @@ export interface Core {
   log: Logger;
   /** The LLM gateway, when AI answers are on. */
   llm?: { gateway: LlmGateway; cache: AnswerCache };
+  /** The durable inbox: platform adapters store verified events here before their ack, and register a handler with the worker. */
+  inbox: { store: InboxStore; worker: InboxWorker };
   /** Readiness for `/readyz`: the store takes writes and the engine is not saturated. */
   ready(): { ready: boolean; reason?: string };
-  /** Stop timers and close the database. */
+  /** Stop timers and close the database (stop the inbox worker first: it hands unfinished items back). */
   close(): void;
 }
 
@@ -64,6 +68,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
   }
   const answerer = extensions.answerer ?? llm?.answerer;
   const journal = new JournalPurge(db, { log });
+  const inboxStore = new InboxStore(db);
   const erasureSteps = [...(llm === undefined ? [] : [llm.cache.erasureStep]), ...(extensions.erasureSteps ?? [])];
   const engine = new Engine(
     {
@@ -90,6 +95,8 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
     },
   );
   // Once now (so a lowered RETENTION_DAYS takes effect at start) and hourly.
+  const inbox = { store: inboxStore, worker: new InboxWorker(inboxStore, log.child({ component: 'inbox' })) };
+  inbox.worker.collectMetrics(metrics);
   const retention = new Retention(db, { days: env.RETENTION_DAYS, log, journal });
   retention.start();
   const refresh = setInterval(() => {
@@ -110,6 +117,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
     metrics,
     log,
     ...(llm === undefined ? {} : { llm: { gateway: llm.gateway, cache: llm.cache } }),
+    inbox,
     ready() {
       if (!isWritable(db)) return { ready: false, reason: 'store not writable' };
       if (engine.activeConversations >= env.ACTIVE_CONVERSATIONS_MAX * 0.9) return { ready: false, reason: 'engine saturated' };
@@ -118,6 +126,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
     },
     close() {
       clearInterval(refresh);
+      inbox.worker.halt();
       retention.stop();
       journal.close();
       llm?.gateway.close();

@@ -8,6 +8,7 @@ import { InboxStore } from '../src/inbox/inbox-store.ts';
 import { InboxWorker } from '../src/inbox/inbox-worker.ts';
 import { createLogger } from '../src/log/logger.ts';
 import { openDatabase } from '../src/store/database.ts';
+import { eraseOwner } from '../src/store/erasure.ts';
 import { tempDir } from './support/temp-bot.ts';
 
 const quiet = createLogger({ level: 'silent' });
@@ -102,7 +103,7 @@ describe('inbox store', () => {
     const db = openDatabase(':memory:');
     const store = new InboxStore(db, { doneRetentionMs: 1_000, maxDoneItems: 1 });
     for (let i = 1; i <= 4; i++) store.enqueue(item(`l${i}`, i), 0);
-    assert.equal(store.eraseOwner('test:t:l4'), 1);
+    eraseOwner(db, 'test:t:l4');
     for (const t of store.claim(10, 100, 0)) store.complete(t.id, undefined, t.order * 100);
     assert.equal(store.prune(1_150), 2, 'the oldest beyond the bound went');
     assert.equal(store.prune(1_400), 1, 'then one past its retention');

@@ -34,6 +34,8 @@ export interface NewInboxItem {
   order: number;
   /** What the adapter needs to answer it later (JSON). */
   payload: string;
+  /** Not to be taken before this many ms (the adapter first shows a notice, then calls {@link InboxStore.makeDue}). */
+  holdMs?: number;
 }
 
 /** An item taken by a worker. */
@@ -117,7 +119,9 @@ export class InboxStore {
         const size = Buffer.byteLength(item.payload);
         if (open + 1 > this.#limits.maxOpenItems) return { status: 'full', reason: 'items' };
         if (bytes + size > this.#limits.maxOpenBytes) return { status: 'full', reason: 'bytes' };
-        const id = Number(sql.insert.run(eventHash, item.platform, item.laneKey, keyedHash(this.#db, item.ownerKey), item.order, item.payload, size, now).lastInsertRowid);
+        const heldUntil = item.holdMs === undefined ? 0 : now + item.holdMs;
+        const owner = keyedHash(this.#db, item.ownerKey);
+        const id = Number(sql.insert.run(eventHash, item.platform, item.laneKey, owner, item.order, item.payload, size, now, heldUntil).lastInsertRowid);
         open += 1;
         bytes += size;
         const ahead = sql.ahead.pluck().get({ lane: item.laneKey, ord: item.order, id }) as number;
@@ -130,10 +134,10 @@ export class InboxStore {
    * Take up to `limit` items, at most one per lane and only a lane's first open item, whose lane has
    * no live lease. A lease that expired (its worker died) counts as open again.
    */
-  claim(limit: number, leaseMs: number, now = Date.now()): InboxItem[] {
+  claim(limit: number, leaseMs: number, now = Date.now(), platforms?: readonly string[]): InboxItem[] {
     if (limit < 1) return [];
     return writeTransaction(this.#db, () => {
-      const rows = this.#sql.claimable.all({ now, limit }) as ItemRow[];
+      const rows = this.#sql.claimable.all({ now, limit, platforms: platforms === undefined ? null : JSON.stringify(platforms) }) as ItemRow[];
       for (const row of rows) {
         this.#sql.take.run(now + leaseMs, row.id);
         row.attempts += 1;
@@ -168,6 +172,11 @@ export class InboxStore {
     });
   }
 
+  /** An item held at enqueue (`holdMs`) may be taken now. */
+  makeDue(id: number): void {
+    this.#sql.due.run(id);
+  }
+
   /** Give an item back (shutdown, or a retry after `delayMs`): it keeps its place in its lane. */
   release(id: number, delayMs = 0, now = Date.now()): void {
     this.#sql.release.run(delayMs === 0 ? 0 : now + delayMs, id);
@@ -179,11 +188,6 @@ export class InboxStore {
       const old = this.#sql.pruneOld.run(now - this.#limits.doneRetentionMs).changes;
       return old + this.#sql.pruneExtra.run(this.#limits.maxDoneItems).changes;
     });
-  }
-
-  /** Erasure step: every row of the user, waiting or done. Run inside the erasure's transaction. */
-  eraseOwner(ownerKey: string): number {
-    return this.#sql.erase.run(keyedHash(this.#db, ownerKey)).changes;
   }
 
   stats(now = Date.now()): InboxStats {
@@ -214,8 +218,8 @@ function prepare(db: Db) {
     openTotals: db.prepare("SELECT count(*) AS open, coalesce(sum(bytes), 0) AS bytes FROM inbox WHERE state <> 'done'"),
     exists: db.prepare('SELECT 1 FROM inbox WHERE event_hash = ?'),
     insert: db.prepare(
-      `INSERT INTO inbox (event_hash, platform, lane_key, owner_hash, ord, payload, bytes, state, received_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
+      `INSERT INTO inbox (event_hash, platform, lane_key, owner_hash, ord, payload, bytes, state, received_at, lease_until)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
     ),
     ahead: db.prepare("SELECT count(*) FROM inbox WHERE lane_key = @lane AND state <> 'done' AND (ord < @ord OR (ord = @ord AND id < @id))"),
     // A lane's head is its open item with the lowest (ord, id). It is claimable when it is pending and
@@ -223,6 +227,7 @@ function prepare(db: Db) {
     claimable: db.prepare(
       `SELECT ${COLUMNS} FROM inbox AS i
        WHERE i.state <> 'done' AND i.lease_until <= @now
+         AND (@platforms IS NULL OR i.platform IN (SELECT value FROM json_each(@platforms)))
          AND i.id = (SELECT h.id FROM inbox AS h WHERE h.lane_key = i.lane_key AND h.state <> 'done' ORDER BY h.ord, h.id LIMIT 1)
        ORDER BY i.id LIMIT @limit`,
     ),
@@ -230,12 +235,12 @@ function prepare(db: Db) {
     renew: db.prepare("UPDATE inbox SET lease_until = ? WHERE id = ? AND state = 'working'"),
     progress: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state <> 'done'"),
     done: db.prepare("UPDATE inbox SET state = 'done', payload = NULL, progress = NULL, bytes = 0, finished_at = ? WHERE id = ? AND state <> 'done'"),
+    due: db.prepare("UPDATE inbox SET lease_until = 0 WHERE id = ? AND state = 'pending'"),
     release: db.prepare("UPDATE inbox SET state = 'pending', lease_until = ? WHERE id = ? AND state = 'working'"),
     pruneOld: db.prepare("DELETE FROM inbox WHERE state = 'done' AND finished_at < ?"),
     pruneExtra: db.prepare(
       "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE state = 'done' ORDER BY finished_at DESC LIMIT -1 OFFSET ?)",
     ),
-    erase: db.prepare('DELETE FROM inbox WHERE owner_hash = ?'),
     stats: db.prepare(
       `SELECT coalesce(sum(state = 'pending'), 0) AS pending, coalesce(sum(state = 'working'), 0) AS working,
               coalesce(sum(bytes), 0) AS openBytes, min(CASE WHEN state = 'pending' THEN received_at END) AS oldest

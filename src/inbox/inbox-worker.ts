@@ -1,5 +1,6 @@
 import { HrbotError, toError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
+import type { Metrics } from '../metrics.ts';
 import type { InboxItem, InboxStore } from './inbox-store.ts';
 
 /** How the worker takes items; every bound has its default in DEFAULT_WORKER_OPTIONS. */
@@ -73,9 +74,20 @@ export class InboxWorker {
     return this.#active.size;
   }
 
-  /** Register the handler for one platform's items. */
+  /** Register the handler for one platform's items; only platforms with a handler are taken. */
   handle(platform: string, handler: InboxHandler): void {
     this.#handlers.set(platform, handler);
+    this.notify();
+  }
+
+  /** Inbox gauges on `/metrics`. */
+  collectMetrics(metrics: Metrics): void {
+    metrics.collect(() => {
+      const stats = this.#store.stats();
+      metrics.set('hrbot_inbox_pending', 'Inbox items waiting to be answered', stats.pending);
+      metrics.set('hrbot_inbox_working', 'Inbox items being answered, by any process', stats.working);
+      metrics.set('hrbot_inbox_oldest_wait_seconds', 'How long the oldest waiting inbox item has waited', stats.oldestWaitMs / 1000);
+    });
   }
 
   /**
@@ -83,6 +95,7 @@ export class InboxWorker {
    * left (taken up as their leases expire) and those other processes are working on.
    */
   start(): number {
+    if (this.#running) return 0;
     const stats = this.#store.stats();
     const resumed = stats.pending + stats.working;
     this.#running = true;
@@ -109,9 +122,7 @@ export class InboxWorker {
    * back. Resolves with how many were handed back.
    */
   async stop(drainMs: number): Promise<number> {
-    this.#running = false;
-    clearInterval(this.#poll);
-    clearInterval(this.#heartbeat);
+    this.halt();
     const inHand = [...this.#active.values()].map((entry) => entry.done);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.allSettled(inHand), new Promise((resolve) => (timer = setTimeout(resolve, drainMs)))]);
@@ -126,13 +137,20 @@ export class InboxWorker {
     return left.length;
   }
 
+  /** Stop taking items and renewing leases, without waiting (the store is closing; items in hand return when their leases expire). */
+  halt(): void {
+    this.#running = false;
+    clearInterval(this.#poll);
+    clearInterval(this.#heartbeat);
+  }
+
   #pump(): void {
     if (!this.#running) return;
     const free = this.#options.concurrency - this.#active.size;
     if (free <= 0) return;
     let items: InboxItem[];
     try {
-      items = this.#store.claim(free, this.#options.leaseMs);
+      items = this.#store.claim(free, this.#options.leaseMs, Date.now(), [...this.#handlers.keys()]);
     } catch (error) {
       // The store is briefly unavailable (locked past the busy timeout, disk full): the next poll retries.
       this.#log.error({ err: toError(error) }, 'inbox: could not take items');

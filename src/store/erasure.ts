@@ -71,6 +71,8 @@ export function eraseOwner(db: Db, ownerKey: string, cacheSteps: readonly Erasur
     const conversations = count('DELETE FROM conversations WHERE owner_key = ?');
     const usageDays = count('DELETE FROM usage_daily WHERE owner_key = ?');
     count('DELETE FROM rate_windows WHERE owner_key = ?');
+    // Messages still waiting in the inbox, and the keys of those answered (the inbox keeps owners hashed).
+    db.prepare('DELETE FROM inbox WHERE owner_hash = ?').run(keyedHash(db, ownerKey));
     let cachedAnswers = 0;
     for (const step of cacheSteps) cachedAnswers += step(db, ownerKey);
     const seq = Number(
