@@ -47,6 +47,9 @@ process.on('uncaughtException', (error: unknown) => {
   process.exit(1);
 });
 
+/** How long a stop waits for answers in flight before handing them back to the inbox. */
+const SHUTDOWN_DRAIN_MS = 10_000;
+
 async function main(): Promise<number> {
   let config: Config;
   let fromEnvFile: string[] | undefined;
@@ -105,7 +108,7 @@ async function main(): Promise<number> {
   let slack: SlackAdapter | undefined;
   if (config.slack.mode !== 'off') {
     try {
-      slack = await startSlack({ config, engine: core.engine, server, log });
+      slack = await startSlack({ config, engine: core.engine, inbox: core.inbox, metrics: core.metrics, server, log });
     } catch (error) {
       if (!(error instanceof HrbotError)) throw error;
       log.fatal({ err: error, code: error.code }, 'could not start Slack');
@@ -131,8 +134,10 @@ async function main(): Promise<number> {
     core.close();
     return 1;
   }
+  // Taken up now: what an earlier run acknowledged and did not finish (a crash, or a stop past its drain).
+  const resumed = core.inbox.worker.start();
   log.info(
-    { host: host ?? 'all interfaces', port, slack: config.slack.mode, teams: config.teams.mode, ai: config.bedrock.enabled ? 'on' : 'off' },
+    { host: host ?? 'all interfaces', port, slack: config.slack.mode, teams: config.teams.mode, ai: config.bedrock.enabled ? 'on' : 'off', resumed },
     'hrbot listening',
   );
   await new Promise<void>((resolve) => {
@@ -143,9 +148,13 @@ async function main(): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  await teams?.close(); // Teams: drain answers still being sent
+  // Stop taking events first, then let answers in flight finish within the platforms' patience;
+  // what is not finished by then stays in the inbox for the next start.
   await server.close();
-  await slack?.stop(); // Slack: drain events acknowledged but still being answered
+  await slack?.stop();
+  const handedBack = await core.inbox.worker.stop(SHUTDOWN_DRAIN_MS);
+  await teams?.close(); // Teams: drain answers still being sent
+  log.info({ handedBack }, 'stopped');
   core.close();
   return 0;
 }

@@ -10,6 +10,18 @@ import { extraBlocks, MAX_SECTION_CHARS, renderReply, toMrkdwn } from './render.
 import { SlackDeliveryError } from './slack-errors.ts';
 
 type WebClient = webApi.WebClient;
+
+/** What is on screen for a message so far, saved so a retry (after a crash too) completes it. */
+export interface SlackShown {
+  placeholderTs?: string;
+  streamTs?: string;
+}
+
+/** Where a delivery starts from, and where it reports what it shows. */
+export interface DeliveryResume {
+  shown?: SlackShown;
+  onShown?: (shown: SlackShown) => void;
+}
 type ChatStreamer = webApi.ChatStreamer;
 
 /** A placeholder message is edited at most this often while an answer streams into it. */
@@ -33,11 +45,19 @@ export class MessageDelivery {
   #streamed = '';
   #placeholderTs: string | undefined;
   #lastPreviewAt = 0;
+  readonly #onShown: ((shown: SlackShown) => void) | undefined;
+  /** The placeholder is a stream an earlier attempt never stopped: stop it before editing it. */
+  #orphanStream: boolean;
 
-  constructor(client: WebClient, target: SlackTarget, log: Logger) {
+  constructor(client: WebClient, target: SlackTarget, log: Logger, resume: DeliveryResume = {}) {
     this.#client = client;
     this.#target = target;
     this.#log = log;
+    this.#onShown = resume.onShown;
+    // What an earlier attempt left on screen (a notice, a placeholder, a stream cut by a crash) is
+    // edited into the answer rather than left behind.
+    this.#placeholderTs = resume.shown?.placeholderTs ?? resume.shown?.streamTs;
+    this.#orphanStream = resume.shown?.streamTs !== undefined && resume.shown.placeholderTs === undefined;
   }
 
   /** Hooks for the engine: status and streamed text. */
@@ -53,13 +73,17 @@ export class MessageDelivery {
           await this.#client.assistant.threads.setStatus({ channel_id: channel, thread_ts: threadTs, status: progress.text });
         } else if (this.#placeholderTs === undefined) {
           const posted = await this.#client.chat.postMessage({ channel, text: `_${toMrkdwn(progress.text)}_` });
-          this.#placeholderTs = posted.ts;
+          this.#shown(posted.ts);
+        } else {
+          await this.#stopOrphanStream();
+          await this.#client.chat.update({ channel, ts: this.#placeholderTs, text: `_${toMrkdwn(progress.text)}_` });
         }
         return;
       case 'delta':
         this.#streamed += progress.text;
         if (this.#streamDiverged) return;
-        if (threadTs !== undefined && !this.#streamFailed) {
+        // A message already on screen (a notice) is edited, not joined by a stream: one message per question.
+        if (threadTs !== undefined && !this.#streamFailed && this.#placeholderTs === undefined) {
           await this.#appendToStream(progress.text, threadTs);
           if (!this.#streamFailed) return;
         }
@@ -80,8 +104,10 @@ export class MessageDelivery {
         buffer_size: STREAM_BUFFER_CHARS,
       });
     try {
+      const known = this.#streamer.ts;
       // Streamed markdown is shown as Slack parses it; breaking `<`, `]` and `&` keeps a steered answer from linking or mentioning.
       await this.#streamer.append({ markdown_text: breakMarkup(text) });
+      if (known === undefined && this.#streamer.ts !== undefined) this.#onShown?.({ streamTs: this.#streamer.ts });
     } catch (error) {
       this.#log.warn({ err: toError(error) }, 'slack: chat stream failed; falling back to message updates');
       if (this.#streamer.ts === undefined) {
@@ -104,8 +130,9 @@ export class MessageDelivery {
     const { channel, threadTs } = this.#target;
     if (this.#placeholderTs === undefined) {
       const posted = await this.#client.chat.postMessage({ channel, text, ...(threadTs === undefined ? {} : { thread_ts: threadTs }) });
-      this.#placeholderTs = posted.ts;
+      this.#shown(posted.ts);
     } else {
+      await this.#stopOrphanStream();
       await this.#client.chat.update({ channel, ts: this.#placeholderTs, text });
     }
   }
@@ -146,6 +173,7 @@ export class MessageDelivery {
       return;
     }
     if (this.#placeholderTs !== undefined) {
+      await this.#stopOrphanStream();
       await this.#replace(this.#placeholderTs, messages);
       return;
     }
@@ -161,6 +189,22 @@ export class MessageDelivery {
     }
   }
 
+  #shown(ts: string | undefined): void {
+    this.#placeholderTs = ts;
+    if (ts !== undefined) this.#onShown?.({ placeholderTs: ts });
+  }
+
+  async #stopOrphanStream(): Promise<void> {
+    if (!this.#orphanStream || this.#placeholderTs === undefined) return;
+    this.#orphanStream = false;
+    try {
+      await this.#client.chat.stopStream({ channel: this.#target.channel, ts: this.#placeholderTs });
+    } catch (error) {
+      // Slack may have closed it already; the edit that follows is what matters.
+      this.#log.warn({ err: toError(error) }, 'slack: could not stop a stream left by an earlier attempt');
+    }
+  }
+
   async #discardPreview(): Promise<void> {
     const { channel } = this.#target;
     const streamTs = this.#streamer?.ts;
@@ -168,6 +212,9 @@ export class MessageDelivery {
       await this.#streamer.stop();
       await this.#client.chat.delete({ channel, ts: streamTs });
     }
-    if (this.#placeholderTs !== undefined) await this.#client.chat.delete({ channel, ts: this.#placeholderTs });
+    if (this.#placeholderTs !== undefined) {
+      await this.#stopOrphanStream();
+      await this.#client.chat.delete({ channel, ts: this.#placeholderTs });
+    }
   }
 }

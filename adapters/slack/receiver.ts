@@ -6,6 +6,7 @@ import type { BodyLimits } from '../../src/http/read-body.ts';
 import { BodyReader } from '../../src/http/read-body.ts';
 import { refuseUnread, sendJson, sendText } from '../../src/http/http-server.ts';
 import type { Logger } from '../../src/log/logger.ts';
+import type { SlackEventSink } from './inbox-gate.ts';
 import { SlackSignatureError } from './slack-errors.ts';
 import { checkSlackSignatureHeaders, verifySlackSignature } from './verify.ts';
 
@@ -26,8 +27,8 @@ const SLACK_BODY_LIMITS: BodyLimits = { maxBytes: 512 * 1024, maxConcurrentReads
 export interface SlackHttpReceiverOptions {
   signingSecret: string;
   log: Logger;
-  /** Requests being processed after their ack before new ones get 503 (Slack then retries). Default 500. */
-  maxInFlight?: number;
+  /** Where verified events go (the inbox gate); default the Bolt App that calls init. */
+  sink?: SlackEventSink;
   /** Ack anyway after this long if no listener has (Slack's deadline is 3 s). Default 2500 ms. */
   ackDeadlineMs?: number;
   /** How long {@link SlackHttpReceiver.stop} waits for in-flight work. Default 10 s. */
@@ -38,24 +39,31 @@ export interface SlackHttpReceiverOptions {
 
 /**
  * A Bolt receiver on our own HTTP server's `POST /slack/events` route: verify the signature,
- * answer url_verification, then hand the payload to Bolt with an `ack` that sends the HTTP 200
- * at once. Processing continues after the response, tracked so shutdown can drain it; Slack's
+ * answer url_verification, then hand the payload to the sink (the inbox gate), whose `ack` sends
+ * the HTTP 200 once the event is stored. Answering happens later, from the inbox; Slack's
  * 3-second deadline never waits on the engine.
  */
 export class SlackHttpReceiver implements Receiver {
-  readonly #options: Required<Omit<SlackHttpReceiverOptions, 'bodyLimits'>>;
+  readonly #options: Required<Omit<SlackHttpReceiverOptions, 'bodyLimits' | 'sink'>>;
   readonly #inFlight = new BackgroundWork();
   readonly #bodies: BodyReader;
-  #app: App | undefined;
+  #sink: SlackEventSink | undefined;
 
   constructor(options: SlackHttpReceiverOptions) {
-    const { bodyLimits, ...rest } = options;
-    this.#options = { maxInFlight: 500, ackDeadlineMs: 2500, drainMs: 10_000, ...rest };
+    const { bodyLimits, sink, ...rest } = options;
+    this.#options = { ackDeadlineMs: 2500, drainMs: 10_000, ...rest };
+    this.#sink = sink;
     this.#bodies = new BodyReader({ ...SLACK_BODY_LIMITS, ...bodyLimits });
   }
 
+  /** Send verified events to `sink` (the inbox gate) instead of the Bolt App. */
+  setSink(sink: SlackEventSink): void {
+    this.#sink = sink;
+  }
+
+  /** Bolt hands itself over here; a sink given in the options (the inbox gate) takes precedence. */
   init(app: App): void {
-    this.#app = app;
+    this.#sink ??= app;
   }
 
   /** Nothing to start: the route lives on the shared HttpServer. */
@@ -112,30 +120,25 @@ export class SlackHttpReceiver implements Receiver {
       sendText(response, 200, '');
       return;
     }
-    const app = this.#app;
-    if (app === undefined || this.#inFlight.size >= this.#options.maxInFlight) {
-      // Slack redelivers events answered with an error, so nothing is lost by refusing here.
+    const sink = this.#sink;
+    if (sink === undefined) {
       response.setHeader('retry-after', '1');
-      sendText(response, 503, 'busy');
+      sendText(response, 503, 'not started');
       return;
     }
-
     let acked = false;
-    let markAcked: () => void = () => undefined;
-    const ackSent = new Promise<void>((resolve) => {
-      markAcked = resolve;
-    });
     const ack = (reply?: unknown): Promise<void> => {
       if (acked) return Promise.resolve();
       acked = true;
+      clearTimeout(deadline);
       if (reply === undefined || reply === '') sendText(response, 200, '');
       else if (typeof reply === 'string') sendText(response, 200, reply);
       else sendJson(response, 200, reply);
-      markAcked();
       return Promise.resolve();
     };
+    // Storing an event takes milliseconds; this only guards against a store stuck on a lock.
     const deadline = setTimeout(() => {
-      log.warn('slack: no listener acknowledged in time; acknowledging anyway');
+      log.warn('slack: event not stored within the ack deadline; acknowledging anyway');
       void ack();
     }, this.#options.ackDeadlineMs);
     const retryNum = Number(request.headers['x-slack-retry-num'] ?? Number.NaN);
@@ -146,19 +149,21 @@ export class SlackHttpReceiver implements Receiver {
       ...(Number.isInteger(retryNum) ? { retryNum } : {}),
       ...(typeof retryReason === 'string' ? { retryReason } : {}),
     };
-    void this.#inFlight.track(
-      app
-        .processEvent(event)
-        .catch((error: unknown) => {
-          log.error({ err: toError(error) }, 'slack: event processing failed');
-        })
-        .finally(() => {
-          clearTimeout(deadline);
-          // Unhandled payload types get a plain 200 so Slack does not keep retrying them.
-          void ack();
-        }),
-    );
-    await ackSent;
+    try {
+      await this.#inFlight.track(sink.processEvent(event));
+    } catch (error) {
+      clearTimeout(deadline);
+      log.error({ err: toError(error) }, 'slack: event processing failed');
+      if (!acked) {
+        // Not stored: an error status makes Slack deliver it again.
+        acked = true;
+        response.setHeader('retry-after', '1');
+        sendText(response, 503, 'could not store the event');
+      }
+      return;
+    }
+    // Payloads nobody handles get a plain 200 so Slack does not keep retrying them.
+    await ack();
   };
 }
 

@@ -1,29 +1,29 @@
 import { App, SocketModeReceiver, webApi } from '@slack/bolt';
 import type { Receiver } from '@slack/bolt';
-import { BackgroundWork } from '../../src/background-work.ts';
 import type { Config } from '../../src/config.ts';
-import { HrbotError, toError } from '../../src/errors.ts';
+import { toError } from '../../src/errors.ts';
 import type { HttpServer } from '../../src/http/http-server.ts';
+import type { InboxStore } from '../../src/inbox/inbox-store.ts';
+import type { InboxWorker } from '../../src/inbox/inbox-worker.ts';
 import type { Logger } from '../../src/log/logger.ts';
-import type { IncomingMessage, Reply, ReplyHooks, UserAction } from '../../src/message.ts';
+import type { Metrics } from '../../src/metrics.ts';
+import type { SlackEngine } from './answer-item.ts';
+import { answerSlackItem, slackNotices } from './answer-item.ts';
 import { boltLogger } from './bolt-logger.ts';
-import { MessageDelivery } from './delivery.ts';
-import type { BotIdentity, SlackEventEnvelope, SlackMessageEvent } from './parse.ts';
-import { FEEDBACK_DOWN, FEEDBACK_UP, FORGET, parseCommand, parseFeedbackAction, parseForgetAction, parseMessageEvent } from './parse.ts';
+import { SlackInboxGate } from './inbox-gate.ts';
+import type { BotIdentity } from './parse.ts';
 import { SlackHttpReceiver } from './receiver.ts';
-import { renderReply } from './render.ts';
-import { SlackDeliveryError, SlackStartError } from './slack-errors.ts';
+import { SlackStartError } from './slack-errors.ts';
 
-/** The engine calls the Slack adapter needs. */
-export interface SlackEngine {
-  handle(message: IncomingMessage, hooks?: ReplyHooks): Promise<Reply | null>;
-  act(action: UserAction): Promise<Reply>;
-}
+export type { SlackEngine } from './answer-item.ts';
 
 /** What {@link startSlack} needs. */
 export interface StartSlackOptions {
   config: Config;
   engine: SlackEngine;
+  /** The durable inbox: events are stored here before their ack and answered by its worker. */
+  inbox: { store: InboxStore; worker: InboxWorker };
+  metrics: Metrics;
   /** The shared HTTP server; HTTP mode registers `POST /slack/events` on it. */
   server: HttpServer;
   log: Logger;
@@ -33,7 +33,7 @@ export interface StartSlackOptions {
 export interface SlackAdapter {
   readonly mode: 'http' | 'socket';
   readonly bot: BotIdentity;
-  /** Stop receiving, and wait (bounded) for acknowledged events still being answered. */
+  /** Stop receiving (the inbox worker answers what was acknowledged, or hands it to the next start). */
   stop(): Promise<void>;
 }
 
@@ -47,15 +47,13 @@ export const SLACK_EVENTS_PATH = '/slack/events';
 const RETRY_CONFIG = { retries: 3, factor: 2, minTimeout: 500, maxTimeout: 5_000, randomize: true } as const;
 /** Per-request timeout for Web API calls. */
 const REQUEST_TIMEOUT_MS = 10_000;
-/** How long stop() waits for answers still being written. */
-const STOP_DRAIN_MS = 10_000;
 
 /**
  * Connect Slack: learn the bot's identity with auth.test, then receive over HTTP on the shared
  * server (signing secret) or over Socket Mode (app token), and answer through the engine.
  */
 export async function startSlack(options: StartSlackOptions): Promise<SlackAdapter> {
-  const { config, engine, server } = options;
+  const { config, engine, server, inbox } = options;
   const env = config.env;
   const log = options.log.child({ component: 'slack' });
   const mode = config.slack.mode;
@@ -109,77 +107,20 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
     log.error({ err: toError(error), code: error.code }, 'slack: listener failed');
     return Promise.resolve();
   });
-
-  // Answers still being written, in either mode, so stop() can wait for them (the HTTP receiver
-  // tracks its own; Socket Mode's receiver does not). Bounded by the engine's conversation lanes.
-  const inFlight = new BackgroundWork();
-  const deliver = (what: string, work: () => Promise<void>): Promise<void> =>
-    inFlight.track(
-      (async () => {
-        try {
-          await work();
-        } catch (error) {
-          if (error instanceof HrbotError) {
-            log.error({ err: error, code: error.code, what }, 'slack: could not answer');
-            return;
-          }
-          throw error;
-        }
-      })(),
-    );
-
-  const onMessage = async (envelope: SlackEventEnvelope, event: SlackMessageEvent) => {
-    const parsed = parseMessageEvent(envelope, event, bot);
-    if ('skip' in parsed) {
-      log.debug({ reason: parsed.skip, type: event.type }, 'slack: event ignored');
-      return;
-    }
-    await deliver(event.type, async () => {
-      const delivery = new MessageDelivery(client, parsed.target, log);
-      const reply = await engine.handle(parsed.message, delivery.hooks);
-      await delivery.finish(reply);
-    });
-  };
-
-  // Events are acknowledged by Bolt before these listeners run.
-  app.event('message', async ({ event, body }) => onMessage(body as SlackEventEnvelope, event as unknown as SlackMessageEvent));
-  app.event('app_mention', async ({ event, body }) => onMessage(body as SlackEventEnvelope, event as unknown as SlackMessageEvent));
-
-  app.command('/hr', async ({ command, ack, respond }) => {
-    await ack();
-    const parsed = parseCommand(command);
-    if ('skip' in parsed) {
-      log.warn({ reason: parsed.skip }, 'slack: command ignored');
-      return;
-    }
-    await deliver('command', async () => {
-      const reply = await engine.handle(parsed.message);
-      if (reply === null) return;
-      // HR lookups are personal: slash command answers are shown to the asker only.
-      try {
-        for (const message of renderReply(reply)) await respond({ response_type: 'ephemeral', ...message });
-      } catch (error) {
-        throw new SlackDeliveryError('Could not post to the response_url', { cause: error });
-      }
-    });
+  // Every event Bolt's receiver verifies goes to the gate, which stores it in the inbox before the
+  // ack; the inbox worker answers it. In HTTP mode the gate is the receiver's sink; Socket Mode's
+  // receiver hands events to whatever it was initialised with, so it is re-initialised with the gate.
+  const gate = new SlackInboxGate({
+    inbox: inbox.store,
+    bot,
+    notices: slackNotices(client),
+    log,
+    metrics: options.metrics,
+    onStored: () => inbox.worker.notify(),
   });
-
-  app.action({ type: 'block_actions', action_id: new RegExp(`^(?:${FEEDBACK_UP}|${FEEDBACK_DOWN}|${FORGET})$`) }, async ({ ack, body, action, respond }) => {
-    await ack();
-    const userAction = action.action_id === FORGET ? parseForgetAction(body, action) : parseFeedbackAction(body, action);
-    if (userAction === undefined) {
-      log.warn({ actionId: action.action_id }, 'slack: malformed action ignored');
-      return;
-    }
-    await deliver('action', async () => {
-      const reply = await engine.act(userAction);
-      try {
-        for (const message of renderReply(reply)) await respond({ response_type: 'ephemeral', replace_original: false, ...message });
-      } catch (error) {
-        throw new SlackDeliveryError('Could not post to the response_url', { cause: error });
-      }
-    });
-  });
+  if (httpReceiver !== undefined) httpReceiver.setSink(gate);
+  else receiver.init(gate as unknown as App);
+  inbox.worker.handle('slack', answerSlackItem({ engine, client, log }));
 
   try {
     await app.start();
@@ -193,8 +134,8 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
     mode,
     bot,
     async stop() {
+      // Stops receiving; answers in flight belong to the inbox worker, which the caller stops (and which hands them back).
       await app.stop();
-      if (!(await inFlight.drain(STOP_DRAIN_MS))) log.warn({ pending: inFlight.size }, 'slack: stopped with answers still in flight');
     },
   };
 }

@@ -16,7 +16,11 @@ export class SlackStartError extends HrbotError {
 
 /** A reply could not be delivered to Slack after the Web API client's own retries. */
 export class SlackDeliveryError extends HrbotError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The HTTP status Slack answered, when it answered. */
+  readonly status: number | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; status?: number }) {
     super('slack_delivery_failed', message, options);
+    this.status = options?.status;
   }
 }

@@ -60,6 +60,15 @@ export interface EngineDependencies {
   journal?: JournalPurge;
 }
 
+/** How {@link Engine.handle} treats one message. */
+export interface HandleOptions {
+  /**
+   * The durable inbox already guarantees this event is answered once (it is the dedupe), so the
+   * event ledger is skipped: a crash's leftover claim must not silence the retry.
+   */
+  deduplicated?: boolean;
+}
+
 interface Turn {
   message: IncomingMessage;
   owner: string;
@@ -124,9 +133,9 @@ export class Engine {
    * Answer one message. Returns null when the message is a redelivery of one already handled or
    * being handled, so the adapter sends nothing.
    */
-  async handle(message: IncomingMessage, hooks?: ReplyHooks): Promise<Reply | null> {
+  async handle(message: IncomingMessage, hooks?: ReplyHooks, options: HandleOptions = {}): Promise<Reply | null> {
     const eventKey = `${message.platform}:${message.eventId}`;
-    const claim = this.#ledger.claim(eventKey);
+    const claim = options.deduplicated === true ? 'claimed' : this.#ledger.claim(eventKey);
     if (claim !== 'claimed') {
       this.metrics.increment('hrbot_duplicate_events_total', 'Redelivered events not processed again', { platform: message.platform });
       this.#log.info({ platform: message.platform, claim }, 'duplicate event ignored');
@@ -155,7 +164,7 @@ export class Engine {
     }
     // Marked done even when the reply reports a failure: the user has been answered, and a
     // platform retry must not produce a second reply.
-    this.#ledger.finish(eventKey);
+    if (options.deduplicated !== true) this.#ledger.finish(eventKey);
     this.metrics.increment('hrbot_replies_total', 'Replies sent, by kind', { platform: message.platform, kind: reply.kind });
     this.#log.info(
       { platform: message.platform, ownerKey: turn.owner, kind: reply.kind, ms: Math.round(performance.now() - started) },

@@ -172,6 +172,16 @@ export class InboxStore {
     });
   }
 
+  /** Whether an item is still open (not done, not erased). */
+  isOpen(id: number): boolean {
+    return this.#sql.isOpen.get(id) !== undefined;
+  }
+
+  /** Open items (waiting or being answered) of one lane. */
+  laneOpen(laneKey: string): number {
+    return this.#sql.laneOpen.pluck().get(laneKey) as number;
+  }
+
   /** An item held at enqueue (`holdMs`) may be taken now. */
   makeDue(id: number): void {
     this.#sql.due.run(id);
@@ -235,6 +245,8 @@ function prepare(db: Db) {
     renew: db.prepare("UPDATE inbox SET lease_until = ? WHERE id = ? AND state = 'working'"),
     progress: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state <> 'done'"),
     done: db.prepare("UPDATE inbox SET state = 'done', payload = NULL, progress = NULL, bytes = 0, finished_at = ? WHERE id = ? AND state <> 'done'"),
+    isOpen: db.prepare("SELECT 1 FROM inbox WHERE id = ? AND state <> 'done'"),
+    laneOpen: db.prepare("SELECT count(*) FROM inbox WHERE lane_key = ? AND state <> 'done'"),
     due: db.prepare("UPDATE inbox SET lease_until = 0 WHERE id = ? AND state = 'pending'"),
     release: db.prepare("UPDATE inbox SET state = 'pending', lease_until = ? WHERE id = ? AND state = 'working'"),
     pruneOld: db.prepare("DELETE FROM inbox WHERE state = 'done' AND finished_at < ?"),

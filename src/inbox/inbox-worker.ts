@@ -29,6 +29,8 @@ export interface InboxWorkContext {
   saveProgress(progress: string): void;
   /** Aborted when the worker stops: finish quickly or give the item back by throwing. */
   signal: AbortSignal;
+  /** Whether the item is still this worker's to answer (an erasure deletes it). Synchronous: check it right before storing anything. */
+  stillOpen(): boolean;
   /** Mark the item done, running `effect` in the same transaction (e.g. recording the reply as sent). */
   complete(effect?: () => void): boolean;
 }
@@ -176,6 +178,7 @@ export class InboxWorker {
       lastAttempt,
       signal,
       saveProgress: (progress) => this.#store.saveProgress(item.id, progress),
+      stillOpen: () => this.#store.isOpen(item.id),
       complete: (effect) => {
         completed = this.#store.complete(item.id, effect);
         return completed;

@@ -28,7 +28,8 @@ export async function startSlackBot(options: { env?: Record<string, string>; ext
   const server = new HttpServer({ log: bot.core.log, metrics: bot.core.metrics, ready: () => bot.core.ready() });
   let slack: SlackAdapter;
   try {
-    slack = await startSlack({ config: bot.config, engine: bot.core.engine, server, log: bot.core.log });
+    slack = await startSlack({ config: bot.config, engine: bot.core.engine, inbox: bot.core.inbox, metrics: bot.core.metrics, server, log: bot.core.log });
+    bot.core.inbox.worker.start();
   } catch (error) {
     bot.close();
     await api.close();
@@ -44,6 +45,7 @@ export async function startSlackBot(options: { env?: Record<string, string>; ext
     async close() {
       await server.close();
       await slack.stop();
+      await bot.core.inbox.worker.stop(10_000);
       bot.close();
       await api.close();
     },

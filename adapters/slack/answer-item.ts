@@ -1,0 +1,114 @@
+import type { webApi } from '@slack/bolt';
+import type { HandleOptions } from '../../src/engine/engine.ts';
+import type { InboxHandler } from '../../src/inbox/inbox-worker.ts';
+import type { Logger } from '../../src/log/logger.ts';
+import type { IncomingMessage, Reply, ReplyHooks, UserAction } from '../../src/message.ts';
+import type { SlackShown } from './delivery.ts';
+import { MessageDelivery } from './delivery.ts';
+import type { SlackNotices, SlackWork } from './inbox-gate.ts';
+import { renderReply } from './render.ts';
+import type { SlackMessage } from './render.ts';
+import { SlackDeliveryError } from './slack-errors.ts';
+
+/** The engine calls answering needs. */
+export interface SlackEngine {
+  handle(message: IncomingMessage, hooks?: ReplyHooks, options?: HandleOptions): Promise<Reply | null>;
+  act(action: UserAction): Promise<Reply>;
+}
+
+/** What an attempt got done, saved in the inbox so a retry (after a crash too) does not do it again. */
+interface SlackProgress extends SlackShown {
+  /** The engine's reply, once computed: a retry delivers it instead of asking the engine twice. */
+  reply?: Reply;
+  /** Messages of the reply already posted to a response_url. */
+  sentParts?: number;
+}
+
+/** A response_url post gives up after this long; the inbox retries the item. */
+const RESPONSE_URL_TIMEOUT_MS = 10_000;
+
+/**
+ * The inbox worker's handler for Slack items: ask the engine (once: its reply is saved with the
+ * item), then deliver, completing whatever an earlier attempt showed. A delivery failure throws,
+ * and the inbox retries the item later with backoff.
+ */
+export function answerSlackItem(deps: { engine: SlackEngine; client: webApi.WebClient; log: Logger }): InboxHandler {
+  const { engine, client, log } = deps;
+  return async (item, context) => {
+    const work = JSON.parse(item.payload) as SlackWork;
+    const progress = (item.progress === null ? {} : JSON.parse(item.progress)) as SlackProgress;
+    const save = (patch: Partial<SlackProgress>): void => {
+      Object.assign(progress, patch);
+      context.saveProgress(JSON.stringify(progress));
+    };
+    // Checked right before the engine reads the user's erasure mark: an erase after this claim
+    // deleted the row, and nothing of the message may be stored after it.
+    const reply = async (ask: () => Promise<Reply | null>): Promise<Reply | null> => {
+      if (progress.reply !== undefined) return progress.reply;
+      if (!context.stillOpen()) return null;
+      const computed = await ask();
+      if (computed !== null) save({ reply: computed });
+      return computed;
+    };
+    switch (work.kind) {
+      case 'message': {
+        const delivery = new MessageDelivery(client, work.target, log, { shown: progress, onShown: save });
+        const answer = await reply(() => engine.handle(work.message, delivery.hooks, { deduplicated: true }));
+        await delivery.finish(answer);
+        return;
+      }
+      case 'command': {
+        const answer = await reply(() => engine.handle(work.message, undefined, { deduplicated: true }));
+        // HR lookups are personal: slash command answers are shown to the asker only.
+        if (answer !== null) await respond(work.responseUrl, renderReply(answer).map((m) => ({ response_type: 'ephemeral', ...m })), progress, save);
+        return;
+      }
+      case 'action': {
+        const answer = await reply(() => engine.act(work.action));
+        if (answer !== null) {
+          await respond(work.responseUrl, renderReply(answer).map((m) => ({ response_type: 'ephemeral', replace_original: false, ...m })), progress, save);
+        }
+        return;
+      }
+    }
+  };
+}
+
+/** Notices the gate shows at once: where the answer will go, so the answer can replace them. */
+export function slackNotices(client: webApi.WebClient): SlackNotices {
+  return {
+    async post(work, text) {
+      if (work.kind === 'message') {
+        const { channel, threadTs } = work.target;
+        const posted = await client.chat.postMessage({ channel, text, ...(threadTs === undefined ? {} : { thread_ts: threadTs }) });
+        return posted.ts;
+      }
+      await postJson(work.responseUrl, { response_type: 'ephemeral', replace_original: false, text });
+      return undefined;
+    },
+  };
+}
+
+async function respond(url: string, messages: Array<SlackMessage & Record<string, unknown>>, progress: SlackProgress, save: (patch: Partial<SlackProgress>) => void): Promise<void> {
+  for (let part = progress.sentParts ?? 0; part < messages.length; part++) {
+    await postJson(url, messages[part]);
+    save({ sentParts: part + 1 });
+  }
+}
+
+async function postJson(url: string, body: unknown): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(RESPONSE_URL_TIMEOUT_MS),
+    });
+  } catch (error) {
+    throw new SlackDeliveryError('Could not post to the response_url', { cause: error });
+  }
+  // The body is read and dropped so the connection can be reused; it is never logged (it may echo the reply).
+  await response.arrayBuffer();
+  if (!response.ok) throw new SlackDeliveryError(`The response_url answered HTTP ${response.status}`, { status: response.status });
+}

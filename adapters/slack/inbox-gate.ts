@@ -1,0 +1,185 @@
+import type { ReceiverEvent } from '@slack/bolt';
+import { toError } from '../../src/errors.ts';
+import { conversationKey, ownerKey } from '../../src/engine/ownership.ts';
+import type { EnqueueResult, InboxStore, NewInboxItem } from '../../src/inbox/inbox-store.ts';
+import type { Logger } from '../../src/log/logger.ts';
+import type { IncomingMessage, UserAction } from '../../src/message.ts';
+import type { Metrics } from '../../src/metrics.ts';
+import type { BotIdentity, SlackBlockActionBody, SlackCommandBody, SlackMessageEvent, SlackTarget } from './parse.ts';
+import { FEEDBACK_DOWN, FEEDBACK_UP, FORGET, parseCommand, parseFeedbackAction, parseForgetAction, parseMessageEvent } from './parse.ts';
+
+/** One unit of Slack work as stored in the inbox (JSON): what the worker needs to answer it later. */
+export type SlackWork =
+  | { kind: 'message'; message: IncomingMessage; target: SlackTarget; sentAt: number }
+  | { kind: 'command'; message: IncomingMessage; target: SlackTarget; responseUrl: string }
+  | { kind: 'action'; action: UserAction; responseUrl: string };
+
+/** Something a Slack receiver hands verified events to (Bolt's App has the same method). */
+export interface SlackEventSink {
+  processEvent(event: ReceiverEvent): Promise<void>;
+}
+
+/** Where the gate tells a user at once that their message waits, or could not be taken. */
+export interface SlackNotices {
+  /** Post a notice where the answer will go; resolves with its message ts, to be replaced by the answer. */
+  post(work: SlackWork, text: string): Promise<string | undefined>;
+}
+
+/** When a waiting message gets an immediate "N ahead of yours" notice; defaults stated once here. */
+export interface SlackGateOptions {
+  /** Messages ahead in the same conversation before a notice is shown. Default 3. */
+  laneNoticeAhead: number;
+  /** Messages waiting in the whole inbox before every new one gets a notice. Default 200. */
+  inboxNoticePending: number;
+  /** How long an item is held back while its notice is posted, in ms. Default 5000. */
+  noticeHoldMs: number;
+}
+
+const DEFAULTS: SlackGateOptions = { laneNoticeAhead: 3, inboxNoticePending: 200, noticeHoldMs: 5_000 };
+
+const OVERLOADED =
+  "I'm overloaded right now and couldn't take this message. Nothing of it was kept. Please send it again in a few minutes.";
+
+/**
+ * The door between Slack and the durable inbox. Each verified event Slack sends is classified:
+ * what the bot answers (a DM, a mention, `/hr`, its buttons) is written to the inbox and only then
+ * acknowledged; everything else is acknowledged and dropped. Slack's ack deadline never waits on
+ * an answer, and no verified message is refused because the bot is busy: a long wait gets a
+ * notice that the answer later replaces, a full inbox a reply that says so.
+ */
+export class SlackInboxGate implements SlackEventSink {
+  readonly #inbox: InboxStore;
+  readonly #bot: BotIdentity;
+  readonly #notices: SlackNotices;
+  readonly #log: Logger;
+  readonly #metrics: Metrics;
+  readonly #onStored: () => void;
+  readonly #options: SlackGateOptions;
+
+  constructor(deps: { inbox: InboxStore; bot: BotIdentity; notices: SlackNotices; log: Logger; metrics: Metrics; onStored: () => void }, options: Partial<SlackGateOptions> = {}) {
+    this.#inbox = deps.inbox;
+    this.#bot = deps.bot;
+    this.#notices = deps.notices;
+    this.#log = deps.log;
+    this.#metrics = deps.metrics;
+    this.#onStored = deps.onStored;
+    this.#options = { ...DEFAULTS, ...options };
+  }
+
+  async processEvent(event: ReceiverEvent): Promise<void> {
+    const work = this.#classify(event.body);
+    if (work === undefined) {
+      await event.ack();
+      return;
+    }
+    const pending = this.#inbox.stats().pending;
+    const item = toItem(work);
+    // Decided before the write: an item that will get a notice is held until the notice is shown,
+    // so the answer cannot overtake it and post a second message.
+    const mayNotify = pending >= this.#options.inboxNoticePending || this.#inbox.laneOpen(item.laneKey) >= this.#options.laneNoticeAhead;
+    let result: EnqueueResult;
+    try {
+      result = this.#inbox.enqueue(mayNotify ? { ...item, holdMs: this.#options.noticeHoldMs } : item);
+    } catch (error) {
+      // The store refused the write (disk full, locked past the busy timeout): not acknowledging lets
+      // Slack deliver it again, the one case where its retry is what we want.
+      this.#log.error({ err: toError(error) }, 'slack: could not store an event; Slack will redeliver it');
+      throw error;
+    }
+    await event.ack();
+    this.#metrics.increment('hrbot_inbox_events_total', 'Verified platform events, by outcome', { platform: 'slack', outcome: result.status });
+    switch (result.status) {
+      case 'duplicate':
+        this.#log.info({ platform: 'slack', kind: work.kind }, 'duplicate event ignored');
+        return;
+      case 'full':
+        this.#log.warn({ platform: 'slack', reason: result.reason }, 'inbox full: message refused with a reply');
+        void this.#notify(work, OVERLOADED);
+        return;
+      case 'accepted':
+        if (mayNotify) void this.#noticeThenRelease(work, result.id, Math.max(result.ahead, pending));
+        this.#onStored();
+        return;
+    }
+  }
+
+  #classify(body: Record<string, unknown>): SlackWork | undefined {
+    if (body.type === 'event_callback') {
+      const event = body.event as SlackMessageEvent | undefined;
+      if (event === undefined || (event.type !== 'message' && event.type !== 'app_mention')) return undefined;
+      const parsed = parseMessageEvent(body, event, this.#bot);
+      if ('skip' in parsed) {
+        this.#log.debug({ reason: parsed.skip, type: event.type }, 'slack: event ignored');
+        return undefined;
+      }
+      // Slack's own timestamp of the message orders a conversation's messages, whatever order they arrive in.
+      const sentAt = Number(event.ts) * 1000;
+      return { kind: 'message', message: withoutRaw(parsed.message), target: parsed.target, sentAt: Number.isFinite(sentAt) ? sentAt : Date.now() };
+    }
+    if (typeof body.command === 'string' && typeof body.response_url === 'string') {
+      const parsed = parseCommand(body as unknown as SlackCommandBody);
+      if ('skip' in parsed) {
+        this.#log.warn({ reason: parsed.skip }, 'slack: command ignored');
+        return undefined;
+      }
+      return { kind: 'command', message: withoutRaw(parsed.message), target: parsed.target, responseUrl: body.response_url };
+    }
+    if (body.type === 'block_actions' && typeof body.response_url === 'string') {
+      const action = (body.actions as Array<{ action_id: string; value?: string; action_ts?: string }> | undefined)?.[0];
+      if (action === undefined || ![FEEDBACK_UP, FEEDBACK_DOWN, FORGET].includes(action.action_id)) return undefined;
+      const actionBody = body as unknown as SlackBlockActionBody;
+      const userAction = action.action_id === FORGET ? parseForgetAction(actionBody, action) : parseFeedbackAction(actionBody, action);
+      if (userAction === undefined) {
+        this.#log.warn({ actionId: action.action_id }, 'slack: malformed action ignored');
+        return undefined;
+      }
+      return { kind: 'action', action: userAction, responseUrl: body.response_url };
+    }
+    return undefined;
+  }
+
+  async #noticeThenRelease(work: SlackWork, id: number, ahead: number): Promise<void> {
+    const text = `I'm answering ${ahead} question${ahead === 1 ? '' : 's'} ahead of yours. I'll reply right here as soon as I get to it.`;
+    const ts = await this.#notify(work, text);
+    try {
+      if (ts !== undefined) this.#inbox.saveProgress(id, JSON.stringify({ placeholderTs: ts }));
+      this.#inbox.makeDue(id);
+      this.#onStored();
+    } catch (error) {
+      // The hold expires by itself; the answer then comes as a new message.
+      this.#log.error({ err: toError(error) }, 'slack: could not release a held item');
+    }
+  }
+
+  async #notify(work: SlackWork, text: string): Promise<string | undefined> {
+    try {
+      return await this.#notices.post(work, text);
+    } catch (error) {
+      this.#log.warn({ err: toError(error) }, 'slack: could not post a notice');
+      return undefined;
+    }
+  }
+}
+
+/** The inbox row for one unit of work: its lane is the conversation, its order Slack's own timestamp. */
+function toItem(work: SlackWork): NewInboxItem {
+  const payload = JSON.stringify(work);
+  if (work.kind === 'action') {
+    return { eventKey: `slack:${work.action.eventId}`, platform: 'slack', laneKey: `action:${ownerKey(work.action)}`, ownerKey: ownerKey(work.action), order: Date.now(), payload };
+  }
+  const { message } = work;
+  return {
+    eventKey: `slack:${message.eventId}`,
+    platform: 'slack',
+    laneKey: conversationKey(message),
+    ownerKey: ownerKey(message),
+    order: work.kind === 'message' ? work.sentAt : Date.now(),
+    payload,
+  };
+}
+
+/** The platform payload stays out of the store: the worker needs only the normalized message. */
+function withoutRaw(message: IncomingMessage): IncomingMessage {
+  const { raw: _raw, ...rest } = message;
+  return rest;
+}
