@@ -5,7 +5,9 @@ import type { Config } from './config.ts';
 import { Engine } from './engine/engine.ts';
 import { ConfigError, toError } from './errors.ts';
 import { HandbookIndex } from './handbook/handbook-index.ts';
+import type { InboxLimits } from './inbox/inbox-store.ts';
 import { InboxStore } from './inbox/inbox-store.ts';
+import type { InboxWorkerOptions } from './inbox/inbox-worker.ts';
 import { InboxWorker } from './inbox/inbox-worker.ts';
 import { createBedrockClient } from './llm/bedrock-client.ts';
 import { LlmGateway } from './llm/llm-gateway.ts';
@@ -39,6 +41,8 @@ export interface Core {
 export interface CoreExtensions {
   answerer?: Answerer;
   erasureSteps?: readonly ErasureStep[];
+  /** Inbox bounds and worker timing other than the defaults (tests: short leases, tiny bounds). */
+  inbox?: { limits?: Partial<InboxLimits>; worker?: Partial<InboxWorkerOptions> };
 }
 
 /** How often the handbook folder is checked for changed files, in ms. */
@@ -68,7 +72,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
   }
   const answerer = extensions.answerer ?? llm?.answerer;
   const journal = new JournalPurge(db, { log });
-  const inboxStore = new InboxStore(db);
+  const inboxStore = new InboxStore(db, extensions.inbox?.limits);
   const erasureSteps = [...(llm === undefined ? [] : [llm.cache.erasureStep]), ...(extensions.erasureSteps ?? [])];
   const engine = new Engine(
     {
@@ -95,7 +99,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
     },
   );
   // Once now (so a lowered RETENTION_DAYS takes effect at start) and hourly.
-  const inbox = { store: inboxStore, worker: new InboxWorker(inboxStore, log.child({ component: 'inbox' })) };
+  const inbox = { store: inboxStore, worker: new InboxWorker(inboxStore, log.child({ component: 'inbox' }), extensions.inbox?.worker) };
   inbox.worker.collectMetrics(metrics);
   const retention = new Retention(db, { days: env.RETENTION_DAYS, log, journal });
   retention.start();

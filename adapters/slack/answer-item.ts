@@ -48,7 +48,8 @@ export function answerSlackItem(deps: { engine: SlackEngine; client: webApi.WebC
       if (!context.stillOpen()) return null;
       const computed = await ask();
       if (computed !== null) save({ reply: computed });
-      return computed;
+      // Stopped meanwhile: the item was handed back with the reply saved; whoever takes it delivers.
+      return context.signal.aborted ? null : computed;
     };
     switch (work.kind) {
       case 'message': {

@@ -17,7 +17,7 @@ export interface InboxWorkerOptions {
   retryBaseMs: number;
 }
 
-export const DEFAULT_WORKER_OPTIONS: InboxWorkerOptions = { concurrency: 64, leaseMs: 60_000, pollMs: 500, maxAttempts: 5, retryBaseMs: 1_000 };
+export const DEFAULT_WORKER_OPTIONS: InboxWorkerOptions = { concurrency: 64, leaseMs: 30_000, pollMs: 500, maxAttempts: 5, retryBaseMs: 1_000 };
 
 const MAX_RETRY_DELAY_MS = 30_000;
 
@@ -131,11 +131,10 @@ export class InboxWorker {
     clearTimeout(timer);
     const left = [...this.#active.keys()];
     for (const [id, entry] of this.#active) {
+      // The handler is told, and the item is no longer its own: whatever it finishes late is not delivered.
       entry.abort.abort();
       this.#store.release(id);
     }
-    // Let aborted handlers unwind; they no longer own their items.
-    await Promise.allSettled([...this.#active.values()].map((entry) => entry.done));
     return left.length;
   }
 
@@ -184,21 +183,36 @@ export class InboxWorker {
         return completed;
       },
     };
+    let failure: unknown;
     try {
       if (handler === undefined) throw new HrbotError('inbox_no_handler', `No handler for platform ${item.platform}`);
       await handler(item, context);
-      if (!completed) this.#store.complete(item.id);
     } catch (error) {
-      if (signal.aborted) return; // stop() handed it back
-      if (lastAttempt) {
-        this.#log.error({ err: toError(error), platform: item.platform, attempts: item.attempts }, 'inbox: item failed for good');
-        this.#store.complete(item.id);
-        return;
-      }
-      const delay = Math.min(MAX_RETRY_DELAY_MS, this.#options.retryBaseMs * 2 ** (item.attempts - 1));
-      this.#log.warn({ err: toError(error), platform: item.platform, attempts: item.attempts, retryInMs: delay }, 'inbox: item will be retried');
-      this.#store.release(item.id, delay);
+      failure = error;
     }
+    // stop() handed the item back: it is no longer this worker's to close or retry.
+    if (signal.aborted) return;
+    try {
+      this.#settle(item, completed, failure, lastAttempt);
+    } catch (error) {
+      // The store went away under a late handler (shutdown): the lease expiring hands the item on.
+      this.#log.error({ err: toError(error), platform: item.platform }, 'inbox: could not record the outcome of an item');
+    }
+  }
+
+  #settle(item: InboxItem, completed: boolean, failure: unknown, lastAttempt: boolean): void {
+    if (failure === undefined) {
+      if (!completed) this.#store.complete(item.id);
+      return;
+    }
+    if (lastAttempt) {
+      this.#log.error({ err: toError(failure), platform: item.platform, attempts: item.attempts }, 'inbox: item failed for good');
+      this.#store.complete(item.id);
+      return;
+    }
+    const delay = Math.min(MAX_RETRY_DELAY_MS, this.#options.retryBaseMs * 2 ** (item.attempts - 1));
+    this.#log.warn({ err: toError(failure), platform: item.platform, attempts: item.attempts, retryInMs: delay }, 'inbox: item will be retried');
+    this.#store.release(item.id, delay);
   }
 
   #renew(): void {

@@ -55,6 +55,8 @@ export interface RunningMain {
   stderr(): string;
   /** SIGTERM, then wait for the exit. */
   stop(): Promise<MainResult>;
+  /** SIGKILL (a crash: nothing drains), then wait for the exit. */
+  kill(): Promise<MainResult>;
 }
 
 /** Every JSON line of a process' output, parsed; other lines come back as `{ raw }`. */
@@ -108,6 +110,11 @@ export function startMain(options: MainOptions, timeoutMs = 30_000): Promise<Run
         stderr: () => stderr,
         stop: async () => {
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+          const result = await exited;
+          return { ...result, stdout, stderr };
+        },
+        kill: async () => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
           const result = await exited;
           return { ...result, stdout, stderr };
         },

@@ -47,7 +47,8 @@ export async function startSlackBot(options: { env?: Record<string, string>; ext
       await slack.stop();
       await bot.core.inbox.worker.stop(10_000);
       bot.close();
-      await api.close();
+      // A fake API handed in belongs to the caller (it may outlive this bot, e.g. across a restart).
+      if (options.api === undefined) await api.close();
     },
   };
 }

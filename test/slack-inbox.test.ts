@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Answerer } from '../src/answer/answerer.ts';
+import { sourceOf } from '../src/answer/answerer.ts';
+import { FakeSlackApi } from './fakes/fake-slack-api.ts';
+import type { RecordedCall } from './fakes/fake-slack-api.ts';
+import { sectionText } from './support/slack-blocks.ts';
+import { startSlackBot } from './support/slack-bot.ts';
+import { dmEvent, eventBody, JSON_TYPE, postSigned } from './support/slack-requests.ts';
+import { tempDir } from './support/temp-bot.ts';
+
+/** Answers "answer to: <question>" after the gate opens (bounded), counting calls. */
+class EchoGate implements Answerer {
+  calls = 0;
+  #open = false;
+  open(): void {
+    this.#open = true;
+  }
+  async answer(request: Parameters<Answerer['answer']>[0]) {
+    this.calls += 1;
+    for (let i = 0; i < 500 && !this.#open; i++) await sleep(10);
+    return { kind: 'answer' as const, text: `answer to: ${request.question}`, sources: request.sections.slice(0, 1).map(sourceOf) };
+  }
+}
+
+/** The text a posted or updated message shows. */
+function shown(call: RecordedCall): string {
+  return call.args.blocks === undefined ? String(call.args.text ?? '') : sectionText(call.args.blocks);
+}
+
+/** The final text of every message the bot put in a channel, by message ts, in posting order. */
+function finalMessages(api: FakeSlackApi, channel: string): Array<{ ts: string; text: string }> {
+  const byTs = new Map<string, string>();
+  let ts = 1_700_000_000;
+  for (const call of api.calls) {
+    if (call.args.channel !== channel) continue;
+    // The fake hands out ts values in order: postMessage gets the next one.
+    if (call.method === 'chat.postMessage') byTs.set(`${(ts += 1)}.000100`, shown(call));
+    else if (call.method === 'chat.update' && typeof call.args.ts === 'string') byTs.set(call.args.ts, shown(call));
+    else if (call.method === 'chat.postEphemeral' || call.method === 'chat.startStream') ts += 1;
+  }
+  return [...byTs].map(([key, text]) => ({ ts: key, text }));
+}
+
+/** The questions answered in a channel, in the order their answers went out. */
+function answered(api: FakeSlackApi, channel: string): string[] {
+  return api.calls
+    .filter((c) => c.args.channel === channel && (c.method === 'chat.postMessage' || c.method === 'chat.update'))
+    .map((c) => /answer to: how many (vacation days \w+)/.exec(shown(c))?.[1])
+    .filter((q): q is string => q !== undefined);
+}
+
+const QUESTIONS = ['vacation days one', 'vacation days two', 'vacation days three', 'vacation days four', 'vacation days five'];
+
+describe('Slack: the durable inbox', () => {
+  it('a stop hands unfinished messages back, and the next start answers them once', async () => {
+    const dir = tempDir();
+    const api = await new FakeSlackApi().start();
+    try {
+      const databasePath = join(dir.path, 'shared.db');
+      const slow = new EchoGate();
+      const first = await startSlackBot({ api, env: { DATABASE_PATH: databasePath }, extensions: { answerer: slow } });
+      await postSigned(first.baseUrl, eventBody(dmEvent('how many vacation days do I get?', 'USTOP')), JSON_TYPE);
+      await api.waitFor(() => slow.calls === 1, 5_000, 'the answer to start');
+      await first.slack.stop();
+      assert.equal(await first.bot.core.inbox.worker.stop(50), 1, 'handed back');
+      slow.open();
+      await sleep(100);
+      await first.close();
+      assert.equal(answered(api, 'DUSTOP').length, 0, 'the stopped process did not answer after handing back');
+
+      const fast = new EchoGate();
+      fast.open();
+      const second = await startSlackBot({ api, env: { DATABASE_PATH: databasePath }, extensions: { answerer: fast } });
+      try {
+        await api.waitFor(() => answered(api, 'DUSTOP').length === 1, 5_000, 'the answer');
+        assert.equal(finalMessages(api, 'DUSTOP').length, 1, 'the placeholder became the answer');
+        assert.match(finalMessages(api, 'DUSTOP')[0]!.text, /answer to: how many vacation days/);
+        assert.equal(fast.calls, 0, 'the reply the first process computed was saved and delivered, not asked again');
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await api.close();
+      dir.remove();
+    }
+  });
+
+  it('tells a user at once how many questions are ahead, and replaces that notice with the answer', async () => {
+    const gate = new EchoGate();
+    const t = await startSlackBot({ extensions: { answerer: gate } });
+    try {
+      for (const question of QUESTIONS) {
+        assert.equal((await postSigned(t.baseUrl, eventBody(dmEvent(`how many ${question}?`, 'UBUSY')), JSON_TYPE)).status, 200);
+      }
+      await t.api.waitFor(() => t.api.callsOf('chat.postMessage').filter((c) => /ahead of yours/.test(shown(c))).length === 2, 5_000, 'two notices');
+      gate.open();
+      await t.api.waitFor(() => finalMessages(t.api, 'DUBUSY').filter((m) => m.text.startsWith('answer to')).length === 5, 10_000, 'five answers');
+      const messages = finalMessages(t.api, 'DUBUSY');
+      assert.equal(messages.length, 5, 'one message per question: each notice became its answer');
+      assert.ok(messages.every((m) => !/ahead of yours/.test(m.text)), 'no notice left behind');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('answers with a clear reply, not an HTTP error, when the inbox is full', async () => {
+    const gate = new EchoGate();
+    const t = await startSlackBot({ extensions: { answerer: gate, inbox: { limits: { maxOpenItems: 1 } } } });
+    try {
+      assert.equal((await postSigned(t.baseUrl, eventBody(dmEvent('how many vacation days?', 'UFULL1')), JSON_TYPE)).status, 200);
+      const refused = await postSigned(t.baseUrl, eventBody(dmEvent('how many sick days?', 'UFULL2')), JSON_TYPE);
+      assert.equal(refused.status, 200, 'Slack is not made to retry into a full inbox');
+      await t.api.waitFor(() => t.api.callsOf('chat.postMessage').some((c) => c.args.channel === 'DUFULL2'), 5_000, 'the overload reply');
+      assert.match(shown(t.api.callsOf('chat.postMessage').find((c) => c.args.channel === 'DUFULL2')!), /overloaded.*send it again/s);
+      gate.open();
+      await t.api.waitFor(() => finalMessages(t.api, 'DUFULL1').some((m) => m.text.startsWith('answer to')), 5_000, 'the stored one answered');
+    } finally {
+      await t.close();
+    }
+  });
+});
