@@ -33,13 +33,10 @@ function shown(call: RecordedCall): string {
 /** The final text of every message the bot put in a channel, by message ts, in posting order. */
 function finalMessages(api: FakeSlackApi, channel: string): Array<{ ts: string; text: string }> {
   const byTs = new Map<string, string>();
-  let ts = 1_700_000_000;
   for (const call of api.calls) {
     if (call.args.channel !== channel) continue;
-    // The fake hands out ts values in order: postMessage gets the next one.
-    if (call.method === 'chat.postMessage') byTs.set(`${(ts += 1)}.000100`, shown(call));
+    if (call.method === 'chat.postMessage' && call.postedTs !== undefined) byTs.set(call.postedTs, shown(call));
     else if (call.method === 'chat.update' && typeof call.args.ts === 'string') byTs.set(call.args.ts, shown(call));
-    else if (call.method === 'chat.postEphemeral' || call.method === 'chat.startStream') ts += 1;
   }
   return [...byTs].map(([key, text]) => ({ ts: key, text }));
 }
@@ -61,7 +58,7 @@ describe('Slack: the durable inbox', () => {
     try {
       const databasePath = join(dir.path, 'shared.db');
       const slow = new EchoGate();
-      const first = await startSlackBot({ api, env: { DATABASE_PATH: databasePath }, extensions: { answerer: slow } });
+      const first = await startSlackBot({ api, keepApi: true, env: { DATABASE_PATH: databasePath }, extensions: { answerer: slow } });
       await postSigned(first.baseUrl, eventBody(dmEvent('how many vacation days do I get?', 'USTOP')), JSON_TYPE);
       await api.waitFor(() => slow.calls === 1, 5_000, 'the answer to start');
       await first.slack.stop();
@@ -73,7 +70,7 @@ describe('Slack: the durable inbox', () => {
 
       const fast = new EchoGate();
       fast.open();
-      const second = await startSlackBot({ api, env: { DATABASE_PATH: databasePath }, extensions: { answerer: fast } });
+      const second = await startSlackBot({ api, keepApi: true, env: { DATABASE_PATH: databasePath }, extensions: { answerer: fast } });
       try {
         await api.waitFor(() => answered(api, 'DUSTOP').length === 1, 5_000, 'the answer');
         assert.equal(finalMessages(api, 'DUSTOP').length, 1, 'the placeholder became the answer');

@@ -53,7 +53,12 @@ export function answerSlackItem(deps: { engine: SlackEngine; client: webApi.WebC
     };
     switch (work.kind) {
       case 'message': {
-        const delivery = new MessageDelivery(client, work.target, log, { shown: progress, onShown: save });
+        const delivery = new MessageDelivery(client, work.target, log, {
+          shown: progress,
+          onShown: save,
+          itemId: item.id,
+          after: (work.sentAt / 1000).toFixed(6),
+        });
         const answer = await reply(() => engine.handle(work.message, delivery.hooks, { deduplicated: true }));
         await delivery.finish(answer);
         return;

@@ -15,13 +15,24 @@ type WebClient = webApi.WebClient;
 export interface SlackShown {
   placeholderTs?: string;
   streamTs?: string;
+  /** A first post was on its way: if no ts was saved, the process died before Slack's answer arrived. */
+  posting?: boolean;
 }
 
 /** Where a delivery starts from, and where it reports what it shows. */
 export interface DeliveryResume {
   shown?: SlackShown;
   onShown?: (shown: SlackShown) => void;
+  /** The inbox item answered: its first post carries it in message metadata, so a retry can find that post again. */
+  itemId?: number;
+  /** Slack ts of the user's message: a lost first post can only be after it. */
+  after?: string;
 }
+
+/** Metadata event type that marks the bot's first post for an inbox item. */
+const REPLY_MARKER = 'hrbot_reply';
+/** Messages read back when looking for a post whose ts was lost in a crash. */
+const ADOPT_SEARCH_LIMIT = 50;
 type ChatStreamer = webApi.ChatStreamer;
 
 /** A placeholder message is edited at most this often while an answer streams into it. */
@@ -48,12 +59,17 @@ export class MessageDelivery {
   readonly #onShown: ((shown: SlackShown) => void) | undefined;
   /** The placeholder is a stream an earlier attempt never stopped: stop it before editing it. */
   #orphanStream: boolean;
+  readonly #resume: DeliveryResume;
+  /** An earlier attempt posted and died before learning the ts: find that post before showing anything. */
+  #mustAdopt: boolean;
 
   constructor(client: WebClient, target: SlackTarget, log: Logger, resume: DeliveryResume = {}) {
     this.#client = client;
     this.#target = target;
     this.#log = log;
     this.#onShown = resume.onShown;
+    this.#resume = resume;
+    this.#mustAdopt = resume.shown?.posting === true && resume.shown.placeholderTs === undefined && resume.shown.streamTs === undefined && resume.itemId !== undefined;
     // What an earlier attempt left on screen (a notice, a placeholder, a stream cut by a crash) is
     // edited into the answer rather than left behind.
     this.#placeholderTs = resume.shown?.placeholderTs ?? resume.shown?.streamTs;
@@ -66,14 +82,14 @@ export class MessageDelivery {
   }
 
   async #progress(progress: Progress): Promise<void> {
+    await this.#adopt();
     const { channel, threadTs } = this.#target;
     switch (progress.type) {
       case 'status':
         if (threadTs !== undefined) {
           await this.#client.assistant.threads.setStatus({ channel_id: channel, thread_ts: threadTs, status: progress.text });
         } else if (this.#placeholderTs === undefined) {
-          const posted = await this.#client.chat.postMessage({ channel, text: `_${toMrkdwn(progress.text)}_` });
-          this.#shown(posted.ts);
+          await this.#postFirst({ channel, text: `_${toMrkdwn(progress.text)}_` });
         } else {
           await this.#stopOrphanStream();
           await this.#client.chat.update({ channel, ts: this.#placeholderTs, text: `_${toMrkdwn(progress.text)}_` });
@@ -129,8 +145,7 @@ export class MessageDelivery {
     const text = preview.length > MAX_SECTION_CHARS ? `${preview.slice(0, MAX_SECTION_CHARS - 1)}…` : preview;
     const { channel, threadTs } = this.#target;
     if (this.#placeholderTs === undefined) {
-      const posted = await this.#client.chat.postMessage({ channel, text, ...(threadTs === undefined ? {} : { thread_ts: threadTs }) });
-      this.#shown(posted.ts);
+      await this.#postFirst({ channel, text, ...(threadTs === undefined ? {} : { thread_ts: threadTs }) });
     } else {
       await this.#stopOrphanStream();
       await this.#client.chat.update({ channel, ts: this.#placeholderTs, text });
@@ -149,6 +164,7 @@ export class MessageDelivery {
   async #finish(reply: Reply | null): Promise<void> {
     const { channel, threadTs, userId, kind } = this.#target;
     if (reply === null) return;
+    await this.#adopt();
     const messages = renderReply(reply);
     const thread = threadTs === undefined ? {} : { thread_ts: threadTs };
     const streamTs = this.#streamer?.ts;
@@ -177,7 +193,38 @@ export class MessageDelivery {
       await this.#replace(this.#placeholderTs, messages);
       return;
     }
-    for (const message of messages) await this.#client.chat.postMessage({ channel, ...thread, ...message });
+    const [first, ...rest] = messages;
+    if (first !== undefined) await this.#postFirst({ channel, ...thread, ...first });
+    for (const message of rest) await this.#client.chat.postMessage({ channel, ...thread, ...message });
+  }
+
+  /**
+   * The first post for an item: marked as on its way before the call, and carrying the item id in
+   * its metadata, so that a crash between Slack taking it and the ts being saved can be repaired.
+   */
+  async #postFirst(args: webApi.ChatPostMessageArguments): Promise<void> {
+    this.#onShown?.({ posting: true });
+    const { itemId } = this.#resume;
+    const marked = itemId === undefined ? args : { ...args, metadata: { event_type: REPLY_MARKER, event_payload: { item: String(itemId) } } };
+    const posted = await this.#client.chat.postMessage(marked);
+    this.#shown(posted.ts);
+  }
+
+  /** Find the post an earlier attempt made but never learnt the ts of, and make it the placeholder. */
+  async #adopt(): Promise<void> {
+    if (!this.#mustAdopt) return;
+    this.#mustAdopt = false;
+    const { channel, threadTs } = this.#target;
+    const item = String(this.#resume.itemId);
+    const window = { channel, limit: ADOPT_SEARCH_LIMIT, include_all_metadata: true, ...(this.#resume.after === undefined ? {} : { oldest: this.#resume.after }) };
+    try {
+      const page = threadTs === undefined ? await this.#client.conversations.history(window) : await this.#client.conversations.replies({ ...window, ts: threadTs });
+      const found = page.messages?.find((m) => m.metadata?.event_type === REPLY_MARKER && (m.metadata.event_payload as Record<string, unknown> | undefined)?.['item'] === item);
+      if (found?.ts !== undefined) this.#shown(found.ts);
+    } catch (error) {
+      // Without the history scope (a channel thread) or on failure, the answer comes as a new message.
+      this.#log.warn({ err: toError(error) }, 'slack: could not look for a post an earlier attempt made');
+    }
   }
 
   async #replace(ts: string, messages: SlackMessage[]): Promise<void> {

@@ -35,6 +35,8 @@ export interface RecordedCall {
   args: CallArgs;
   /** The bearer token the call carried (Web API only). */
   token?: string;
+  /** The ts the fake answered with, for calls that create a message. */
+  postedTs?: string;
   at: number;
 }
 
@@ -61,12 +63,15 @@ export class FakeSlackApi {
   /** The WebSocket URL apps.connections.open hands out (set by Socket Mode tests). */
   socketUrl = '';
   readonly #faults = new Map<string, Fault[]>();
+  /** Messages posted, for conversations.history and conversations.replies. */
+  readonly #messages: Array<{ channel: string; ts: string; thread_ts?: unknown; metadata?: unknown; text?: unknown }> = [];
   readonly #server = createServer((request, response) => {
     this.#handle(request, response).catch((error: unknown) => {
       response.writeHead(500).end(String(error));
     });
   });
-  #ts = 1_700_000_000;
+  // Message timestamps after any the tests give users' messages (1710000000.x), as Slack's grow with time.
+  #ts = Math.floor(Date.now() / 1000);
   #url = '';
 
   /** Start on 127.0.0.1, a free port. */
@@ -134,7 +139,8 @@ export class FakeSlackApi {
     delete args.token;
 
     const method = path.startsWith('/api/') ? path.slice(5) : path.startsWith('/response/') ? 'response_url' : path;
-    if (this.calls.length < MAX_CALLS) this.calls.push({ method, args, ...(token === undefined ? {} : { token }), at: Date.now() });
+    const call: RecordedCall = { method, args, ...(token === undefined ? {} : { token }), at: Date.now() };
+    if (this.calls.length < MAX_CALLS) this.calls.push(call);
 
     const fault = this.#faults.get(method)?.shift();
     if (fault?.status !== undefined) {
@@ -151,7 +157,9 @@ export class FakeSlackApi {
       json(response, { ok: true });
       return;
     }
-    json(response, this.#answer(method, args));
+    const answer = this.#answer(method, args);
+    if (typeof answer.ts === 'string') call.postedTs = answer.ts;
+    json(response, answer);
   }
 
   #answer(method: string, args: CallArgs): Record<string, unknown> {
@@ -162,8 +170,23 @@ export class FakeSlackApi {
       case 'apps.connections.open':
         return { ok: true, url: this.socketUrl };
       case 'chat.postMessage':
-      case 'chat.startStream':
-        return { ok: true, channel: args.channel, ts: ts() };
+      case 'chat.startStream': {
+        const posted = ts();
+        if (this.#messages.length < MAX_CALLS) this.#messages.push({ channel: String(args.channel), ts: posted, thread_ts: args.thread_ts, metadata: args.metadata, text: args.text });
+        return { ok: true, channel: args.channel, ts: posted };
+      }
+      case 'conversations.history':
+      case 'conversations.replies': {
+        // Newest first, as Slack returns them; metadata only when asked for.
+        const oldest = Number(args.oldest ?? 0);
+        const inThread = method === 'conversations.replies' ? String(args.ts) : undefined;
+        const found = this.#messages
+          .filter((m) => m.channel === args.channel && Number(m.ts) > oldest && (inThread === undefined || m.thread_ts === inThread))
+          .reverse()
+          .slice(0, Number(args.limit ?? 100))
+          .map((m) => ({ type: 'message', ts: m.ts, text: m.text, bot_id: this.bot.botId, ...(String(args.include_all_metadata) === 'true' && m.metadata !== undefined ? { metadata: m.metadata } : {}) }));
+        return { ok: true, messages: found, has_more: false };
+      }
       case 'chat.update':
       case 'chat.appendStream':
       case 'chat.stopStream':

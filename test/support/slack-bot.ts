@@ -19,7 +19,9 @@ export interface SlackTestBot {
 }
 
 /** Start the fake Slack API and the bot (HTTP mode unless `env` says otherwise). */
-export async function startSlackBot(options: { env?: Record<string, string>; extensions?: CoreExtensions; api?: FakeSlackApi } = {}): Promise<SlackTestBot> {
+export async function startSlackBot(
+  options: { env?: Record<string, string>; extensions?: CoreExtensions; api?: FakeSlackApi; /** Leave the fake API running on close (a restart reuses it). */ keepApi?: boolean } = {},
+): Promise<SlackTestBot> {
   const api = options.api ?? (await new FakeSlackApi().start());
   const bot = startTempBot(
     { SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: api.apiUrl, ...options.env },
@@ -47,8 +49,7 @@ export async function startSlackBot(options: { env?: Record<string, string>; ext
       await slack.stop();
       await bot.core.inbox.worker.stop(10_000);
       bot.close();
-      // A fake API handed in belongs to the caller (it may outlive this bot, e.g. across a restart).
-      if (options.api === undefined) await api.close();
+      if (options.keepApi !== true) await api.close();
     },
   };
 }

@@ -1,0 +1,108 @@
+// The durable inbox end to end: the production entry point (adapters/main.ts) answering signed Slack
+// DMs through the fake Web API with AI answers from the fake Bedrock, SIGKILLed half way and restarted
+// on the same database.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { startFakeBedrock } from './fakes/fake-bedrock.ts';
+import { FakeSlackApi } from './fakes/fake-slack-api.ts';
+import type { RecordedCall } from './fakes/fake-slack-api.ts';
+import { startMain } from './support/main-process.ts';
+import { sectionText } from './support/slack-blocks.ts';
+import { BOT_TOKEN, dmEvent, eventBody, JSON_TYPE, postSigned, SIGNING_SECRET } from './support/slack-requests.ts';
+import { KNOWLEDGE_DIR, tempDir } from './support/temp-bot.ts';
+
+const USERS = 12;
+const PER_USER = 5;
+
+function shown(call: RecordedCall): string {
+  return call.args.blocks === undefined ? String(call.args.text ?? call.args.markdown_text ?? '') : sectionText(call.args.blocks);
+}
+
+/** Each message the bot left in front of users, by channel and ts, with its final text. */
+function finalMessages(api: FakeSlackApi): Map<string, string> {
+  const messages = new Map<string, string>();
+  for (const call of api.calls) {
+    const channel = String(call.args.channel ?? '');
+    if ((call.method === 'chat.postMessage' || call.method === 'chat.startStream') && call.postedTs !== undefined) messages.set(`${channel} ${call.postedTs}`, shown(call));
+    else if (call.method === 'chat.update') messages.set(`${channel} ${String(call.args.ts)}`, shown(call));
+  }
+  return messages;
+}
+
+describe('durable inbox across a crash', () => {
+  it('SIGKILL half way and a restart: every acknowledged message answered once, in order, no placeholder left', async () => {
+    const dir = tempDir();
+    const api = await new FakeSlackApi().start();
+    const bedrock = await startFakeBedrock({
+      latencyMs: 150,
+      reply: (request) => {
+        const tag = /q\d+x\d+/.exec(request.messages.at(-1)?.text ?? '')?.[0] ?? 'none';
+        return { text: `Full-time employees get 25 vacation days a year, see the handbook (answer for ${tag}).`, stopReason: 'end_turn' };
+      },
+    });
+    const env = {
+      SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      SLACK_BOT_TOKEN: BOT_TOKEN,
+      SLACK_API_URL: api.apiUrl,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      DATABASE_PATH: join(dir.path, 'hrbot.db'),
+      KNOWLEDGE_DIR,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'x',
+      AWS_SECRET_ACCESS_KEY: 'y',
+      BEDROCK_MODEL_ID: 'anthropic.claude-3-haiku-20240307-v1:0',
+      AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.url,
+    };
+    const answeredTags = () => new Set([...finalMessages(api).values()].map((text) => /answer for (q\d+x\d+)/.exec(text)?.[1]).filter((t) => t !== undefined));
+    try {
+      const first = await startMain({ env });
+      const base = `http://127.0.0.1:${first.port}`;
+      const statuses = await Promise.all(
+        Array.from({ length: USERS }, async (_, u) => {
+          const codes: number[] = [];
+          for (let m = 0; m < PER_USER; m++) {
+            const response = await postSigned(base, eventBody(dmEvent(`how many vacation days do I get q${u}x${m}?`, `UK${u}`)), JSON_TYPE);
+            codes.push(response.status);
+          }
+          return codes;
+        }),
+      );
+      assert.deepEqual(statuses.flat(), Array.from({ length: USERS * PER_USER }, () => 200), 'every message acknowledged');
+      await api.waitFor(() => answeredTags().size >= (USERS * PER_USER) / 4, 30_000, 'a quarter answered');
+      await first.kill();
+      const before = answeredTags().size;
+      assert.ok(before < USERS * PER_USER, `killed half way (${before} answered)`);
+
+      const second = await startMain({ env });
+      assert.ok(Number(second.started['resumed']) > 0, 'the restart took up what the crash left');
+      await api.waitFor(() => answeredTags().size === USERS * PER_USER, 60_000, 'every message answered');
+      const result = await second.stop();
+      assert.equal(result.code, 0);
+
+      const finals = [...finalMessages(api).entries()];
+      for (let u = 0; u < USERS; u++) {
+        const mine = finals.filter(([key]) => key.startsWith(`DUK${u} `));
+        assert.equal(mine.length, PER_USER, `user ${u}: one message per question, no placeholder or duplicate (${JSON.stringify(mine)})`);
+        const order = api.calls
+          .filter((c) => c.args.channel === `DUK${u}` && /answer for q\d+x\d+\)\.$/.test(shown(c)))
+          .map((c) => Number(/q\d+x(\d+)/.exec(shown(c))?.[1]));
+        const firstFinal = [...new Set(order)];
+        assert.deepEqual(firstFinal, [...firstFinal].sort((a, b) => a - b), `user ${u}: answered in the order written`);
+      }
+      const db = new Database(env.DATABASE_PATH, { readonly: true });
+      try {
+        assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
+        assert.equal(db.prepare("SELECT count(*) FROM inbox WHERE state <> 'done'").pluck().get(), 0);
+      } finally {
+        db.close();
+      }
+    } finally {
+      await bedrock.close();
+      await api.close();
+      dir.remove();
+    }
+  });
+});
