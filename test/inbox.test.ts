@@ -112,6 +112,46 @@ describe('inbox store', () => {
 });
 
 describe('inbox worker', () => {
+  it('tells a long wait once, before the item is answered, and the answer sees what the notice showed', async () => {
+    const store = new InboxStore(openDatabase(':memory:'));
+    const worker = new InboxWorker(store, quiet, { concurrency: 1, pollMs: 20, longWaitMs: 100 });
+    let release = (): void => undefined;
+    const blocked = new Promise<void>((resolve) => (release = resolve));
+    const seen: Array<{ order: number; progress: string | null }> = [];
+    const noticed: number[] = [];
+    worker.handle('test', async (t) => {
+      if (t.order === 1) await blocked;
+      seen.push({ order: t.order, progress: t.progress });
+    });
+    worker.noticeLongWaits('test', (t) => {
+      noticed.push(t.order);
+      return Promise.resolve(`{"notice":${t.order}}`);
+    });
+    worker.start();
+    store.enqueue(item('a', 1));
+    store.enqueue(item('b', 2));
+    worker.notify();
+    await until(() => noticed.length === 1);
+    await sleep(150);
+    assert.deepEqual(noticed, [2], 'only the waiting item, and only once; the one being answered gets none');
+    release();
+    await until(() => seen.length === 2);
+    await worker.stop(100);
+    assert.deepEqual(seen, [{ order: 1, progress: null }, { order: 2, progress: '{"notice":2}' }]);
+  });
+
+  it('prunes done keys on its own', async () => {
+    const db = openDatabase(':memory:');
+    const store = new InboxStore(db, { doneRetentionMs: 1 });
+    const worker = new InboxWorker(store, quiet, { pollMs: 10, pruneEveryMs: 20 });
+    worker.handle('test', () => Promise.resolve());
+    worker.start();
+    store.enqueue(item('a', 1));
+    worker.notify();
+    await until(() => db.prepare('SELECT count(*) FROM inbox').pluck().get() === 0, 5_000);
+    await worker.stop(100);
+  });
+
   it('answers every item once, lanes in parallel, each lane in order, retrying failures', async () => {
     const store = new InboxStore(openDatabase(':memory:'));
     const worker = new InboxWorker(store, quiet, { concurrency: 4, pollMs: 20, retryBaseMs: 5 });

@@ -103,6 +103,22 @@ describe('Slack: the durable inbox', () => {
     }
   });
 
+  it('tells a user whose message waits long that it is coming, and the answer replaces that notice', async () => {
+    const gate = new EchoGate();
+    const t = await startSlackBot({ extensions: { answerer: gate, inbox: { worker: { concurrency: 1, longWaitMs: 200, pollMs: 50 } } } });
+    try {
+      await postSigned(t.baseUrl, eventBody(dmEvent('how many vacation days one?', 'UWAIT1')), JSON_TYPE);
+      await t.api.waitFor(() => gate.calls === 1, 5_000, 'the first answer to start');
+      await postSigned(t.baseUrl, eventBody(dmEvent('how many vacation days two?', 'UWAIT2')), JSON_TYPE);
+      await t.api.waitFor(() => t.api.callsOf('chat.postMessage').some((c) => c.args.channel === 'DUWAIT2' && /Sorry for the wait/.test(shown(c))), 5_000, 'the long-wait notice');
+      gate.open();
+      await t.api.waitFor(() => answered(t.api, 'DUWAIT2').length === 1, 5_000, 'the answer');
+      assert.equal(finalMessages(t.api, 'DUWAIT2').length, 1, 'the notice became the answer');
+    } finally {
+      await t.close();
+    }
+  });
+
   it('answers with a clear reply, not an HTTP error, when the inbox is full', async () => {
     const gate = new EchoGate();
     const t = await startSlackBot({ extensions: { answerer: gate, inbox: { limits: { maxOpenItems: 1 } } } });

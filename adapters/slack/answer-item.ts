@@ -1,6 +1,6 @@
 import type { webApi } from '@slack/bolt';
 import type { HandleOptions } from '../../src/engine/engine.ts';
-import type { InboxHandler } from '../../src/inbox/inbox-worker.ts';
+import type { InboxHandler, LongWaitNotice } from '../../src/inbox/inbox-worker.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { IncomingMessage, Reply, ReplyHooks, UserAction } from '../../src/message.ts';
 import type { SlackShown } from './delivery.ts';
@@ -92,6 +92,18 @@ export function slackNotices(client: webApi.WebClient): SlackNotices {
       await postJson(work.responseUrl, { response_type: 'ephemeral', replace_original: false, text });
       return undefined;
     },
+  };
+}
+
+/** A message that has waited long gets a notice where its answer will go; the answer then replaces it. */
+export function slackLongWaitNotice(notices: SlackNotices): LongWaitNotice {
+  return async (item, waitedMs) => {
+    const work = JSON.parse(item.payload) as SlackWork;
+    // Buttons are answered in milliseconds once taken; a notice would outlive its reason.
+    if (work.kind === 'action') return undefined;
+    const seconds = Math.max(1, Math.round(waitedMs / 1000));
+    const ts = await notices.post(work, `Sorry for the wait: I'm busier than usual and haven't got to this yet (${seconds} s so far). I'll reply right here.`);
+    return ts === undefined ? undefined : JSON.stringify({ placeholderTs: ts });
   };
 }
 

@@ -8,7 +8,7 @@ import type { InboxWorker } from '../../src/inbox/inbox-worker.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { Metrics } from '../../src/metrics.ts';
 import type { SlackEngine } from './answer-item.ts';
-import { answerSlackItem, slackNotices } from './answer-item.ts';
+import { answerSlackItem, slackLongWaitNotice, slackNotices } from './answer-item.ts';
 import { boltLogger } from './bolt-logger.ts';
 import { SlackInboxGate } from './inbox-gate.ts';
 import type { BotIdentity } from './parse.ts';
@@ -110,10 +110,11 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
   // Every event Bolt's receiver verifies goes to the gate, which stores it in the inbox before the
   // ack; the inbox worker answers it. In HTTP mode the gate is the receiver's sink; Socket Mode's
   // receiver hands events to whatever it was initialised with, so it is re-initialised with the gate.
+  const notices = slackNotices(client);
   const gate = new SlackInboxGate({
     inbox: inbox.store,
     bot,
-    notices: slackNotices(client),
+    notices,
     log,
     metrics: options.metrics,
     onStored: () => inbox.worker.notify(),
@@ -121,6 +122,7 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
   if (httpReceiver !== undefined) httpReceiver.setSink(gate);
   else receiver.init(gate as unknown as App);
   inbox.worker.handle('slack', answerSlackItem({ engine, client, log }));
+  inbox.worker.noticeLongWaits('slack', slackLongWaitNotice(notices));
 
   try {
     await app.start();

@@ -146,6 +146,19 @@ export class InboxStore {
     });
   }
 
+  /**
+   * Hold up to `limit` items that have waited since before `receivedBefore` with nothing shown yet,
+   * for `holdMs`, so a notice can be sent before any worker answers them (then {@link makeDue}).
+   */
+  holdLongWaiting(receivedBefore: number, limit: number, holdMs: number, platforms: readonly string[], now = Date.now()): InboxItem[] {
+    if (limit < 1 || platforms.length === 0) return [];
+    return writeTransaction(this.#db, () => {
+      const rows = this.#sql.longWaiting.all({ before: receivedBefore, now, limit, platforms: JSON.stringify(platforms) }) as ItemRow[];
+      for (const row of rows) this.#sql.hold.run(now + holdMs, row.id);
+      return rows.map(toItem);
+    });
+  }
+
   /** Extend the lease of items still being worked on. */
   renew(ids: readonly number[], leaseMs: number, now = Date.now()): void {
     if (ids.length === 0) return;
@@ -247,6 +260,14 @@ function prepare(db: Db) {
     done: db.prepare("UPDATE inbox SET state = 'done', payload = NULL, progress = NULL, bytes = 0, finished_at = ? WHERE id = ? AND state <> 'done'"),
     isOpen: db.prepare("SELECT 1 FROM inbox WHERE id = ? AND state <> 'done'"),
     laneOpen: db.prepare("SELECT count(*) FROM inbox WHERE lane_key = ? AND state <> 'done'"),
+    // Only pending items no notice or answer has touched yet (progress is null), oldest first.
+    longWaiting: db.prepare(
+      `SELECT ${COLUMNS} FROM inbox
+       WHERE state = 'pending' AND progress IS NULL AND received_at < @before AND lease_until <= @now
+         AND platform IN (SELECT value FROM json_each(@platforms))
+       ORDER BY id LIMIT @limit`,
+    ),
+    hold: db.prepare("UPDATE inbox SET lease_until = ? WHERE id = ? AND state = 'pending'"),
     due: db.prepare("UPDATE inbox SET lease_until = 0 WHERE id = ? AND state = 'pending'"),
     release: db.prepare("UPDATE inbox SET state = 'pending', lease_until = ? WHERE id = ? AND state = 'working'"),
     pruneOld: db.prepare("DELETE FROM inbox WHERE state = 'done' AND finished_at < ?"),

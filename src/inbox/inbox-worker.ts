@@ -15,9 +15,32 @@ export interface InboxWorkerOptions {
   maxAttempts: number;
   /** First retry delay in ms, doubled per attempt up to 30 s. */
   retryBaseMs: number;
+  /** A message still waiting after this many ms, with nothing shown yet, gets a notice (where its platform gives one). */
+  longWaitMs: number;
+  /** How often done keys past their retention are pruned, in ms. */
+  pruneEveryMs: number;
 }
 
-export const DEFAULT_WORKER_OPTIONS: InboxWorkerOptions = { concurrency: 64, leaseMs: 30_000, pollMs: 500, maxAttempts: 5, retryBaseMs: 1_000 };
+export const DEFAULT_WORKER_OPTIONS: InboxWorkerOptions = {
+  concurrency: 64,
+  leaseMs: 30_000,
+  pollMs: 500,
+  maxAttempts: 5,
+  retryBaseMs: 1_000,
+  longWaitMs: 20_000,
+  pruneEveryMs: 10 * 60_000,
+};
+
+/** Notices sent per poll at most, so a huge backlog is told about over a few seconds, not in one burst. */
+const MAX_NOTICES_PER_POLL = 20;
+/** How long an item is held while its long-wait notice is sent, in ms. */
+const NOTICE_HOLD_MS = 5_000;
+
+/**
+ * Tells a user whose message has waited long that it is still coming. Resolves with what it showed
+ * (saved as the item's progress, so the answer replaces it), or undefined when nothing was shown.
+ */
+export type LongWaitNotice = (item: InboxItem, waitedMs: number) => Promise<string | undefined>;
 
 const MAX_RETRY_DELAY_MS = 30_000;
 
@@ -56,6 +79,8 @@ export class InboxWorker {
   readonly #log: Logger;
   readonly #options: InboxWorkerOptions;
   readonly #handlers = new Map<string, InboxHandler>();
+  readonly #notices = new Map<string, LongWaitNotice>();
+  #lastPrune = Date.now();
   readonly #active = new Map<number, { done: Promise<void>; abort: AbortController }>();
   #poll: NodeJS.Timeout | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -82,6 +107,11 @@ export class InboxWorker {
     this.notify();
   }
 
+  /** Register how one platform tells a user their message is still waiting (see `longWaitMs`). */
+  noticeLongWaits(platform: string, notice: LongWaitNotice): void {
+    this.#notices.set(platform, notice);
+  }
+
   /** Inbox gauges on `/metrics`. */
   collectMetrics(metrics: Metrics): void {
     metrics.collect(() => {
@@ -101,7 +131,7 @@ export class InboxWorker {
     const stats = this.#store.stats();
     const resumed = stats.pending + stats.working;
     this.#running = true;
-    this.#poll = setInterval(() => this.notify(), this.#options.pollMs);
+    this.#poll = setInterval(() => this.#tick(), this.#options.pollMs);
     this.#heartbeat = setInterval(() => this.#renew(), Math.max(1, Math.floor(this.#options.leaseMs / 3)));
     this.#poll.unref();
     this.#heartbeat.unref();
@@ -143,6 +173,38 @@ export class InboxWorker {
     this.#running = false;
     clearInterval(this.#poll);
     clearInterval(this.#heartbeat);
+  }
+
+  #tick(): void {
+    this.notify();
+    const now = Date.now();
+    try {
+      if (now - this.#lastPrune >= this.#options.pruneEveryMs) {
+        this.#lastPrune = now;
+        this.#store.prune(now);
+      }
+      const waiting = this.#store.holdLongWaiting(now - this.#options.longWaitMs, MAX_NOTICES_PER_POLL, NOTICE_HOLD_MS, [...this.#notices.keys()], now);
+      for (const item of waiting) void this.#noticeLongWait(item, now - item.receivedAt);
+    } catch (error) {
+      this.#log.error({ err: toError(error) }, 'inbox: housekeeping failed');
+    }
+  }
+
+  async #noticeLongWait(item: InboxItem, waitedMs: number): Promise<void> {
+    let shown: string | undefined;
+    try {
+      shown = await this.#notices.get(item.platform)?.(item, waitedMs);
+    } catch (error) {
+      this.#log.warn({ err: toError(error), platform: item.platform }, 'inbox: could not send a long-wait notice');
+    }
+    try {
+      // Saved even when nothing was shown, so the item is not picked for a notice again.
+      this.#store.saveProgress(item.id, shown ?? '{}');
+      this.#store.makeDue(item.id);
+      this.notify();
+    } catch (error) {
+      this.#log.error({ err: toError(error) }, 'inbox: could not release an item after its notice');
+    }
   }
 
   #pump(): void {
