@@ -6,7 +6,7 @@ import { createCore } from '../src/core.ts';
 import type { Core } from '../src/core.ts';
 import { loadEnvFile } from '../src/env-file.ts';
 import { ConfigError, HrbotError, toError } from '../src/errors.ts';
-import { HttpServer } from '../src/http/http-server.ts';
+import { HttpServer, MetricsPortError } from '../src/http/http-server.ts';
 import { routeConsoleTo } from '../src/log/console-bridge.ts';
 import { createLogger } from '../src/log/logger.ts';
 import type { Logger } from '../src/log/logger.ts';
@@ -103,7 +103,13 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  const server = new HttpServer({ log, metrics: core.metrics, ready: () => core.ready() });
+  const server = new HttpServer({
+    log,
+    metrics: core.metrics,
+    ready: () => core.ready(),
+    metricsPort: config.env.METRICS_PORT,
+    metricsToken: config.env.METRICS_TOKEN,
+  });
   // --- Slack (adapters/slack): POST /slack/events on this server, or Socket Mode ---
   let slack: SlackAdapter | undefined;
   if (config.slack.mode !== 'off') {
@@ -128,7 +134,7 @@ async function main(): Promise<number> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
     log.fatal({ err: toError(error), code, port: config.env.PORT }, 'could not listen');
-    tellOperator(`cannot listen on ${host ?? 'all interfaces'} port ${config.env.PORT} (${code}): check PORT and HOST`);
+    tellOperator(error instanceof MetricsPortError ? error.message : `cannot listen on ${host ?? 'all interfaces'} port ${config.env.PORT} (${code}): check PORT and HOST`);
     await teams?.close();
     await slack?.stop();
     core.close();
@@ -137,7 +143,7 @@ async function main(): Promise<number> {
   // Taken up now: what an earlier run acknowledged and did not finish (a crash, or a stop past its drain).
   const resumed = core.inbox.worker.start();
   log.info(
-    { host: host ?? 'all interfaces', port, slack: config.slack.mode, teams: config.teams.mode, ai: config.bedrock.enabled ? 'on' : 'off', resumed },
+    { host: host ?? 'all interfaces', port, metricsPort: server.metricsPort, slack: config.slack.mode, teams: config.teams.mode, ai: config.bedrock.enabled ? 'on' : 'off', resumed },
     'hrbot listening',
   );
   await new Promise<void>((resolve) => {

@@ -26,6 +26,12 @@ const url = z
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65_535).default(3978),
   HOST: optionalString,
+  // Unset: /metrics is served on PORT. 0: any free port (tests), as for PORT.
+  METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+  METRICS_TOKEN: optionalString.refine(
+    (value) => value === undefined || (value.length >= 16 && !/\s/.test(value)),
+    'must be at least 16 characters without spaces, e.g. the output of `openssl rand -hex 32`',
+  ),
   HRBOT_MODE: z.enum(['auto', 'console', 'server']).default('auto'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_PSEUDONYM_KEY: optionalString,
@@ -142,6 +148,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
         `(127.0.0.1, ::1 or localhost); HOST is ${env.HOST === undefined ? 'unset (all interfaces)' : 'not a loopback address'}. ` +
         'Set HOST=127.0.0.1 to use the Bot Framework Emulator on this machine, or unset TEAMS_EMULATOR and set MICROSOFT_APP_ID ' +
         'and MICROSOFT_APP_PASSWORD to serve Teams with authentication.',
+    );
+  }
+  if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT) {
+    throw new ConfigError(
+      `Invalid configuration:\n  METRICS_PORT: must differ from PORT (both are ${env.PORT}); unset METRICS_PORT to serve /metrics on PORT`,
     );
   }
   const teamsMode: TeamsMode = env.MICROSOFT_APP_ID !== undefined ? 'authenticated' : env.TEAMS_EMULATOR ? 'emulator' : 'off';

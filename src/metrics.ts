@@ -1,37 +1,87 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
 /** Label values; keep their sets small (platform, command, outcome), never user ids. */
 export type Labels = Readonly<Record<string, string>>;
-
-interface Series {
-  help: string;
-  type: 'counter' | 'gauge';
-  values: Map<string, number>;
-}
 
 /** Upper bound on label combinations per metric, so a bug can never grow this without limit. */
 const MAX_SERIES_PER_METRIC = 200;
 
 /**
- * A small Prometheus registry: counters and gauges with bounded label sets, rendered in the text
- * exposition format for `GET /metrics`.
+ * Buckets (seconds) of the time to reply, shared by `hrbot_handle_seconds` and `hrbot_reply_seconds`
+ * so the two compare bucket by bucket. A handbook lookup answers in milliseconds; an AI answer takes
+ * 2 to 15 s (one Bedrock call, up to LLM_TIMEOUT_MS = 30 s, and retries); 3 s is where Slack users
+ * start to notice; past 2 minutes only the count matters.
+ */
+export const REPLY_SECONDS_BUCKETS: readonly number[] = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60, 120];
+
+/** prom-client's general-purpose buckets (5 ms to 10 s), for a histogram whose caller names none. */
+const DEFAULT_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Options for {@link Metrics}. */
+export interface MetricsOptions {
+  /** Render the process metrics (event-loop lag, heap, GC, handles, CPU) too. Default true. */
+  processMetrics?: boolean;
+}
+
+type Kind = 'counter' | 'gauge' | 'histogram';
+
+interface Family {
+  kind: Kind;
+  /** Label names, sorted: fixed at first use (Prometheus needs one label set per metric). */
+  labelNames: readonly string[];
+  metric: Counter | Gauge | Histogram;
+  /** Per label set: a counter's or gauge's value, a histogram's observation count (for {@link Metrics.value}). */
+  values: Map<string, number>;
+}
+
+/**
+ * The bot's Prometheus metrics, on a prom-client Registry of its own (two instances never share a
+ * series, so tests do not collide): counters, gauges and histograms created on first use, each with
+ * at most {@link MAX_SERIES_PER_METRIC} label combinations (others are dropped and counted in
+ * `hrbot_metric_series_dropped_total`), plus the process metrics, rendered for `GET /metrics`.
  */
 export class Metrics {
-  readonly #series = new Map<string, Series>();
+  readonly #registry = new Registry();
+  readonly #families = new Map<string, Family>();
   readonly #collectors: Array<() => void> = [];
+  readonly #processMetrics: boolean;
+
+  constructor(options: MetricsOptions = {}) {
+    this.#processMetrics = options.processMetrics ?? true;
+    // Started at once, so the event-loop lag and GC histograms cover the time before the first scrape.
+    if (this.#processMetrics) processRegistry();
+  }
+
+  /** The content type of {@link render}'s text. */
+  get contentType(): string {
+    return this.#registry.contentType;
+  }
 
   /** Add `by` to a counter. */
   increment(name: string, help: string, labels: Labels = {}, by = 1): void {
-    const series = this.#get(name, help, 'counter');
-    const key = labelKey(labels);
-    if (!series.values.has(key) && series.values.size >= MAX_SERIES_PER_METRIC) return;
-    series.values.set(key, (series.values.get(key) ?? 0) + by);
+    const series = this.#series(name, help, 'counter', labels);
+    if (series === undefined) return;
+    (series.family.metric as Counter).inc(series.labels, by);
+    series.family.values.set(series.key, (series.family.values.get(series.key) ?? 0) + by);
   }
 
   /** Set a gauge. */
   set(name: string, help: string, value: number, labels: Labels = {}): void {
-    const series = this.#get(name, help, 'gauge');
-    const key = labelKey(labels);
-    if (!series.values.has(key) && series.values.size >= MAX_SERIES_PER_METRIC) return;
-    series.values.set(key, value);
+    const series = this.#series(name, help, 'gauge', labels);
+    if (series === undefined) return;
+    (series.family.metric as Gauge).set(series.labels, value);
+    series.family.values.set(series.key, value);
+  }
+
+  /**
+   * Record one observation in a histogram, in seconds. `buckets` (upper bounds, ascending) count
+   * only at the metric's first use: give every call site of one metric the same constant.
+   */
+  observe(name: string, help: string, value: number, labels: Labels = {}, buckets: readonly number[] = DEFAULT_BUCKETS): void {
+    const series = this.#series(name, help, 'histogram', labels, buckets);
+    if (series === undefined) return;
+    (series.family.metric as Histogram).observe(series.labels, value);
+    series.family.values.set(series.key, (series.family.values.get(series.key) ?? 0) + 1);
   }
 
   /** Register a function run before each render, to refresh gauges from live state. */
@@ -39,38 +89,83 @@ export class Metrics {
     this.#collectors.push(fn);
   }
 
-  /** Current value of one series (for tests and readiness). */
+  /**
+   * Current value of one series, for tests and readiness: a counter's or gauge's value, or how many
+   * observations a histogram has had; 0 for a series never written.
+   */
   value(name: string, labels: Labels = {}): number {
-    return this.#series.get(name)?.values.get(labelKey(labels)) ?? 0;
+    return this.#families.get(name)?.values.get(labelKey(labels)) ?? 0;
   }
 
-  /** The Prometheus text exposition of every series. */
-  render(): string {
+  /**
+   * The Prometheus text exposition of every series, then the process metrics. The collectors run
+   * synchronously, before this returns its promise.
+   */
+  render(): Promise<string> {
     for (const fn of this.#collectors) fn();
-    const lines: string[] = [];
-    for (const [name, series] of this.#series) {
-      lines.push(`# HELP ${name} ${series.help}`, `# TYPE ${name} ${series.type}`);
-      for (const [key, value] of series.values) lines.push(`${name}${key} ${value}`);
-    }
-    return `${lines.join('\n')}\n`;
+    return this.#text();
   }
 
-  #get(name: string, help: string, type: Series['type']): Series {
-    let series = this.#series.get(name);
-    if (series === undefined) {
-      series = { help, type, values: new Map() };
-      this.#series.set(name, series);
+  async #text(): Promise<string> {
+    const own = await this.#registry.metrics();
+    return this.#processMetrics ? `${own}\n${await processRegistry().metrics()}` : own;
+  }
+
+  #series(name: string, help: string, kind: Kind, labels: Labels, buckets?: readonly number[]): { family: Family; key: string; labels: Record<string, string> } | undefined {
+    const labelNames = Object.keys(labels).sort();
+    let family = this.#families.get(name);
+    if (family === undefined) {
+      family = { kind, labelNames, metric: this.#create(name, help, kind, labelNames, buckets), values: new Map() };
+      this.#families.set(name, family);
+    } else if (family.kind !== kind) {
+      throw new TypeError(`Metric ${name} is a ${family.kind}, not a ${kind}`);
+    } else if (family.labelNames.join(',') !== labelNames.join(',')) {
+      throw new TypeError(`Metric ${name} has labels [${family.labelNames.join(', ')}], not [${labelNames.join(', ')}]`);
     }
-    return series;
+    const key = labelKey(labels);
+    if (!family.values.has(key) && family.values.size >= MAX_SERIES_PER_METRIC) {
+      if (name !== DROPPED) this.increment(DROPPED, 'Samples dropped because their metric had too many label sets (a bug: a label that is not bounded)', { metric: name });
+      return undefined;
+    }
+    // Sorted, so a series prints its labels in one order whatever order the caller wrote them in.
+    const sorted: Record<string, string> = {};
+    for (const label of labelNames) sorted[label] = labels[label] ?? '';
+    return { family, key, labels: sorted };
+  }
+
+  #create(name: string, help: string, kind: Kind, labelNames: readonly string[], buckets: readonly number[] | undefined): Family['metric'] {
+    const config = { name, help, labelNames: [...labelNames], registers: [this.#registry] };
+    switch (kind) {
+      case 'counter':
+        return new Counter(config);
+      case 'gauge':
+        return new Gauge(config);
+      case 'histogram':
+        return new Histogram({ ...config, buckets: [...(buckets ?? DEFAULT_BUCKETS)] });
+    }
   }
 }
 
+const DROPPED = 'hrbot_metric_series_dropped_total';
+
+/**
+ * Heap, GC, event-loop lag, handles and CPU belong to the process, not to one Metrics instance: one
+ * registry per process collects them (prom-client's collectors start an event-loop monitor and a GC
+ * observer that are never stopped, so one set, however many instances tests create).
+ */
+let processMetrics: Registry | undefined;
+
+function processRegistry(): Registry {
+  if (processMetrics === undefined) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics, prefix: 'hrbot_' });
+  }
+  return processMetrics;
+}
+
 function labelKey(labels: Labels): string {
-  const entries = Object.entries(labels);
-  if (entries.length === 0) return '';
-  const body = entries
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
+  return Object.entries(labels)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
     .join(',');
-  return `{${body}}`;
 }

@@ -278,7 +278,7 @@ void describe('LLM gateway against the fake Bedrock', () => {
         assert.ok(error instanceof LlmUnavailableError);
         assert.equal(error.code, 'llm_breaker_open');
         assert.equal(fake.calls.length, before, 'an open breaker does not call Bedrock');
-        metrics.render();
+        await metrics.render();
         assert.equal(metrics.value('hrbot_llm_breaker_state'), 2);
 
         fake.setFault(null);

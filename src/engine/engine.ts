@@ -8,7 +8,7 @@ import type { ConversationMemoryOptions } from '../memory/conversation-memory.ts
 import { ConversationMemory } from '../memory/conversation-memory.ts';
 import type { IncomingMessage, Progress, Reply, ReplyHooks, UserAction } from '../message.ts';
 import { assertNever } from '../message.ts';
-import { Metrics } from '../metrics.ts';
+import { Metrics, REPLY_SECONDS_BUCKETS } from '../metrics.ts';
 import type { Db } from '../store/database.ts';
 import type { ErasureMark, ErasureStep } from '../store/erasure.ts';
 import { eraseOwner, erasureMark } from '../store/erasure.ts';
@@ -166,8 +166,16 @@ export class Engine {
     // platform retry must not produce a second reply.
     if (options.deduplicated !== true) this.#ledger.finish(eventKey);
     this.metrics.increment('hrbot_replies_total', 'Replies sent, by kind', { platform: message.platform, kind: reply.kind });
+    const ms = performance.now() - started;
+    this.metrics.observe(
+      'hrbot_handle_seconds',
+      'Time from the engine taking a message to its reply (conversation queue included, delivery not), by platform and reply kind',
+      ms / 1000,
+      { platform: message.platform, kind: reply.kind },
+      REPLY_SECONDS_BUCKETS,
+    );
     this.#log.info(
-      { platform: message.platform, ownerKey: turn.owner, kind: reply.kind, ms: Math.round(performance.now() - started) },
+      { platform: message.platform, ownerKey: turn.owner, kind: reply.kind, ms: Math.round(ms) },
       'message handled',
     );
     return reply;

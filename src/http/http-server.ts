@@ -1,7 +1,8 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage as HttpRequest, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { toError } from '../errors.ts';
+import { HrbotError, toError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { RequestBodyError } from './read-body.ts';
@@ -27,35 +28,39 @@ export interface HttpServerOptions {
   ready: () => { ready: boolean; reason?: string };
   /** Requests in flight (probes not counted) before new ones get 503. Default 1000. */
   maxConcurrentRequests?: number;
+  /**
+   * Serve `/metrics` on a port of its own (METRICS_PORT; 0 = any free port), on the same host, and
+   * not on the main port. Unset: `/metrics` is served on the main port.
+   */
+  metricsPort?: number | undefined;
+  /** `/metrics` answers 401 unless the request carries `Authorization: Bearer <this>` (METRICS_TOKEN). */
+  metricsToken?: string | undefined;
 }
 
-/** One HTTP server for every platform plus `/healthz`, `/readyz` and `/metrics`. */
+type Routes = Map<string, { handler: RouteHandler; probe: boolean }>;
+
+/** The metrics port could not be bound; the message names METRICS_PORT. */
+export class MetricsPortError extends HrbotError {
+  constructor(message: string, options: { cause: unknown }) {
+    super('metrics_port_unavailable', message, options);
+  }
+}
+
+/**
+ * One HTTP server for every platform plus `/healthz`, `/readyz` and `/metrics`; `/metrics` may
+ * instead have a port of its own ({@link HttpServerOptions.metricsPort}), and a bearer token.
+ */
 export class HttpServer {
-  readonly #routes = new Map<string, { handler: RouteHandler; probe: boolean }>();
+  readonly #routes: Routes = new Map();
   readonly #server: Server;
+  /** The `/metrics` listener, when it has its own port. */
+  readonly #metricsServer: Server | undefined;
   readonly #options: HttpServerOptions;
   #inFlight = 0;
 
   constructor(options: HttpServerOptions) {
     this.#options = options;
-    this.#server = createServer((request, response) => {
-      this.#dispatch(request, response).catch((error: unknown) => {
-        if (error instanceof RequestBodyError) {
-          options.log.warn({ code: error.code, status: error.status, path: pathOf(request) }, 'request body refused');
-          if (error.status === 503) response.setHeader('retry-after', '1');
-          if (!response.headersSent) refuseUnread(response, error.status, BODY_REFUSALS[error.status]);
-          else response.end();
-          return;
-        }
-        options.log.error({ err: toError(error), path: pathOf(request) }, 'request handler failed');
-        if (!response.headersSent) sendText(response, 500, 'internal error');
-        else response.end();
-      });
-    });
-    // Slow clients must not pin a socket forever.
-    this.#server.requestTimeout = 30_000;
-    this.#server.headersTimeout = 15_000;
-    this.#server.keepAliveTimeout = 5_000;
+    this.#server = this.#createServer(this.#routes);
     // Probes answer even when the request cap is reached: an orchestrator must not restart a busy
     // process, nor take a flood of unauthenticated requests for a dead one.
     const probe = { probe: true };
@@ -69,15 +74,35 @@ export class HttpServer {
       },
       probe,
     );
-    this.route(
-      'GET',
-      '/metrics',
-      (_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-        res.end(options.metrics.render());
-      },
-      probe,
-    );
+    const metrics = { handler: metricsHandler(options), probe: true };
+    if (options.metricsPort === undefined) {
+      this.#routes.set('GET /metrics', metrics);
+    } else {
+      this.#metricsServer = this.#createServer(new Map([['GET /metrics', metrics]]));
+    }
+  }
+
+  #createServer(routes: Routes): Server {
+    const options = this.#options;
+    const server = createServer((request, response) => {
+      this.#dispatch(routes, request, response).catch((error: unknown) => {
+        if (error instanceof RequestBodyError) {
+          options.log.warn({ code: error.code, status: error.status, path: pathOf(request) }, 'request body refused');
+          if (error.status === 503) response.setHeader('retry-after', '1');
+          if (!response.headersSent) refuseUnread(response, error.status, BODY_REFUSALS[error.status]);
+          else response.end();
+          return;
+        }
+        options.log.error({ err: toError(error), path: pathOf(request) }, 'request handler failed');
+        if (!response.headersSent) sendText(response, 500, 'internal error');
+        else response.end();
+      });
+    });
+    // Slow clients must not pin a socket forever.
+    server.requestTimeout = 30_000;
+    server.headersTimeout = 15_000;
+    server.keepAliveTimeout = 5_000;
+    return server;
   }
 
   /** Register a handler for one method and path. */
@@ -85,30 +110,41 @@ export class HttpServer {
     this.#routes.set(`${method} ${path}`, { handler, probe: options.probe ?? false });
   }
 
-  /** Start listening; resolves with the bound port. */
-  listen(port: number, host?: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', reject);
-        resolve((this.#server.address() as AddressInfo).port);
-      });
-    });
+  /**
+   * Start listening (and on the metrics port, when it has one); resolves with the bound main port.
+   * A metrics port that cannot be bound rejects with a {@link MetricsPortError}, the main port closed again.
+   */
+  async listen(port: number, host?: string): Promise<number> {
+    const bound = await listenOn(this.#server, port, host);
+    if (this.#metricsServer !== undefined) {
+      const metricsPort = this.#options.metricsPort ?? 0;
+      try {
+        await listenOn(this.#metricsServer, metricsPort, host);
+      } catch (error) {
+        await closeServer(this.#server);
+        const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
+        throw new MetricsPortError(`cannot listen on ${host ?? 'all interfaces'} port ${metricsPort} (${code}): check METRICS_PORT and HOST`, { cause: error });
+      }
+    }
+    return bound;
+  }
+
+  /** The bound port of `/metrics` when it has its own (after {@link listen}), else undefined. */
+  get metricsPort(): number | undefined {
+    const address = this.#metricsServer?.address();
+    return address === null || address === undefined || typeof address === 'string' ? undefined : address.port;
   }
 
   /** Stop accepting connections and wait for open requests to finish. */
-  close(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#server.close((error) => (error ? reject(error) : resolve()));
-      this.#server.closeIdleConnections();
-    });
+  async close(): Promise<void> {
+    await Promise.all([closeServer(this.#server), ...(this.#metricsServer?.listening === true ? [closeServer(this.#metricsServer)] : [])]);
   }
 
-  async #dispatch(request: HttpRequest, response: ServerResponse): Promise<void> {
+  async #dispatch(routes: Routes, request: HttpRequest, response: ServerResponse): Promise<void> {
     const path = pathOf(request);
-    const route = this.#routes.get(`${request.method ?? 'GET'} ${path}`);
+    const route = routes.get(`${request.method ?? 'GET'} ${path}`);
     if (route === undefined) {
-      const allowed = [...this.#routes.keys()].filter((key) => key.endsWith(` ${path}`));
+      const allowed = [...routes.keys()].filter((key) => key.endsWith(` ${path}`));
       if (allowed.length > 0) {
         response.setHeader('allow', allowed.map((key) => key.split(' ')[0]).join(', '));
         sendText(response, 405, 'method not allowed');
@@ -134,6 +170,48 @@ export class HttpServer {
       this.#inFlight -= 1;
     }
   }
+}
+
+function listenOn(server: Server, port: number, host: string | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.close((error) => (error ? reject(error) : resolve()));
+    server.closeIdleConnections();
+  });
+}
+
+/**
+ * `GET /metrics`: the Prometheus text, after the bearer token when one is set. The token is compared
+ * in constant time (as SHA-256 digests, so its length does not show either).
+ */
+function metricsHandler(options: HttpServerOptions): RouteHandler {
+  const expected = options.metricsToken === undefined ? undefined : digest(options.metricsToken);
+  return async (request, response) => {
+    if (expected !== undefined) {
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+      if (match?.[1] === undefined || !timingSafeEqual(digest(match[1]), expected)) {
+        response.setHeader('www-authenticate', 'Bearer realm="metrics"');
+        sendText(response, 401, 'unauthorized');
+        return;
+      }
+    }
+    const text = await options.metrics.render();
+    response.writeHead(200, { 'content-type': options.metrics.contentType });
+    response.end(text);
+  };
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
 }
 
 /** Reply with a JSON body. */

@@ -1,6 +1,7 @@
 import { HrbotError, toError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics.ts';
+import { REPLY_SECONDS_BUCKETS } from '../metrics.ts';
 import type { InboxItem, InboxStore } from './inbox-store.ts';
 
 /** How the worker takes items; every bound has its default in DEFAULT_WORKER_OPTIONS. */
@@ -44,6 +45,13 @@ export type LongWaitNotice = (item: InboxItem, waitedMs: number) => Promise<stri
 
 const MAX_RETRY_DELAY_MS = 30_000;
 
+/**
+ * Buckets (seconds) of `hrbot_inbox_wait_seconds`. A free worker takes an item within milliseconds
+ * (enqueue notifies it); one written by another process waits for the next poll (pollMs, 0.5 s); an
+ * item held for a notice waits its hold (seconds); a backlog or a restart, minutes.
+ */
+const INBOX_WAIT_BUCKETS: readonly number[] = [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
+
 /** What a handler may do besides its work. */
 export interface InboxWorkContext {
   /** This is the item's last attempt: a failure now is final. */
@@ -86,6 +94,7 @@ export class InboxWorker {
   #heartbeat: NodeJS.Timeout | undefined;
   #running = false;
   #pumpQueued = false;
+  #metrics: Metrics | undefined;
 
   constructor(store: InboxStore, log: Logger, options: Partial<InboxWorkerOptions> = {}) {
     this.#store = store;
@@ -112,8 +121,9 @@ export class InboxWorker {
     this.#notices.set(platform, notice);
   }
 
-  /** Inbox gauges on `/metrics`. */
+  /** Inbox gauges on `/metrics`, and the wait and reply-time histograms. */
   collectMetrics(metrics: Metrics): void {
+    this.#metrics = metrics;
     metrics.collect(() => {
       const stats = this.#store.stats();
       metrics.set('hrbot_inbox_pending', 'Inbox items waiting to be answered', stats.pending);
@@ -223,6 +233,16 @@ export class InboxWorker {
   }
 
   #start(item: InboxItem): void {
+    // The first take only: a retry's time since receipt is the earlier attempts', not a wait for a worker.
+    if (item.attempts === 1) {
+      this.#metrics?.observe(
+        'hrbot_inbox_wait_seconds',
+        'Time from the receipt of an event to a worker taking it up (first attempt), by platform',
+        secondsSince(item.receivedAt),
+        { platform: item.platform },
+        INBOX_WAIT_BUCKETS,
+      );
+    }
     const abort = new AbortController();
     const done = this.#work(item, abort.signal).finally(() => {
       this.#active.delete(item.id);
@@ -265,16 +285,29 @@ export class InboxWorker {
   #settle(item: InboxItem, completed: boolean, failure: unknown, lastAttempt: boolean): void {
     if (failure === undefined) {
       if (!completed) this.#store.complete(item.id);
+      this.#observeReply(item, 'answered');
       return;
     }
     if (lastAttempt) {
       this.#log.error({ err: toError(failure), platform: item.platform, attempts: item.attempts }, 'inbox: item failed for good');
       this.#store.complete(item.id);
+      this.#observeReply(item, 'failed');
       return;
     }
     const delay = Math.min(MAX_RETRY_DELAY_MS, this.#options.retryBaseMs * 2 ** (item.attempts - 1));
     this.#log.warn({ err: toError(failure), platform: item.platform, attempts: item.attempts, retryInMs: delay }, 'inbox: item will be retried');
     this.#store.release(item.id, delay);
+  }
+
+  /** Receipt to done: what the user waited, across retries and restarts. */
+  #observeReply(item: InboxItem, outcome: 'answered' | 'failed'): void {
+    this.#metrics?.observe(
+      'hrbot_reply_seconds',
+      'Time from the receipt of an event to its reply being delivered (or given up), by platform and outcome',
+      secondsSince(item.receivedAt),
+      { platform: item.platform, outcome },
+      REPLY_SECONDS_BUCKETS,
+    );
   }
 
   #renew(): void {
@@ -284,4 +317,9 @@ export class InboxWorker {
       this.#log.error({ err: toError(error) }, 'inbox: could not renew leases');
     }
   }
+}
+
+/** Seconds since a wall-clock time in ms (another process may have written it), never negative. */
+function secondsSince(epochMs: number): number {
+  return Math.max(0, Date.now() - epochMs) / 1000;
 }

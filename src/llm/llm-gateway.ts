@@ -72,6 +72,18 @@ export interface GatewayStats {
 const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 /** Times one attempt may reserve its send slot again after a cut during its wait. */
 const MAX_REPACES = 3;
+/**
+ * Buckets (seconds) of one Bedrock attempt. A throttle or a refusal comes back in tens of ms; a short
+ * answer in 0.5 to 2 s; a full streamed answer in 2 to 15 s; LLM_TIMEOUT_MS (30 s by default) ends
+ * the rest, and 60 s catches a raised timeout.
+ */
+const ATTEMPT_BUCKETS: readonly number[] = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60];
+/**
+ * Buckets (seconds) of the wait for a slot: none at all while fewer than LLM_CONCURRENCY calls run;
+ * under load about one answer's time (seconds) per LLM_CONCURRENCY calls ahead, up to minutes with
+ * a long waiting line (LLM_QUEUE_LIMIT 2000 / 16 slots x 8 s is far past any user's patience).
+ */
+const QUEUE_WAIT_BUCKETS: readonly number[] = [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
 /**
  * Every Bedrock call goes through here: one p-queue (bounded concurrency adjusted by AIMD, a bounded
@@ -232,10 +244,14 @@ export class LlmGateway {
             };
       let timedOut = false;
       let ticket: RateTicket | undefined;
+      const queued = performance.now();
+      /** When the attempt was sent, for its latency; undefined until then (it failed waiting). */
+      let sent: number | undefined;
       try {
         // Retries jump the line: they were admitted earlier, and a user already waited for them.
         const response = await this.#queue.add(
           async () => {
+            this.#metrics?.observe('hrbot_llm_queue_wait_seconds', 'Time an LLM attempt waited for a concurrency slot', (performance.now() - queued) / 1000, {}, QUEUE_WAIT_BUCKETS);
             this.#closing.signal.throwIfAborted();
             // Every attempt, first or retry, waits for the adaptive rate. The wait is bounded: at most
             // LLM_CONCURRENCY tasks hold a reservation, each 1/rate apart, and the rate has a floor.
@@ -249,6 +265,7 @@ export class LlmGateway {
               ticket = this.#rate.acquire(ticket);
             }
             this.#stats.attempts += 1;
+            sent = performance.now();
             const controller = new AbortController();
             const timer = setTimeout(() => {
               timedOut = true;
@@ -269,14 +286,14 @@ export class LlmGateway {
           },
           { priority: attempt > 1 ? 1 : 0 },
         );
-        this.#attempt('ok');
+        this.#attempt('ok', sent);
         this.#limit.onSuccess();
         this.#rate.onSuccess(ticket);
         return { ...response, attempts: attempt, shared: false, streamed: onDelta !== undefined };
       } catch (error) {
         if (this.#closing.signal.aborted) throw new LlmUnavailableError('llm_closed', 'LLM gateway closed', { cause: error });
         const failure = classify(error, timedOut);
-        this.#attempt(failure.kind);
+        this.#attempt(failure.kind, sent);
         let throttle: ThrottleResponse | undefined;
         if (failure.kind === 'throttled') {
           this.#stats.throttles += 1;
@@ -330,8 +347,18 @@ export class LlmGateway {
     this.#metrics?.increment('hrbot_llm_calls_total', 'LLM calls by outcome', { outcome });
   }
 
-  #attempt(outcome: string): void {
+  /** `sent`: when the attempt reached Bedrock; undefined when it failed before (its latency is not Bedrock's). */
+  #attempt(outcome: string, sent: number | undefined): void {
     this.#metrics?.increment('hrbot_llm_attempts_total', 'LLM attempts by outcome', { outcome });
+    if (sent !== undefined) {
+      this.#metrics?.observe(
+        'hrbot_llm_attempt_seconds',
+        'Bedrock latency of one attempt, from sending to the last byte (or failure), by outcome',
+        (performance.now() - sent) / 1000,
+        { outcome },
+        ATTEMPT_BUCKETS,
+      );
+    }
   }
 }
 
