@@ -167,3 +167,27 @@ describe('terminal chat on a terminal, AI on', () => {
     });
   });
 });
+
+describe('terminal chat typed at a terminal', () => {
+  it('greets once, naming the log file, then prompts; each answer follows its question', async () => {
+    const bot = startTempBot();
+    try {
+      const screen = new TerminalScreen(70, 30);
+      const input = new PassThrough();
+      const done = runConsole({ engine: bot.core.engine, input, output: screen, user: 'pat', interactive: true, logFile: 'data/hrbot.log' });
+      input.write('/hr contact payroll\r');
+      // Typed (not piped): the line is answered while the input stays open.
+      const deadline = Date.now() + 10_000;
+      while (!screen.text().includes('payroll@northwind.example') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      input.end();
+      await done;
+      const text = screen.text();
+      assert.equal(text.split('data/hrbot.log').length - 1, 1, 'the log file is named once');
+      assert.match(text, /^hrbot › Hi! I'm the HR assistant\./);
+      assert.match(text, /\n\nyou › \/hr contact payroll\nhrbot › Who to contact about payroll\n• Payroll: Payroll team, payroll@northwind\.example, #ask-payroll\n\nyou ›$/);
+      assert.ok(screen.widest <= 70);
+    } finally {
+      bot.close();
+    }
+  });
+});

@@ -1,10 +1,11 @@
 /* eslint-disable no-control-regex -- ANSI escape codes are what these tests look for */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { runConsole } from '../adapters/console/console-adapter.ts';
+import { createLogger, openLogFile } from '../src/log/logger.ts';
 import { outputLines, runMain } from './support/main-process.ts';
 import { KNOWLEDGE_DIR, startTempBot, tempDir } from './support/temp-bot.ts';
 
@@ -150,6 +151,29 @@ describe('console adapter', () => {
       assert.equal(bot.core.db.prepare('SELECT COUNT(*) FROM messages').pluck().get(), 0, 'lookups of contacts and holidays are not stored');
     } finally {
       bot.close();
+    }
+  });
+});
+
+describe('log file', () => {
+  it('is bounded: a file over the limit when opened moves to .1 (replacing the older one), and a new one begins', () => {
+    const dir = tempDir();
+    try {
+      const path = join(dir.path, 'logs', 'hrbot.log');
+      mkdirSync(join(dir.path, 'logs'));
+      writeFileSync(`${path}.1`, 'oldest\n');
+      writeFileSync(path, 'x'.repeat(2_000));
+      const log = createLogger({ destination: openLogFile(path, { maxBytes: 1_000 }) });
+      log.info({ email: 'jane.doe@example.com' }, 'after rotation');
+      assert.equal(readFileSync(`${path}.1`, 'utf8'), 'x'.repeat(2_000));
+      const lines = logFile(path);
+      assert.deepEqual(lines.map((line) => line.msg), ['after rotation']);
+      assert.doesNotMatch(readFileSync(path, 'utf8'), /jane\.doe/, 'still through the redactor');
+      // Under the limit, the file is appended to.
+      createLogger({ destination: openLogFile(path, { maxBytes: 1_000 }) }).info('appended');
+      assert.deepEqual(logFile(path).map((line) => line.msg), ['after rotation', 'appended']);
+    } finally {
+      dir.remove();
     }
   });
 });

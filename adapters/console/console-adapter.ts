@@ -93,12 +93,12 @@ export async function runConsole(options: ConsoleOptions): Promise<void> {
 }
 
 function greeting(logFile: string | undefined, layout: { color: boolean; width: number }): string[] {
-  const hello = renderMarkdownBlocks("Hi! I'm the HR assistant. Ask me anything about our HR policies, or type `/hr help`. Ctrl+D to leave.", {
+  const hello = renderMarkdownBlocks("Hi! I'm the HR assistant. Ask me about our HR policies in your own words, or type `/hr help`.", {
     ...layout,
     lead: BOT,
   }).flat();
-  if (logFile === undefined) return hello;
-  return [...hello, ...renderLiteral(`Logs go to ${logFile}.`, { ...layout, dim: true })];
+  const leave = logFile === undefined ? 'Ctrl+D to leave.' : `Ctrl+D to leave. Logs go to ${logFile}.`;
+  return [...hello, ...renderLiteral(leave, { ...layout, dim: true })];
 }
 
 function positive(value: number | undefined): number | undefined {

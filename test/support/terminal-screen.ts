@@ -5,7 +5,8 @@ import { PassThrough } from 'node:stream';
  * a small screen model, as a real terminal would: text overwrites cells, `\n` starts the next row
  * (the tty driver's onlcr), `\r` returns to column 0, `ESC[nA` moves up but never above the top of
  * the visible screen (rows scrolled away cannot be reached again), `ESC[J` clears to the end of the
- * screen, `ESC[2K` clears the row; SGR styles are dropped from the screen and kept in the raw log.
+ * screen, `ESC[K`/`ESC[2K` clear the row from the cursor/entirely, `ESC[nG` moves to column n (readline's
+ * prompt redraws); SGR styles are dropped from the screen and kept in the raw log.
  * Only what the console adapter writes is understood; anything else fails the test.
  */
 export class TerminalScreen extends PassThrough {
@@ -55,8 +56,12 @@ export class TerminalScreen extends PassThrough {
         } else if (match[2] === 'J') {
           this.#current().length = this.#column;
           this.#lines.length = this.#row + 1;
-        } else if (match[2] === 'K' && match[1] === '2') {
-          this.#current().length = 0;
+        } else if (match[2] === 'K') {
+          // 0 (or none): from the cursor to the end of the row; 2: the whole row.
+          if (match[1] === '2') this.#current().length = 0;
+          else this.#current().length = Math.min(this.#current().length, this.#column);
+        } else if (match[2] === 'G') {
+          this.#column = argument - 1;
         } else {
           throw new Error(`unexpected control sequence ${JSON.stringify(token)}`);
         }
