@@ -138,19 +138,30 @@ describe('terminal chat on a terminal, AI on', () => {
     });
   });
 
-  it('writes no colour with NO_COLOR set, and still shows the status and the stream', async () => {
+  it('styles a colour terminal, and writes no colour with NO_COLOR set, still showing the status and the stream', async () => {
     await withAiBot(async (_fake, bot) => {
-      const saved = process.env.NO_COLOR;
-      process.env.NO_COLOR = '1';
+      const saved = { TERM: process.env.TERM, NO_COLOR: process.env.NO_COLOR };
+      const restore = (name: 'TERM' | 'NO_COLOR') => {
+        if (saved[name] === undefined) delete process.env[name];
+        else process.env[name] = saved[name];
+      };
+      process.env.TERM = 'xterm-256color';
       try {
+        delete process.env.NO_COLOR;
+        const colour = new TerminalScreen(60, 40);
+        await ask(bot, colour, 'how many vacation days do I get in Ireland?');
+        assert.ok(colour.writes.some((write) => SGR.test(write)), 'styled by default on a colour terminal');
+
+        process.env.NO_COLOR = '1';
         const screen = new TerminalScreen(60, 40);
         const { reply } = await ask(bot, screen);
         assert.ok(!screen.writes.some((write) => SGR.test(write)), 'no SGR code written');
         assert.ok(screen.snapshots.some((shown) => shown.endsWith('Looking that up…')));
+        assert.ok(screen.snapshots.some((shown) => shown.includes('You get') && !shown.includes('Ask /hr contact pto')), 'streamed');
         assert.equal(screen.text(), `you › ${QUESTION}\n${renderText(reply, { color: false, width: 60, lead: 'hrbot › ' })}`);
       } finally {
-        if (saved === undefined) delete process.env.NO_COLOR;
-        else process.env.NO_COLOR = saved;
+        restore('TERM');
+        restore('NO_COLOR');
       }
     });
   });

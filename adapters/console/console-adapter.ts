@@ -20,7 +20,7 @@ export interface ConsoleOptions {
   user: string;
   /** A person typing: a greeting and a prompt. Otherwise each answer is preceded by the line it answers. */
   interactive: boolean;
-  /** ANSI styles; default when the output is a terminal and NO_COLOR is not set (https://no-color.org). */
+  /** ANSI styles; default when the output is a terminal that has colours (Node's `hasColors()`: off with NO_COLOR, NODE_DISABLE_COLORS or TERM=dumb). */
   color?: boolean;
   /** Where the logs go, said once in the greeting. */
   logFile?: string;
@@ -38,6 +38,7 @@ interface TerminalLike {
   isTTY?: boolean;
   columns?: number;
   rows?: number;
+  hasColors?(): boolean;
 }
 
 /**
@@ -48,7 +49,7 @@ export async function runConsole(options: ConsoleOptions): Promise<void> {
   const { engine, input, output, user, interactive } = options;
   const terminal = output as Writable & TerminalLike;
   const live = terminal.isTTY === true;
-  const color = options.color ?? (live && (process.env.NO_COLOR ?? '') === '');
+  const color = options.color ?? (live && terminal.hasColors?.() === true);
   // Read per answer: a terminal window can be resized between two questions.
   const layout = () => ({
     color,

@@ -1,4 +1,5 @@
 import { PassThrough } from 'node:stream';
+import { WriteStream } from 'node:tty';
 
 /**
  * A writable that says it is a terminal (isTTY, columns, rows) and plays what is written to it on
@@ -11,6 +12,11 @@ import { PassThrough } from 'node:stream';
  */
 export class TerminalScreen extends PassThrough {
   readonly isTTY = true;
+  // A real terminal's colour detection (TERM, NO_COLOR, NODE_DISABLE_COLORS, FORCE_COLOR): it reads only the environment.
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- Node's own methods, called on this stream as on a tty.WriteStream
+  readonly getColorDepth = WriteStream.prototype.getColorDepth;
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- as above
+  readonly hasColors = WriteStream.prototype.hasColors;
   readonly columns: number;
   readonly rows: number;
   /** Every chunk as written, ANSI codes included. */
