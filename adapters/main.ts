@@ -12,6 +12,7 @@ import { createLogger } from '../src/log/logger.ts';
 import type { Logger } from '../src/log/logger.ts';
 import { redactText } from '../src/log/redact.ts';
 import { runConsole } from './console/console-adapter.ts';
+import { consoleLog } from './console/console-log.ts';
 import type { SlackAdapter } from './slack/slack-adapter.ts';
 import { startSlack } from './slack/slack-adapter.ts';
 import { mountTeams } from './teams/mount-teams.ts';
@@ -66,11 +67,12 @@ async function main(): Promise<number> {
     throw error;
   }
   const mode = chooseMode(config);
-  // In the terminal chat, logs go to standard error so the conversation on standard output stays clean.
+  // In the terminal chat, logs go to a file next to the database, so the screen holds the conversation only.
+  const chatLog = mode === 'console' ? consoleLog(config.env.DATABASE_PATH, config.env.LOG_LEVEL, tellOperator) : undefined;
   useLogger(
     createLogger({
-      level: config.env.LOG_LEVEL,
-      destination: mode === 'console' ? process.stderr : process.stdout,
+      level: chatLog?.level ?? config.env.LOG_LEVEL,
+      destination: chatLog?.destination ?? process.stdout,
       ...(config.env.LOG_PSEUDONYM_KEY === undefined ? {} : { pseudonymKey: config.env.LOG_PSEUDONYM_KEY }),
     }),
   );
@@ -96,6 +98,7 @@ async function main(): Promise<number> {
         output: process.stdout,
         user: config.env.CONSOLE_USER ?? userInfo().username,
         interactive: process.stdin.isTTY === true && process.stdout.isTTY === true,
+        ...(chatLog?.shownPath === undefined ? {} : { logFile: chatLog.shownPath }),
       });
     } finally {
       core.close();

@@ -113,8 +113,10 @@ describe('.env in the working directory of npm start', () => {
       const result = await runMain('/hr policy parental leave\n', { cwd: dir.path, env: { MICROSOFT_APP_TYPE: '', PORT: '', CONSOLE_USER: 'tester' } });
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /parental-leave\.md/);
-      const read = outputLines(result.stderr).find((line) => line.msg === 'read .env from the working directory');
-      assert.ok(read !== undefined, result.stderr);
+      // The terminal chat logs to hrbot.log next to the database (the example's ./data/hrbot.db).
+      const logs = outputLines(readFileSync(join(dir.path, 'data', 'hrbot.log'), 'utf8'));
+      const read = logs.find((line) => line.msg === 'read .env from the working directory');
+      assert.ok(read !== undefined, JSON.stringify(logs));
       assert.ok(Array.isArray(read.variables) && read.variables.includes('KNOWLEDGE_DIR'), 'the non-empty example values were applied');
     } finally {
       dir.remove();

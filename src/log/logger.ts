@@ -5,8 +5,11 @@
  * bindings, the message string and anything pino adds can never reach the stream unredacted.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, openSync, renameSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { pino } from 'pino';
-import type { DestinationStream, LevelWithSilentOrString, LogFn, Logger as PinoLogger } from 'pino';
+import type { DestinationStream, Level, LevelWithSilentOrString, LogFn, Logger as PinoLogger } from 'pino';
+import { HrbotError, toError } from '../errors.ts';
 import { createPseudonymizer, redactText, redactValue, summarizeError } from './redact.ts';
 import type { RedactOptions } from './redact.ts';
 
@@ -86,6 +89,48 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
     return proto.child.call(this, redactValue(bindings, { pseudonymize }) as Record<string, unknown>, childOptions);
   } as PinoLogger['child'];
   return logger;
+}
+
+/** The log file cannot be created or opened for appending; the message names the path and the reason. */
+export class LogFileError extends HrbotError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('log_file_unwritable', message, options);
+  }
+}
+
+/** Options for {@link openLogFile}. */
+export interface LogFileOptions {
+  /** A file larger than this when opened is moved to `<path>.1` (replacing the one there) and a new one begun; default 10 MiB. */
+  maxBytes?: number;
+  /** Lines at or above `level` are also written to `stream` (a dying process' last line where its operator looks). */
+  echo?: { stream: NodeJS.WritableStream; level: Level };
+}
+
+const DEFAULT_LOG_FILE_MAX_BYTES = 10 * 1024 * 1024;
+
+/**
+ * A file to log to, appended to (created with its folder, readable by its owner only). Writes are
+ * synchronous, so the last line before an exit is never lost; fine for the terminal chat's volume.
+ * Bounded by a rotation at open: at most two files of about `maxBytes` each.
+ */
+export function openLogFile(path: string, options: LogFileOptions = {}): DestinationStream {
+  let fd: number;
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    const size = statSync(path, { throwIfNoEntry: false })?.size ?? 0;
+    if (size > (options.maxBytes ?? DEFAULT_LOG_FILE_MAX_BYTES)) renameSync(path, `${path}.1`);
+    fd = openSync(path, 'a', 0o600);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? toError(error).message;
+    throw new LogFileError(`cannot write the log file ${path} (${code})`, { cause: error });
+  }
+  const file = pino.destination({ fd, sync: true });
+  if (options.echo === undefined) return file;
+  // The file takes every level the logger lets through; the echo only the severe ones.
+  return pino.multistream([
+    { stream: file, level: 'trace' },
+    { stream: options.echo.stream, level: options.echo.level },
+  ]);
 }
 
 /** A logger that writes nothing, for tests and tools that need one but not its output. */
