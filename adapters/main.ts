@@ -128,7 +128,8 @@ async function main(): Promise<number> {
   }
   // --- end Slack ---
   // --- Teams: POST /api/messages only when authenticated (MICROSOFT_APP_ID) or in emulator mode ---
-  const teams: TeamsAdapter | undefined = config.teams.mode === 'off' ? undefined : mountTeams(server, config, core.engine, log);
+  const teams: TeamsAdapter | undefined =
+    config.teams.mode === 'off' ? undefined : mountTeams({ server, config, engine: core.engine, inbox: core.inbox, metrics: core.metrics, log });
   // --- end Teams ---
   const host = config.env.HOST;
   let port: number;
@@ -162,7 +163,7 @@ async function main(): Promise<number> {
   await server.close();
   await slack?.stop();
   const handedBack = await core.inbox.worker.stop(SHUTDOWN_DRAIN_MS);
-  await teams?.close(); // Teams: drain answers still being sent
+  await teams?.close(); // Teams: notices still being sent (answers are the inbox worker's)
   log.info({ handedBack }, 'stopped');
   core.close();
   return 0;

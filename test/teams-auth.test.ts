@@ -26,7 +26,7 @@ describe('Teams: with MICROSOFT_APP_ID set', () => {
     assert.equal(basic.status, 401);
     await t.connector.settle(200);
     assert.equal(t.connector.calls.length, 0);
-    assert.equal(t.teams.pendingJobs, 0);
+    assert.equal(t.bot.core.db.prepare('SELECT COUNT(*) FROM inbox').pluck().get(), 0, 'nothing stored');
     const history = t.bot.core.db.prepare('SELECT COUNT(*) AS n FROM messages').get() as { n: number };
     assert.equal(history.n, 0);
   });
@@ -54,7 +54,8 @@ describe('Teams: neither MICROSOFT_APP_ID nor TEAMS_EMULATOR', () => {
     const server = new HttpServer({ log: bot.core.log, metrics: bot.core.metrics, ready: () => bot.core.ready() });
     try {
       assert.equal(bot.config.teams.mode, 'off');
-      assert.throws(() => mountTeams(server, bot.config, bot.core.engine, bot.core.log), (error: unknown) => {
+      const options = { server, config: bot.config, engine: bot.core.engine, inbox: bot.core.inbox, metrics: bot.core.metrics, log: bot.core.log };
+      assert.throws(() => mountTeams(options), (error: unknown) => {
         assert.ok(error instanceof ConfigError);
         assert.match(error.message, /MICROSOFT_APP_ID/);
         assert.match(error.message, /TEAMS_EMULATOR/);

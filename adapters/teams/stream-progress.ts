@@ -14,6 +14,12 @@ export interface StreamOptions {
   maxChars?: number;
 }
 
+/** Entities and channel data that make a message the final message of stream `streamId` (closing it). */
+export function finalStreamFields(streamId: string): Pick<Activity, 'entities' | 'channelData'> {
+  const info = { streamId, streamType: 'final' };
+  return { entities: [{ type: 'streaminfo', ...info }], channelData: info };
+}
+
 const DEFAULTS = { minIntervalMs: 1000, maxChars: 20_000 } as const;
 /** Teams rejects informative updates over 1000 characters. */
 const MAX_INFORMATIVE_CHARS = 1000;
@@ -32,15 +38,18 @@ export class TeamsStream {
   readonly #minIntervalMs: number;
   readonly #maxChars: number;
   readonly #now: () => number;
+  readonly #onStarted: ((streamId: string) => void) | undefined;
   #streamId: string | undefined;
   #sequence = 0;
   #lastSentAt = Number.NEGATIVE_INFINITY;
   #text = '';
   #stopped = false;
 
-  constructor(send: Send, log: Logger, options: StreamOptions = {}) {
+  /** `onStarted` learns the stream id (the streamed message's id) as soon as Teams gives it. */
+  constructor(send: Send, log: Logger, options: StreamOptions = {}, onStarted?: (streamId: string) => void) {
     this.#send = send;
     this.#log = log;
+    this.#onStarted = onStarted;
     this.#minIntervalMs = options.minIntervalMs ?? DEFAULTS.minIntervalMs;
     this.#maxChars = options.maxChars ?? DEFAULTS.maxChars;
     this.#now = options.now ?? Date.now;
@@ -76,9 +85,12 @@ export class TeamsStream {
 
   /** Entities and channel data that make a message the stream's final message, if a stream is open. */
   finalFields(): Pick<Activity, 'entities' | 'channelData'> | undefined {
-    if (this.#streamId === undefined) return undefined;
-    const info = { streamId: this.#streamId, streamType: 'final' };
-    return { entities: [{ type: 'streaminfo', ...info }], channelData: info };
+    return this.#streamId === undefined ? undefined : finalStreamFields(this.#streamId);
+  }
+
+  /** The stream's id (the streamed message's activity id), once Teams gave one. */
+  get streamId(): string | undefined {
+    return this.#streamId;
   }
 
   async #update(streamType: 'informative' | 'streaming', text: string): Promise<void> {
@@ -88,7 +100,10 @@ export class TeamsStream {
     try {
       // channelData repeats the entity for Teams clients that still read the preview-era field.
       const response = await this.#send({ type: 'typing', text, entities: [{ type: 'streaminfo', ...info }], channelData: info });
-      this.#streamId ??= response?.id;
+      if (this.#streamId === undefined && response?.id !== undefined) {
+        this.#streamId = response.id;
+        this.#onStarted?.(response.id);
+      }
       if (this.#streamId === undefined) this.#stopped = true;
     } catch (error) {
       this.#stopped = true;

@@ -5,23 +5,26 @@ import { BackgroundWork } from '../../src/background-work.ts';
 import { refuseUnread, sendJson, sendText } from '../../src/http/http-server.ts';
 import type { BodyLimits } from '../../src/http/read-body.ts';
 import { BodyReader } from '../../src/http/read-body.ts';
+import type { BacklogNoticeOptions } from '../../src/inbox/backlog-notice.ts';
+import type { InboxStore } from '../../src/inbox/inbox-store.ts';
+import type { InboxHandler, InboxWorker } from '../../src/inbox/inbox-worker.ts';
 import type { Logger } from '../../src/log/logger.ts';
-import type { IncomingMessage, Reply, ReplyHooks, UserAction } from '../../src/message.ts';
+import type { IncomingMessage, Reply } from '../../src/message.ts';
+import type { Metrics } from '../../src/metrics.ts';
+import type { TeamsEngine } from './answer-item.ts';
+import { answerTeamsItem } from './answer-item.ts';
 import type { ConnectorRetryOptions } from './connector-pipeline.ts';
 import { configureConnectorPipeline, connectorRetryPolicy } from './connector-pipeline.ts';
+import { continueTurn } from './continue-turn.ts';
 import { describeError } from './describe-error.ts';
 import { BotResponse, botRequest } from './http-shim.ts';
+import type { AfterAck, TeamsWork } from './inbox-gate.ts';
+import { TeamsInboxGate } from './inbox-gate.ts';
 import type { CardActionData } from './parse-activity.ts';
 import { eventIdOf, identityOf, isFromBot, parseCardAction, toIncomingMessage, toUserAction } from './parse-activity.ts';
-import { renderReply } from './render-reply.ts';
 import type { StreamOptions } from './stream-progress.ts';
-import { TeamsStream } from './stream-progress.ts';
 
-/** The two engine calls the Teams adapter needs. */
-export interface TeamsEngine {
-  handle(message: IncomingMessage, hooks?: ReplyHooks): Promise<Reply | null>;
-  act(action: UserAction): Promise<Reply>;
-}
+export type { TeamsEngine } from './answer-item.ts';
 
 /** Bot Framework credentials; with no app id the endpoint is unauthenticated (emulator only). */
 export interface TeamsCredentials {
@@ -34,21 +37,24 @@ export interface TeamsCredentials {
 /** Options for {@link TeamsAdapter}; every limit has its default stated once, in DEFAULTS. */
 export interface TeamsAdapterOptions {
   engine: TeamsEngine;
+  /** The durable inbox: messages are stored here before their 200 and answered by its worker. */
+  inbox: { store: InboxStore; worker: InboxWorker };
+  metrics: Metrics;
   log: Logger;
   credentials: TeamsCredentials;
   /** Adaptive Cards for answers; false renders markdown only. Default true. */
   cards?: boolean;
   stream?: StreamOptions;
   retry?: ConnectorRetryOptions;
-  /** Answers still being worked on after their HTTP response; past it new messages get 503. */
-  maxBackgroundJobs?: number;
-  /** Recently seen activity ids, to skip a redelivery without even a typing indicator. */
+  /** When a waiting message gets an immediate "N questions ahead of yours" notice; defaults in DEFAULT_BACKLOG_NOTICE. */
+  notices?: Partial<BacklogNoticeOptions>;
+  /** Recently seen install (conversationUpdate) ids, so a redelivered install is welcomed once. */
   maxRememberedActivities?: number;
   /** How request bodies are read; defaults (and why) at TEAMS_BODY_LIMITS: 1 MiB, 32 at once, 10 s. */
   bodyLimits?: Partial<BodyLimits>;
 }
 
-const DEFAULTS = { cards: true, maxBackgroundJobs: 1000, maxRememberedActivities: 10_000 } as const;
+const DEFAULTS = { cards: true, maxRememberedActivities: 10_000 } as const;
 
 /**
  * How `POST /api/messages` reads bodies. A bearer token is only present, not yet verified, when the
@@ -67,32 +73,35 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 const WELCOME_PERSONAL =
   "Hi! I'm the HR assistant. Ask me anything about our HR policies in your own words, or type `help` to see the commands (`policy parental leave`, `holidays`, `contact payroll`, …).";
 const WELCOME_CHANNEL = "Hi! I'm the HR assistant. Mention me with a question, e.g. `@HR Bot how many vacation days do I get?`, or `@HR Bot help`.";
-// Personal commands are refused before running where replies are public (see IncomingMessage.privateReplies),
-// so what is left here is a refusal or error meant for the asker alone: nothing was done.
-const PRIVATE_IN_CHANNEL = 'That reply is meant for you alone, so I only give it in a personal chat. Message me directly and ask again.';
+
+/** Where a turn leaves what to do once its HTTP response is written. */
+const AFTER_ACK = Symbol('hrbot.teams.afterAck');
 
 /**
  * The Teams adapter: POST /api/messages through botbuilder's CloudAdapter, an ActivityHandler that
  * turns activities into engine messages, and replies rendered back as Adaptive Cards or markdown.
  *
- * The HTTP request is answered as soon as the activity is accepted (Teams wants a response within
- * 15 s); the answer is worked on afterwards and sent through the saved conversation reference.
+ * A message the bot answers is written to the durable inbox inside the verified turn, so it is
+ * stored before Teams gets its 200 (Teams wants a response within 15 s and never resends); the
+ * inbox worker answers it through the saved conversation reference ({@link inboxHandler}). Card
+ * actions stay synchronous: their effect is stored before the invoke response, which carries it.
  */
 export class TeamsAdapter {
   readonly #adapter: CloudAdapter;
   readonly #bot: TeamsBot;
   readonly #log: Logger;
   readonly #authenticated: boolean;
-  readonly #maxJobs: number;
-  readonly #jobs = new BackgroundWork();
+  /** Notices and refusals sent after the HTTP response; the worker owns the answers. */
+  readonly #afterAck = new BackgroundWork();
   readonly #bodies: BodyReader;
-  #closing = false;
+  /** The inbox worker's handler for Teams items: register it with `inbox.worker.handle('teams', …)`. */
+  readonly inboxHandler: InboxHandler;
 
   constructor(options: TeamsAdapterOptions) {
-    const { credentials, log } = options;
+    const { credentials, log, inbox } = options;
+    const appId = credentials.appId ?? '';
     this.#log = log;
     this.#authenticated = credentials.appId !== undefined;
-    this.#maxJobs = options.maxBackgroundJobs ?? DEFAULTS.maxBackgroundJobs;
     this.#bodies = new BodyReader({ ...TEAMS_BODY_LIMITS, ...options.bodyLimits });
     const auth = new ConfigurationBotFrameworkAuthentication({
       ...(credentials.appId === undefined ? {} : { MicrosoftAppId: credentials.appId }),
@@ -118,14 +127,31 @@ export class TeamsAdapter {
         await context.sendActivity({ type: 'invokeResponse', value: { status: 500 } });
       }
     };
+    const gate = new TeamsInboxGate(
+      {
+        inbox: inbox.store,
+        send: (target, text) =>
+          continueTurn(this.#adapter, appId, target, async (context) => (await context.sendActivity({ type: 'message', text, textFormat: 'plain' }))?.id),
+        log,
+        metrics: options.metrics,
+        onStored: () => inbox.worker.notify(),
+      },
+      options.notices,
+    );
     this.#bot = new TeamsBot({
       engine: options.engine,
+      gate,
       log,
       authenticated: this.#authenticated,
+      maxRemembered: options.maxRememberedActivities ?? DEFAULTS.maxRememberedActivities,
+    });
+    this.inboxHandler = answerTeamsItem({
+      adapter: this.#adapter,
+      appId,
+      engine: options.engine,
+      log,
       cards: options.cards ?? DEFAULTS.cards,
       stream: options.stream ?? {},
-      maxRemembered: options.maxRememberedActivities ?? DEFAULTS.maxRememberedActivities,
-      schedule: (reference, work) => this.#schedule(credentials.appId ?? '', reference, work),
     });
   }
 
@@ -134,9 +160,9 @@ export class TeamsAdapter {
     return this.#authenticated;
   }
 
-  /** Answers still being worked on. */
-  get pendingJobs(): number {
-    return this.#jobs.size;
+  /** Notices still being sent after their HTTP response. */
+  get pendingNotices(): number {
+    return this.#afterAck.size;
   }
 
   /** The handler for `POST /api/messages`. */
@@ -176,42 +202,29 @@ export class TeamsAdapter {
       sendText(response, 401, 'unauthorized');
       return;
     }
-    if (activity.type === 'message' && (this.#closing || this.#jobs.size >= this.#maxJobs)) {
-      // The Bot Framework redelivers on 5xx; the engine's dedupe makes that safe.
-      response.setHeader('retry-after', '5');
-      sendText(response, 503, 'busy');
-      return;
-    }
     const shim = new BotResponse(response);
-    await this.#adapter.process(botRequest(request.method ?? 'POST', request.headers, body as Record<string, unknown>), shim, (context) =>
-      this.#bot.run(context),
-    );
+    let afterAck: AfterAck | undefined;
+    await this.#adapter.process(botRequest(request.method ?? 'POST', request.headers, body as Record<string, unknown>), shim, async (context) => {
+      await this.#bot.run(context);
+      afterAck = context.turnState.get<AfterAck | undefined>(AFTER_ACK);
+    });
     if (!shim.ended) sendText(response, 500, 'internal error');
+    // Only now, with the 200 written: a notice must never hold up Teams' ack.
+    if (afterAck !== undefined) void this.#afterAck.track(afterAck());
   };
 
-  /** Stop taking new messages and wait (bounded) for answers in flight to be sent. */
+  /** Wait (bounded) for notices still being sent. Answers belong to the inbox worker, which its owner stops. */
   async close(timeoutMs = 10_000): Promise<void> {
-    this.#closing = true;
-    if (!(await this.#jobs.drain(timeoutMs))) this.#log.warn({ pending: this.#jobs.size }, 'teams answers still pending at shutdown');
-  }
-
-  #schedule(appId: string, reference: Partial<ConversationReference>, work: (context: TurnContext) => Promise<void>): void {
-    void this.#jobs.track(
-      this.#adapter.continueConversationAsync(appId, reference, work).catch((error: unknown) => {
-        this.#log.error({ err: describeError(error) }, 'teams background answer failed');
-      }),
-    );
+    if (!(await this.#afterAck.drain(timeoutMs))) this.#log.warn({ pending: this.#afterAck.size }, 'teams notices still being sent at shutdown');
   }
 }
 
 interface TeamsBotOptions {
   engine: TeamsEngine;
+  gate: TeamsInboxGate;
   log: Logger;
   authenticated: boolean;
-  cards: boolean;
-  stream: StreamOptions;
   maxRemembered: number;
-  schedule(reference: Partial<ConversationReference>, work: (context: TurnContext) => Promise<void>): void;
 }
 
 /** What to do with each activity type; everything not handled here is ignored. */
@@ -244,54 +257,11 @@ class TeamsBot extends ActivityHandler {
       return;
     }
     const message = toIncomingMessage(activity, this.#options.authenticated);
-    if (message === undefined) return;
-    if (!this.#seen.add(message.eventId)) {
-      this.#options.log.info({ platform: 'teams' }, 'redelivered teams activity ignored');
-      return;
-    }
-    const reference = replyReference(activity, message);
-    const incomingId = activity.id;
-    this.#options.schedule(reference, async (proactive) => {
-      // A continuation turn has a made-up activity id; replies must point at the user's message.
-      proactive.onSendActivities(async (_ctx, activities, next) => {
-        for (const outgoing of activities) outgoing.replyToId = incomingId;
-        return next();
-      });
-      await this.#answer(proactive, message);
-    });
-  }
-
-  async #answer(context: TurnContext, message: IncomingMessage): Promise<void> {
-    const { log, engine, cards } = this.#options;
-    try {
-      await context.sendActivity({ type: 'typing' });
-    } catch (error) {
-      log.warn({ err: describeError(error) }, 'teams typing indicator failed');
-    }
-    // Teams streams only in one-to-one chats; elsewhere the answer is buffered into one message.
-    const stream =
-      message.conversationKind === 'dm'
-        ? new TeamsStream((activity) => context.sendActivity(activity), log, this.#options.stream)
-        : undefined;
-    const reply = await engine.handle(message, stream === undefined ? undefined : { onProgress: (progress) => stream.progress(progress) });
-    if (reply === null) return;
-    const shown: Reply =
-      message.conversationKind !== 'dm' && reply.visibility === 'private' ? { kind: 'notice', text: PRIVATE_IN_CHANNEL, sources: [], visibility: 'public' } : reply;
-    const final = stream?.finalFields();
-    const rendered = renderReply(shown, { cards, textOutsideCard: final !== undefined });
-    if (final === undefined) {
-      await context.sendActivity(rendered);
-      return;
-    }
-    try {
-      await context.sendActivity({ ...rendered, ...final });
-    } catch (error) {
-      // Teams refuses a final message for a stream it has closed (4xx); the answer still goes out, as a plain message.
-      const status = (error as { statusCode?: unknown }).statusCode;
-      if (typeof status !== 'number' || status < 400 || status >= 500 || status === 429) throw error;
-      log.warn({ err: describeError(error) }, 'teams refused the stream final message; sending it as a new message');
-      await context.sendActivity(rendered);
-    }
+    // toIncomingMessage only returns a message for an activity with an id.
+    if (message === undefined || activity.id === undefined) return;
+    const work: TeamsWork = { message: withoutRaw(message), reference: replyReference(activity, message), replyToId: activity.id };
+    const afterAck = this.#options.gate.accept(work, sentAtOf(activity));
+    if (afterAck !== undefined) context.turnState.set(AFTER_ACK, afterAck);
   }
 
   async #onMembersAdded(context: TurnContext): Promise<void> {
@@ -332,6 +302,19 @@ function replyReference(activity: Activity, message: IncomingMessage): Partial<C
     conversation.id = `${conversation.id};messageid=${message.threadId}`;
   }
   return { ...reference, conversation };
+}
+
+/** Teams' own timestamp of a message in ms (it orders a conversation), else now. */
+function sentAtOf(activity: Activity): number {
+  const stamp: unknown = activity.timestamp;
+  const ms = stamp instanceof Date ? stamp.getTime() : typeof stamp === 'string' ? Date.parse(stamp) : Number.NaN;
+  return Number.isFinite(ms) ? ms : Date.now();
+}
+
+/** The platform payload stays out of the store: the worker needs only the normalized message. */
+function withoutRaw(message: IncomingMessage): IncomingMessage {
+  const { raw: _raw, ...rest } = message;
+  return rest;
 }
 
 /** An `adaptiveCard/action` invoke whose value has no action object to read. */

@@ -20,6 +20,8 @@ export interface ConnectorCall {
   activity: Record<string, any>;
   /** When the fake received it (ms since epoch). */
   at: number;
+  /** The id the fake answered with: a new message's id, or the updated one's. */
+  responseId?: string;
   authorization?: string;
 }
 
@@ -78,6 +80,24 @@ export class FakeTeamsConnector {
     return this.calls.filter((c) => c.activity.type === 'message' && c.conversationId.startsWith(conversationPrefix));
   }
 
+  /**
+   * Each message the bot left in front of users in matching conversations, as it shows now, in the
+   * order first shown: a POSTed message is a new one unless it is a stream's final message (which
+   * replaces the stream), a PUT replaces the message it names, and a stream's typing updates show
+   * as the stream until its final message. A stream still showing a typing activity was never finished.
+   */
+  shownMessages(conversationPrefix = ''): ConnectorCall[] {
+    const shown = new Map<string, ConnectorCall>();
+    for (const call of this.calls) {
+      if (!call.conversationId.startsWith(conversationPrefix)) continue;
+      const stream = (call.activity.entities ?? []).find((e: { type?: string }) => e.type === 'streaminfo') as { streamId?: string } | undefined;
+      if (call.method === 'PUT' && call.activityId !== undefined) shown.set(`${call.conversationId} ${call.activityId}`, call);
+      else if (stream !== undefined) shown.set(`${call.conversationId} ${stream.streamId ?? call.responseId}`, call);
+      else if (call.activity.type === 'message') shown.set(`${call.conversationId} ${call.responseId}`, call);
+    }
+    return [...shown.values()];
+  }
+
   /** Wait until `predicate` holds, polling; fails after `timeoutMs`. */
   async waitFor(predicate: () => boolean, timeoutMs = 5000, what = 'connector calls'): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -133,9 +153,11 @@ export class FakeTeamsConnector {
       response.end(JSON.stringify({ error: { code: 'Fault', message: `fake ${fault.status}` } }));
       return;
     }
-    if (this.calls.length < MAX_CALLS) this.calls.push(call);
     this.#ids += 1;
+    const id = call.method === 'PUT' ? call.activityId : `fake-${this.#ids}`;
+    if (id !== undefined) call.responseId = id;
+    if (this.calls.length < MAX_CALLS) this.calls.push(call);
     response.writeHead(200, { 'content-type': 'application/json' });
-    response.end(JSON.stringify({ id: call.method === 'PUT' ? call.activityId : `fake-${this.#ids}` }));
+    response.end(JSON.stringify({ id }));
   }
 }

@@ -26,15 +26,24 @@ export interface TeamsBot {
 
 /**
  * Start the server as `npm start` does in server mode, with the Teams endpoint on a free port of
- * 127.0.0.1. Without MICROSOFT_APP_ID in `env` it runs in emulator mode (TEAMS_EMULATOR=true).
+ * 127.0.0.1 and the inbox worker answering. Without MICROSOFT_APP_ID in `env` it runs in emulator
+ * mode (TEAMS_EMULATOR=true). `close` stops it as main.ts does: server, worker (handing back what
+ * is unfinished), Teams notices, core.
  */
-export async function startTeamsBot(env: Record<string, string> = {}, options: { extensions?: CoreExtensions; tuning?: TeamsTuning } = {}): Promise<TeamsBot> {
-  const connector = await new FakeTeamsConnector().start();
+export async function startTeamsBot(
+  env: Record<string, string> = {},
+  options: { extensions?: CoreExtensions; tuning?: TeamsTuning; connector?: FakeTeamsConnector } = {},
+): Promise<TeamsBot> {
+  const connector = options.connector ?? (await new FakeTeamsConnector().start());
   const emulator: Record<string, string> = env.MICROSOFT_APP_ID === undefined ? { TEAMS_EMULATOR: 'true' } : {};
   const bot = startTempBot({ HRBOT_MODE: 'server', HOST: '127.0.0.1', ...emulator, ...env }, options.extensions ?? {});
   const server = new HttpServer({ log: bot.core.log, metrics: bot.core.metrics, ready: () => bot.core.ready() });
   // Short backoff so retry tests take milliseconds; the policy and its limits are the production ones.
-  const teams = mountTeams(server, bot.config, bot.core.engine, bot.core.log, { retry: { baseDelayMs: 20 }, ...options.tuning });
+  const teams = mountTeams(
+    { server, config: bot.config, engine: bot.core.engine, inbox: bot.core.inbox, metrics: bot.core.metrics, log: bot.core.log },
+    { retry: { baseDelayMs: 20 }, ...options.tuning },
+  );
+  bot.core.inbox.worker.start();
   const port = await server.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}/api/messages`;
   const postRaw = async (body: string, headers: Record<string, string> = {}) => {
@@ -49,9 +58,11 @@ export async function startTeamsBot(env: Record<string, string> = {}, options: {
     postRaw,
     post: (activity, headers) => postRaw(JSON.stringify(activity), headers),
     async close() {
-      await teams.close(2000);
       await server.close();
-      await connector.close();
+      await bot.core.inbox.worker.stop(10_000);
+      await teams.close(2000);
+      // A connector handed in belongs to the caller (it may outlive this bot, e.g. across a restart).
+      if (options.connector === undefined) await connector.close();
       bot.close();
     },
   };
@@ -64,12 +75,17 @@ function nextId(): string {
 }
 
 /** A message in the personal (1:1) chat between `user` and the bot. */
-export function personalMessage(serviceUrl: string, text: string, extra: { user?: typeof ALICE; id?: string; value?: unknown } = {}): Record<string, unknown> {
+export function personalMessage(
+  serviceUrl: string,
+  text: string,
+  extra: { user?: typeof ALICE; id?: string; value?: unknown; sentAt?: Date } = {},
+): Record<string, unknown> {
   const user = extra.user ?? ALICE;
   return {
     type: 'message',
     id: extra.id ?? nextId(),
-    timestamp: new Date().toISOString(),
+    // Teams' own time of the message, which orders a conversation's answers.
+    timestamp: (extra.sentAt ?? new Date()).toISOString(),
     channelId: 'msteams',
     serviceUrl,
     from: user,

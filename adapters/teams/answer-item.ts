@@ -1,0 +1,134 @@
+import type { Activity, CloudAdapter, TurnContext } from 'botbuilder';
+import type { HandleOptions } from '../../src/engine/engine.ts';
+import type { InboxHandler, InboxWorkContext } from '../../src/inbox/inbox-worker.ts';
+import type { Logger } from '../../src/log/logger.ts';
+import type { IncomingMessage, Reply, ReplyHooks, UserAction } from '../../src/message.ts';
+import { continueTurn } from './continue-turn.ts';
+import { describeError } from './describe-error.ts';
+import type { TeamsWork } from './inbox-gate.ts';
+import { renderReply } from './render-reply.ts';
+import type { StreamOptions } from './stream-progress.ts';
+import { finalStreamFields, TeamsStream } from './stream-progress.ts';
+
+/** The two engine calls the Teams adapter needs. */
+export interface TeamsEngine {
+  handle(message: IncomingMessage, hooks?: ReplyHooks, options?: HandleOptions): Promise<Reply | null>;
+  act(action: UserAction): Promise<Reply>;
+}
+
+/** What an attempt got done, saved with the inbox item so a retry (after a crash too) does not do it again. */
+interface TeamsProgress {
+  /** The engine's reply, once computed: a retry delivers it instead of asking the engine twice. */
+  reply?: Reply;
+  /** A notice ("N questions ahead of yours") on screen, which the answer replaces. */
+  noticeId?: string;
+  /** A stream on screen (its id is the streamed message's id), which the answer closes or replaces. */
+  streamId?: string;
+}
+
+// Personal commands are refused before running where replies are public (see IncomingMessage.privateReplies),
+// so what is left here is a refusal or error meant for the asker alone: nothing was done.
+const PRIVATE_IN_CHANNEL = 'That reply is meant for you alone, so I only give it in a personal chat. Message me directly and ask again.';
+
+/** What answering Teams items needs. */
+export interface TeamsAnswerDeps {
+  adapter: CloudAdapter;
+  /** The bot's app id ('' in emulator mode), for proactive turns. */
+  appId: string;
+  engine: TeamsEngine;
+  log: Logger;
+  cards: boolean;
+  stream: StreamOptions;
+}
+
+/**
+ * The inbox worker's handler for Teams messages: continue the conversation, show typing, ask the
+ * engine (once: its reply is saved with the item), stream in personal chats, and send the answer.
+ * Whatever an earlier attempt showed (a notice, a stream) is replaced by the answer, never joined
+ * by a second message. A delivery failure throws, and the inbox retries the item with backoff.
+ */
+export function answerTeamsItem(deps: TeamsAnswerDeps): InboxHandler {
+  const { adapter, appId } = deps;
+  return async (item, context) => {
+    const work = JSON.parse(item.payload) as TeamsWork;
+    const progress = (item.progress === null ? {} : JSON.parse(item.progress)) as TeamsProgress;
+    await continueTurn(adapter, appId, work, async (turn) => {
+      const reply = progress.reply ?? (await ask(deps, turn, work.message, progress, context));
+      // Erased meanwhile, or stop handed the item back (with the reply saved): whoever takes it delivers.
+      if (reply === null || context.signal.aborted) return;
+      await deliver(deps, turn, work.message, reply, progress);
+      // Recorded as done even if stop handed it back while the answer was on its way: it was sent.
+      context.complete();
+    });
+  };
+}
+
+async function ask(deps: TeamsAnswerDeps, turn: TurnContext, message: IncomingMessage, progress: TeamsProgress, context: InboxWorkContext): Promise<Reply | null> {
+  const { engine, log } = deps;
+  const save = (patch: Partial<TeamsProgress>): void => {
+    Object.assign(progress, patch);
+    context.saveProgress(JSON.stringify(progress));
+  };
+  try {
+    await turn.sendActivity({ type: 'typing' });
+  } catch (error) {
+    log.warn({ err: describeError(error) }, 'teams typing indicator failed');
+  }
+  // Teams streams only in one-to-one chats; elsewhere, or when a message is already on screen for
+  // this question, the answer is buffered into one message.
+  const stream =
+    message.conversationKind === 'dm' && progress.noticeId === undefined && progress.streamId === undefined
+      ? new TeamsStream((activity) => turn.sendActivity(activity), log, deps.stream, (streamId) => save({ streamId }))
+      : undefined;
+  // Checked right before the engine reads the user's erasure mark: an erase after this item was
+  // taken deleted its row, and nothing of the message may be stored after it.
+  if (!context.stillOpen()) return null;
+  const reply = await engine.handle(message, stream === undefined ? undefined : { onProgress: (p) => stream.progress(p) }, { deduplicated: true });
+  if (reply !== null) save({ reply });
+  return reply;
+}
+
+async function deliver(deps: TeamsAnswerDeps, turn: TurnContext, message: IncomingMessage, reply: Reply, progress: TeamsProgress): Promise<void> {
+  const shown: Reply =
+    message.conversationKind !== 'dm' && reply.visibility === 'private' ? { kind: 'notice', text: PRIVATE_IN_CHANNEL, sources: [], visibility: 'public' } : reply;
+  const rendered = renderReply(shown, { cards: deps.cards, textOutsideCard: progress.streamId !== undefined });
+  if (progress.streamId !== undefined) {
+    await closeStream(deps.log, turn, progress.streamId, rendered);
+    return;
+  }
+  if (progress.noticeId !== undefined) {
+    await replace(deps.log, turn, progress.noticeId, rendered);
+    return;
+  }
+  await turn.sendActivity(rendered);
+}
+
+/** The stream's final message closes it with the answer; if Teams has closed it already, the streamed message is edited. */
+async function closeStream(log: Logger, turn: TurnContext, streamId: string, rendered: Partial<Activity>): Promise<void> {
+  try {
+    await turn.sendActivity({ ...rendered, ...finalStreamFields(streamId) });
+    return;
+  } catch (error) {
+    if (!isRefusal(error)) throw error;
+    log.warn({ err: describeError(error) }, 'teams refused the stream final message; replacing the streamed message');
+  }
+  await replace(log, turn, streamId, rendered);
+}
+
+/** Edit a message on screen into the answer; if Teams refuses (it was deleted), the answer comes as a new message. */
+async function replace(log: Logger, turn: TurnContext, activityId: string, rendered: Partial<Activity>): Promise<void> {
+  try {
+    await turn.updateActivity({ ...rendered, id: activityId });
+    return;
+  } catch (error) {
+    if (!isRefusal(error)) throw error;
+    log.warn({ err: describeError(error) }, 'teams refused to edit a message; sending the answer as a new message');
+  }
+  await turn.sendActivity(rendered);
+}
+
+/** A 4xx other than 429: Teams will not take this request as it is, however often it is retried. */
+function isRefusal(error: unknown): boolean {
+  const status = typeof error === 'object' && error !== null ? (error as { statusCode?: unknown }).statusCode : undefined;
+  return typeof status === 'number' && status >= 400 && status < 500 && status !== 429;
+}

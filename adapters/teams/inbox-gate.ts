@@ -1,0 +1,130 @@
+import { toError } from '../../src/errors.ts';
+import { conversationKey, ownerKey } from '../../src/engine/ownership.ts';
+import type { BacklogNotice, BacklogNoticeOptions } from '../../src/inbox/backlog-notice.ts';
+import { backlogNotice, DEFAULT_BACKLOG_NOTICE, INBOX_FULL_TEXT } from '../../src/inbox/backlog-notice.ts';
+import type { EnqueueResult, InboxStore, NewInboxItem } from '../../src/inbox/inbox-store.ts';
+import type { Logger } from '../../src/log/logger.ts';
+import type { IncomingMessage } from '../../src/message.ts';
+import type { Metrics } from '../../src/metrics.ts';
+import type { TeamsReplyTarget } from './continue-turn.ts';
+import { describeError } from './describe-error.ts';
+
+/** One Teams message as stored in the inbox (JSON): what the worker needs to answer it later. */
+export interface TeamsWork extends TeamsReplyTarget {
+  /** The normalized message, without the platform payload. */
+  message: IncomingMessage;
+}
+
+/** Sends one plain message to where the answer will go; resolves with its activity id, to be replaced by the answer. */
+export type TeamsNoticeSender = (target: TeamsReplyTarget, text: string) => Promise<string | undefined>;
+
+/** Work to do once the HTTP response is written (a notice, a refusal in words). Never rejects. */
+export type AfterAck = () => Promise<void>;
+
+/**
+ * The door between Teams and the durable inbox, for the messages the bot answers. Each is written
+ * to the inbox inside the verified turn, so it is stored before Teams gets its 200; the answer
+ * comes later from the inbox worker. A redelivery is a no-op. No message is refused because the
+ * bot is busy: a long wait gets a notice the answer later replaces, a full inbox a reply that says so.
+ */
+export class TeamsInboxGate {
+  readonly #inbox: InboxStore;
+  readonly #send: TeamsNoticeSender;
+  readonly #log: Logger;
+  readonly #metrics: Metrics;
+  readonly #onStored: () => void;
+  readonly #options: BacklogNoticeOptions;
+
+  constructor(
+    deps: { inbox: InboxStore; send: TeamsNoticeSender; log: Logger; metrics: Metrics; onStored: () => void },
+    options: Partial<BacklogNoticeOptions> = {},
+  ) {
+    this.#inbox = deps.inbox;
+    this.#send = deps.send;
+    this.#log = deps.log;
+    this.#metrics = deps.metrics;
+    this.#onStored = deps.onStored;
+    this.#options = { ...DEFAULT_BACKLOG_NOTICE, ...options };
+  }
+
+  /**
+   * Store one message (synchronously, before the HTTP response). `sentAt` is Teams' own timestamp
+   * of it, which orders its conversation. Returns what to tell the user once the response is out.
+   */
+  accept(work: TeamsWork, sentAt: number): AfterAck | undefined {
+    const item = toItem(work, sentAt);
+    let notice: BacklogNotice | undefined;
+    let result: EnqueueResult;
+    try {
+      // Decided before the write: an item that gets a notice is held until the notice is shown, so
+      // the answer cannot overtake it and post a second message.
+      notice = backlogNotice(this.#inbox, item.laneKey, this.#options);
+      result = this.#inbox.enqueue(notice === undefined ? item : { ...item, holdMs: notice.holdMs });
+    } catch (error) {
+      // The store refused the write (disk full, locked past the busy timeout). Teams does not
+      // redeliver, so the user is told in words that nothing was kept.
+      this.#log.error({ err: toError(error) }, 'teams: could not store a message; the user is asked to send it again');
+      this.#count('error');
+      return () => this.#refuse(work);
+    }
+    this.#count(result.status);
+    switch (result.status) {
+      case 'duplicate':
+        this.#log.info({ platform: 'teams' }, 'redelivered teams activity ignored');
+        return undefined;
+      case 'full':
+        this.#log.warn({ platform: 'teams', reason: result.reason }, 'inbox full: message refused with a reply');
+        return () => this.#refuse(work);
+      case 'accepted': {
+        this.#onStored();
+        if (notice === undefined) return undefined;
+        const { id } = result;
+        const text = notice.text(result.ahead);
+        return () => this.#noticeThenRelease(work, id, text);
+      }
+    }
+  }
+
+  async #noticeThenRelease(work: TeamsWork, id: number, text: string): Promise<void> {
+    const noticeId = await this.#tell(work, text);
+    try {
+      if (noticeId !== undefined) this.#inbox.saveProgress(id, JSON.stringify({ noticeId }));
+      this.#inbox.makeDue(id);
+      this.#onStored();
+    } catch (error) {
+      // The hold expires by itself; the answer then comes as a new message.
+      this.#log.error({ err: toError(error) }, 'teams: could not release a held message');
+    }
+  }
+
+  async #refuse(work: TeamsWork): Promise<void> {
+    await this.#tell(work, INBOX_FULL_TEXT);
+  }
+
+  async #tell(work: TeamsWork, text: string): Promise<string | undefined> {
+    try {
+      return await this.#send(work, text);
+    } catch (error) {
+      this.#log.warn({ err: describeError(error) }, 'teams: could not send a notice');
+      return undefined;
+    }
+  }
+
+  #count(outcome: EnqueueResult['status'] | 'error'): void {
+    this.#metrics.increment('hrbot_inbox_events_total', 'Verified platform events, by outcome', { platform: 'teams', outcome });
+  }
+}
+
+/** The inbox row for one message: its lane is the conversation, its order Teams' own timestamp. */
+function toItem(work: TeamsWork, sentAt: number): NewInboxItem {
+  const { message } = work;
+  return {
+    // eventId is `<conversation>/<activity id>`: Teams activity ids are unique only within a conversation.
+    eventKey: `teams:${message.eventId}`,
+    platform: 'teams',
+    laneKey: conversationKey(message),
+    ownerKey: ownerKey(message),
+    order: sentAt,
+    payload: JSON.stringify(work),
+  };
+}
