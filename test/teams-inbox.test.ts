@@ -141,6 +141,29 @@ describe('Teams: the durable inbox', () => {
     }
   });
 
+  it('retries a reply the connector kept refusing, later, without asking again, and the answer still closes its stream', async () => {
+    const gate = new EchoGate();
+    gate.open();
+    const t = await startTeamsBot({}, { extensions: { answerer: gate, inbox: { worker: { retryBaseMs: 20 } } } });
+    try {
+      const who = user('e0001');
+      const conversation = conversationOf(who);
+      // More 503s than the connector pipeline retries (3): the attempt fails and the inbox takes over.
+      t.connector.failNext(...Array.from({ length: 4 }, () => ({ status: 503 as const, onlyType: 'message' })));
+      assert.equal((await t.post(personalMessage(t.connector.serviceUrl, 'how many vacation days one?', { user: who }))).status, 200);
+      await t.connector.waitFor(() => answered(t.connector, conversation).length === 1, 10_000, 'the answer');
+      await t.connector.waitFor(() => openItems(t) === 0, 5_000, 'the inbox to empty');
+      assert.equal(t.connector.faulted.length, 4);
+      assert.ok(t.bot.logs.some((line) => line.msg === 'inbox: item will be retried'), 'the failed attempt was handed to a later one');
+      assert.equal(gate.calls, 1, 'the retry delivered the saved reply');
+      const shown = t.connector.shownMessages(conversation);
+      assert.equal(shown.length, 1, 'one message: the retry closed the stream the first attempt opened');
+      assert.equal(shown[0]!.activity.type, 'message');
+    } finally {
+      await t.close();
+    }
+  });
+
   it('a stop hands an unfinished message back, and the next start answers it once with the reply already computed', async () => {
     const dir = tempDir();
     const connector = await new FakeTeamsConnector().start();
