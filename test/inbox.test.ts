@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -138,6 +139,29 @@ describe('inbox worker', () => {
     await until(() => seen.length === 2);
     await worker.stop(100);
     assert.deepEqual(seen, [{ order: 1, progress: null }, { order: 2, progress: '{"notice":2}' }]);
+  });
+
+  it('takes up at once the items of a dead process on this host, and leaves other hosts\' to their leases', async () => {
+    const db = openDatabase(':memory:');
+    const store = new InboxStore(db);
+    store.enqueue(item('a', 1));
+    store.enqueue(item('b', 1));
+    const [mine, theirs] = store.claim(2, 3_600_000);
+    assert.ok(mine && theirs);
+    // pid 2^22+1 is above Linux's pid_max, so no process has it.
+    db.prepare('UPDATE inbox SET worker = ? WHERE id = ?').run(`${hostname()}:4194305`, mine.id);
+    db.prepare('UPDATE inbox SET worker = ? WHERE id = ?').run('another-host:1', theirs.id);
+    const worker = new InboxWorker(store, quiet, { pollMs: 10 });
+    const handled: string[] = [];
+    worker.handle('test', (t) => {
+      handled.push(t.laneKey);
+      return Promise.resolve();
+    });
+    worker.start();
+    await until(() => handled.length === 1);
+    await sleep(50);
+    await worker.stop(100);
+    assert.deepEqual(handled, ['a'], 'the dead local worker\'s item at once; the other host\'s waits for its hour-long lease');
   });
 
   it('prunes done keys on its own', async () => {

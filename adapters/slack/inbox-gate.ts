@@ -1,6 +1,8 @@
 import type { ReceiverEvent } from '@slack/bolt';
 import { toError } from '../../src/errors.ts';
 import { conversationKey, ownerKey } from '../../src/engine/ownership.ts';
+import type { BacklogNoticeOptions } from '../../src/inbox/backlog-notice.ts';
+import { backlogNotice, DEFAULT_BACKLOG_NOTICE, INBOX_FULL_TEXT } from '../../src/inbox/backlog-notice.ts';
 import type { EnqueueResult, InboxStore, NewInboxItem } from '../../src/inbox/inbox-store.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { IncomingMessage, UserAction } from '../../src/message.ts';
@@ -25,21 +27,6 @@ export interface SlackNotices {
   post(work: SlackWork, text: string): Promise<string | undefined>;
 }
 
-/** When a waiting message gets an immediate "N ahead of yours" notice; defaults stated once here. */
-export interface SlackGateOptions {
-  /** Messages ahead in the same conversation before a notice is shown. Default 3. */
-  laneNoticeAhead: number;
-  /** Messages waiting in the whole inbox before every new one gets a notice. Default 200. */
-  inboxNoticePending: number;
-  /** How long an item is held back while its notice is posted, in ms. Default 5000. */
-  noticeHoldMs: number;
-}
-
-const DEFAULTS: SlackGateOptions = { laneNoticeAhead: 3, inboxNoticePending: 200, noticeHoldMs: 5_000 };
-
-const OVERLOADED =
-  "I'm overloaded right now and couldn't take this message. Nothing of it was kept. Please send it again in a few minutes.";
-
 /**
  * The door between Slack and the durable inbox. Each verified event Slack sends is classified:
  * what the bot answers (a DM, a mention, `/hr`, its buttons) is written to the inbox and only then
@@ -54,16 +41,16 @@ export class SlackInboxGate implements SlackEventSink {
   readonly #log: Logger;
   readonly #metrics: Metrics;
   readonly #onStored: () => void;
-  readonly #options: SlackGateOptions;
+  readonly #options: BacklogNoticeOptions;
 
-  constructor(deps: { inbox: InboxStore; bot: BotIdentity; notices: SlackNotices; log: Logger; metrics: Metrics; onStored: () => void }, options: Partial<SlackGateOptions> = {}) {
+  constructor(deps: { inbox: InboxStore; bot: BotIdentity; notices: SlackNotices; log: Logger; metrics: Metrics; onStored: () => void }, options: Partial<BacklogNoticeOptions> = {}) {
     this.#inbox = deps.inbox;
     this.#bot = deps.bot;
     this.#notices = deps.notices;
     this.#log = deps.log;
     this.#metrics = deps.metrics;
     this.#onStored = deps.onStored;
-    this.#options = { ...DEFAULTS, ...options };
+    this.#options = { ...DEFAULT_BACKLOG_NOTICE, ...options };
   }
 
   async processEvent(event: ReceiverEvent): Promise<void> {
@@ -72,14 +59,13 @@ export class SlackInboxGate implements SlackEventSink {
       await event.ack();
       return;
     }
-    const pending = this.#inbox.stats().pending;
     const item = toItem(work);
     // Decided before the write: an item that will get a notice is held until the notice is shown,
     // so the answer cannot overtake it and post a second message.
-    const mayNotify = pending >= this.#options.inboxNoticePending || this.#inbox.laneOpen(item.laneKey) >= this.#options.laneNoticeAhead;
+    const notice = backlogNotice(this.#inbox, item.laneKey, this.#options);
     let result: EnqueueResult;
     try {
-      result = this.#inbox.enqueue(mayNotify ? { ...item, holdMs: this.#options.noticeHoldMs } : item);
+      result = this.#inbox.enqueue(notice === undefined ? item : { ...item, holdMs: notice.holdMs });
     } catch (error) {
       // The store refused the write (disk full, locked past the busy timeout): not acknowledging lets
       // Slack deliver it again, the one case where its retry is what we want.
@@ -94,10 +80,10 @@ export class SlackInboxGate implements SlackEventSink {
         return;
       case 'full':
         this.#log.warn({ platform: 'slack', reason: result.reason }, 'inbox full: message refused with a reply');
-        void this.#notify(work, OVERLOADED);
+        void this.#notify(work, INBOX_FULL_TEXT);
         return;
       case 'accepted':
-        if (mayNotify) void this.#noticeThenRelease(work, result.id, Math.max(result.ahead, pending));
+        if (notice !== undefined) void this.#noticeThenRelease(work, result.id, notice.text(result.ahead));
         this.#onStored();
         return;
     }
@@ -138,8 +124,7 @@ export class SlackInboxGate implements SlackEventSink {
     return undefined;
   }
 
-  async #noticeThenRelease(work: SlackWork, id: number, ahead: number): Promise<void> {
-    const text = `I'm answering ${ahead} question${ahead === 1 ? '' : 's'} ahead of yours. I'll reply right here as soon as I get to it.`;
+  async #noticeThenRelease(work: SlackWork, id: number, text: string): Promise<void> {
     const ts = await this.#notify(work, text);
     try {
       if (ts !== undefined) this.#inbox.saveProgress(id, JSON.stringify({ placeholderTs: ts }));

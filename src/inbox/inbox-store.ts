@@ -134,12 +134,12 @@ export class InboxStore {
    * Take up to `limit` items, at most one per lane and only a lane's first open item, whose lane has
    * no live lease. A lease that expired (its worker died) counts as open again.
    */
-  claim(limit: number, leaseMs: number, now = Date.now(), platforms?: readonly string[]): InboxItem[] {
+  claim(limit: number, leaseMs: number, now = Date.now(), platforms?: readonly string[], worker: string | null = null): InboxItem[] {
     if (limit < 1) return [];
     return writeTransaction(this.#db, () => {
       const rows = this.#sql.claimable.all({ now, limit, platforms: platforms === undefined ? null : JSON.stringify(platforms) }) as ItemRow[];
       for (const row of rows) {
-        this.#sql.take.run(now + leaseMs, row.id);
+        this.#sql.take.run(now + leaseMs, worker, row.id);
         row.attempts += 1;
       }
       return rows.map(toItem);
@@ -156,6 +156,20 @@ export class InboxStore {
       const rows = this.#sql.longWaiting.all({ before: receivedBefore, now, limit, platforms: JSON.stringify(platforms) }) as ItemRow[];
       for (const row of rows) this.#sql.hold.run(now + holdMs, row.id);
       return rows.map(toItem);
+    });
+  }
+
+  /**
+   * Hand back at once the items of workers that `isDead` says are gone (a crashed process on this
+   * host), instead of waiting for their leases. Returns how many items were handed back.
+   */
+  releaseDeadWorkers(isDead: (worker: string) => boolean): number {
+    return writeTransaction(this.#db, () => {
+      let released = 0;
+      for (const worker of this.#sql.workers.pluck().all() as string[]) {
+        if (isDead(worker)) released += this.#sql.releaseWorker.run(worker).changes;
+      }
+      return released;
     });
   }
 
@@ -254,7 +268,9 @@ function prepare(db: Db) {
          AND i.id = (SELECT h.id FROM inbox AS h WHERE h.lane_key = i.lane_key AND h.state <> 'done' ORDER BY h.ord, h.id LIMIT 1)
        ORDER BY i.id LIMIT @limit`,
     ),
-    take: db.prepare("UPDATE inbox SET state = 'working', lease_until = ?, attempts = attempts + 1 WHERE id = ?"),
+    take: db.prepare("UPDATE inbox SET state = 'working', lease_until = ?, worker = ?, attempts = attempts + 1 WHERE id = ?"),
+    workers: db.prepare("SELECT DISTINCT worker FROM inbox WHERE state = 'working' AND worker IS NOT NULL"),
+    releaseWorker: db.prepare("UPDATE inbox SET state = 'pending', lease_until = 0, worker = NULL WHERE state = 'working' AND worker = ?"),
     renew: db.prepare("UPDATE inbox SET lease_until = ? WHERE id = ? AND state = 'working'"),
     progress: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state <> 'done'"),
     done: db.prepare("UPDATE inbox SET state = 'done', payload = NULL, progress = NULL, bytes = 0, finished_at = ? WHERE id = ? AND state <> 'done'"),

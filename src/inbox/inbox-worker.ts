@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { HrbotError, toError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -86,6 +87,8 @@ export class InboxWorker {
   readonly #store: InboxStore;
   readonly #log: Logger;
   readonly #options: InboxWorkerOptions;
+  /** `host:pid`, written on the items this process takes. */
+  readonly #id = `${hostname()}:${process.pid}`;
   readonly #handlers = new Map<string, InboxHandler>();
   readonly #notices = new Map<string, LongWaitNotice>();
   #lastPrune = Date.now();
@@ -138,6 +141,10 @@ export class InboxWorker {
    */
   start(): number {
     if (this.#running) return 0;
+    // A process that died on this host (a crash, SIGKILL) leaves leases that would hold its items
+    // for up to leaseMs; its pid tells it is gone, so they are taken up now. Other hosts' leases run out.
+    const handedBack = this.#store.releaseDeadWorkers((worker) => isDeadLocalWorker(worker, this.#id));
+    if (handedBack > 0) this.#log.info({ items: handedBack }, 'inbox: took up the items of a process that died');
     const stats = this.#store.stats();
     const resumed = stats.pending + stats.working;
     this.#running = true;
@@ -223,7 +230,7 @@ export class InboxWorker {
     if (free <= 0) return;
     let items: InboxItem[];
     try {
-      items = this.#store.claim(free, this.#options.leaseMs, Date.now(), [...this.#handlers.keys()]);
+      items = this.#store.claim(free, this.#options.leaseMs, Date.now(), [...this.#handlers.keys()], this.#id);
     } catch (error) {
       // The store is briefly unavailable (locked past the busy timeout, disk full): the next poll retries.
       this.#log.error({ err: toError(error) }, 'inbox: could not take items');
@@ -322,4 +329,19 @@ export class InboxWorker {
 /** Seconds since a wall-clock time in ms (another process may have written it), never negative. */
 function secondsSince(epochMs: number): number {
   return Math.max(0, Date.now() - epochMs) / 1000;
+}
+
+/** Whether `worker` (`host:pid`) is a process of this host that no longer runs. Another host's, or this one's own, never is. */
+function isDeadLocalWorker(worker: string, self: string): boolean {
+  if (worker === self) return false;
+  const at = worker.lastIndexOf(':');
+  const pid = Number(worker.slice(at + 1));
+  if (worker.slice(0, at) !== self.slice(0, self.lastIndexOf(':')) || !Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    // ESRCH: no such process. EPERM: it exists under another user, so it is alive.
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
 }

@@ -183,6 +183,8 @@ export const migrations: readonly Migration[] = [
           state TEXT NOT NULL CHECK (state IN ('pending', 'working', 'done')),
           attempts INTEGER NOT NULL DEFAULT 0,
           lease_until INTEGER NOT NULL DEFAULT 0,
+          -- host:pid of the process working on it, so a restart on the same host takes up a dead one's items at once.
+          worker TEXT,
           progress TEXT,
           received_at INTEGER NOT NULL,
           finished_at INTEGER
