@@ -1,13 +1,16 @@
-import { getDocumentProxy } from 'unpdf';
+import { getDocumentProxy, getResolvedPDFJS } from 'unpdf';
 import { rankHeadingLevels } from './convert-heading-levels.ts';
+import { cellAt, findRuledGrids } from './convert-pdf-rulings.ts';
+import type { OperatorList, PathOps, RuledGrid } from './convert-pdf-rulings.ts';
 
 /**
  * Convert a PDF's text to markdown. A PDF has no headings or tables, only text drawn at positions
  * in fonts, so both are inferred:
  * - the body size is the size most of the text is set in; a short line in a larger font, or in
  *   bold at body size, is a heading, its level ranked by size (then weight);
- * - lines whose pieces stand apart in columns, two or more such lines in a row, are a table (the
- *   first row its header); a wrapped cell's next line is joined to its row;
+ * - a table drawn with borders is read cell by cell from its borders; without borders, lines
+ *   whose pieces stand apart in columns, two or more in a row, are a table; the first row is its
+ *   header, a wrapped cell's lines are joined, and a table broken across pages is joined again;
  * - lines repeated on most pages in the top or bottom margin (running headers, footers, page
  *   numbers) and rotated text (watermarks) are dropped; wrapped lines are joined into paragraphs.
  * Rejects when the bytes are not a readable PDF, it needs a password, or it has no text (a scan).
@@ -15,10 +18,11 @@ import { rankHeadingLevels } from './convert-heading-levels.ts';
 export async function pdfToMarkdown(bytes: Uint8Array): Promise<string> {
   ensureTransferToFixedLength();
   const pdf = await openPdf(bytes);
+  const ops = (await getResolvedPDFJS()).OPS as PathOps;
   try {
     const pages: PageLines[] = [];
     for (let number = 1; number <= pdf.numPages; number += 1) {
-      pages.push(await readPage(await pdf.getPage(number)));
+      pages.push(await readPage(await pdf.getPage(number), ops));
     }
     const lines = dropRunningLines(pages, bodySize(pages.flatMap((page) => page.lines)));
     if (!lines.some((line) => /\p{L}|\p{N}/u.test(line.text))) {
@@ -57,6 +61,8 @@ interface Line {
   bold: boolean;
   cells: { x: number; end: number; text: string }[];
   text: string;
+  /** Set on the line standing for a ruled table: its rows of cell texts. */
+  table?: string[][];
 }
 
 interface PageLines { height: number; lines: Line[] }
@@ -67,7 +73,7 @@ interface PageLike {
   pageNumber: number;
   view: number[];
   getTextContent(): Promise<{ items: unknown[] }>;
-  getOperatorList(): Promise<unknown>;
+  getOperatorList(): Promise<OperatorList>;
   commonObjs: { has(id: string): boolean; get(id: string): unknown };
 }
 
@@ -82,10 +88,12 @@ const CELL_GAP = 1.0;
 // A gap wider than this many font sizes (with no space drawn) is a space between words.
 const WORD_GAP = 0.18;
 
-async function readPage(page: PageLike): Promise<PageLines> {
+async function readPage(page: PageLike, ops: PathOps): Promise<PageLines> {
   const [, bottom = 0, , top = 792] = page.view;
   const content = await page.getTextContent();
-  const boldFonts = await boldFontNames(page, content.items);
+  const operators = await operatorList(page, content.items);
+  const boldFonts = boldFontNames(page, content.items, operators);
+  const grids = operators === undefined ? [] : findRuledGrids(operators, ops);
 
   const pieces: Piece[] = [];
   for (const item of content.items) {
@@ -96,17 +104,74 @@ async function readPage(page: PageLike): Promise<PageLines> {
     pieces.push({ str: item.str, x, y, width: item.width, size: Math.round(d * 10) / 10, bold: boldFonts.has(item.fontName) });
   }
 
-  // Top to bottom, then left to right; a line gathers pieces whose baselines nearly agree.
-  pieces.sort((p, q) => q.y - p.y || p.x - q.x);
+  // Text inside a ruled table goes to its cells; the table joins the page's lines where its top is.
+  const tableLines: Line[] = [];
+  let rest = pieces;
+  for (const grid of grids) {
+    const { line, outside } = ruledTable(grid, rest, page.pageNumber, top, bottom);
+    rest = outside;
+    if (line !== undefined) tableLines.push(line);
+  }
+  const lines = [...groupLines(rest).map((group) => toLine(group, page.pageNumber, top, bottom)).filter((line) => line.text !== ''), ...tableLines];
+  lines.sort((p, q) => q.y - p.y);
+  return { height: top - bottom, lines };
+}
+
+/** Pieces grouped into visual lines: top to bottom, each left to right, baselines nearly agreeing. */
+function groupLines(pieces: readonly Piece[]): Piece[][] {
+  const sorted = [...pieces].sort((p, q) => q.y - p.y || p.x - q.x);
   const groups: Piece[][] = [];
-  for (const piece of pieces) {
+  for (const piece of sorted) {
     const group = groups[groups.length - 1];
     const first = group?.[0];
     if (group !== undefined && first !== undefined && Math.abs(first.y - piece.y) <= SAME_LINE * Math.max(first.size, piece.size)) group.push(piece);
     else groups.push([piece]);
   }
-  const lines = groups.map((group) => toLine(group.sort((p, q) => p.x - q.x), page.pageNumber, top, bottom)).filter((line) => line.text !== '');
-  return { height: top - bottom, lines };
+  return groups.map((group) => group.sort((p, q) => p.x - q.x));
+}
+
+/** The table a grid holds as one line (undefined when its cells are empty), and the pieces outside it. */
+function ruledTable(grid: RuledGrid, pieces: readonly Piece[], page: number, top: number, bottom: number): { line?: Line; outside: Piece[] } {
+  const cells = new Map<string, Piece[]>();
+  const outside: Piece[] = [];
+  for (const piece of pieces) {
+    // A piece belongs to the cell its first character's middle is in.
+    const at = cellAt(grid, piece.x + Math.min(piece.width, piece.size) / 2, piece.y + piece.size * 0.3);
+    if (at === undefined) outside.push(piece);
+    else {
+      const key = `${at.row},${at.column}`;
+      cells.set(key, [...(cells.get(key) ?? []), piece]);
+    }
+  }
+  let rows = grid.rows.slice(0, -1).map((_, row) =>
+    grid.columns.slice(0, -1).map((__, column) => {
+      const inCell = cells.get(`${row},${column}`) ?? [];
+      return groupLines(inCell)
+        .map((group) => toLine(group, page, top, bottom).text)
+        .filter((text) => text !== '')
+        .reduce((text, next) => (text === '' ? next : joinWrapped(text, next)), '');
+    }),
+  );
+  // Rows and columns with nothing in them are spacing, or cells merged into a neighbour.
+  rows = rows.filter((row) => row.some((text) => text !== ''));
+  const used = rows[0]?.map((_, column) => rows.some((row) => row[column] !== '')) ?? [];
+  rows = rows.map((row) => row.filter((_, column) => used[column]));
+  if (rows.length === 0 || (rows[0]?.length ?? 0) === 0) return { outside };
+  const y = grid.rows[0]!;
+  const size = pieces.find((piece) => !outside.includes(piece))?.size ?? 0;
+  const text = rows.map((row) => row.join(' ')).join(' ');
+  return { line: { page, y, fromTop: top - y, fromBottom: y - bottom, size, bold: false, cells: [], text, table: rows }, outside };
+}
+
+async function operatorList(page: PageLike, items: readonly unknown[]): Promise<OperatorList | undefined> {
+  if (!items.some(isTextItem)) return undefined;
+  try {
+    return await page.getOperatorList();
+  } catch (error) {
+    // Fonts (bold) and borders (tables) are refinements: without them the text is still read.
+    if (error instanceof Error) return undefined;
+    throw error;
+  }
 }
 
 function toLine(pieces: Piece[], page: number, top: number, bottom: number): Line {
@@ -147,19 +212,12 @@ function toLine(pieces: Piece[], page: number, top: number, bottom: number): Lin
 
 /**
  * The fonts on a page that are bold, by pdf.js font id. pdf.js hands font details to the caller
- * only once the page's operator list is built; a failure there only costs the bold signal.
+ * only once the page's operator list is built.
  */
-async function boldFontNames(page: PageLike, items: readonly unknown[]): Promise<Set<string>> {
+function boldFontNames(page: PageLike, items: readonly unknown[], operators: OperatorList | undefined): Set<string> {
   const bold = new Set<string>();
-  const ids = new Set(items.filter(isTextItem).map((item) => item.fontName));
-  if (ids.size === 0) return bold;
-  try {
-    await page.getOperatorList();
-  } catch (error) {
-    if (error instanceof Error) return bold;
-    throw error;
-  }
-  for (const id of ids) {
+  if (operators === undefined) return bold;
+  for (const id of new Set(items.filter(isTextItem).map((item) => item.fontName))) {
     if (!page.commonObjs.has(id)) continue;
     const font = page.commonObjs.get(id) as { name?: unknown; bold?: unknown; black?: unknown } | null;
     const name = typeof font?.name === 'string' ? font.name : '';
@@ -181,8 +239,9 @@ const PAGE_LABEL = /\bpage\s*\d{1,4}\b/i;
  */
 function dropRunningLines(pages: readonly PageLines[], body: number): Line[] {
   const inMargin = (line: Line, height: number) => line.fromTop < height * MARGIN_FRACTION || line.fromBottom < height * MARGIN_FRACTION;
-  // Page numbers change from page to page, so lines are compared with their digits blanked.
-  const key = (line: Line) => line.text.toLowerCase().replace(/\d+/g, '#');
+  // Page numbers change from page to page, so lines are compared with their digits blanked; a
+  // running line also sits at the same height on every page.
+  const key = (line: Line) => `${Math.round(line.y / 3)}|${line.text.toLowerCase().replace(/\d+/g, '#')}`;
   const pagesWith = new Map<string, number>();
   for (const page of pages) {
     const keys = new Set(page.lines.filter((line) => inMargin(line, page.height)).map(key));
@@ -204,7 +263,8 @@ const MAX_HEADING_LINES = 3;
 const MAX_BOLD_HEADING_CHARS = 80;
 // Baselines further apart than this many font sizes start a new paragraph.
 const PARAGRAPH_GAP = 1.6;
-const BULLET = /^[\u2022\u25cf\u25aa\u25e6\u2023\u2043\u2219\u00b7\u25a0\u25a1\u2013\u2014*-]\s*/;
+// Bullet glyphs; Word's Symbol-font bullets come out as private-use characters (U+F0B7 and kin).
+const BULLET = /^(?:[\u2022\u25cf\u25aa\u25e6\u2023\u2043\u2219\u00b7\u25a0\u25a1\u2013\u2014\u27a2\u2713\u2714]\s*|[*-]\s+|\p{Co}\s*)/u;
 const MAX_TABLE_COLUMNS = 12;
 
 type Block = { kind: 'heading'; style: string; size: number; bold: boolean; text: string } | { kind: 'text'; text: string } | { kind: 'table'; rows: string[][] };
@@ -256,6 +316,18 @@ function toBlocks(lines: readonly Line[], body: number): Block[] {
 
   for (let i = 0; i < lines.length; i += 1) {
     const line = lines[i]!;
+    if (line.table !== undefined) {
+      flush();
+      const last = blocks[blocks.length - 1];
+      // A table broken by a page break goes on as the first thing on the next page; a header row
+      // repeated there is dropped.
+      if (last?.kind === 'table' && previous?.table !== undefined && previous.page === line.page - 1 && last.rows[0]?.length === line.table[0]?.length) {
+        const header = last.rows[0]?.join('\u0000');
+        last.rows.push(...line.table.filter((row, index) => index > 0 || row.join('\u0000') !== header));
+      } else blocks.push({ kind: 'table', rows: line.table.map((row) => [...row]) });
+      previous = line;
+      continue;
+    }
     const style = headingStyle(line, body);
     if (style !== undefined) {
       // A long heading wraps: following lines in the same style, just below, belong to it.

@@ -20,7 +20,8 @@ export type DocBlock =
   | { kind: 'paragraph'; text: string }
   /** A short paragraph in bold, the way many Word authors make a heading without a heading style. */
   | { kind: 'bold-line'; text: string }
-  | { kind: 'table'; rows: string[][] }
+  /** A table; `ruled` draws its borders (as word processors do) and wraps long cells in the PDF. */
+  | { kind: 'table'; rows: string[][]; ruled?: boolean }
   | { kind: 'list'; items: string[] };
 
 // ---------------------------------------------------------------------------------------------
@@ -80,7 +81,8 @@ export function makeDocx(blocks: readonly DocBlock[]): Uint8Array {
     'word/document.xml': `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <w:document xmlns:w="${W_NS}" xmlns:r="${R_NS}"><w:body>${body}<w:sectPr><w:pgSz w:w="11906" w:h="16838"/></w:sectPr></w:body></w:document>`,
   };
-  return zipSync(Object.fromEntries(Object.entries(files).map(([name, xml]) => [name, strToU8(xml)])));
+  // A fixed time stamp, so the same blocks always give the same bytes.
+  return zipSync(Object.fromEntries(Object.entries(files).map(([name, xml]) => [name, strToU8(xml)])), { mtime: new Date('2026-01-01T00:00:00Z') });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -90,6 +92,13 @@ export function makeDocx(blocks: readonly DocBlock[]): Uint8Array {
 /** Sizes (points) of the generated PDF's text. */
 export const PDF_SIZES = { title: 20, 1: 16, 2: 13, 3: 11.5, body: 10 } as const;
 const PAGE = { width: 595, height: 842, margin: 56 };
+
+/** The same blocks always give the same bytes (pdf-lib stamps the time of creation otherwise). */
+function fixDates(doc: PDFDocument): void {
+  const date = new Date('2026-01-01T00:00:00Z');
+  doc.setCreationDate(date);
+  doc.setModificationDate(date);
+}
 
 interface PdfCursor { doc: PDFDocument; page: PDFPage; y: number }
 
@@ -122,6 +131,36 @@ function drawLines(cursor: PdfCursor, text: string, font: PDFFont, size: number,
   cursor.y -= spaceAfter;
 }
 
+/** A bordered table: cells wrap inside their column, text at the top of each cell, lines around every cell. */
+function drawRuledTable(cursor: PdfCursor, rows: readonly string[][], columnWidth: number, regular: PDFFont, bold: PDFFont): void {
+  const size = PDF_SIZES.body;
+  const padding = 4;
+  const lineHeight = size * 1.2;
+  const black = grayscale(0);
+  const right = PAGE.margin + (rows[0]?.length ?? 1) * columnWidth;
+  cursor.y -= 4;
+  rows.forEach((row, index) => {
+    const font = index === 0 ? bold : regular;
+    const cells = row.map((cell) => wrapText(cell, font, size, columnWidth - 2 * padding));
+    const height = Math.max(...cells.map((lines) => lines.length)) * lineHeight + 2 * padding;
+    ensureRoom(cursor, height);
+    const topY = cursor.y;
+    cursor.page.drawLine({ start: { x: PAGE.margin, y: topY }, end: { x: right, y: topY }, thickness: 0.5, color: black });
+    cells.forEach((lines, column) => {
+      lines.forEach((line, n) => {
+        cursor.page.drawText(line, { x: PAGE.margin + column * columnWidth + padding, y: topY - padding - size - n * lineHeight, size, font });
+      });
+    });
+    cursor.y -= height;
+    cursor.page.drawLine({ start: { x: PAGE.margin, y: cursor.y }, end: { x: right, y: cursor.y }, thickness: 0.5, color: black });
+    for (let column = 0; column <= row.length; column += 1) {
+      const x = PAGE.margin + column * columnWidth;
+      cursor.page.drawLine({ start: { x, y: topY }, end: { x, y: cursor.y }, thickness: 0.5, color: black });
+    }
+  });
+  cursor.y -= 8;
+}
+
 /**
  * A PDF of the blocks: Helvetica-Bold headings at {@link PDF_SIZES}, Helvetica body text wrapped to
  * the page, tables as cells at fixed column positions (header row in bold), `footer` at the foot of
@@ -129,7 +168,7 @@ function drawLines(cursor: PdfCursor, text: string, font: PDFFont, size: number,
  */
 export async function makePdf(blocks: readonly DocBlock[], footer = 'Northwind Labs - internal'): Promise<Uint8Array> {
   const doc = await PDFDocument.create();
-  doc.setTitle('');
+  fixDates(doc);
   const regular = await doc.embedFont(StandardFonts.Helvetica);
   const bold = await doc.embedFont(StandardFonts.HelveticaBold);
   const cursor: PdfCursor = { doc, page: doc.addPage([PAGE.width, PAGE.height]), y: PAGE.height - PAGE.margin };
@@ -158,6 +197,10 @@ export async function makePdf(blocks: readonly DocBlock[], footer = 'Northwind L
       case 'table': {
         const columns = block.rows[0]?.length ?? 1;
         const columnWidth = (PAGE.width - 2 * PAGE.margin) / columns;
+        if (block.ruled === true) {
+          drawRuledTable(cursor, block.rows, columnWidth, regular, bold);
+          break;
+        }
         block.rows.forEach((row, index) => {
           ensureRoom(cursor, body * 1.6);
           cursor.y -= body * 1.5;
@@ -181,6 +224,7 @@ export async function makePdf(blocks: readonly DocBlock[], footer = 'Northwind L
 /** A PDF as a scanner makes it: pages of pictures (here, grey boxes), no text at all. */
 export async function makeScannedPdf(pages = 2): Promise<Uint8Array> {
   const doc = await PDFDocument.create();
+  fixDates(doc);
   for (let i = 0; i < pages; i += 1) {
     const page = doc.addPage([PAGE.width, PAGE.height]);
     for (let line = 0; line < 30; line += 1) page.drawRectangle({ x: PAGE.margin, y: 700 - line * 20, width: 300 + (line % 5) * 30, height: 8, color: grayscale(0.6) });
@@ -255,6 +299,15 @@ export const TRAVEL_INSURANCE: readonly DocBlock[] = [
   { kind: 'paragraph', text: 'Send the claim form with your receipts to the insurer Albatross Assurance within 30 days of your return, and copy travel@northwind.example.' },
   { kind: 'heading', level: 1, text: 'Emergencies abroad' },
   { kind: 'paragraph', text: 'Call the Albatross assistance line at +353 1 555 0199, day or night. They arrange hospital admission, repatriation and emergency flights, and pay the hospital directly.' },
+  {
+    kind: 'table',
+    ruled: true,
+    rows: [
+      ['Region', 'Assistance line', 'What to have ready when you call'],
+      ['Europe', '+353 1 555 0199', 'Your policy number NW-4471 and the address of the place where you are staying'],
+      ['Americas', '+1 512 555 0188', 'Your policy number and a photo of the traveller passport page'],
+    ],
+  },
 ];
 
 /** A bereavement leave policy, kept as a Word file with heading styles and a table. */
