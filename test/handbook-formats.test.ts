@@ -7,7 +7,9 @@ import { HandbookIndex } from '../src/handbook/handbook-index.ts';
 import type { SearchHit } from '../src/handbook/handbook-index.ts';
 import { openDatabase } from '../src/store/database.ts';
 import type { Db } from '../src/store/database.ts';
-import { TRAVEL_INSURANCE, makeDocx, makePdf, makeScannedPdf, writeSampleDocuments } from './support/make-documents.ts';
+import { decodeHtml, htmlToMarkdown } from '../src/handbook/convert-html.ts';
+import { ConverterThread, DocumentConversionError } from '../src/handbook/convert-thread.ts';
+import { BEREAVEMENT_LEAVE, EQUIPMENT_POLICY, TRAVEL_INSURANCE, makeDocx, makeHtml, makePdf, makeScannedPdf, writeSampleDocuments } from './support/make-documents.ts';
 import type { DocBlock } from './support/make-documents.ts';
 import { KNOWLEDGE_DIR, ask, dm, startTempBot, tempDir } from './support/temp-bot.ts';
 import type { TempBot } from './support/temp-bot.ts';
@@ -265,5 +267,55 @@ describe('handbook formats through the engine', () => {
     assert.equal(reply.kind, 'excerpts');
     assert.equal(reply.sources[0]?.file, 'travel-insurance.pdf');
     assert.match(reply.text, /Lost or delayed luggage \| 1,500 EUR \| 50 EUR/);
+  });
+});
+
+describe('htmlToMarkdown', () => {
+  test('headings are ranked under a lone title, gaps closed; without one the <title> is the title', () => {
+    assert.equal(htmlToMarkdown('<h1>Leave</h1><p>a</p><h3>Sick</h3><p>b</p><h4>Notes</h4><p>c</p>'), '# Leave\n\na\n\n## Sick\n\nb\n\n### Notes\n\nc');
+    assert.equal(htmlToMarkdown('<title>Leave | Intranet</title><h1>Sick</h1><p>a</p><h1>Vacation</h1><p>b</p>'), '# Leave | Intranet\n\n## Sick\n\na\n\n## Vacation\n\nb');
+    assert.equal(htmlToMarkdown('<h2>Sick</h2><p>a</p><h2>Vacation</h2><p>b</p>'), '## Sick\n\na\n\n## Vacation\n\nb', 'no title at all: the file name will be');
+  });
+
+  test('tables: header from the first row, merged cells keep columns, pipes escaped, nested tables flattened', () => {
+    const html = `<table><tr><td><p>Plan</p></td><td>Cost</td><td>Notes</td></tr>
+      <tr><td colspan="2">Dental | vision</td><td><table><tr><td>inner</td><td>cells</td></tr></table></td></tr>
+      <tr><td></td><td></td><td></td></tr></table>`;
+    assert.equal(htmlToMarkdown(html), '| Plan | Cost | Notes |\n| --- | --- | --- |\n| Dental \\| vision |  | inner cells |');
+  });
+
+  test('text that would read as markdown structure is escaped; code, lists and links are kept', () => {
+    const html = `<p># of days is 10</p><pre>const a = 1;\n\`\`\`</pre><ol start="3"><li>Third<ul><li>nested</li></ul></li><li><p>Fourth</p></li></ol>
+      <p>Mail <a href="mailto:hr@example.com">hr@example.com</a> or <a href="https://hr.example.com/x">the portal</a>, <b>not</b> <a href="/local">here</a>.</p>`;
+    assert.equal(
+      htmlToMarkdown(html),
+      '\\# of days is 10\n\n````\nconst a = 1;\n```\n````\n\n3. Third\n  - nested\n4. Fourth\n\nMail hr@example.com or [the portal](https://hr.example.com/x), **not** here.',
+    );
+  });
+
+  test('a page in another character set is decoded as it declares', () => {
+    const bytes = Buffer.from('<meta charset="windows-1252"><h1>Caf\xe9 benefits</h1><p>\x80 20 per day</p>', 'latin1');
+    assert.equal(htmlToMarkdown(decodeHtml(bytes)), '# Café benefits\n\n€ 20 per day');
+  });
+});
+
+describe('the converter thread', () => {
+  test('a file that takes too long is reported and the thread replaced; the next file converts', async () => {
+    const pdf = await makePdf(TRAVEL_INSURANCE);
+    const hasty = new ConverterThread({ fileTimeoutMs: 1 });
+    try {
+      assert.throws(() => hasty.convert('pdf', pdf), (error: unknown) => error instanceof DocumentConversionError && /took longer than/.test(error.reason));
+    } finally {
+      hasty.stop();
+    }
+    const patient = new ConverterThread();
+    try {
+      assert.match(patient.convert('pdf', pdf), /^# Travel Insurance Policy$/m);
+      assert.match(patient.convert('html', Buffer.from(makeHtml(EQUIPMENT_POLICY))), /^## Your laptop$/m);
+      assert.throws(() => patient.convert('docx', Buffer.from('not a zip')), /not a Word \.docx file/);
+      assert.match(patient.convert('docx', makeDocx(BEREAVEMENT_LEAVE)), /^### Pregnancy loss$/m, 'a failed file does not stop the thread');
+    } finally {
+      patient.stop();
+    }
   });
 });

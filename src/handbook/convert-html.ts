@@ -14,7 +14,7 @@ export interface HtmlToMarkdownOptions {
 }
 
 // Never text a reader sees as part of the page.
-const SKIPPED = new Set(['head', 'script', 'style', 'noscript', 'template', 'svg', 'math', 'iframe', 'object', 'embed', 'canvas', 'select', 'nav', 'button']);
+const SKIPPED = new Set(['head', 'title', 'script', 'style', 'noscript', 'template', 'svg', 'math', 'iframe', 'object', 'embed', 'canvas', 'select', 'nav', 'button']);
 // Elements that end the paragraph before them and start a new one.
 const BLOCKS = new Set([
   'p', 'div', 'section', 'article', 'main', 'header', 'footer', 'aside', 'blockquote', 'figure', 'figcaption',
@@ -37,6 +37,37 @@ export function htmlToMarkdown(html: string, options: HtmlToMarkdownOptions = {}
   writer.blocks(document.children);
   const title = collapse(textOf(findFirst(document.children, 'title')));
   return writer.finish(title);
+}
+
+/**
+ * Decode an HTML file's bytes: a byte-order mark wins, then a `<meta charset>` (or http-equiv
+ * content type) near the top, else UTF-8, which is what pages saved today are.
+ */
+export function decodeHtml(bytes: Uint8Array): string {
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return new TextDecoder('utf-8').decode(bytes);
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return new TextDecoder('utf-16le').decode(bytes);
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return new TextDecoder('utf-16be').decode(bytes);
+  const head = new TextDecoder('latin1').decode(bytes.subarray(0, 2048));
+  const label = /<meta[^>]+charset\s*=\s*["']?\s*([\w-]+)/i.exec(head)?.[1];
+  if (label !== undefined) {
+    try {
+      const decoder = new TextDecoder(label);
+      const text = decoder.decode(bytes);
+      return decoder.encoding === 'windows-1252' ? fixWindows1252(text) : text;
+    } catch (error) {
+      // An unknown label: read it as UTF-8 like any page without one.
+      if (!(error instanceof RangeError)) throw error;
+    }
+  }
+  return new TextDecoder('utf-8').decode(bytes);
+}
+
+// Windows-1252's characters at 0x80–0x9F (curly quotes, dashes, €, ™), which Node 20's decoder
+// leaves as control characters; undefined positions stay as they are.
+const WINDOWS_1252 = '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
+
+function fixWindows1252(text: string): string {
+  return text.replace(/[\u0080-\u009f]/g, (char) => WINDOWS_1252[char.charCodeAt(0) - 0x80] ?? char);
 }
 
 /** An `<h1>` with this class is the document's title, above every other h1 (the Word path marks Title-style paragraphs with it). */

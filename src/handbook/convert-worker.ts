@@ -5,7 +5,7 @@
 import { workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { docxToMarkdown } from './convert-docx.ts';
-import { htmlToMarkdown } from './convert-html.ts';
+import { decodeHtml, htmlToMarkdown } from './convert-html.ts';
 import { pdfToMarkdown } from './convert-pdf.ts';
 
 /** What the caller sends: one file's bytes and its format. */
@@ -24,7 +24,7 @@ async function convert(format: ConvertedFormat, bytes: Uint8Array): Promise<stri
     case 'docx':
       return docxToMarkdown(bytes);
     case 'html':
-      return htmlToMarkdown(new TextDecoder('utf-8').decode(bytes));
+      return htmlToMarkdown(decodeHtml(bytes));
   }
 }
 
