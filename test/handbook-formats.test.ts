@@ -86,6 +86,7 @@ describe('handbook formats: PDF, Word and HTML files are indexed like markdown',
     assert.match(hit.text, /^\| Cover \| Limit per trip \| Excess \|$/m);
     assert.match(hit.text, /^\| Lost or delayed luggage \| 1,500 EUR \| 50 EUR \|$/m);
     assert.match(hit.text, /^\| Trip cancellation \| 5,000 EUR \| 100 EUR \|$/m);
+    assert.match(hit.text, /^\| Personal belongings left behind in a taxi or hotel \| 500 EUR \| 50 EUR \|$/m, 'a cell wrapped onto a second line stays in its row');
     // A bold line at body size is a heading below the smallest sized one: kept, in its section's text.
     assert.match(hit.text, /^#### Making a claim$/m);
   });

@@ -394,6 +394,8 @@ function tableAt(lines: readonly Line[], start: number): { rows: string[][]; end
   const first = lines[start];
   if (first === undefined || first.cells.length < 2) return undefined;
   const members: Line[] = [first];
+  // Lines that can only be part of the table if a row follows them.
+  const tentative = new Set<Line>();
   let end = start + 1;
   for (; end < lines.length; end += 1) {
     const line = lines[end]!;
@@ -403,15 +405,25 @@ function tableAt(lines: readonly Line[], start: number): { rows: string[][]; end
       members.push(line);
       continue;
     }
-    // A single piece of text continues a wrapped cell when it sits in a column after the first,
-    // or when a row of the table follows it.
+    // A single piece of text is a wrapped cell's next line when it fits in one column: it starts
+    // at a column and ends before the next one (a paragraph after the table runs across them).
     const cell = line.cells[0];
-    const startsLater = cell !== undefined && cell.x > first.cells[0]!.x + line.size * CELL_GAP;
+    // A line in another size, or bold among regular rows, is a heading after the table.
+    if (cell === undefined || Math.abs(line.size - last.size) > 0.5 || (line.bold && !last.bold)) break;
+    const anchors = columnAnchors(members, first.size);
+    const column = anchors.findIndex((anchor) => Math.abs(anchor - cell.x) <= line.size * CELL_GAP);
+    const nextAnchor = anchors[column + 1];
+    const fits = column !== -1 && (nextAnchor === undefined || cell.end <= nextAnchor);
+    const tight = last.y - line.y <= Math.max(line.size, last.size) * PARAGRAPH_GAP;
     const next = lines[end + 1];
-    if (startsLater || (next !== undefined && next.page === line.page && next.cells.length >= 2 && line.y - next.y < line.size * 2.5)) members.push(line);
-    else break;
+    const rowFollows = next !== undefined && next.page === line.page && next.cells.length >= 2 && line.y - next.y < line.size * 2.5;
+    if (fits && (tight || column > 0)) members.push(line);
+    else if (rowFollows) {
+      members.push(line);
+      tentative.add(line);
+    } else break;
   }
-  while (members.length > 0 && members[members.length - 1]!.cells.length < 2) {
+  while (members.length > 0 && tentative.has(members[members.length - 1]!)) {
     members.pop();
     end -= 1;
   }

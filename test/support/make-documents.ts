@@ -131,8 +131,8 @@ function drawLines(cursor: PdfCursor, text: string, font: PDFFont, size: number,
   cursor.y -= spaceAfter;
 }
 
-/** A bordered table: cells wrap inside their column, text at the top of each cell, lines around every cell. */
-function drawRuledTable(cursor: PdfCursor, rows: readonly string[][], columnWidth: number, regular: PDFFont, bold: PDFFont): void {
+/** A table: cells wrap inside their column, text at the top of each cell, the header row in bold, lines around every cell when `ruled`. */
+function drawTable(cursor: PdfCursor, rows: readonly string[][], columnWidth: number, regular: PDFFont, bold: PDFFont, ruled: boolean): void {
   const size = PDF_SIZES.body;
   const padding = 4;
   const lineHeight = size * 1.2;
@@ -145,13 +145,14 @@ function drawRuledTable(cursor: PdfCursor, rows: readonly string[][], columnWidt
     const height = Math.max(...cells.map((lines) => lines.length)) * lineHeight + 2 * padding;
     ensureRoom(cursor, height);
     const topY = cursor.y;
-    cursor.page.drawLine({ start: { x: PAGE.margin, y: topY }, end: { x: right, y: topY }, thickness: 0.5, color: black });
+    if (ruled) cursor.page.drawLine({ start: { x: PAGE.margin, y: topY }, end: { x: right, y: topY }, thickness: 0.5, color: black });
     cells.forEach((lines, column) => {
       lines.forEach((line, n) => {
         cursor.page.drawText(line, { x: PAGE.margin + column * columnWidth + padding, y: topY - padding - size - n * lineHeight, size, font });
       });
     });
     cursor.y -= height;
+    if (!ruled) return;
     cursor.page.drawLine({ start: { x: PAGE.margin, y: cursor.y }, end: { x: right, y: cursor.y }, thickness: 0.5, color: black });
     for (let column = 0; column <= row.length; column += 1) {
       const x = PAGE.margin + column * columnWidth;
@@ -195,20 +196,8 @@ export async function makePdf(blocks: readonly DocBlock[], footer = 'Northwind L
         cursor.y -= 4;
         break;
       case 'table': {
-        const columns = block.rows[0]?.length ?? 1;
-        const columnWidth = (PAGE.width - 2 * PAGE.margin) / columns;
-        if (block.ruled === true) {
-          drawRuledTable(cursor, block.rows, columnWidth, regular, bold);
-          break;
-        }
-        block.rows.forEach((row, index) => {
-          ensureRoom(cursor, body * 1.6);
-          cursor.y -= body * 1.5;
-          row.forEach((cell, column) => {
-            cursor.page.drawText(cell, { x: PAGE.margin + column * columnWidth, y: cursor.y, size: body, font: index === 0 ? bold : regular });
-          });
-        });
-        cursor.y -= 8;
+        const columnWidth = (PAGE.width - 2 * PAGE.margin) / (block.rows[0]?.length ?? 1);
+        drawTable(cursor, block.rows, columnWidth, regular, bold, block.ruled === true);
         break;
       }
     }
@@ -293,6 +282,7 @@ export const TRAVEL_INSURANCE: readonly DocBlock[] = [
       ['Emergency medical treatment', '2,000,000 EUR', 'None'],
       ['Lost or delayed luggage', '1,500 EUR', '50 EUR'],
       ['Trip cancellation', '5,000 EUR', '100 EUR'],
+      ['Personal belongings left behind in a taxi or hotel', '500 EUR', '50 EUR'],
     ],
   },
   { kind: 'bold-line', text: 'Making a claim' },
