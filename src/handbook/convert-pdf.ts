@@ -22,7 +22,10 @@ export async function pdfToMarkdown(bytes: Uint8Array): Promise<string> {
   try {
     const pages: PageLines[] = [];
     for (let number = 1; number <= pdf.numPages; number += 1) {
-      pages.push(await readPage(await pdf.getPage(number), ops));
+      const page = await pdf.getPage(number);
+      pages.push(await readPage(page, ops));
+      // A long PDF would otherwise keep every page's fonts and drawing in memory until the end.
+      page.cleanup();
     }
     const lines = dropRunningLines(pages, bodySize(pages.flatMap((page) => page.lines)));
     if (!lines.some((line) => /\p{L}|\p{N}/u.test(line.text))) {
