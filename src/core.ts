@@ -57,7 +57,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
   try {
     handbook = new HandbookIndex({ db, dir: env.KNOWLEDGE_DIR, log });
     const indexed = handbook.refresh();
-    log.info({ files: indexed.files, sections: indexed.sections, version: handbook.version }, 'handbook indexed');
+    log.info({ files: indexed.files, sections: indexed.sections, unreadable: indexed.unreadable.length, version: handbook.version }, 'handbook indexed');
   } catch (error) {
     db.close();
     throw error;

@@ -4,7 +4,7 @@ import { writeTransaction } from '../store/database.ts';
 import type { Db } from '../store/database.ts';
 import { buildMatchExpressions } from './fts-query.ts';
 import { HandbookError } from './handbook-errors.ts';
-import { readHandbookFiles } from './handbook-files.ts';
+import { HandbookFileUnreadableError, readHandbookFiles } from './handbook-files.ts';
 import type { HandbookFile } from './handbook-files.ts';
 import { splitMarkdownSections } from './markdown-sections.ts';
 import type { MarkdownDocument } from './markdown-sections.ts';
@@ -53,7 +53,12 @@ export interface RefreshResult {
   changed: boolean;
   files: number;
   sections: number;
+  /** Files that could not be read or converted, by path: left out of the index as if absent. */
+  unreadable: UnreadableFile[];
 }
+
+/** A handbook file left out of the index, and why. */
+export interface UnreadableFile { path: string; reason: string }
 
 /** Largest `limit` accepted by {@link HandbookIndex.search}. */
 export const MAX_SEARCH_LIMIT = 50;
@@ -92,6 +97,8 @@ export class HandbookIndex {
   #version: string | undefined;
   #holidays: { sha256: string; rows: Holiday[] } | undefined;
   #contacts: { sha256: string; rows: HrContact[] } | undefined;
+  // Files that failed, by path, with the hash that failed: not retried (or logged) until they change.
+  #unreadable = new Map<string, { sha256: string; reason: string }>();
   readonly #sql: ReturnType<typeof prepareStatements>;
 
   constructor(options: HandbookIndexOptions) {
@@ -104,21 +111,41 @@ export class HandbookIndex {
   /**
    * Bring the index in line with the files: only files whose sha256 changed, and files added or
    * removed, are re-indexed, in one write transaction. Throws `HandbookMissingError`
-   * (`handbook_missing`) when KNOWLEDGE_DIR is missing or has no .md files.
+   * (`handbook_missing`) when KNOWLEDGE_DIR is missing or has no handbook files; a file that cannot
+   * be read or converted is logged by path (once per version of it), listed in `unreadable` and skipped.
    */
   refresh(): RefreshResult {
-    const files = readHandbookFiles(this.dir);
+    const snapshot = this.#storedHashes();
+    // Parse (and convert) changed files before taking the write lock, so the transaction holds it
+    // only for the writes. A file that cannot be read is reported and left out, as if absent.
+    const parsed = new Map<string, MarkdownDocument>();
+    const unreadable = new Map<string, { sha256: string; reason: string }>();
+    const files = readHandbookFiles(this.dir).filter((file) => {
+      if (snapshot.get(file.path) === file.sha256) return true;
+      const known = this.#unreadable.get(file.path);
+      if (known?.sha256 === file.sha256) {
+        unreadable.set(file.path, known);
+        return false;
+      }
+      try {
+        parsed.set(file.path, parseFile(file));
+        return true;
+      } catch (error) {
+        if (!(error instanceof HandbookFileUnreadableError)) throw error;
+        unreadable.set(file.path, { sha256: file.sha256, reason: error.reason });
+        this.#log?.warn({ dir: this.dir, file: file.path, reason: error.reason }, 'handbook file skipped');
+        return false;
+      }
+    });
+    this.#unreadable = unreadable;
     this.#loadStructured(files);
 
-    const snapshot = this.#storedHashes();
     const onDisk = new Set(files.map((file) => file.path));
     const toIndex = files.filter((file) => snapshot.get(file.path) !== file.sha256);
     const toRemove = [...snapshot.keys()].filter((path) => !onDisk.has(path));
 
     let changed = false;
     if (toIndex.length > 0 || toRemove.length > 0) {
-      // Parse before taking the write lock, so the transaction holds it only for the writes.
-      const parsed = new Map(toIndex.map((file) => [file.path, parseFile(file)]));
       changed = writeTransaction(this.#db, () => {
         // Re-read under the lock: another process may have applied some of these changes already.
         const stored = this.#storedHashes();
@@ -147,7 +174,7 @@ export class HandbookIndex {
         'handbook index refreshed',
       );
     }
-    return { changed, files: totals.files, sections: totals.sections };
+    return { changed, files: totals.files, sections: totals.sections, unreadable: [...unreadable].map(([path, { reason }]) => ({ path, reason })) };
   }
 
   /**
@@ -309,9 +336,9 @@ function parseFile(file: HandbookFile): MarkdownDocument {
   return splitMarkdownSections(file.content, titleFromFileName(file.path));
 }
 
-/** "policies/parental-leave.md" → "Parental leave", for files without a `#` title. */
+/** "policies/parental-leave.md" (or .pdf, .docx, ...) → "Parental leave", for files without a `#` title. */
 function titleFromFileName(path: string): string {
-  const words = basename(path).replace(/\.md$/i, '').replace(/[-_]+/g, ' ').trim();
+  const words = basename(path).replace(/\.[^.]+$/, '').replace(/[-_]+/g, ' ').trim();
   return words === '' ? path : words.charAt(0).toUpperCase() + words.slice(1);
 }
 
