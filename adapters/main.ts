@@ -1,3 +1,5 @@
+// First: on a Node.js too old for better-sqlite3 this stops the process with one line, before anything native loads.
+import './node-version-check.ts';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config.ts';
