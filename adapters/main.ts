@@ -16,6 +16,7 @@ import { redactText } from '../src/log/redact.ts';
 import { runConsole } from './console/console-adapter.ts';
 import type { SlackAdapter } from './slack/slack-adapter.ts';
 import { startSlack } from './slack/slack-adapter.ts';
+import { listenForStop } from './stop-signals.ts';
 import { mountTeams } from './teams/mount-teams.ts';
 import type { TeamsAdapter } from './teams/teams-adapter.ts';
 
@@ -51,6 +52,12 @@ process.on('uncaughtException', (error: unknown) => {
 
 /** How long a stop waits for answers in flight before handing them back to the inbox. */
 const SHUTDOWN_DRAIN_MS = 10_000;
+/**
+ * How long a stop may take in all, from the signal to the exit, before the process ends itself with
+ * exit code 1: under the 30 s a supervisor is told to wait (compose stop_grace_period, the unit's
+ * TimeoutStopSec, Kubernetes' default grace period) before it sends SIGKILL.
+ */
+const SHUTDOWN_LIMIT_MS = 25_000;
 
 async function main(): Promise<number> {
   let config: Config;
@@ -105,6 +112,8 @@ async function main(): Promise<number> {
     return 0;
   }
 
+  // From here SIGTERM and SIGINT are the server's: one during start-up stops it as soon as it listens.
+  const stopSignals = listenForStop({ log });
   const server = new HttpServer({ log, metrics: core.metrics, ready: () => core.ready() });
   // --- Slack (adapters/slack): POST /slack/events on this server, or Socket Mode ---
   let slack: SlackAdapter | undefined;
@@ -142,14 +151,10 @@ async function main(): Promise<number> {
     { host: host ?? 'all interfaces', port, slack: config.slack.mode, teams: config.teams.mode, ai: config.bedrock.enabled ? 'on' : 'off', resumed },
     'hrbot listening',
   );
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      log.info({ signal }, 'shutting down');
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  const signal = await stopSignals.first;
+  log.info({ signal, drainMs: SHUTDOWN_DRAIN_MS, limitMs: SHUTDOWN_LIMIT_MS }, 'shutting down');
+  // A second signal stops at once; a stop that hangs is ended at the limit (both exit 1).
+  const stopping = stopSignals.bound({ limitMs: SHUTDOWN_LIMIT_MS, handBack: () => core.inbox.worker.stop(0) });
   // Stop taking events first, then let answers in flight finish within the platforms' patience;
   // what is not finished by then stays in the inbox for the next start.
   await server.close();
@@ -158,6 +163,7 @@ async function main(): Promise<number> {
   await teams?.close(); // Teams: drain answers still being sent
   log.info({ handedBack }, 'stopped');
   core.close();
+  stopping.completed();
   return 0;
 }
 
