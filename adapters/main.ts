@@ -2,7 +2,7 @@
 import './node-version-check.ts';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../src/config.ts';
+import { checkStartup, loadConfig } from '../src/config.ts';
 import type { Config } from '../src/config.ts';
 import { createCore } from '../src/core.ts';
 import type { Core } from '../src/core.ts';
@@ -14,6 +14,7 @@ import { createLogger } from '../src/log/logger.ts';
 import type { Logger } from '../src/log/logger.ts';
 import { redactText } from '../src/log/redact.ts';
 import { runConsole } from './console/console-adapter.ts';
+import { describeListenError } from './listen-error.ts';
 import type { SlackAdapter } from './slack/slack-adapter.ts';
 import { startSlack } from './slack/slack-adapter.ts';
 import { listenForStop } from './stop-signals.ts';
@@ -62,10 +63,12 @@ const SHUTDOWN_LIMIT_MS = 25_000;
 async function main(): Promise<number> {
   let config: Config;
   let fromEnvFile: string[] | undefined;
+  let warnings: string[];
   try {
     // The real environment wins over .env: loadEnvFile leaves every name already set alone.
     fromEnvFile = loadEnvFile(join(process.cwd(), '.env'));
     config = loadConfig();
+    warnings = checkStartup(config);
   } catch (error) {
     if (error instanceof ConfigError) {
       log.fatal({ err: error, code: error.code }, 'invalid configuration');
@@ -84,6 +87,7 @@ async function main(): Promise<number> {
     }),
   );
   if (fromEnvFile !== undefined) log.info({ variables: fromEnvFile }, 'read .env from the working directory');
+  for (const warning of warnings) log.warn(warning);
   let core: Core;
   try {
     core = createCore(config, log);
@@ -139,7 +143,7 @@ async function main(): Promise<number> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
     log.fatal({ err: toError(error), code, port: config.env.PORT }, 'could not listen');
-    tellOperator(`cannot listen on ${host ?? 'all interfaces'} port ${config.env.PORT} (${code}): check PORT and HOST`);
+    tellOperator(describeListenError(code, config.env.PORT, host));
     await teams?.close();
     await slack?.stop();
     core.close();

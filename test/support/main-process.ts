@@ -44,6 +44,9 @@ export interface MainOptions {
   cwd?: string;
   /** Run the production command on dist/ (see {@link buildProduction}) instead of adapters/main.ts through tsx. */
   production?: boolean;
+  /** Run as this user and group (a test running as root uses them to meet file permissions as a service user would). */
+  uid?: number;
+  gid?: number;
 }
 
 function spawnMain(options: MainOptions, stdin: 'pipe' | 'ignore'): ChildProcess {
@@ -53,6 +56,8 @@ function spawnMain(options: MainOptions, stdin: 'pipe' | 'ignore'): ChildProcess
     cwd: options.cwd ?? tmpdir(),
     stdio: [stdin, 'pipe', 'pipe'],
     timeout: 60_000,
+    ...(options.uid === undefined ? {} : { uid: options.uid }),
+    ...(options.gid === undefined ? {} : { gid: options.gid }),
   });
 }
 
