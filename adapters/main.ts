@@ -17,7 +17,7 @@ import { runConsole } from './console/console-adapter.ts';
 import { describeListenError } from './listen-error.ts';
 import type { SlackAdapter } from './slack/slack-adapter.ts';
 import { startSlack } from './slack/slack-adapter.ts';
-import { listenForStop } from './stop-signals.ts';
+import { listenForStop, STOP_LIMIT_MS } from './stop-signals.ts';
 import { mountTeams } from './teams/mount-teams.ts';
 import type { TeamsAdapter } from './teams/teams-adapter.ts';
 
@@ -53,12 +53,6 @@ process.on('uncaughtException', (error: unknown) => {
 
 /** How long a stop waits for answers in flight before handing them back to the inbox. */
 const SHUTDOWN_DRAIN_MS = 10_000;
-/**
- * How long a stop may take in all, from the signal to the exit, before the process ends itself with
- * exit code 1: under the 30 s a supervisor is told to wait (compose stop_grace_period, the unit's
- * TimeoutStopSec, Kubernetes' default grace period) before it sends SIGKILL.
- */
-const SHUTDOWN_LIMIT_MS = 25_000;
 
 async function main(): Promise<number> {
   let config: Config;
@@ -156,9 +150,9 @@ async function main(): Promise<number> {
     'hrbot listening',
   );
   const signal = await stopSignals.first;
-  log.info({ signal, drainMs: SHUTDOWN_DRAIN_MS, limitMs: SHUTDOWN_LIMIT_MS }, 'shutting down');
+  log.info({ signal, drainMs: SHUTDOWN_DRAIN_MS, limitMs: STOP_LIMIT_MS }, 'shutting down');
   // A second signal stops at once; a stop that hangs is ended at the limit (both exit 1).
-  const stopping = stopSignals.bound({ limitMs: SHUTDOWN_LIMIT_MS, handBack: () => core.inbox.worker.stop(0) });
+  const stopping = stopSignals.bound({ limitMs: STOP_LIMIT_MS, handBack: () => core.inbox.worker.stop(0) });
   // Stop taking events first, then let answers in flight finish within the platforms' patience;
   // what is not finished by then stays in the inbox for the next start.
   await server.close();

@@ -16,6 +16,14 @@ export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
  */
 export const REPEAT_WINDOW_MS = 1_000;
 
+/**
+ * How long a stop may take in all, from the signal to the exit, before the process ends itself with
+ * exit code 1: under the 30 s a supervisor is told to wait before it sends SIGKILL (compose.yaml's
+ * stop_grace_period and deploy/hrbot.service's TimeoutStopSec, held to it by a test; Kubernetes'
+ * default grace period).
+ */
+export const STOP_LIMIT_MS = 25_000;
+
 /** How long a stop cut short waits for the hand-back before it exits anyway. */
 export const HAND_BACK_LIMIT_MS = 1_000;
 

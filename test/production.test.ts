@@ -3,6 +3,7 @@
 // exits 0; a second signal stops at once and the next start delivers; a stop that hangs is ended.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -151,6 +152,43 @@ describe('production command: stops cleanly under a supervisor', () => {
       assert.equal(db.prepare("SELECT count(*) FROM inbox WHERE state <> 'done'").pluck().get(), 0);
     } finally {
       db.close();
+    }
+  });
+});
+
+/** The Dockerfile's HEALTHCHECK command, as an argv. */
+function dockerHealthcheck(): string[] {
+  const dockerfile = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8').replace(/\\\n/g, ' ');
+  const line = dockerfile.split('\n').find((text) => text.startsWith('HEALTHCHECK'));
+  const json = /CMD (\[.*\])\s*$/.exec(line ?? '')?.[1];
+  assert.ok(json !== undefined, 'a HEALTHCHECK CMD in exec form');
+  return JSON.parse(json) as string[];
+}
+
+/** Run the healthcheck with this Node.js, against PORT `port`; its exit code. */
+function runHealthcheck(port: number): Promise<number | null> {
+  const [node, ...args] = dockerHealthcheck();
+  assert.equal(node, 'node');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env: { PORT: String(port) }, stdio: 'ignore', timeout: 15_000 });
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code));
+  });
+}
+
+describe("the Dockerfile's HEALTHCHECK against the production command", () => {
+  it('passes while the bot serves, fails once it has stopped', async () => {
+    await buildProduction();
+    const dir = tempDir();
+    try {
+      // A container with no platform configured yet still serves the probes (the image sets HRBOT_MODE=server).
+      const bot = await startMain({ env: { HRBOT_MODE: 'server', HOST: '127.0.0.1', PORT: '0', DATABASE_PATH: join(dir.path, 'hrbot.db'), KNOWLEDGE_DIR }, production: true });
+      assert.equal(await runHealthcheck(bot.port), 0);
+      const result = await bot.stop();
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(await runHealthcheck(bot.port), 1);
+    } finally {
+      dir.remove();
     }
   });
 });
