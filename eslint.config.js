@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'manifest/teams/build/'] },
+  { ignores: ['node_modules/', 'data/', 'dist/', 'manifest/teams/build/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

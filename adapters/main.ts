@@ -1,6 +1,8 @@
+// First: on a Node.js too old for better-sqlite3 this stops the process with one line, before anything native loads.
+import './node-version-check.ts';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../src/config.ts';
+import { checkStartup, loadConfig } from '../src/config.ts';
 import type { Config } from '../src/config.ts';
 import { createCore } from '../src/core.ts';
 import type { Core } from '../src/core.ts';
@@ -13,8 +15,10 @@ import type { Logger } from '../src/log/logger.ts';
 import { redactText } from '../src/log/redact.ts';
 import { runConsole } from './console/console-adapter.ts';
 import { consoleLog } from './console/console-log.ts';
+import { describeListenError } from './listen-error.ts';
 import type { SlackAdapter } from './slack/slack-adapter.ts';
 import { startSlack } from './slack/slack-adapter.ts';
+import { listenForStop, STOP_LIMIT_MS } from './stop-signals.ts';
 import { mountTeams } from './teams/mount-teams.ts';
 import type { TeamsAdapter } from './teams/teams-adapter.ts';
 
@@ -54,10 +58,12 @@ const SHUTDOWN_DRAIN_MS = 10_000;
 async function main(): Promise<number> {
   let config: Config;
   let fromEnvFile: string[] | undefined;
+  let warnings: string[];
   try {
     // The real environment wins over .env: loadEnvFile leaves every name already set alone.
     fromEnvFile = loadEnvFile(join(process.cwd(), '.env'));
     config = loadConfig();
+    warnings = checkStartup(config);
   } catch (error) {
     if (error instanceof ConfigError) {
       log.fatal({ err: error, code: error.code }, 'invalid configuration');
@@ -77,6 +83,7 @@ async function main(): Promise<number> {
     }),
   );
   if (fromEnvFile !== undefined) log.info({ variables: fromEnvFile }, 'read .env from the working directory');
+  for (const warning of warnings) log.warn(warning);
   let core: Core;
   try {
     core = createCore(config, log);
@@ -106,6 +113,8 @@ async function main(): Promise<number> {
     return 0;
   }
 
+  // From here SIGTERM and SIGINT are the server's: one during start-up stops it as soon as it listens.
+  const stopSignals = listenForStop({ log });
   const server = new HttpServer({
     log,
     metrics: core.metrics,
@@ -138,7 +147,7 @@ async function main(): Promise<number> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
     log.fatal({ err: toError(error), code, port: config.env.PORT }, 'could not listen');
-    tellOperator(error instanceof MetricsPortError ? error.message : `cannot listen on ${host ?? 'all interfaces'} port ${config.env.PORT} (${code}): check PORT and HOST`);
+    tellOperator(error instanceof MetricsPortError ? error.message : describeListenError(code, config.env.PORT, host));
     await teams?.close();
     await slack?.stop();
     core.close();
@@ -150,14 +159,10 @@ async function main(): Promise<number> {
     { host: host ?? 'all interfaces', port, metricsPort: server.metricsPort, slack: config.slack.mode, teams: config.teams.mode, ai: config.bedrock.enabled ? 'on' : 'off', resumed },
     'hrbot listening',
   );
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      log.info({ signal }, 'shutting down');
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  const signal = await stopSignals.first;
+  log.info({ signal, drainMs: SHUTDOWN_DRAIN_MS, limitMs: STOP_LIMIT_MS }, 'shutting down');
+  // A second signal stops at once; a stop that hangs is ended at the limit (both exit 1).
+  const stopping = stopSignals.bound({ limitMs: STOP_LIMIT_MS, handBack: () => core.inbox.worker.stop(0) });
   // Stop taking events first, then let answers in flight finish within the platforms' patience;
   // what is not finished by then stays in the inbox for the next start.
   await server.close();
@@ -166,6 +171,7 @@ async function main(): Promise<number> {
   await teams?.close(); // Teams: notices still being sent (answers are the inbox worker's)
   log.info({ handedBack }, 'stopped');
   core.close();
+  stopping.completed();
   return 0;
 }
 

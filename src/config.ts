@@ -131,23 +131,40 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   }
   const env = parsed.data;
   if (env.SLACK_SIGNING_SECRET !== undefined && env.SLACK_BOT_TOKEN === undefined) {
-    throw new ConfigError('Invalid configuration:\n  SLACK_BOT_TOKEN: required when SLACK_SIGNING_SECRET is set');
+    throw misconfigured(
+      'SLACK_BOT_TOKEN',
+      'is not set, but SLACK_SIGNING_SECRET is: the bot needs its token to answer',
+      "Set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-…, OAuth & Permissions in the Slack app's settings), or unset SLACK_SIGNING_SECRET",
+    );
   }
   if (env.SLACK_APP_TOKEN !== undefined && env.SLACK_BOT_TOKEN === undefined) {
-    throw new ConfigError('Invalid configuration:\n  SLACK_BOT_TOKEN: required when SLACK_APP_TOKEN is set (Socket Mode)');
+    throw misconfigured(
+      'SLACK_BOT_TOKEN',
+      'is not set, but SLACK_APP_TOKEN is: Socket Mode needs the bot token too',
+      "Set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-…), or unset SLACK_APP_TOKEN",
+    );
   }
   if (env.SLACK_APP_TOKEN !== undefined && !env.SLACK_APP_TOKEN.startsWith('xapp-')) {
-    throw new ConfigError('Invalid configuration:\n  SLACK_APP_TOKEN: must be an app-level token starting with xapp-');
+    throw misconfigured(
+      'SLACK_APP_TOKEN',
+      'must be an app-level token starting with xapp-',
+      "Create one with the connections:write scope under Basic Information > App-Level Tokens in the Slack app's settings",
+    );
   }
   if (env.MICROSOFT_APP_ID !== undefined && env.MICROSOFT_APP_TYPE === 'SingleTenant' && env.MICROSOFT_APP_TENANT_ID === undefined) {
-    throw new ConfigError('Invalid configuration:\n  MICROSOFT_APP_TENANT_ID: required when MICROSOFT_APP_TYPE is SingleTenant');
+    throw misconfigured(
+      'MICROSOFT_APP_TENANT_ID',
+      'is not set, but MICROSOFT_APP_TYPE is SingleTenant, which needs it',
+      "Set MICROSOFT_APP_TENANT_ID to the app registration's tenant (directory) id, or MICROSOFT_APP_TYPE=MultiTenant",
+    );
   }
   if (env.TEAMS_EMULATOR && (env.HOST === undefined || !isLoopbackHost(env.HOST))) {
-    throw new ConfigError(
-      'Invalid configuration:\n  TEAMS_EMULATOR: true serves /api/messages without authentication, so HOST must be a loopback address ' +
-        `(127.0.0.1, ::1 or localhost); HOST is ${env.HOST === undefined ? 'unset (all interfaces)' : 'not a loopback address'}. ` +
-        'Set HOST=127.0.0.1 to use the Bot Framework Emulator on this machine, or unset TEAMS_EMULATOR and set MICROSOFT_APP_ID ' +
-        'and MICROSOFT_APP_PASSWORD to serve Teams with authentication.',
+    throw misconfigured(
+      'TEAMS_EMULATOR',
+      'is true, which serves /api/messages without authentication, so HOST must be a loopback address ' +
+        `(127.0.0.1, ::1 or localhost); HOST is ${env.HOST === undefined ? 'unset (all interfaces)' : 'not a loopback address'}`,
+      'Set HOST=127.0.0.1 to use the Bot Framework Emulator on this machine, or unset TEAMS_EMULATOR and set MICROSOFT_APP_ID ' +
+        'and MICROSOFT_APP_PASSWORD to serve Teams with authentication',
     );
   }
   if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT) {
@@ -158,15 +175,97 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const teamsMode: TeamsMode = env.MICROSOFT_APP_ID !== undefined ? 'authenticated' : env.TEAMS_EMULATOR ? 'emulator' : 'off';
   const slackMode =
     env.SLACK_APP_TOKEN !== undefined ? 'socket' : env.SLACK_SIGNING_SECRET !== undefined ? 'http' : 'off';
-  const hasAwsCredentials =
-    (env.AWS_ACCESS_KEY_ID !== undefined && env.AWS_SECRET_ACCESS_KEY !== undefined) || env.AWS_PROFILE !== undefined;
   return {
     env,
     admins: parseAdmins(env.HR_ADMINS),
     slack: { mode: slackMode },
     teams: { mode: teamsMode, enabled: teamsMode !== 'off', authenticated: teamsMode === 'authenticated' },
-    bedrock: { enabled: env.AWS_REGION !== undefined && env.BEDROCK_MODEL_ID !== undefined && hasAwsCredentials },
+    bedrock: { enabled: env.AWS_REGION !== undefined && env.BEDROCK_MODEL_ID !== undefined && hasAwsCredentials(env) },
   };
+}
+
+/** Amazon's credentials, as the bot reads them: a key pair (+ session token) or a named profile. */
+function hasAwsCredentials(env: Env): boolean {
+  return (env.AWS_ACCESS_KEY_ID !== undefined && env.AWS_SECRET_ACCESS_KEY !== undefined) || env.AWS_PROFILE !== undefined;
+}
+
+/** One configuration mistake, on one line: the variable, what is wrong, and what to do. */
+function misconfigured(variable: string, problem: string, fix: string): ConfigError {
+  return new ConfigError(`Invalid configuration: ${variable} ${problem}. ${fix}.`);
+}
+
+/**
+ * The settings that parse but would not start the bot as meant: a platform half configured would
+ * silently be off (or the terminal chat open instead of the server), AI silently off, Teams refusing
+ * every reply. Checked by the bot at start, not by tools that read one value (`npm run package:teams`
+ * needs MICROSOFT_APP_ID alone). Throws a ConfigError of one line naming the variable, the problem and
+ * the fix; returns warnings for settings that are legitimate but leave something unused.
+ */
+export function checkStartup(config: Config): string[] {
+  const env = config.env;
+  const warnings: string[] = [];
+  // --- Slack
+  if (env.SLACK_BOT_TOKEN !== undefined && env.SLACK_SIGNING_SECRET === undefined && env.SLACK_APP_TOKEN === undefined) {
+    throw misconfigured(
+      'SLACK_BOT_TOKEN',
+      'is set without SLACK_SIGNING_SECRET or SLACK_APP_TOKEN, so Slack could not reach the bot',
+      "Set SLACK_SIGNING_SECRET (Basic Information > Signing Secret in the Slack app's settings) to receive events over HTTP, " +
+        'or SLACK_APP_TOKEN (an xapp- token) for Socket Mode; or unset SLACK_BOT_TOKEN to use the terminal chat',
+    );
+  }
+  if (env.SLACK_APP_TOKEN !== undefined && env.SLACK_SIGNING_SECRET !== undefined) {
+    warnings.push('SLACK_SIGNING_SECRET is not used: SLACK_APP_TOKEN is set, so Slack events arrive over Socket Mode, not HTTP');
+  }
+  // --- Amazon Bedrock
+  if (env.BEDROCK_MODEL_ID !== undefined && env.AWS_REGION === undefined) {
+    throw misconfigured(
+      'BEDROCK_MODEL_ID',
+      'is set without AWS_REGION, so AI answers would be off',
+      'Set AWS_REGION to the region where the model is enabled (e.g. us-east-1), or unset BEDROCK_MODEL_ID to answer with handbook excerpts',
+    );
+  }
+  if ((env.AWS_ACCESS_KEY_ID === undefined) !== (env.AWS_SECRET_ACCESS_KEY === undefined)) {
+    const [set, missing] = env.AWS_ACCESS_KEY_ID === undefined ? ['AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID'] : ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'];
+    throw misconfigured(missing, `is not set, but ${set} is: an access key needs both halves`, `Set ${missing} too, or unset ${set} (AWS_PROFILE names a profile instead)`);
+  }
+  if (env.BEDROCK_MODEL_ID !== undefined && !hasAwsCredentials(env)) {
+    throw misconfigured(
+      'BEDROCK_MODEL_ID',
+      'is set without AWS credentials, so AI answers would be off',
+      'Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary keys), or AWS_PROFILE; or unset BEDROCK_MODEL_ID to answer with handbook excerpts',
+    );
+  }
+  // --- Microsoft Teams (the rules botbuilder asserts when the first request arrives, told at start instead)
+  const msi = env.MICROSOFT_APP_TYPE === 'UserAssignedMSI';
+  if (env.MICROSOFT_APP_PASSWORD !== undefined && env.MICROSOFT_APP_ID === undefined) {
+    throw misconfigured(
+      'MICROSOFT_APP_ID',
+      'is not set, but MICROSOFT_APP_PASSWORD is, so Teams would be off',
+      "Set MICROSOFT_APP_ID to the Azure Bot's Microsoft App ID, or unset MICROSOFT_APP_PASSWORD",
+    );
+  }
+  if (env.MICROSOFT_APP_ID !== undefined && !msi && env.MICROSOFT_APP_PASSWORD === undefined) {
+    throw misconfigured(
+      'MICROSOFT_APP_PASSWORD',
+      `is not set, but MICROSOFT_APP_ID is, so Teams could not send a reply (${env.MICROSOFT_APP_TYPE ?? 'MultiTenant'} apps sign in with the app's client secret)`,
+      "Set MICROSOFT_APP_PASSWORD to a client secret of the app registration, or MICROSOFT_APP_TYPE=UserAssignedMSI (with MICROSOFT_APP_TENANT_ID) to use a managed identity",
+    );
+  }
+  if (env.MICROSOFT_APP_ID !== undefined && msi && env.MICROSOFT_APP_PASSWORD !== undefined) {
+    throw misconfigured(
+      'MICROSOFT_APP_PASSWORD',
+      'is set with MICROSOFT_APP_TYPE=UserAssignedMSI, which signs in with the managed identity and refuses a password',
+      'Unset MICROSOFT_APP_PASSWORD, or set MICROSOFT_APP_TYPE to MultiTenant or SingleTenant to use it',
+    );
+  }
+  if (env.MICROSOFT_APP_ID !== undefined && msi && env.MICROSOFT_APP_TENANT_ID === undefined) {
+    throw misconfigured(
+      'MICROSOFT_APP_TENANT_ID',
+      'is not set, but MICROSOFT_APP_TYPE is UserAssignedMSI, which needs it',
+      "Set MICROSOFT_APP_TENANT_ID to the managed identity's tenant (directory) id",
+    );
+  }
+  return warnings;
 }
 
 const LOOPBACK = new BlockList();

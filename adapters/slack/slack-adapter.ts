@@ -76,7 +76,7 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
     bot = { userId: auth.user_id, ...(auth.bot_id === undefined ? {} : { botId: auth.bot_id }) };
   } catch (error) {
     if (error instanceof SlackStartError) throw error;
-    throw new SlackStartError('Slack auth.test failed: the bot token was refused or the Web API is unreachable', { cause: error });
+    throw authTestFailure(error, env.SLACK_API_URL ?? DEFAULT_API_URL);
   }
 
   let receiver: Receiver;
@@ -140,6 +140,42 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
       await app.stop();
     },
   };
+}
+
+const DEFAULT_API_URL = 'https://slack.com/api/';
+
+/**
+ * Why auth.test failed, for the operator: Slack refused the token (answered with an error), Slack
+ * answered with an HTTP error, or the Web API could not be reached. Each says what to change.
+ */
+function authTestFailure(error: unknown, apiUrl: string): SlackStartError {
+  const failure = error as { code?: unknown; data?: { error?: unknown }; statusCode?: unknown; original?: { code?: unknown; message?: unknown } };
+  switch (failure.code) {
+    case webApi.ErrorCode.PlatformError: {
+      const answer = typeof failure.data?.error === 'string' ? failure.data.error : 'an error';
+      return new SlackStartError(
+        `SLACK_BOT_TOKEN was refused by Slack (auth.test answered ${answer}). ` +
+          "Copy the Bot User OAuth Token (xoxb-…) from OAuth & Permissions in the Slack app's settings, and reinstall the app to the workspace if the token was revoked.",
+        { cause: error },
+      );
+    }
+    case webApi.ErrorCode.HTTPError:
+      return new SlackStartError(
+        `the Slack Web API at ${apiUrl} answered auth.test with HTTP ${String(failure.statusCode)}: Slack may be having trouble, or SLACK_API_URL points at something else. ` +
+          'Try again later, and check SLACK_API_URL if it is set.',
+        { cause: error },
+      );
+    case webApi.ErrorCode.RequestError: {
+      const reason = typeof failure.original?.code === 'string' ? failure.original.code : 'no answer';
+      return new SlackStartError(
+        `cannot reach the Slack Web API at ${apiUrl} (${reason}), so the bot token could not be checked. ` +
+          "Check this machine's network access to it (proxy, firewall, DNS), and SLACK_API_URL if it is set.",
+        { cause: error },
+      );
+    }
+    default:
+      return new SlackStartError(`Slack auth.test failed (${toError(error).message}). Check SLACK_BOT_TOKEN and SLACK_API_URL.`, { cause: error });
+  }
 }
 
 function withTrailingSlash(url: string): string {

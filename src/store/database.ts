@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from '../errors.ts';
 import { migrations } from './migrations.ts';
@@ -19,21 +19,58 @@ export interface DatabaseOptions {
  */
 export function openDatabase(path: string, options: DatabaseOptions = {}): Db {
   const busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+    } catch (error) {
+      throw notWritable(path, error);
+    }
+  }
   let db: Db;
   try {
     db = new Database(path, { timeout: busyTimeoutMs });
   } catch (error) {
+    if (isNotWritableError(error)) throw notWritable(path, error);
     throw new StoreError('store_open_failed', `Could not open the database at DATABASE_PATH (${path})`, { cause: error });
   }
-  db.pragma('journal_mode = WAL');
-  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-  db.pragma('foreign_keys = ON');
-  db.pragma('synchronous = NORMAL');
-  // Erased rows are overwritten with zeros instead of lingering in free pages of the file.
-  db.pragma('secure_delete = ON');
-  migrate(db);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    db.pragma('foreign_keys = ON');
+    db.pragma('synchronous = NORMAL');
+    // Erased rows are overwritten with zeros instead of lingering in free pages of the file.
+    db.pragma('secure_delete = ON');
+    migrate(db);
+    // A file this process may read but not write opens, and even migrates when nothing is pending:
+    // write once now, so that it fails here rather than at the first question.
+    writeProbe(db);
+  } catch (error) {
+    db.close();
+    // A file or folder this process may read but not write opens fine and fails at the first write.
+    if (isNotWritableError(error)) throw notWritable(path, error);
+    throw error;
+  }
   return db;
+}
+
+/** Errors that mean this process may not create or write the database file, its folder, or its -wal and -shm files beside it. */
+function isNotWritableError(error: unknown): boolean {
+  if (error instanceof Database.SqliteError) return /^SQLITE_(READONLY|CANTOPEN|PERM)/.test(error.code);
+  const code = error instanceof Error && 'code' in error ? error.code : undefined;
+  return code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOTDIR' || code === 'EEXIST';
+}
+
+/** One line for the operator: the variable, the place, why, and the fix. */
+function notWritable(path: string, cause: unknown): StoreError {
+  const file = resolve(path);
+  const code = cause instanceof Error && 'code' in cause && typeof cause.code === 'string' ? cause.code : 'unknown error';
+  const user = process.getuid === undefined ? 'this user' : `this user (uid ${process.getuid()})`;
+  return new StoreError(
+    'store_not_writable',
+    `DATABASE_PATH ${file} cannot be written (${code}): the bot needs to create and write the file, and its -wal and -shm files, in ${dirname(file)}. ` +
+      `Make that folder (and the file, if it exists) writable by ${user}, or set DATABASE_PATH to a file in a writable folder (it is created if missing).`,
+    { cause },
+  );
 }
 
 /** Run `fn` in a BEGIN IMMEDIATE transaction: the write lock is taken up front, so two writers never deadlock on upgrade. */
@@ -47,6 +84,16 @@ function migrate(db: Db): void {
     const applied = new Set(
       db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[],
     );
+    // A downgrade would run old code on tables it does not know: refuse, and say what to do.
+    const newest = Math.max(0, ...applied);
+    const known = Math.max(0, ...migrations.map((migration) => migration.version));
+    if (newest > known) {
+      throw new StoreError(
+        'store_schema_newer',
+        `DATABASE_PATH ${resolve(db.name)} has schema version ${newest}, newer than this release of hrbot knows (${known}): a newer release upgraded it. ` +
+          'Run that release (or a newer one), or restore the backup taken before the upgrade.',
+      );
+    }
     for (const migration of migrations) {
       if (applied.has(migration.version)) continue;
       migration.up(db);
@@ -62,12 +109,16 @@ function migrate(db: Db): void {
 /** Whether the store accepts a write right now (for the readiness probe). */
 export function isWritable(db: Db): boolean {
   try {
-    writeTransaction(db, () => db.prepare("INSERT INTO meta (key, value) VALUES ('ready_probe', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(Date.now())));
+    writeProbe(db);
     return true;
   } catch (error) {
     if (error instanceof Error && 'code' in error && typeof error.code === 'string' && error.code.startsWith('SQLITE_')) return false;
     throw error;
   }
+}
+
+function writeProbe(db: Db): void {
+  writeTransaction(db, () => db.prepare("INSERT INTO meta (key, value) VALUES ('ready_probe', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(Date.now())));
 }
 
 /** What one checkpoint attempt achieved. */

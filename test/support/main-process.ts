@@ -1,15 +1,37 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 
+const ROOT = new URL('../../', import.meta.url).pathname;
 /** adapters/main.ts, what `npm start` runs. */
 export const MAIN = new URL('../../adapters/main.ts', import.meta.url).pathname;
 // An absolute loader URL, so the process can start in any working directory (as `npm start` in a checkout would).
 const TSX = import.meta.resolve('tsx');
 
+/**
+ * The production command, run from the project folder: what the Dockerfile's CMD and the systemd
+ * unit's ExecStart run (test/deploy-files.test.ts holds both to it). Plain Node.js on the build in dist/.
+ */
+export const PRODUCTION_COMMAND: readonly string[] = ['node', 'dist/adapters/main.js'];
+
+let built: Promise<void> | undefined;
+
+/** Build dist/ as `npm run build` does (tsc -p tsconfig.build.json), once per test process. */
+export function buildProduction(): Promise<void> {
+  built ??= promisify(execFile)(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')], {
+    cwd: ROOT,
+    timeout: 120_000,
+  }).then(() => undefined);
+  return built;
+}
+
 /** The outcome of a process that ran to its end. */
 export interface MainResult {
   code: number | null;
+  /** The signal that ended the process, when one did (a crash, or a SIGKILL). */
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
@@ -20,14 +42,22 @@ export interface MainOptions {
   env: Record<string, string>;
   /** Working directory; default the system temp folder, so a developer's own `.env` in the checkout is never read. */
   cwd?: string;
+  /** Run the production command on dist/ (see {@link buildProduction}) instead of adapters/main.ts through tsx. */
+  production?: boolean;
+  /** Run as this user and group (a test running as root uses them to meet file permissions as a service user would). */
+  uid?: number;
+  gid?: number;
 }
 
 function spawnMain(options: MainOptions, stdin: 'pipe' | 'ignore'): ChildProcess {
-  return spawn(process.execPath, ['--import', TSX, MAIN], {
+  const args = options.production === true ? PRODUCTION_COMMAND.slice(1).map((arg) => join(ROOT, arg)) : ['--import', TSX, MAIN];
+  return spawn(process.execPath, args, {
     env: { PATH: process.env.PATH ?? '', ...options.env },
     cwd: options.cwd ?? tmpdir(),
     stdio: [stdin, 'pipe', 'pipe'],
     timeout: 60_000,
+    ...(options.uid === undefined ? {} : { uid: options.uid }),
+    ...(options.gid === undefined ? {} : { gid: options.gid }),
   });
 }
 
@@ -40,7 +70,7 @@ export function runMain(input: string, options: MainOptions): Promise<MainResult
     child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
     child.stdin!.end(input);
   });
 }
@@ -53,8 +83,12 @@ export interface RunningMain {
   started: Record<string, unknown>;
   stdout(): string;
   stderr(): string;
-  /** SIGTERM, then wait for the exit. */
-  stop(): Promise<MainResult>;
+  /** Send a signal (while the process runs) without waiting. */
+  signal(name: NodeJS.Signals): void;
+  /** Wait for the exit. */
+  exited(): Promise<MainResult>;
+  /** SIGTERM (or `signal`), then wait for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<MainResult>;
   /** SIGKILL (a crash: nothing drains), then wait for the exit. */
   kill(): Promise<MainResult>;
 }
@@ -84,7 +118,7 @@ export function startMain(options: MainOptions, timeoutMs = 30_000): Promise<Run
     let stdout = '';
     let stderr = '';
     let settled = false;
-    const exited = new Promise<MainResult>((done) => child.on('close', (code) => done({ code, stdout, stderr })));
+    const exited = new Promise<MainResult>((done) => child.on('close', (code, signal) => done({ code, signal, stdout, stderr })));
     const fail = (why: string) => {
       if (settled) return;
       settled = true;
@@ -108,8 +142,15 @@ export function startMain(options: MainOptions, timeoutMs = 30_000): Promise<Run
         started,
         stdout: () => stdout,
         stderr: () => stderr,
-        stop: async () => {
-          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        signal: (name) => {
+          if (child.exitCode === null && child.signalCode === null) child.kill(name);
+        },
+        exited: async () => {
+          const result = await exited;
+          return { ...result, stdout, stderr };
+        },
+        stop: async (signal = 'SIGTERM') => {
+          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
           const result = await exited;
           return { ...result, stdout, stderr };
         },
