@@ -183,7 +183,8 @@ void describe('erasure with a concurrent reader', () => {
       const started = performance.now();
       assert.equal(await purge.purge(), false, 'gave up while the reader held the log');
       const tookMs = performance.now() - started;
-      assert.ok(tookMs >= 150 && tookMs < 2_000, `gave up after ${Math.round(tookMs)} ms`);
+      // Timers may fire a millisecond early against performance.now(); the bound is what matters.
+      assert.ok(tookMs >= 140 && tookMs < 2_000, `gave up after ${Math.round(tookMs)} ms`);
       assert.equal(purge.pending, true);
       reader.exec('COMMIT');
       assert.equal(await purge.purge(), true);
