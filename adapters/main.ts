@@ -74,7 +74,10 @@ async function main(): Promise<number> {
   }
   const mode = chooseMode(config);
   // In the terminal chat, logs go to a file next to the database, so the screen holds the conversation only.
-  const chatLog = mode === 'console' ? consoleLog(config.env.DATABASE_PATH, config.env.LOG_LEVEL, tellOperator) : undefined;
+  // A log file that cannot be written is said once the store opened: when the store's folder is the
+  // cause, the store's own message says it all, and one line is what an operator should get.
+  const logFileWarnings: string[] = [];
+  const chatLog = mode === 'console' ? consoleLog(config.env.DATABASE_PATH, config.env.LOG_LEVEL, (message) => logFileWarnings.push(message)) : undefined;
   useLogger(
     createLogger({
       level: chatLog?.level ?? config.env.LOG_LEVEL,
@@ -95,6 +98,7 @@ async function main(): Promise<number> {
     }
     throw error;
   }
+  for (const warning of logFileWarnings) tellOperator(warning);
 
   if (mode === 'console') {
     log.info({ mode, ai: config.bedrock.enabled ? 'on' : 'off' }, 'hrbot terminal chat');
