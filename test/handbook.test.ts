@@ -29,9 +29,15 @@ function makeFixture(): Fixture {
   return { root, dir, dbPath, db, index: new HandbookIndex({ db, dir, log }), logs };
 }
 
-/** Throws when the FTS index disagrees with handbook_sections (e.g. a row deleted without the FTS 'delete' command). */
+/**
+ * Throws when the FTS index is corrupt, or holds a different set of rows than handbook_passages
+ * (e.g. a passage deleted without its FTS row).
+ */
 function assertFtsInSync(db: Db): void {
-  db.prepare("INSERT INTO handbook_fts (handbook_fts, rank) VALUES ('integrity-check', 1)").run();
+  db.prepare("INSERT INTO handbook_passage_fts (handbook_passage_fts, rank) VALUES ('integrity-check', 1)").run();
+  const passages = db.prepare('SELECT id FROM handbook_passages ORDER BY id').pluck().all();
+  const indexed = db.prepare('SELECT rowid FROM handbook_passage_fts ORDER BY rowid').pluck().all();
+  assert.deepEqual(indexed, passages, 'one FTS row per passage');
 }
 
 function files(hits: { file: string }[]): string[] {
@@ -141,7 +147,7 @@ describe('HandbookIndex', () => {
     assert.equal(hit?.file, 'pto.md');
     assert.equal(hit.heading, 'Advance booking');
     assert.deepEqual(fx.index.search('borrowing', 10).filter((h) => h.file === 'pto.md'), []);
-    assert.equal(fx.db.prepare("SELECT count(*) FROM handbook_fts WHERE handbook_fts MATCH 'borrowing'").pluck().get(), 0, 'old text is gone from the FTS index');
+    assert.equal(fx.db.prepare("SELECT count(*) FROM handbook_passage_fts WHERE handbook_passage_fts MATCH 'borrow'").pluck().get(), 0, 'old text is gone from the FTS index');
     assert.equal(fx.logs.filter((entry) => entry.level === 'info').length, infoBefore + 1, 'a re-index is logged');
 
     // Putting the file back restores the earlier version: the version is a function of the contents.
