@@ -6,10 +6,10 @@ import { textWords } from './query-terms.ts';
 const STEM_CACHE_LIMIT = 50_000;
 const stemCache = new Map<string, string>();
 
-// Common irregular English verb forms, so "lost" meets "lose" and "paid" meets "pay" (the stemmer only
-// knows regular endings). General English, the same for every handbook.
+// Common irregular English forms, so "lost" meets "lose", "paid" meets "pay" and "weekly" meets
+// "week" (the stemmer only knows regular endings). General English, the same for every handbook.
 const IRREGULAR: ReadonlyMap<string, string> = new Map(
-  `lost:lose paid:pay left:leave took:take taken:take got:get gotten:get gave:give given:give went:go gone:go
+  `lost:lose paid:pay took:take taken:take got:get gotten:get gave:give given:give went:go gone:go
   came:come made:make told:tell said:say sent:send spent:spend bought:buy brought:bring thought:think
   found:find kept:keep held:hold met:meet sold:sell fell:fall fallen:fall felt:feel broke:break broken:break
   stole:steal stolen:steal chose:choose chosen:choose wrote:write written:write forgot:forget forgotten:forget
@@ -17,7 +17,8 @@ const IRREGULAR: ReadonlyMap<string, string> = new Map(
   driven:drive flew:fly flown:fly ate:eat eaten:eat hid:hide hidden:hide rode:ride ridden:ride sat:sit
   slept:sleep spoke:speak spoken:speak stood:stand taught:teach threw:throw thrown:throw wore:wear worn:wear
   won:win chose:choose built:build lent:lend led:lead meant:mean shown:show grew:grow grown:grow
-  children:child men:man women:woman people:person feet:foot teeth:tooth mice:mouse`
+  children:child men:man women:woman people:person feet:foot teeth:tooth mice:mouse
+  hourly:hour daily:day weekly:week monthly:month quarterly:quarter yearly:year annually:annual`
     .split(/\s+/)
     .filter((pair) => pair !== '')
     .map((pair) => pair.split(':') as [string, string]),
