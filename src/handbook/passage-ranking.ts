@@ -64,10 +64,11 @@ const B = 0.4;
 // body; the headings above it and the file's title say which policy it belongs to.
 const FIELD_WEIGHTS = { heading: 3, path: 1.5, title: 1.5 } as const;
 // Words found only in the passages just before or after, in the same section: context, weakly
-// counted. Words found elsewhere in the same file (whose opening usually says whom the whole page is
-// for: "UK employees") add to confidence only: as score they lift every passage of the page alike,
-// the wrong ones too.
+// counted. Words found only elsewhere in the same file (whose opening usually says whom the whole
+// page is for: "UK employees") count very little, since they lift every passage of the page alike,
+// the wrong ones too (0.1: 0.2 and more lost answers on the sample handbook, 0 lost them on the large one).
 const NEIGHBOUR_WEIGHT = 0.3;
+const FILE_WEIGHT = 0.1;
 const CONTEXT_COVER = 0.5;
 
 type Positions = Map<string, number[]>;
@@ -195,7 +196,10 @@ export function scorePassage(
         bestStems = alternative.stems;
       }
     }
-    if (tf === 0 && inFile.has(index)) cover = CONTEXT_COVER * Math.max(...term.alternatives.map((alternative) => alternative.cover));
+    if (tf === 0 && inFile.has(index)) {
+      tf = FILE_WEIGHT;
+      cover = CONTEXT_COVER * Math.max(...term.alternatives.map((alternative) => alternative.cover));
+    }
     if (tf > 0) score += term.weight * term.idf * ((tf * (K1 + 1)) / (tf + K1));
     covered += term.weight * term.mass * cover;
     if (term.own && bestStems !== undefined) matched.push({ stems: [...bestStems], idf: bestIdf });
