@@ -11,7 +11,7 @@ import { HandbookIndex } from '../src/handbook/handbook-index.ts';
 import type { SearchHit } from '../src/handbook/handbook-index.ts';
 import { buildPrompt } from '../src/llm/prompt.ts';
 import { silentLogger } from '../src/log/logger.ts';
-import type { IncomingMessage, Reply } from '../src/message.ts';
+import type { IncomingMessage, Progress, Reply, ReplyHooks } from '../src/message.ts';
 import { openDatabase } from '../src/store/database.ts';
 import { evaluateSet, loadSet } from './eval/retrieval-eval.ts';
 
@@ -102,9 +102,9 @@ function engineOver(dir: string, options: { ai?: boolean; now?: string } = {}): 
 }
 
 let events = 0;
-async function say(engine: Engine, text: string, where: Partial<IncomingMessage> = {}): Promise<Reply> {
+async function say(engine: Engine, text: string, where: Partial<IncomingMessage> = {}, hooks?: ReplyHooks): Promise<Reply> {
   events += 1;
-  const reply = await engine.handle({
+  const message: IncomingMessage = {
     platform: 'console',
     tenantId: 'local',
     userId: 'uma',
@@ -114,7 +114,8 @@ async function say(engine: Engine, text: string, where: Partial<IncomingMessage>
     text,
     eventId: `rq-${events}`,
     ...where,
-  });
+  };
+  const reply = await engine.handle(message, hooks);
   assert.ok(reply, `a reply to ${text}`);
   return reply;
 }
@@ -203,9 +204,14 @@ describe('sensitive questions in channels', () => {
   });
   afterEach(() => fx.close());
 
-  test('in a Slack channel the answer goes to the asker alone, with the contact for the topic', async () => {
-    const reply = await say(fx.engine, 'how do I report harassment anonymously?', SLACK_CHANNEL);
+  test('in a Slack channel the answer goes to the asker alone, with the contact for the topic, and nothing shows in public first', async () => {
+    const progress: Progress[] = [];
+    const hooks: ReplyHooks = { onProgress: (update) => void progress.push(update) };
+    const reply = await say(fx.engine, 'how do I report harassment anonymously?', SLACK_CHANNEL, hooks);
     assert.equal(reply.visibility, 'private');
+    assert.deepEqual(progress, [], 'no status line or streamed text in the channel');
+    await say(fx.engine, 'how many sick days do we get?', SLACK_CHANNEL, hooks);
+    assert.ok(progress.length > 0, 'an ordinary question shows progress as before');
     assert.match(reply.text, /Speak Up line/);
     assert.match(reply.text, /conduct@northwind\.example/);
   });

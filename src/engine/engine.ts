@@ -307,7 +307,10 @@ export class Engine {
     const holidays = holidayQuestion(question, this.#calendarTerms(), new Date(this.#now()));
     if (holidays !== undefined) return this.#remember(turn, 'ask', question, this.#shown(this.#holidayReply(holidays), sensitive, turn));
 
-    await turn.hooks?.onProgress?.({ type: 'status', text: 'Looking that up…' });
+    // A sensitive question in a shared conversation gets no progress: a status line or a streamed
+    // answer would show in public before the private reply replaces it.
+    const hooks = sensitive !== undefined && turn.message.conversationKind !== 'dm' ? undefined : turn.hooks;
+    await hooks?.onProgress?.({ type: 'status', text: 'Looking that up…' });
     // Earlier turns go into the prompt only for a follow-up; a question that stands alone keeps
     // its answer shareable. A follow-up also searches with the question it follows, at a lower weight.
     const earlier = isFollowUp(question) ? this.#memory.recent(turn.conversation, turn.owner) : [];
@@ -321,7 +324,7 @@ export class Engine {
       ownerKey: turn.owner,
       tenantKey: turn.tenant,
       erasureMark: turn.mark,
-      ...(turn.hooks === undefined ? {} : { hooks: turn.hooks }),
+      ...(hooks === undefined ? {} : { hooks }),
     });
     if (result.usage !== undefined) this.#usage.recordTokens(turn.owner, turn.tenant, result.usage, Date.now(), turn.mark);
     const reply: Reply = { kind: result.kind, text: result.text, sources: result.sources, visibility: 'public' };
