@@ -550,9 +550,9 @@ function parseFile(file: HandbookFile): ParsedFile {
   return { title: document.title, passages };
 }
 
-/** "policies/parental-leave.md" → "Parental leave", for files without a `#` title. */
+/** "policies/parental-leave.md" → "Parental leave", for files without a `#` title (any extension). */
 function titleFromFileName(path: string): string {
-  const words = basename(path).replace(/\.md$/i, '').replace(/[-_]+/g, ' ').trim();
+  const words = basename(path).replace(/\.[a-z0-9]{1,8}$/i, '').replace(/[-_]+/g, ' ').trim();
   return words === '' ? path : words.charAt(0).toUpperCase() + words.slice(1);
 }
 
