@@ -47,7 +47,7 @@ void describe('answer validation', () => {
   void it('accepts a complete, grounded answer', () => {
     assert.deepEqual(validateAnswer(base), { ok: true });
   });
-  void it('rejects empty, short, truncated, ungrounded, fallback, refusal and not-covered answers', () => {
+  void it('rejects empty, short, truncated, ungrounded, fallback, refusal, not-covered and uncited answers', () => {
     const cases: Array<[Partial<typeof base>, string]> = [
       [{ text: '   ' }, 'empty'],
       [{ text: 'Yes [1].' }, 'too_short'],
@@ -58,6 +58,8 @@ void describe('answer validation', () => {
       [{ text: "I'm sorry, but I can't help with that request at all." }, 'refusal'],
       [{ text: 'Error: the model failed to produce an answer.' }, 'refusal'],
       [{ text: `${NOT_COVERED} Please contact HR at hr@example.com.` }, 'not_covered'],
+      [{ text: 'Up to five unused PTO days carry over into the next year.' }, 'uncited'],
+      [{ text: 'Up to five unused PTO days carry over into the next year [3].' }, 'uncited'],
     ];
     for (const [change, reason] of cases) assert.deepEqual(validateAnswer({ ...base, ...change }), { ok: false, reason }, reason);
   });

@@ -29,9 +29,15 @@ function makeFixture(): Fixture {
   return { root, dir, dbPath, db, index: new HandbookIndex({ db, dir, log }), logs };
 }
 
-/** Throws when the FTS index disagrees with handbook_sections (e.g. a row deleted without the FTS 'delete' command). */
+/**
+ * Throws when the FTS index is corrupt, or holds a different set of rows than handbook_passages
+ * (e.g. a passage deleted without its FTS row).
+ */
 function assertFtsInSync(db: Db): void {
-  db.prepare("INSERT INTO handbook_fts (handbook_fts, rank) VALUES ('integrity-check', 1)").run();
+  db.prepare("INSERT INTO handbook_passage_fts (handbook_passage_fts, rank) VALUES ('integrity-check', 1)").run();
+  const passages = db.prepare('SELECT id FROM handbook_passages ORDER BY id').pluck().all();
+  const indexed = db.prepare('SELECT rowid FROM handbook_passage_fts ORDER BY rowid').pluck().all();
+  assert.deepEqual(indexed, passages, 'one FTS row per passage');
 }
 
 function files(hits: { file: string }[]): string[] {
@@ -141,7 +147,7 @@ describe('HandbookIndex', () => {
     assert.equal(hit?.file, 'pto.md');
     assert.equal(hit.heading, 'Advance booking');
     assert.deepEqual(fx.index.search('borrowing', 10).filter((h) => h.file === 'pto.md'), []);
-    assert.equal(fx.db.prepare("SELECT count(*) FROM handbook_fts WHERE handbook_fts MATCH 'borrowing'").pluck().get(), 0, 'old text is gone from the FTS index');
+    assert.equal(fx.db.prepare("SELECT count(*) FROM handbook_passage_fts WHERE handbook_passage_fts MATCH 'borrow'").pluck().get(), 0, 'old text is gone from the FTS index');
     assert.equal(fx.logs.filter((entry) => entry.level === 'info').length, infoBefore + 1, 'a re-index is logged');
 
     // Putting the file back restores the earlier version: the version is a function of the contents.
@@ -332,5 +338,104 @@ describe('splitMarkdownSections', () => {
     const { title, sections } = splitMarkdownSections('## Only section\n\nBody.', 'Remote work');
     assert.equal(title, 'Remote work');
     assert.deepEqual(sections.map((section) => section.headingPath), ['Remote work › Only section']);
+  });
+});
+
+describe('passages', () => {
+  let fx: Fixture;
+  beforeEach(() => {
+    fx = makeFixture();
+  });
+  afterEach(() => {
+    fx.db.close();
+    rmSync(fx.root, { recursive: true, force: true });
+  });
+
+  /** A section of `paragraphs` filler paragraphs with one distinctive sentence deep inside. */
+  function longSection(paragraphs: number, fact: string, at: number): string {
+    const filler = (i: number) =>
+      `Paragraph ${i} describes the general process in some detail, including who is involved, which forms are used and how long each step usually takes for most requests.`;
+    return Array.from({ length: paragraphs }, (_, i) => (i === at ? fact : filler(i))).join('\n\n');
+  }
+
+  test('a long section is split into passages, and the one holding the answer is returned with its heading path', () => {
+    const fact = 'Employees who relocate to the Lisbon office receive a quokka settling-in payment of 1,800 euros.';
+    writeFileSync(join(fx.dir, 'relocation.md'), `# Relocation\n\n## Moving between offices\n\n${longSection(14, fact, 11)}\n`);
+    fx.index.refresh();
+    assertFtsInSync(fx.db);
+
+    const [hit] = fx.index.search('how much is the quokka settling-in payment?', 1);
+    assert.ok(hit);
+    assert.equal(hit.file, 'relocation.md');
+    assert.equal(hit.headingPath, 'Relocation › Moving between offices');
+    assert.equal(hit.anchor, 'moving-between-offices');
+    assert.match(hit.text, /quokka settling-in payment of 1,800 euros/);
+    assert.doesNotMatch(hit.text, /^Paragraph 0 /, 'not the opening of the section');
+    assert.ok((hit.parts ?? 1) > 1 && (hit.part ?? 0) > 0, 'the answer is in a later passage of the section');
+    assert.ok(hit.text.split(/\s+/).length <= 260, 'a passage is a few hundred words at most');
+    assert.ok(hit.before !== undefined, 'the passage before it in the section comes with it, for context');
+  });
+
+  test('a long table is split between rows, each part with the header, and shown as its matching rows', () => {
+    const rows = Array.from({ length: 60 }, (_, i) => `| Site ${i} | ${i % 7 === 3 ? 'Wombat Bay' : `Region ${i}`} | ${20 + i} days |`);
+    writeFileSync(join(fx.dir, 'site-leave.md'), `# Site Leave\n\n## Leave by site\n\n| Site | Region | Annual leave |\n| --- | --- | --- |\n${rows.join('\n')}\n`);
+    fx.index.refresh();
+    const passages = fx.db.prepare("SELECT body FROM handbook_passages WHERE path = 'site-leave.md'").pluck().all() as string[];
+    assert.ok(passages.length > 1, 'the table is split');
+    for (const body of passages) assert.match(body, /^\| Site \| Region \| Annual leave \|\n\| --- \| --- \| --- \|/, 'every part starts with the header');
+
+    const [hit] = fx.index.search('annual leave in Wombat Bay', 1);
+    assert.ok(hit?.excerpt);
+    assert.match(hit.excerpt, /^\| Site \| Region \| Annual leave \|/);
+    const shownRows = hit.excerpt.split('\n').filter((line) => /^\| Site \d+/.test(line));
+    assert.ok(shownRows.length > 0 && shownRows.every((line) => line.includes('Wombat Bay')), 'only the matching rows');
+    assert.match(hit.excerpt, /more rows? in the handbook/);
+  });
+
+  test('misspelt words are read as the nearest word the handbook uses', () => {
+    fx.index.refresh();
+    const typo = fx.index.retrieve('how mnay vacaton days do I get', { limit: 1 });
+    assert.deepEqual(typo.corrections.find(([typed]) => typed === 'vacaton'), ['vacaton', 'vacation']);
+    assert.match(typo.corrections.find(([typed]) => typed === 'mnay')?.[1] ?? '', /^(?:many|may)$/, 'read as a stop word, then dropped');
+    assert.equal(typo.hits[0]?.headingPath, 'Paid Time Off (Vacation) › How much PTO you get');
+    assert.equal(fx.index.search('reimbursment if I lost the reciept', 1)[0]?.heading, 'Receipts');
+
+    // The vocabulary is the indexed handbook's own: a word only a new file uses is corrected too.
+    writeFileSync(join(fx.dir, 'gadgets.md'), '# Gadgets\n\n## Zorblax allowance\n\nEach engineer may claim one zorblax per year.\n');
+    fx.index.refresh();
+    assert.deepEqual(fx.index.retrieve('zorbalx allowance', { limit: 1 }).corrections, [['zorbalx', 'zorblax']]);
+    assert.equal(fx.index.search('zorbalx allowance', 1)[0]?.file, 'gadgets.md');
+  });
+
+  test('a question the handbook does not cover is flagged, one it covers is not', () => {
+    fx.index.refresh();
+    const dog = fx.index.retrieve('can I bring my dog to the office?');
+    assert.equal(dog.covered, false);
+    assert.deepEqual(dog.unknown, ['dog']);
+    const sick = fx.index.retrieve('how many sick days do I have?');
+    assert.equal(sick.covered, true);
+    assert.match(sick.hits[0]?.text ?? '', /10 paid sick days per calendar year/);
+  });
+
+  test('the contact table is searched without its keyword column', () => {
+    fx.index.refresh();
+    const body = fx.db.prepare("SELECT group_concat(body, ' ') FROM handbook_passages WHERE path = 'hr-contacts.md'").pluck().get() as string;
+    assert.match(body, /payroll@northwind\.example/);
+    assert.doesNotMatch(body, /Keywords|corporate card|lost device/);
+    assert.equal(fx.index.contacts('corporate card')[0]?.topic, 'Expenses', 'the keywords still route contact questions');
+  });
+
+  test('a re-index touches only the files that changed', () => {
+    fx.index.refresh();
+    const before = new Map(fx.db.prepare('SELECT path, group_concat(id) FROM handbook_passages GROUP BY path').raw().all() as [string, string][]);
+    const path = join(fx.dir, 'benefits.md');
+    writeFileSync(path, `${readFileSync(path, 'utf8')}\n## Bicycles\n\nA cycle-to-work loan of up to $1,200 is available.\n`);
+    fx.index.refresh();
+    const after = new Map(fx.db.prepare('SELECT path, group_concat(id) FROM handbook_passages GROUP BY path').raw().all() as [string, string][]);
+    const changed = [...after.keys()].filter((file) => after.get(file) !== before.get(file));
+    assert.deepEqual(changed, ['benefits.md']);
+    const reindexed = fx.logs.filter((entry) => entry.msg === 'handbook index refreshed').map((entry) => (entry.obj as { reindexed: string[] }).reindexed);
+    assert.deepEqual(reindexed.at(-1), ['benefits.md']);
+    assertFtsInSync(fx.db);
   });
 });

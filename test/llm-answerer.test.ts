@@ -58,7 +58,7 @@ void describe('AI answers through the engine', () => {
         const body = fake.calls[0]?.body;
         assert.equal(body.inferenceConfig.maxTokens, 321);
         assert.match(body.system[0].text, /^\[1\] /m);
-        assert.match(body.system[0].text, /only from the numbered handbook sections/i);
+        assert.match(body.system[0].text, /only from the numbered handbook passages/i);
 
         const usage = await ask(bot.core, dm('/hr usage'));
         assert.match(usage.text, /AI tokens today: [1-9]\d* /);

@@ -20,7 +20,7 @@ const REQUEST: ModelRequest = {
   messages: [{ role: 'user', text: 'How many PTO days carry over?' }],
   maxTokens: 300,
 };
-const EXPECTED = 'According to the handbook (Paid time off › Carry-over (pto.md#carry-over)): Up to five unused days carry over.';
+const EXPECTED = 'According to the handbook (Paid time off › Carry-over (pto.md#carry-over)): Up to five unused days carry over. [1]';
 
 /** Small backoff so retries take milliseconds; no test asserts on timing. */
 const FAST: LlmGatewayOptions = {

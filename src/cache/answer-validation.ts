@@ -1,5 +1,5 @@
 import { EXCERPTS_LABEL } from '../answer/handbook-excerpts.ts';
-import { NOT_COVERED } from '../llm/prompt.ts';
+import { NOT_COVERED, citedSections } from '../llm/prompt.ts';
 
 /** Shortest answer worth caching, in characters; shorter ones are usually errors or fragments. */
 export const MIN_CACHEABLE_CHARS = 20;
@@ -12,14 +12,16 @@ export interface CandidateAnswer {
   sectionCount: number;
 }
 
-export type Verdict = { ok: true } | { ok: false; reason: 'empty' | 'too_short' | 'truncated' | 'ungrounded' | 'fallback' | 'refusal' | 'not_covered' };
+export type Verdict = { ok: true } | { ok: false; reason: 'empty' | 'too_short' | 'truncated' | 'ungrounded' | 'fallback' | 'refusal' | 'not_covered' | 'uncited' };
 
 // Phrases of a model declining, or of an error surfacing as text; answers like these must not be served to others.
 const REFUSAL = /^(?:i(?:'m| am) (?:sorry|unable|not able)|i can(?:not|'t) (?:help|answer|assist|provide)|as an ai\b|error[:\s]|an error occurred|internal server error)/i;
 
 /**
  * Whether a model answer may be cached (and so shared): non-empty and longer than a floor, finished
- * (end_turn, not truncated), grounded in at least one section, and not a fallback, refusal or error.
+ * (end_turn, not truncated), grounded in at least one section, citing at least one of the passages
+ * it was given by number ("[2]"), and not a fallback, refusal or error. An answer that cites nothing
+ * (or only numbers it was not given) may be the model's own knowledge: it is shown, never shared.
  */
 export function validateAnswer(candidate: CandidateAnswer): Verdict {
   const text = candidate.text.trim();
@@ -31,5 +33,6 @@ export function validateAnswer(candidate: CandidateAnswer): Verdict {
   if (REFUSAL.test(text)) return { ok: false, reason: 'refusal' };
   // "Not covered" is a fine reply but a poor thing to pin: the next question in other words may be covered.
   if (text.startsWith(NOT_COVERED)) return { ok: false, reason: 'not_covered' };
+  if (citedSections(text, candidate.sectionCount).length === 0) return { ok: false, reason: 'uncited' };
   return { ok: true };
 }

@@ -2,7 +2,7 @@ import type { Answerer } from '../answer/answerer.ts';
 import { HandbookExcerptAnswerer, renderSections } from '../answer/handbook-excerpts.ts';
 import { sourceOf } from '../answer/answerer.ts';
 import { BusyError, ForbiddenError, HrbotError, RateLimitedError, toError } from '../errors.ts';
-import type { HandbookIndex, HrContact } from '../handbook/handbook-index.ts';
+import type { HandbookIndex, Holiday, HrContact } from '../handbook/handbook-index.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ConversationMemoryOptions } from '../memory/conversation-memory.ts';
 import { ConversationMemory } from '../memory/conversation-memory.ts';
@@ -23,6 +23,10 @@ import type { ConversationLanesOptions } from './conversation-lanes.ts';
 import { ConversationLanes } from './conversation-lanes.ts';
 import { contactTopic } from './contact-intent.ts';
 import { isFollowUp } from './follow-up.ts';
+import { holidayQuestion } from './holiday-intent.ts';
+import type { HolidayQuestion } from './holiday-intent.ts';
+import { sensitiveTopic } from './sensitive-topics.ts';
+import type { SensitiveMatch } from './sensitive-topics.ts';
 import { cleanText } from './input-text.ts';
 import type { Owner } from './ownership.ts';
 import { conversationKey, ownerKey, tenantKey } from './ownership.ts';
@@ -58,6 +62,8 @@ export interface EngineDependencies {
   erasureSteps?: readonly ErasureStep[];
   /** Empties the database journal after an erase; defaults to one of its own on `db`. */
   journal?: JournalPurge;
+  /** The clock for "this year" and "the next holiday", in ms since the epoch; default `Date.now`. */
+  now?: () => number;
 }
 
 /** How {@link Engine.handle} treats one message. */
@@ -81,6 +87,12 @@ interface Turn {
 }
 
 const HISTORY_LIST_LIMIT = 10;
+/** Passages handed to the answerer: the model reads them all; the excerpt answerer shows the best few. */
+const ANSWER_PASSAGES = 8;
+/** Passages shown for `/hr policy`. */
+const POLICY_PASSAGES = 3;
+/** Most holidays listed for "the next holiday". */
+const UPCOMING_HOLIDAYS = 3;
 /** How long `/hr forget` waits for the journal to be emptied before replying (the purge goes on after). */
 const FORGET_PURGE_WAIT_MS = 1_000;
 
@@ -106,6 +118,7 @@ export class Engine {
   readonly #lanes: ConversationLanes;
   readonly #memory: ConversationMemory;
   readonly #journal: JournalPurge;
+  readonly #now: () => number;
 
   constructor(deps: EngineDependencies, options: EngineOptions) {
     this.#db = deps.db;
@@ -121,6 +134,7 @@ export class Engine {
     this.#lanes = new ConversationLanes(options.lanes);
     this.#memory = new ConversationMemory((key, limit) => this.#history.recentTurns(key, limit), options.memory);
     this.#journal = deps.journal ?? new JournalPurge(deps.db, { log: deps.log });
+    this.#now = deps.now ?? Date.now;
     this.metrics.collect(() => this.metrics.set('hrbot_active_conversations', 'Conversations with work in flight', this.#lanes.active));
   }
 
@@ -274,53 +288,134 @@ export class Engine {
 
   #policy(args: string, turn: Turn): Reply {
     if (args === '') return textReply('error', 'What should I look up? For example: `/hr policy parental leave`.');
-    const hits = this.#handbook.search(args, 3);
-    if (hits.length === 0) return this.#notFound(args);
-    const text = renderSections(hits, `Handbook sections matching _${quoteUserText(args)}_:`);
-    return this.#remember(turn, 'policy', args, { kind: 'lookup', text, sources: hits.map(sourceOf), visibility: 'public' });
+    const sensitive = sensitiveTopic(args);
+    const refusal = this.#privateOnly(sensitive, turn);
+    if (refusal !== undefined) return refusal;
+    const retrieval = this.#handbook.retrieve(args, { limit: POLICY_PASSAGES });
+    // Below the confidence threshold the handbook does not cover it: say so and name who to ask,
+    // instead of showing passages about something else.
+    if (!retrieval.covered) return this.#remember(turn, 'policy', args, this.#shown(this.#notFound(args, sensitive), sensitive, turn));
+    const text = renderSections(retrieval.hits, `Handbook passages matching _${quoteUserText(args)}_:`);
+    const reply: Reply = { kind: 'lookup', text, sources: retrieval.hits.map(sourceOf), visibility: 'public' };
+    return this.#remember(turn, 'policy', args, this.#shown(reply, sensitive, turn));
   }
 
   async #ask(question: string, turn: Turn): Promise<Reply> {
     if (question === '') return textReply('error', 'What would you like to know? For example: `/hr ask how many vacation days do I get?`');
+    const sensitive = sensitiveTopic(question);
+    const refusal = this.#privateOnly(sensitive, turn);
+    if (refusal !== undefined) return refusal;
+
+    // Questions with a structured answer: who to contact, the holiday calendar.
     const topic = contactTopic(question);
     const topicContacts = topic === undefined ? [] : this.#handbook.contacts(topic);
     if (topic !== undefined && topicContacts.length > 0) {
-      return this.#remember(turn, 'ask', question, this.#contact(topic, topicContacts));
+      return this.#remember(turn, 'ask', question, this.#shown(this.#contact(topic, topicContacts), sensitive, turn));
     }
-    await turn.hooks?.onProgress?.({ type: 'status', text: 'Looking that up…' });
+    const holidays = holidayQuestion(question, this.#calendarTerms(), new Date(this.#now()));
+    if (holidays !== undefined) return this.#remember(turn, 'ask', question, this.#shown(this.#holidayReply(holidays), sensitive, turn));
+
+    // A sensitive question in a shared conversation gets no progress: a status line or a streamed
+    // answer would show in public before the private reply replaces it.
+    const hooks = sensitive !== undefined && turn.message.conversationKind !== 'dm' ? undefined : turn.hooks;
+    await hooks?.onProgress?.({ type: 'status', text: 'Looking that up…' });
     // Earlier turns go into the prompt only for a follow-up; a question that stands alone keeps
-    // its answer shareable. A follow-up also searches with the question it follows.
+    // its answer shareable. A follow-up also searches with the question it follows, at a lower weight.
     const earlier = isFollowUp(question) ? this.#memory.recent(turn.conversation, turn.owner) : [];
     const previousQuestion = earlier.findLast((t) => t.role === 'user')?.text;
-    const sections = this.#handbook.search(previousQuestion === undefined ? question : `${question} ${previousQuestion}`, 4);
-    if (sections.length === 0) return this.#notFound(question);
+    const retrieval = this.#handbook.retrieve(question, { limit: ANSWER_PASSAGES, ...(previousQuestion === undefined ? {} : { antecedent: previousQuestion }) });
+    if (!retrieval.covered) return this.#remember(turn, 'ask', question, this.#shown(this.#notFound(question, sensitive), sensitive, turn));
     const result = await this.#answerer.answer({
       question,
-      sections,
+      sections: retrieval.hits,
       history: earlier,
       ownerKey: turn.owner,
       tenantKey: turn.tenant,
       erasureMark: turn.mark,
-      ...(turn.hooks === undefined ? {} : { hooks: turn.hooks }),
+      ...(hooks === undefined ? {} : { hooks }),
     });
     if (result.usage !== undefined) this.#usage.recordTokens(turn.owner, turn.tenant, result.usage, Date.now(), turn.mark);
-    return this.#remember(turn, 'ask', question, { kind: result.kind, text: result.text, sources: result.sources, visibility: 'public' });
+    const reply: Reply = { kind: result.kind, text: result.text, sources: result.sources, visibility: 'public' };
+    return this.#remember(turn, 'ask', question, this.#shown(reply, sensitive, turn));
+  }
+
+  /**
+   * A sensitive question asked where a reply cannot be shown to the asker alone (a Teams channel):
+   * nothing about it is answered there; the reply asks them to message the bot directly.
+   */
+  #privateOnly(sensitive: SensitiveMatch | undefined, turn: Turn): Reply | undefined {
+    if (sensitive === undefined || turn.message.conversationKind === 'dm' || turn.message.privateReplies) return undefined;
+    return textReply('notice', "That sounds like a personal matter, so I won't answer it here where others can read it. Message me directly and ask again, and I'll answer you privately.");
+  }
+
+  /**
+   * A reply to a sensitive question: shown to the asker alone when asked in a channel or group (the
+   * platform shows it privately; see IncomingMessage.privateReplies), with the HR contact for the topic.
+   */
+  #shown(reply: Reply, sensitive: SensitiveMatch | undefined, turn: Turn): Reply {
+    if (sensitive === undefined) return reply;
+    const contact = this.#contactFor(sensitive.contactQueries);
+    const line = contact === undefined ? '' : `\n\n_For anything about your own situation, you can talk to ${contact.contact} in confidence: ${contactDetails(contact)}._`;
+    const text = reply.text.includes(contact?.email ?? '\u0000') ? reply.text : `${reply.text}${line}`;
+    return { ...reply, text, visibility: turn.message.conversationKind === 'dm' ? reply.visibility : 'private' };
+  }
+
+  /** The first contact matching any of `queries`, in order. */
+  #contactFor(queries: readonly string[]): HrContact | undefined {
+    for (const query of queries) {
+      const found = this.#handbook.contacts(query)[0];
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+
+  #calendarTerms(): { offices: string[]; names: string[] } {
+    return { offices: this.#handbook.offices(), names: [...new Set(this.#handbook.calendar().map((holiday) => holiday.name))] };
   }
 
   #holidays(args: string): Reply {
+    const years = this.#handbook.years();
+    if (years.length === 0) return textReply('lookup', 'The holiday calendar is not in the handbook yet.');
+    const offices = this.#handbook.offices();
     let year: number | undefined;
-    if (args !== '') {
-      if (!/^\d{4}$/.test(args)) return textReply('error', 'Give the year as four digits, e.g. `/hr holidays 2027`.');
-      year = Number(args);
+    let office: string | undefined;
+    for (const word of args.split(/\s+/).filter((part) => part !== '')) {
+      const named = offices.find((name) => name.toLowerCase() === word.toLowerCase());
+      if (/^\d{4}$/.test(word) && year === undefined) year = Number(word);
+      else if (named !== undefined && office === undefined) office = named;
+      else {
+        const where = offices.length === 0 ? '' : ` and optionally an office (${offices.join(', ')})`;
+        return textReply('error', `Give the year as four digits${where}, e.g. \`/hr holidays ${years.at(-1) ?? 2027}\`.`);
+      }
     }
-    const holidays = this.#handbook.holidays(year);
-    if (holidays.length === 0) {
-      const years = this.#handbook.years();
-      return textReply('lookup', years.length === 0 ? 'The holiday calendar is not in the handbook yet.' : `I have the holiday calendar for ${years.join(', ')}.`);
+    const thisYear = new Date(this.#now()).getUTCFullYear();
+    return this.#holidayReply({ year: year ?? thisYear, upcoming: false, ...(office === undefined ? {} : { office }) });
+  }
+
+  /** The calendar's answer to a holiday question: a year's holidays, or the next ones, for one office or all. */
+  #holidayReply(question: HolidayQuestion): Reply {
+    const years = this.#handbook.years();
+    if (years.length === 0) return textReply('lookup', 'The holiday calendar is not in the handbook yet.');
+    const inOffice = (holiday: Holiday): boolean => question.office === undefined || holiday.offices === '' || holiday.offices.toLowerCase().split(/[,;/]|\band\b/).some((office) => office.trim() === question.office!.toLowerCase());
+    const where = question.office === undefined ? '' : ` in ${question.office}`;
+    const calendar = this.#handbook.calendar().filter(inOffice);
+    if (question.upcoming) {
+      const today = new Date(this.#now()).toISOString().slice(0, 10);
+      const next = calendar.filter((holiday) => holiday.date >= today).slice(0, UPCOMING_HOLIDAYS);
+      if (next.length === 0) {
+        const last = calendar.at(-1)?.date;
+        return textReply('lookup', `The holiday calendar in the handbook${where === '' ? '' : ` for${where.slice(3)}`} ends ${last === undefined ? 'before today' : `on ${formatDate(last)} ${last.slice(0, 4)}`}; the next dates are not published yet.`);
+      }
+      const span = [...new Set(next.map((holiday) => holiday.date.slice(0, 4)))].join('–');
+      return textReply('lookup', [`**Next company holidays${where}** (${span})`, ...next.map(holidayLine)].join('\n'));
     }
-    const shownYear = holidays[0]?.date.slice(0, 4) ?? String(year);
-    const lines = holidays.map((h) => `- ${formatDate(h.date)}: ${h.name}${h.offices ? ` (${h.offices})` : ''}`);
-    return textReply('lookup', [`**Company holidays ${shownYear}**`, ...lines].join('\n'));
+    const year = question.year ?? new Date(this.#now()).getUTCFullYear();
+    if (!years.includes(year)) {
+      return textReply('lookup', `The ${year} holiday calendar is not published in the handbook yet. It has the holidays for ${years.join(' and ')}: try \`/hr holidays ${years.at(-1)!}\`.`);
+    }
+    const holidays = calendar.filter((holiday) => holiday.date.startsWith(`${year}-`));
+    if (holidays.length === 0) return textReply('lookup', `The ${year} holiday calendar lists no holidays${where}.`);
+    return textReply('lookup', [`**Company holidays ${year}${where}**`, ...holidays.map(holidayLine)].join('\n'));
   }
 
   #contact(topic: string, matches: readonly HrContact[] = this.#handbook.contacts(topic)): Reply {
@@ -384,13 +479,11 @@ export class Engine {
     return textReply('lookup', lines.join('\n'), 'private');
   }
 
-  #notFound(query: string): Reply {
-    const general = this.#handbook.contacts('general').slice(0, 1);
-    const contact = general.map((c) => ` You can also ask ${c.contact} (${c.email}).`).join('');
-    return textReply(
-      'excerpts',
-      `I couldn't find anything in the handbook about _${quoteUserText(query)}_. Try other words, or \`/hr contact <topic>\` to find the right person.${contact}`,
-    );
+  /** The handbook does not cover it: say so, and name who in HR can help (the topic's contact, else general HR). */
+  #notFound(query: string, sensitive?: SensitiveMatch): Reply {
+    const contact = this.#contactFor([...(sensitive?.contactQueries ?? []), query, 'general']);
+    const who = contact === undefined ? ' Try other words, or `/hr contact <topic>` to find the right person in HR.' : ` ${contact.contact} can help: ${contactDetails(contact)}.`;
+    return textReply('excerpts', `The handbook doesn't seem to cover _${quoteUserText(query)}_, so I won't guess.${who}`);
   }
 
   /**
@@ -478,6 +571,14 @@ function tooLong(length: number, limit: number): Reply {
     'error',
     `That message is ${length.toLocaleString('en-US')} characters long; I can read up to ${limit.toLocaleString('en-US')}. Please shorten it or ask one question at a time.`,
   );
+}
+
+function contactDetails(contact: HrContact): string {
+  return [contact.email, contact.channel].filter((part) => part !== '').join(', ');
+}
+
+function holidayLine(holiday: Holiday): string {
+  return `- ${formatDate(holiday.date)}: ${holiday.name}${holiday.offices ? ` (${holiday.offices})` : ''}`;
 }
 
 function formatDate(isoDate: string): string {

@@ -2,16 +2,23 @@ import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { writeTransaction } from '../store/database.ts';
 import type { Db } from '../store/database.ts';
-import { buildMatchExpressions } from './fts-query.ts';
+import { buildMatchExpression } from './fts-query.ts';
 import { HandbookError } from './handbook-errors.ts';
 import { HandbookFileUnreadableError, readHandbookFiles } from './handbook-files.ts';
 import type { HandbookFile } from './handbook-files.ts';
-import { splitMarkdownSections } from './markdown-sections.ts';
+import { HEADING_PATH_SEPARATOR, splitMarkdownSections } from './markdown-sections.ts';
 import type { MarkdownDocument } from './markdown-sections.ts';
-import { analyzeQuery, containsPhrase, normalizeWords } from './query-terms.ts';
+import { holdsTerm, indexPassage, scorePassage } from './passage-ranking.ts';
+import type { IndexedPassage, QueryTerm } from './passage-ranking.ts';
+import { splitPassages } from './passages.ts';
+import { analyzeQuestion } from './query-analysis.ts';
+import { analyzeQuery, containsPhrase, normalizeWords, textWords } from './query-terms.ts';
 import type { QueryConcept } from './query-terms.ts';
-import { CONTACTS_FILE, HOLIDAYS_FILE, parseContacts, parseHolidays } from './structured-tables.ts';
+import { CONTACTS_FILE, HOLIDAYS_FILE, parseContacts, parseHolidays, withoutTableColumns } from './structured-tables.ts';
 import type { Holiday, HrContact } from './structured-tables.ts';
+import { excerptFor } from './table-excerpt.ts';
+import { stemsOf } from './terms.ts';
+import { Vocabulary } from './vocabulary.ts';
 
 export type { Holiday, HrContact } from './structured-tables.ts';
 
@@ -23,29 +30,63 @@ export interface HandbookLogger {
 
 /** Options for {@link HandbookIndex}. */
 export interface HandbookIndexOptions {
-  /** Handle from `openDatabase` (migration 2 provides the tables). */
+  /** Handle from `openDatabase` (migration 6 provides the tables). */
   db: Db;
   /** KNOWLEDGE_DIR: the folder of handbook markdown files. */
   dir: string;
   log?: HandbookLogger;
 }
 
-/** One handbook section matching a search, with what is needed to quote and cite it. */
+/** One handbook passage matching a search, with what is needed to quote and cite it. */
 export interface SearchHit {
-  /** Section id; changes when its file is re-indexed. */
+  /** Passage id; changes when its file is re-indexed. */
   id: number;
   /** Path relative to KNOWLEDGE_DIR, e.g. `parental-leave.md`. */
   file: string;
   /** The file's title. */
   title: string;
+  /** The heading of the section the passage belongs to. */
   heading: string;
   /** e.g. "Parental Leave › Eligibility". */
   headingPath: string;
+  /** The section's anchor (links go to the section). */
   anchor: string;
-  /** The section's markdown. */
+  /** The passage's markdown: a few hundred words of one section. */
   text: string;
   /** Relevance, higher is better; only comparable within one search. */
   score: number;
+  /** Position of the passage in its section (from 0) and the section's number of passages. */
+  part?: number;
+  parts?: number;
+  /** The passage as shown to a reader: a long table cut to its header and the rows the question matched. */
+  excerpt?: string;
+  /** The passages just before and after it in the same section, as context for the model. */
+  before?: string;
+  after?: string;
+}
+
+/** What a search found, and how sure it is. */
+export interface Retrieval {
+  hits: SearchHit[];
+  /**
+   * 0–1: the share of the question (weighted by how specific each word is) that the best passage
+   * speaks of. Low when the question is about something the handbook does not mention.
+   */
+  confidence: number;
+  /** Misspelt words and the handbook words they were read as. */
+  corrections: [typed: string, read: string][];
+  /** Content words of the question the handbook never uses. */
+  unknown: string[];
+  /** The best passage's coverage of the question's words the handbook uses (0–1). */
+  knownCoverage: number;
+  /** The share of the question made of words the handbook never uses (0–1). */
+  unknownShare: number;
+  /**
+   * Whether the handbook seems to cover the question: passages were found, the best one speaks of
+   * enough of the question ({@link MIN_CONFIDENCE}), and most of the question is in words the
+   * handbook uses ({@link MAX_UNKNOWN_SHARE}). When false, the passages are about something else.
+   */
+  covered: boolean;
 }
 
 /** Outcome of {@link HandbookIndex.refresh}: whether anything was re-indexed, and the totals now indexed. */
@@ -53,6 +94,7 @@ export interface RefreshResult {
   changed: boolean;
   files: number;
   sections: number;
+  passages: number;
   /** Files that could not be read or converted, by path: left out of the index as if absent. */
   unreadable: UnreadableFile[];
 }
@@ -60,34 +102,69 @@ export interface RefreshResult {
 /** A handbook file left out of the index, and why. */
 export interface UnreadableFile { path: string; reason: string }
 
+/**
+ * The handbook is taken to cover a question when its best passage speaks of at least this share of
+ * the question (weighted by how specific each word is)...
+ */
+export const MIN_CONFIDENCE = 0.35;
+/** ...and words the handbook never uses make up less than this share of the question. */
+export const MAX_UNKNOWN_SHARE = 0.5;
+
 /** Largest `limit` accepted by {@link HandbookIndex.search}. */
 export const MAX_SEARCH_LIMIT = 50;
 
-// bm25 column weights for (title, heading, body): a word in a heading says far more about what a
-// section is for than the same word in its body, and the file title says which policy it belongs to.
-const TITLE_WEIGHT = 4;
-const HEADING_WEIGHT = 6;
-const BODY_WEIGHT = 1;
-// A section's score is bm25(words as typed) + SYNONYM_WEIGHT × bm25(words and synonyms): a typed word
-// counts three times as much as a synonym, so a large synonym group (vacation, PTO, time off, ...)
-// cannot drown out a rarer word the employee actually wrote. On the question fixture, top-1 accuracy
-// is flat for weights 0.25–1 and clearly worse with synonyms alone (weight 0 on the typed search).
-const SYNONYM_WEIGHT = 0.5;
-// Best sections taken from each of the two searches before they are combined.
-const CANDIDATES_PER_SEARCH = 200;
+// Passages taken from the full-text index (by bm25 over stems) before they are scored properly.
+const CANDIDATES = 150;
+// bm25 column weights for the recall step (title, path, heading, body).
+const RECALL_WEIGHTS = '2, 2, 4, 1';
+// A concept carried over from the question a follow-up leans on counts this much of one the
+// follow-up itself names, so "and in Ireland?" finds Ireland's rule for the earlier topic, but a
+// new topic ("is it ok to accept a gift?") outweighs the old one.
+const ANTECEDENT_WEIGHT = 0.35;
 
 // Contact matching: a topic naming the thing beats a keyword, which beats the team's name; a word
 // the user typed counts a little more than one of its synonyms.
 const CONTACT_FIELD_WEIGHTS = { topic: 3, keywords: 2, contact: 1 } as const;
 const SYNONYM_DISCOUNT = 0.8;
 
-interface SectionRow { id: number; title: string; heading: string; body: string }
-interface HitRow { id: number; path: string; title: string; heading: string; heading_path: string; anchor: string; body: string; score: number }
+const GENERATION_KEY = 'handbook_generation';
+
+interface PassageRow {
+  id: number;
+  path: string;
+  section: number;
+  part: number;
+  parts: number;
+  title: string;
+  heading: string;
+  heading_path: string;
+  anchor: string;
+  body: string;
+  title_terms: string;
+  path_terms: string;
+  heading_terms: string;
+  body_terms: string;
+}
+
+/** A passage ready to be written: its place, its text and its stems per field. */
+interface ParsedPassage {
+  section: number;
+  part: number;
+  parts: number;
+  heading: string;
+  headingPath: string;
+  anchor: string;
+  body: string;
+  terms: { title: string; path: string; heading: string; body: string };
+}
+
+interface ParsedFile { title: string; passages: ParsedPassage[] }
 
 /**
- * The HR handbook: markdown files in KNOWLEDGE_DIR, indexed into SQLite FTS5 for search, plus the
- * holiday calendar and HR contact table kept in memory. Call {@link refresh} at start-up and
- * whenever the files may have changed; searches read the index the last refresh (by any process) wrote.
+ * The HR handbook: markdown files in KNOWLEDGE_DIR, split into passages and indexed in SQLite FTS5,
+ * plus the holiday calendar and HR contact table kept in memory. Call {@link refresh} at start-up
+ * and whenever the files may have changed; searches read the index the last refresh (by any
+ * process) wrote.
  */
 export class HandbookIndex {
   /** The KNOWLEDGE_DIR this index reads. */
@@ -99,6 +176,7 @@ export class HandbookIndex {
   #contacts: { sha256: string; rows: HrContact[] } | undefined;
   // Files that failed, by path, with the hash that failed: not retried (or logged) until they change.
   #unreadable = new Map<string, { sha256: string; reason: string }>();
+  #vocabulary: { generation: string; vocabulary: Vocabulary } | undefined;
   readonly #sql: ReturnType<typeof prepareStatements>;
 
   constructor(options: HandbookIndexOptions) {
@@ -118,7 +196,7 @@ export class HandbookIndex {
     const snapshot = this.#storedHashes();
     // Parse (and convert) changed files before taking the write lock, so the transaction holds it
     // only for the writes. A file that cannot be read is reported and left out, as if absent.
-    const parsed = new Map<string, MarkdownDocument>();
+    const parsed = new Map<string, ParsedFile>();
     const unreadable = new Map<string, { sha256: string; reason: string }>();
     const files = readHandbookFiles(this.dir).filter((file) => {
       if (snapshot.get(file.path) === file.sha256) return true;
@@ -152,7 +230,7 @@ export class HandbookIndex {
         let wrote = false;
         for (const path of stored.keys()) {
           if (onDisk.has(path)) continue;
-          this.#deleteSections(path);
+          this.#deletePassages(path);
           this.#sql.deleteFile.run(path);
           wrote = true;
         }
@@ -162,19 +240,22 @@ export class HandbookIndex {
           this.#indexFile(file, parsed.get(file.path) ?? parseFile(file), now);
           wrote = true;
         }
+        if (wrote) this.#sql.bumpGeneration.run(GENERATION_KEY);
         return wrote;
       });
     }
 
     this.#version = handbookVersion(files.map((file) => [file.path, file.sha256]));
-    const totals = this.#sql.totals.get() as { files: number; sections: number };
+    const totals = this.#sql.totals.get() as { files: number; sections: number; passages: number };
     if (changed) {
       this.#log?.info(
-        { dir: this.dir, files: totals.files, sections: totals.sections, reindexed: toIndex.map((file) => file.path), removed: toRemove, version: this.#version },
+        { dir: this.dir, ...totals, reindexed: toIndex.map((file) => file.path), removed: toRemove, version: this.#version },
         'handbook index refreshed',
       );
     }
-    return { changed, files: totals.files, sections: totals.sections, unreadable: [...unreadable].map(([path, { reason }]) => ({ path, reason })) };
+    // Built now rather than on the first question, so no question pays for it.
+    this.#currentVocabulary();
+    return { changed, ...totals, unreadable: [...unreadable].map(([path, { reason }]) => ({ path, reason })) };
   }
 
   /**
@@ -187,31 +268,111 @@ export class HandbookIndex {
   }
 
   /**
-   * Sections best matching a question, best first. Stop words are dropped, HR synonyms expanded and
-   * every term quoted, so any input is safe; a query with no content words returns []. `limit` is
-   * capped at {@link MAX_SEARCH_LIMIT}; below 1 returns [].
+   * Passages best matching a question, best first (see {@link retrieve}). Any input is safe; a query
+   * with no content words returns []. `limit` is capped at {@link MAX_SEARCH_LIMIT}; below 1 returns [].
    */
   search(query: string, limit = 3): SearchHit[] {
-    const bounded = Math.min(Math.floor(limit), MAX_SEARCH_LIMIT);
-    if (!(bounded >= 1)) return [];
-    const match = buildMatchExpressions(analyzeQuery(query));
-    if (match === undefined) return [];
-    let rows: HitRow[];
+    return this.retrieve(query, { limit }).hits;
+  }
+
+  /**
+   * Passages best matching a question, best first, with the confidence of the best one. Misspelt
+   * words are read as the nearest handbook word, HR synonyms count at a lower weight, and every
+   * term is quoted, so any input is safe. `antecedent` is the question a follow-up leans on: its
+   * concepts are searched too, at a lower weight, and do not count towards confidence.
+   */
+  retrieve(query: string, options: { limit?: number; antecedent?: string } = {}): Retrieval {
+    const empty: Retrieval = { hits: [], confidence: 0, corrections: [], unknown: [], knownCoverage: 0, unknownShare: 0, covered: false };
+    const bounded = Math.min(Math.floor(options.limit ?? 3), MAX_SEARCH_LIMIT);
+    if (!(bounded >= 1)) return empty;
+    const vocabulary = this.#currentVocabulary();
+    const own = analyzeQuestion(query, vocabulary, { weight: 1, own: true });
+    const terms: QueryTerm[] = [...own.terms];
+    if (options.antecedent !== undefined) {
+      const labels = new Set(own.terms.map((term) => term.label));
+      const earlier = analyzeQuestion(options.antecedent, vocabulary, { weight: ANTECEDENT_WEIGHT, own: false });
+      terms.push(...earlier.terms.filter((term) => !labels.has(term.label)));
+    }
+    const result: Retrieval = { ...empty, corrections: own.corrections, unknown: own.unknown };
+    const match = buildMatchExpression(terms);
+    if (match === undefined) return result;
+
+    let ids: number[];
+    let candidates: PassageRow[];
     try {
-      rows = this.#sql.search.all({ ...match, synonymWeight: SYNONYM_WEIGHT, candidates: CANDIDATES_PER_SEARCH, limit: bounded }) as HitRow[];
+      ids = this.#sql.candidates.all(match, CANDIDATES) as number[];
+      if (ids.length === 0) return result;
+      // The passages beside each candidate, for context: ids are consecutive within a file.
+      const wanted = new Set(ids);
+      for (const id of ids) wanted.add(id - 1).add(id + 1);
+      candidates = this.#sql.passages.all(JSON.stringify([...wanted])) as PassageRow[];
     } catch (error) {
       throw new HandbookError('handbook_search_failed', 'Searching the handbook index failed', { cause: error });
     }
-    return rows.map((row) => ({
-      id: row.id,
-      file: row.path,
-      title: row.title,
-      heading: row.heading,
-      headingPath: row.heading_path,
-      anchor: row.anchor,
-      text: row.body,
-      score: row.score,
-    }));
+
+    const byId = new Map(candidates.map((row) => [row.id, row]));
+    const indexed = new Map<number, IndexedPassage>();
+    const indexOf = (row: PassageRow): IndexedPassage => {
+      let value = indexed.get(row.id);
+      if (value === undefined) {
+        value = indexPassage({ title: split(row.title_terms), path: split(row.path_terms), heading: split(row.heading_terms), body: split(row.body_terms) });
+        indexed.set(row.id, value);
+      }
+      return value;
+    };
+    const neighbour = (row: PassageRow, offset: number): PassageRow | undefined => {
+      const other = byId.get(row.id + offset);
+      return other !== undefined && other.path === row.path && other.section === row.section ? other : undefined;
+    };
+
+    // Which concepts each file holds somewhere (among the passages loaded), so a passage gets some
+    // credit for what its page says elsewhere ("This page applies to UK employees").
+    const heldByFile = new Map<string, Set<number>>();
+    for (const row of candidates) {
+      const passage = indexOf(row);
+      terms.forEach((term, index) => {
+        if (!holdsTerm(term, passage)) return;
+        let held = heldByFile.get(row.path);
+        if (held === undefined) heldByFile.set(row.path, (held = new Set()));
+        held.add(index);
+      });
+    }
+
+    const scored = [];
+    // Only the full-text matches are candidates; their neighbours were loaded for context.
+    for (const id of ids) {
+      const row = byId.get(id);
+      if (row === undefined) continue;
+      const beside = [neighbour(row, -1), neighbour(row, 1)].filter((other) => other !== undefined).map(indexOf);
+      const value = scorePassage(terms, indexOf(row), beside, vocabulary.averageBodyLength, heldByFile.get(row.path));
+      if (value.score > 0) scored.push({ row, ...value });
+    }
+    scored.sort((a, b) => b.score - a.score || a.row.id - b.row.id);
+
+    result.hits = scored.slice(0, bounded).map(({ row, score, matched }) => {
+      const before = neighbour(row, -1);
+      const after = neighbour(row, 1);
+      return {
+        id: row.id,
+        file: row.path,
+        title: row.title,
+        heading: row.heading,
+        headingPath: row.heading_path,
+        anchor: row.anchor,
+        text: row.body,
+        score,
+        part: row.part,
+        parts: row.parts,
+        excerpt: excerptFor(row.body, matched),
+        ...(before === undefined ? {} : { before: before.body }),
+        ...(after === undefined ? {} : { after: after.body }),
+      };
+    });
+    result.confidence = scored[0]?.coverage ?? 0;
+    result.knownCoverage = scored[0]?.knownCoverage ?? 0;
+    result.unknownShare = scored[0]?.unknownShare ?? 0;
+    result.covered = result.hits.length > 0 && result.confidence >= MIN_CONFIDENCE && result.unknownShare < MAX_UNKNOWN_SHARE;
+    return result;
   }
 
   /**
@@ -230,10 +391,27 @@ export class HandbookIndex {
     return (this.#holidays?.rows ?? []).filter((holiday) => holiday.date.startsWith(prefix)).map((holiday) => ({ ...holiday }));
   }
 
+  /** Every holiday in the calendar, sorted by date. */
+  calendar(): Holiday[] {
+    return (this.#holidays?.rows ?? []).map((holiday) => ({ ...holiday }));
+  }
+
   /** The years the holiday calendar covers, ascending. */
   years(): number[] {
     const years = new Set((this.#holidays?.rows ?? []).map((holiday) => Number(holiday.date.slice(0, 4))));
     return [...years].sort((a, b) => a - b);
+  }
+
+  /** The offices named in the holiday calendar ("Austin", "Dublin"), in order of first mention. */
+  offices(): string[] {
+    const offices = new Set<string>();
+    for (const holiday of this.#holidays?.rows ?? []) {
+      for (const office of holiday.offices.split(/[,;/]|\band\b/)) {
+        const name = office.trim();
+        if (name !== '') offices.add(name);
+      }
+    }
+    return [...offices];
   }
 
   /**
@@ -251,26 +429,57 @@ export class HandbookIndex {
       .map(({ row }) => ({ ...row }));
   }
 
+  /** The vocabulary of what the index holds now, rebuilt when any process has re-indexed since. */
+  #currentVocabulary(): Vocabulary {
+    const generation = String((this.#sql.generation.get(GENERATION_KEY) as string | number | undefined) ?? '0');
+    if (this.#vocabulary?.generation === generation) return this.#vocabulary.vocabulary;
+    const rows = this.#sql.vocabularyRows.iterate() as IterableIterator<{ title: string; heading_path: string; body: string; title_terms: string; path_terms: string; heading_terms: string; body_terms: string }>;
+    const vocabulary = new Vocabulary(
+      (function* () {
+        for (const row of rows) {
+          const body = split(row.body_terms);
+          yield {
+            words: textWords(`${row.heading_path} ${row.body}`),
+            stems: [...split(row.title_terms), ...split(row.path_terms), ...split(row.heading_terms), ...body],
+            bodyLength: body.length,
+          };
+        }
+      })(),
+    );
+    this.#vocabulary = { generation, vocabulary };
+    return vocabulary;
+  }
+
   #storedHashes(): Map<string, string> {
     return new Map(this.#sql.fileHashes.all() as [string, string][]);
   }
 
-  /** Remove a file's sections from the FTS index, then from the content table. */
-  #deleteSections(path: string): void {
-    // An external-content FTS5 table cannot see deletions in its content table: each row must be
-    // removed with the 'delete' command and the exact values it was indexed with.
-    for (const section of this.#sql.sectionsOf.all(path) as SectionRow[]) {
-      this.#sql.ftsDelete.run(section.id, section.title, section.heading, section.body);
-    }
-    this.#sql.deleteSections.run(path);
+  #deletePassages(path: string): void {
+    this.#sql.ftsDeleteFile.run(path);
+    this.#sql.deletePassages.run(path);
   }
 
-  #indexFile(file: HandbookFile, document: MarkdownDocument, now: number): void {
-    this.#deleteSections(file.path);
-    this.#sql.upsertFile.run(file.path, file.sha256, document.title, now);
-    document.sections.forEach((section, ord) => {
-      const { lastInsertRowid } = this.#sql.insertSection.run(file.path, ord, document.title, section.heading, section.headingPath, section.anchor, section.body);
-      this.#sql.ftsInsert.run(lastInsertRowid, document.title, section.heading, section.body);
+  #indexFile(file: HandbookFile, parsed: ParsedFile, now: number): void {
+    this.#deletePassages(file.path);
+    this.#sql.upsertFile.run(file.path, file.sha256, parsed.title, now);
+    parsed.passages.forEach((passage, ord) => {
+      const { lastInsertRowid } = this.#sql.insertPassage.run(
+        file.path,
+        ord,
+        passage.section,
+        passage.part,
+        passage.parts,
+        parsed.title,
+        passage.heading,
+        passage.headingPath,
+        passage.anchor,
+        passage.body,
+        passage.terms.title,
+        passage.terms.path,
+        passage.terms.heading,
+        passage.terms.body,
+      );
+      this.#sql.ftsInsert.run(lastInsertRowid, passage.terms.title, passage.terms.path, passage.terms.heading, passage.terms.body);
     });
   }
 
@@ -301,44 +510,76 @@ export class HandbookIndex {
 function prepareStatements(db: Db) {
   return {
     fileHashes: db.prepare('SELECT path, sha256 FROM handbook_files').raw(),
-    totals: db.prepare('SELECT (SELECT count(*) FROM handbook_files) AS files, (SELECT count(*) FROM handbook_sections) AS sections'),
-    sectionsOf: db.prepare('SELECT id, title, heading, body FROM handbook_sections WHERE path = ?'),
-    deleteSections: db.prepare('DELETE FROM handbook_sections WHERE path = ?'),
+    totals: db.prepare(
+      `SELECT (SELECT count(*) FROM handbook_files) AS files,
+              (SELECT count(*) FROM handbook_passages WHERE part = 0) AS sections,
+              (SELECT count(*) FROM handbook_passages) AS passages`,
+    ),
+    deletePassages: db.prepare('DELETE FROM handbook_passages WHERE path = ?'),
+    ftsDeleteFile: db.prepare('DELETE FROM handbook_passage_fts WHERE rowid IN (SELECT id FROM handbook_passages WHERE path = ?)'),
     deleteFile: db.prepare('DELETE FROM handbook_files WHERE path = ?'),
     upsertFile: db.prepare(
       `INSERT INTO handbook_files (path, sha256, title, indexed_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256, title = excluded.title, indexed_at = excluded.indexed_at`,
     ),
-    insertSection: db.prepare(
-      'INSERT INTO handbook_sections (path, ord, title, heading, heading_path, anchor, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    insertPassage: db.prepare(
+      `INSERT INTO handbook_passages (path, ord, section, part, parts, title, heading, heading_path, anchor, body, title_terms, path_terms, heading_terms, body_terms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    ftsInsert: db.prepare('INSERT INTO handbook_fts (rowid, title, heading, body) VALUES (?, ?, ?, ?)'),
-    ftsDelete: db.prepare("INSERT INTO handbook_fts (handbook_fts, rowid, title, heading, body) VALUES ('delete', ?, ?, ?, ?)"),
-    // bm25() is lower-is-better, so it is negated: a hit's score is higher-is-better.
-    search: db.prepare(
-      `WITH typed AS (
-              SELECT rowid AS id, -bm25(handbook_fts, ${TITLE_WEIGHT}, ${HEADING_WEIGHT}, ${BODY_WEIGHT}) AS score
-                FROM handbook_fts WHERE handbook_fts MATCH :typed ORDER BY score DESC LIMIT :candidates),
-            expanded AS (
-              SELECT rowid AS id, -bm25(handbook_fts, ${TITLE_WEIGHT}, ${HEADING_WEIGHT}, ${BODY_WEIGHT}) * :synonymWeight AS score
-                FROM handbook_fts WHERE handbook_fts MATCH :expanded ORDER BY score DESC LIMIT :candidates),
-            scored AS (
-              SELECT id, sum(score) AS score FROM (SELECT id, score FROM typed UNION ALL SELECT id, score FROM expanded) GROUP BY id)
-       SELECT s.id, s.path, s.title, s.heading, s.heading_path, s.anchor, s.body, scored.score
-         FROM scored JOIN handbook_sections s ON s.id = scored.id
-        ORDER BY scored.score DESC, s.id
-        LIMIT :limit`,
+    ftsInsert: db.prepare('INSERT INTO handbook_passage_fts (rowid, title, path, heading, body) VALUES (?, ?, ?, ?, ?)'),
+    bumpGeneration: db.prepare(
+      "INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
     ),
+    generation: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
+    candidates: db.prepare(
+      `SELECT rowid FROM handbook_passage_fts WHERE handbook_passage_fts MATCH ?
+        ORDER BY bm25(handbook_passage_fts, ${RECALL_WEIGHTS}) LIMIT ?`,
+    ).pluck(),
+    passages: db.prepare(
+      `SELECT id, path, section, part, parts, title, heading, heading_path, anchor, body, title_terms, path_terms, heading_terms, body_terms
+         FROM handbook_passages WHERE id IN (SELECT value FROM json_each(?))`,
+    ),
+    vocabularyRows: db.prepare('SELECT title, heading_path, body, title_terms, path_terms, heading_terms, body_terms FROM handbook_passages'),
   };
 }
 
-function parseFile(file: HandbookFile): MarkdownDocument {
-  return splitMarkdownSections(file.content, titleFromFileName(file.path));
+function split(terms: string): string[] {
+  return terms === '' ? [] : terms.split(' ');
 }
 
-/** "policies/parental-leave.md" (or .pdf, .docx, ...) → "Parental leave", for files without a `#` title. */
+function parseFile(file: HandbookFile): ParsedFile {
+  const content = file.path === CONTACTS_FILE ? withoutTableColumns(file.content, ['keywords']) : file.content;
+  const document: MarkdownDocument = splitMarkdownSections(content, titleFromFileName(file.path));
+  const titleTerms = stemsOf(document.title).join(' ');
+  const passages: ParsedPassage[] = [];
+  document.sections.forEach((section, index) => {
+    const names = section.headingPath.split(HEADING_PATH_SEPARATOR);
+    // The title is its own field; a title section's heading is the title, so it adds nothing more.
+    const below = names[0] === document.title ? names.slice(1) : names;
+    const own = section.level === 1 && section.heading === document.title ? '' : section.heading;
+    const parents = own === '' ? below : below.slice(0, -1);
+    const pathTerms = stemsOf(parents.join(' ')).join(' ');
+    const headingTerms = stemsOf(own).join(' ');
+    const bodies = splitPassages(section.body);
+    bodies.forEach((body, part) => {
+      passages.push({
+        section: index,
+        part,
+        parts: bodies.length,
+        heading: section.heading,
+        headingPath: section.headingPath,
+        anchor: section.anchor,
+        body,
+        terms: { title: titleTerms, path: pathTerms, heading: headingTerms, body: stemsOf(body).join(' ') },
+      });
+    });
+  });
+  return { title: document.title, passages };
+}
+
+/** "policies/parental-leave.md" → "Parental leave", for files without a `#` title (any extension). */
 function titleFromFileName(path: string): string {
-  const words = basename(path).replace(/\.[^.]+$/, '').replace(/[-_]+/g, ' ').trim();
+  const words = basename(path).replace(/\.[a-z0-9]{1,8}$/i, '').replace(/[-_]+/g, ' ').trim();
   return words === '' ? path : words.charAt(0).toUpperCase() + words.slice(1);
 }
 

@@ -23,7 +23,7 @@ const STOP_WORDS = new Set(
   because been before being below between both but by can cannot could did do does doing done down
   during each either else etc even ever every few for from further get gets getting got had has have
   having he hello her here hers herself hey hi him himself his how however i if in into is it its
-  itself just know let lets like lot lots may maybe me might mine more most much must my myself need
+  itself just know let lets like lot lots many may maybe me might mine more most much must my myself need
   needed needs no nor not now of off ok okay on once only or other others our ours ourselves out own
   per please pls really regarding same shall she should so some somebody someone something such
   supposed sure than thank thanks that the their theirs them themselves then there these they thing
@@ -31,8 +31,21 @@ const STOP_WORDS = new Set(
   we were what whatever when whenever where whether which while who whom whose why will with within
   without would yes yet you your yours yourself yourselves
   im ive id youre youve dont doesnt didnt cant couldnt wont wouldnt shouldnt isnt arent wasnt
-  werent havent hasnt hadnt whats wheres whos hows thats theres heres lets lemme gonna wanna`.split(/\s+/),
+  werent havent hasnt hadnt whats wheres whos hows thats theres heres lets lemme gonna wanna
+  able allowed possible become becomes became happen happens happened kick kicks soon still already
+  usually normally currently actually exactly basically generally typically wondering wonder question
+  questions stuff anyway quick guys folks`.split(/\s+/),
 );
+
+/** Whether a normalised word is question scaffolding or a function word rather than a topic. */
+export function isStopWord(word: string): boolean {
+  return STOP_WORDS.has(word);
+}
+
+/** Every stop word (normalised), e.g. so a misspelt one can be recognised. */
+export function stopWords(): ReadonlySet<string> {
+  return STOP_WORDS;
+}
 
 // Countries an employee might name when asking about working abroad. The two home countries and
 // the UK are left out because the handbook names them in their own right.
@@ -103,13 +116,19 @@ const SYNONYM_GROUPS: readonly (readonly string[])[] = [
  * listed as stop words.
  */
 export function normalizeWords(text: string): string[] {
+  return textWords(text.slice(0, MAX_QUERY_CHARS));
+}
+
+/** {@link normalizeWords} for text of any length (handbook passages). */
+export function textWords(text: string): string[] {
   return text
-    .slice(0, MAX_QUERY_CHARS)
     .normalize('NFKD')
     .replace(/\p{M}/gu, '')
     .toLowerCase()
     .replace(/['’‘`]s\b/g, '')
     .replace(/['’‘`]/g, '')
+    // "2,000" and "2000" are the same number; a comma between digit groups is not a word break.
+    .replace(/(\d)[,.](?=\d{3}(?!\d))/g, '$1')
     .replace(/[^\p{L}\p{N}]+/gu, ' ')
     .trim()
     .split(' ')
@@ -140,6 +159,14 @@ const NORMALISED_GROUPS: readonly (readonly string[])[] = SYNONYM_GROUPS.map((gr
 const SYNONYM_PHRASES: readonly SynonymPhrase[] = NORMALISED_GROUPS.flatMap((group) =>
   group.map((phrase) => ({ stems: phrase.split(' ').map(lightStem), group })),
 ).sort((a, b) => b.stems.length - a.stems.length);
+
+// Every word of the synonym groups: the bot's own HR vocabulary, so never taken for a misspelling.
+const LEXICON: ReadonlySet<string> = new Set(NORMALISED_GROUPS.flatMap((group) => group.flatMap((phrase) => phrase.split(' '))));
+
+/** Whether a normalised word belongs to the HR vocabulary the synonyms are made of. */
+export function isLexiconWord(word: string): boolean {
+  return LEXICON.has(word) || LEXICON.has(lightStem(word));
+}
 
 /**
  * The concepts in a question, in order: synonym phrases are recognised first (before stop words are

@@ -87,6 +87,36 @@ export function parseContacts(markdown: string): ParsedTable<HrContact> {
   return { rows, problems };
 }
 
+/**
+ * The markdown with the named columns taken out of every pipe table (case-insensitive header
+ * match). The contact table's "Keywords" column is matching data for the bot, not text for people:
+ * searched as prose it would make the contact table match half the questions asked.
+ */
+export function withoutTableColumns(markdown: string, names: readonly string[]): string {
+  const lines = markdown.split(/\r\n|\r|\n/);
+  const wanted = new Set(names.map((name) => name.toLowerCase()));
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i += 1) {
+    const line = lines[i]!;
+    const next = lines[i + 1]?.trim();
+    if (!(line.includes('|') && next !== undefined && SEPARATOR_ROW.test(next))) {
+      out.push(line);
+      continue;
+    }
+    const header = splitRow(line.trim());
+    const drop = new Set(header.map((cell, index) => (wanted.has(cell.toLowerCase()) ? index : -1)).filter((index) => index >= 0));
+    const keep = (cells: string[]): string => `| ${cells.filter((_cell, index) => !drop.has(index)).map((cell) => cell.replaceAll('|', '\\|')).join(' | ')} |`;
+    out.push(keep(header), keep(splitRow(next)));
+    i += 2;
+    while (i < lines.length && lines[i]!.includes('|') && lines[i]!.trim() !== '') {
+      out.push(keep(splitRow(lines[i]!.trim())));
+      i += 1;
+    }
+    i -= 1;
+  }
+  return out.join('\n');
+}
+
 /** Whether `value` is YYYY-MM-DD and names a day that exists (no 2026-02-30). */
 function isIsoDate(value: string): boolean {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;

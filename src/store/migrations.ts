@@ -196,4 +196,42 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 6,
+    name: 'handbook-passages',
+    up(db) {
+      // The handbook is searched by passages of a few hundred words instead of whole sections. The
+      // index is derived data: the old tables go, and emptying handbook_files makes the next refresh
+      // index every file again. The FTS table holds stems the code computed (the same code stems the
+      // questions), so it is contentless; *_terms keep the stems per field for scoring.
+      db.exec(`
+        DROP TABLE handbook_fts;
+        DROP TABLE handbook_sections;
+        DELETE FROM handbook_files;
+        CREATE TABLE handbook_passages (
+          id INTEGER PRIMARY KEY,
+          path TEXT NOT NULL REFERENCES handbook_files (path) ON DELETE CASCADE,
+          ord INTEGER NOT NULL,
+          section INTEGER NOT NULL,
+          part INTEGER NOT NULL,
+          parts INTEGER NOT NULL,
+          title TEXT NOT NULL,
+          heading TEXT NOT NULL,
+          heading_path TEXT NOT NULL,
+          anchor TEXT NOT NULL,
+          body TEXT NOT NULL,
+          title_terms TEXT NOT NULL,
+          path_terms TEXT NOT NULL,
+          heading_terms TEXT NOT NULL,
+          body_terms TEXT NOT NULL
+        );
+        CREATE INDEX handbook_passages_path ON handbook_passages (path, ord);
+        CREATE VIRTUAL TABLE handbook_passage_fts USING fts5 (
+          title, path, heading, body,
+          content = '', contentless_delete = 1,
+          tokenize = 'unicode61 remove_diacritics 0'
+        );
+      `);
+    },
+  },
 ];

@@ -264,7 +264,9 @@ export function defaultReply(request: FakeRequest): FakeAnswer {
       const line = (lines[j] ?? '').replace(/<[^>]+>/g, '').trim();
       if (line === '' || sectionHeading(lines[j] ?? '') !== undefined) continue;
       const sentence = /^(.{1,240}?[.!?])(\s|$)/.exec(line)?.[1] ?? line.slice(0, 240);
-      return { text: `According to the handbook (${heading}): ${sentence}`, stopReason: 'end_turn' };
+      // A numbered source ("[2] Heading") is cited by its number, as the prompt asks a model to.
+      const cited = /^\s*\[(\d+)\]/.exec(lines[i] ?? '')?.[1];
+      return { text: `According to the handbook (${heading}): ${sentence}${cited === undefined ? '' : ` [${cited}]`}`, stopReason: 'end_turn' };
     }
   }
   return { text: 'According to the handbook, I could not find anything about that.', stopReason: 'end_turn' };
