@@ -362,7 +362,9 @@ void describe('LLM gateway against the fake Bedrock', () => {
         assert.ok(gateway.concurrency >= 6, `concurrency ended at ${gateway.concurrency} of 8`);
         assert.ok(gateway.rateLimit > 10, `rate ended at ${gateway.rateLimit}/s`);
       },
-      { concurrency: 8, maxThrottledAttempts: 8, backoffBaseMs: 5, backoffMaxMs: 50, queueLimit: 400 },
+      // 12 throttled attempts: at 30% a call is throttled 8 times in a row with p = 0.3^8 ≈ 7e-5, which over
+      // 300 calls failed about one run in fifty; 0.3^12 makes that about one in 7,000.
+      { concurrency: 8, maxThrottledAttempts: 12, backoffBaseMs: 5, backoffMaxMs: 50, queueLimit: 400 },
       { latencyMs: 20, randomFaults: { throttle: 0.3, error: 0, seed: 3 } },
     );
   });
