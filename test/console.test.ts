@@ -47,7 +47,7 @@ describe('console adapter', () => {
         ['/hr policy parental leave', 'how many vacation days do I get?', '/hr forget'],
         'the blank line is skipped, every other line is echoed in order',
       );
-      assert.match(conversation[0]!.answer, /^hrbot › Handbook sections matching parental leave/);
+      assert.match(conversation[0]!.answer, /^hrbot › Handbook passages matching parental leave/);
       assert.match(conversation[0]!.answer, /parental-leave\.md/);
       assert.match(conversation[1]!.answer, /^hrbot › Handbook excerpts/);
       assert.match(conversation[1]!.answer, /pto\.md/);
