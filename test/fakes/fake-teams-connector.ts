@@ -20,6 +20,8 @@ export interface ConnectorCall {
   activity: Record<string, any>;
   /** When the fake received it (ms since epoch). */
   at: number;
+  /** The id the fake answered with: a new activity's id for a POST, the updated one for a PUT. */
+  postedId?: string;
   authorization?: string;
 }
 
@@ -36,7 +38,14 @@ export type ConnectorFault = (
   onlyType?: string;
 };
 
+/** Calls (and faulted calls) recorded by default; a load run raises it with `maxCalls`. */
 const MAX_CALLS = 10_000;
+
+/** Options for {@link FakeTeamsConnector}. */
+export interface FakeTeamsConnectorOptions {
+  /** Calls, and faulted calls, kept at most. Default 10,000. */
+  maxCalls?: number;
+}
 
 export class FakeTeamsConnector {
   /** Successful calls, in order received. */
@@ -47,8 +56,10 @@ export class FakeTeamsConnector {
   readonly #server: Server;
   #port = 0;
   #ids = 0;
+  readonly #maxCalls: number;
 
-  constructor() {
+  constructor(options: FakeTeamsConnectorOptions = {}) {
+    this.#maxCalls = options.maxCalls ?? MAX_CALLS;
     this.#server = createServer((request, response) => {
       this.#handle(request, response).catch((error: unknown) => {
         response.writeHead(500);
@@ -121,7 +132,7 @@ export class FakeTeamsConnector {
     const index = this.#faults.findIndex((f) => f.onlyType === undefined || f.onlyType === call.activity.type);
     const fault = index === -1 ? undefined : this.#faults.splice(index, 1)[0];
     if (fault !== undefined) {
-      if (this.faulted.length < MAX_CALLS) this.faulted.push(call);
+      if (this.faulted.length < this.#maxCalls) this.faulted.push(call);
       if ('reset' in fault) {
         request.socket.destroy();
         return;
@@ -133,9 +144,10 @@ export class FakeTeamsConnector {
       response.end(JSON.stringify({ error: { code: 'Fault', message: `fake ${fault.status}` } }));
       return;
     }
-    if (this.calls.length < MAX_CALLS) this.calls.push(call);
     this.#ids += 1;
+    call.postedId = call.method === 'PUT' ? call.activityId : `fake-${this.#ids}`;
+    if (this.calls.length < this.#maxCalls) this.calls.push(call);
     response.writeHead(200, { 'content-type': 'application/json' });
-    response.end(JSON.stringify({ id: call.method === 'PUT' ? call.activityId : `fake-${this.#ids}` }));
+    response.end(JSON.stringify({ id: call.postedId }));
   }
 }

@@ -20,6 +20,8 @@ export interface MainOptions {
   env: Record<string, string>;
   /** Working directory; default the system temp folder, so a developer's own `.env` in the checkout is never read. */
   cwd?: string;
+  /** The process is killed (SIGTERM) after this long, so a stuck test cannot leave it behind. Default 60 s. */
+  maxRunMs?: number;
 }
 
 function spawnMain(options: MainOptions, stdin: 'pipe' | 'ignore'): ChildProcess {
@@ -27,7 +29,7 @@ function spawnMain(options: MainOptions, stdin: 'pipe' | 'ignore'): ChildProcess
     env: { PATH: process.env.PATH ?? '', ...options.env },
     cwd: options.cwd ?? tmpdir(),
     stdio: [stdin, 'pipe', 'pipe'],
-    timeout: 60_000,
+    timeout: options.maxRunMs ?? 60_000,
   });
 }
 
