@@ -26,6 +26,7 @@ describe('load suite counting', () => {
     sentAt: 1_000,
     attempts: 1,
     acked: true,
+    ackedFirstTry: true,
     undelivered: false,
     ...extra,
   });
@@ -79,7 +80,7 @@ describe('load suite counting', () => {
     const questions = [
       question('teams', 1, 0, conversation),
       question('teams', 1, 1, conversation),
-      question('teams', 1, 2, conversation, { acked: false, undelivered: true }),
+      question('teams', 1, 2, conversation, { acked: false, ackedFirstTry: false, undelivered: true }),
     ];
     const counts = tally('teams', questions, new ReplyTracker([], calls).byConversation());
     assert.deepEqual(

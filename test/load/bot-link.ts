@@ -9,11 +9,18 @@ export class BotLink {
   #generation = 0;
   readonly #killed = new Set<number>();
   #waiters: Array<() => void> = [];
+  #broken: Error | undefined;
 
   /** The bot is listening at `base`: a fresh process, the next generation. */
   up(base: string): void {
     this.#base = base;
     this.#generation += 1;
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  /** The bot could not be restarted: whoever waits for it gives up with `error`. */
+  broken(error: Error): void {
+    this.#broken = error;
     for (const wake of this.#waiters.splice(0)) wake();
   }
 
@@ -41,6 +48,7 @@ export class BotLink {
   async after(generation: number, timeoutMs = 120_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.#generation <= generation) {
+      if (this.#broken !== undefined) throw this.#broken;
       if (Date.now() > deadline) throw new Error('the bot did not come back');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 1000);

@@ -7,6 +7,7 @@
  * its HTTP answers and what the fakes received are read.
  */
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { startFakeBedrock } from '../fakes/fake-bedrock.ts';
@@ -71,6 +72,11 @@ export interface ScenarioResult {
   refusals: Record<string, number>;
   /** Log lines at level error or worse, all processes, by message. */
   errorLogs: Record<string, number>;
+  /**
+   * Event-loop delay of this (the driving) process, ms: when it is high, late acknowledgements and
+   * replies may be the driver's, not the bot's (both share the machine).
+   */
+  driverLagMs: { p99: number; max: number };
 }
 
 const TOPICS = [
@@ -105,7 +111,7 @@ function buildQuestions(scenario: LoadScenario): Question[][] {
     Array.from({ length: scenario.messages }, (_, index): Question => {
       const platform = user % 2 === 0 ? 'slack' : 'teams';
       const conversation = platform === 'slack' ? `DUL${user}` : `a:personal-${teamsUser(user).aadObjectId}`;
-      return { platform, user, index, tag: `q${user}x${index}`, conversation, attempts: 0, acked: false, undelivered: false };
+      return { platform, user, index, tag: `q${user}x${index}`, conversation, attempts: 0, acked: false, ackedFirstTry: false, undelivered: false };
     }),
   );
 }
@@ -171,19 +177,28 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
   const errorLogs: Record<string, number> = {};
   let resumed: number | undefined;
   let bot: RunningMain | undefined;
+  const lag = monitorEventLoopDelay({ resolution: 20 });
   try {
     bot = await startMain(mainOptions);
+    lag.enable();
     link.up(`http://127.0.0.1:${bot.port}`);
     const total = questions.length;
     const crashAfter = scenario.crashAtShareSent === undefined ? undefined : Math.max(1, Math.floor(total * scenario.crashAtShareSent));
     let sent = 0;
-    let crash: Promise<void> | undefined;
+    let crash: Promise<Error | undefined> | undefined;
     const restart = async (): Promise<void> => {
+      const at = sent;
       link.killing();
       const killed = await bot!.kill();
       countErrorLines(killed.stdout, errorLogs);
-      progress(`${scenario.name}: SIGKILL after ${sent} of ${total} sent; restarting on the same database`);
-      bot = await startMain(mainOptions);
+      progress(`${scenario.name}: SIGKILL after ${at} of ${total} sent; restarting on the same database`);
+      try {
+        bot = await startMain(mainOptions);
+      } catch (error) {
+        bot = undefined;
+        link.broken(error instanceof Error ? error : new Error(String(error)));
+        throw error;
+      }
       resumed = Number(bot.started['resumed']);
       link.up(`http://127.0.0.1:${bot.port}`);
       progress(`${scenario.name}: restarted, resumed ${resumed}`);
@@ -191,6 +206,7 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
     const record = (q: Question, outcome: DeliveryOutcome): void => {
       q.attempts = outcome.attempts;
       q.acked = outcome.acked;
+      q.ackedFirstTry = outcome.acked && outcome.attempts === 1;
       if (outcome.ackMs !== undefined) q.ackMs = outcome.ackMs;
       q.undelivered = outcome.undelivered;
       for (const status of outcome.statuses) {
@@ -237,7 +253,11 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
           q.sentAt = Date.now();
           due = q.sentAt + scenario.intervalMs + jitters[u * scenario.messages + q.index]!;
           sent += 1;
-          if (crashAfter !== undefined && sent === crashAfter) crash = restart();
+          // Awaited once every user is done; a failed restart also stops the users waiting for it (link.broken).
+          if (crashAfter !== undefined && sent === crashAfter) crash = restart().then(
+              () => undefined,
+              (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+            );
           if (q.platform === 'slack') {
             record(q, await deliverSlack(link, eventBody(dmEvent(text, `UL${u}`))));
           } else {
@@ -246,7 +266,8 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
         }
       }),
     );
-    await crash;
+    const restartFailure = await crash;
+    if (restartFailure !== undefined) throw restartFailure;
     progress(`${scenario.name}: all ${sent} sent after ${Math.round((Date.now() - started) / 1000)} s; waiting for replies`);
 
     // Wait until every question the bot could have seen has a reply and nothing is left half-shown,
@@ -305,8 +326,10 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
       bedrock: { ...bedrock.stats },
       refusals,
       errorLogs,
+      driverLagMs: { p99: Math.round(lag.percentile(99) / 1e6), max: Math.round(lag.max / 1e6) },
     };
   } finally {
+    lag.disable();
     for (const timer of timers) clearTimeout(timer);
     if (bot !== undefined) await bot.kill();
     await bedrock.close();

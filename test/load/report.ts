@@ -8,8 +8,8 @@ import { percentile } from './tally.ts';
 
 const COLUMNS: Array<[string, (t: PlatformTally) => string]> = [
   ['sent', (t) => String(t.sent)],
-  ['acked in time', (t) => String(t.ackedInDeadline)],
-  ['redelivered', (t) => String(t.redelivered)],
+  ['acked in time', (t) => String(t.ackedInTime)],
+  ['acked on retry', (t) => String(t.ackedOnRetry)],
   ['undelivered', (t) => String(t.undelivered)],
   ['answered', (t) => String(t.answered)],
   ['duplicates', (t) => String(t.duplicates)],
@@ -51,7 +51,11 @@ export function formatReport(results: readonly ScenarioResult[]): string {
       `integrity ${r.integrity}`,
       `inbox unfinished ${r.inboxUnfinished ?? 'n/a'}`,
       `error log lines: ${errors.length === 0 ? 'none' : errors.join(', ')}`,
-      ...(refusals.length === 0 ? [] : [`not acknowledged: ${refusals.join(', ')}`]),
+      ...(refusals.length === 0 ? [] : [`attempts not acknowledged: ${refusals.join(', ')}`]),
+      `driver event-loop delay p99 ${r.driverLagMs.p99} ms, max ${r.driverLagMs.max} ms`,
+      ...(['slack', 'teams'] as const)
+        .filter((platform) => r[platform].leftBehindSamples.length > 0)
+        .map((platform) => `${platform} left behind, e.g. ${r[platform].leftBehindSamples.map((sample) => JSON.stringify(sample)).join(', ')}`),
       ...(r.complete ? [] : ['stopped waiting for replies']),
     ].join('; ');
   });

@@ -21,6 +21,8 @@ export interface Question {
   attempts: number;
   /** Some attempt got a 2xx within the platform's deadline (Slack gives up on an attempt after 3 s, Teams after 15 s). */
   acked: boolean;
+  /** The first attempt did. */
+  ackedFirstTry: boolean;
   ackMs?: number;
   /**
    * The POST failed because the bot process was killed and the platform does not resend it (Teams):
@@ -32,9 +34,10 @@ export interface Question {
 /** The figures for one platform in one run. */
 export interface PlatformTally {
   sent: number;
-  ackedInDeadline: number;
-  /** Messages Slack had to deliver more than once (no 2xx in time, or the process was gone). */
-  redelivered: number;
+  /** The first attempt got a 2xx within the platform's deadline. */
+  ackedInTime: number;
+  /** Only a redelivery did (Slack: the first got no 2xx within 3 s, or the process was gone). */
+  ackedOnRetry: number;
   undelivered: number;
   answered: number;
   /** Replies beyond one per question. */
@@ -47,6 +50,8 @@ export interface PlatformTally {
   misplaced: number;
   /** Messages still showing a placeholder, a partial stream or a notice when the run ended. */
   leftBehind: number;
+  /** A few of them, as "conversation: text", to see what was left. */
+  leftBehindSamples: string[];
   /** Messages that showed "N questions ahead of yours" before their answer. */
   notices: number;
   /** Final replies that said the bot was overloaded and did not take the message. */
@@ -58,6 +63,9 @@ export interface PlatformTally {
   /** Time from the first send to the reply's final text, ms, sorted. */
   replyMs: number[];
 }
+
+/** Left-behind messages quoted in a tally. */
+const MAX_SAMPLES = 5;
 
 export function percentile(sorted: readonly number[], p: number): number | undefined {
   if (sorted.length === 0) return undefined;
@@ -81,6 +89,7 @@ function assign(asked: readonly Question[], slots: readonly ReplySlot[], counts:
     if (slot.everNotice) counts.notices += 1;
     if (!isReply(kind)) {
       counts.leftBehind += 1;
+      if (counts.leftBehindSamples.length < MAX_SAMPLES) counts.leftBehindSamples.push(`${slot.conversation}: ${slot.text.slice(0, 80)}`);
       continue;
     }
     if (kind === 'overloaded') counts.overloaded += 1;
@@ -115,8 +124,8 @@ export function tally(platform: Platform, questions: readonly Question[], slotsB
   const mine = questions.filter((q) => q.platform === platform && q.sentAt !== undefined);
   const result: PlatformTally = {
     sent: mine.length,
-    ackedInDeadline: mine.filter((q) => q.acked).length,
-    redelivered: mine.filter((q) => q.attempts > 1).length,
+    ackedInTime: mine.filter((q) => q.ackedFirstTry).length,
+    ackedOnRetry: mine.filter((q) => q.acked && !q.ackedFirstTry).length,
     undelivered: mine.filter((q) => q.undelivered).length,
     answered: 0,
     duplicates: 0,
@@ -124,6 +133,7 @@ export function tally(platform: Platform, questions: readonly Question[], slotsB
     outOfOrder: 0,
     misplaced: 0,
     leftBehind: 0,
+    leftBehindSamples: [],
     notices: 0,
     overloaded: 0,
     busy: 0,
