@@ -59,7 +59,9 @@ export interface ScenarioResult {
   elapsedMs: number;
   /** Every question the bot could have seen got a reply before the run stopped waiting. */
   complete: boolean;
-  /** Unfinished items the restarted process said it took up (crash runs). */
+  /** Times the bot was killed and restarted. */
+  restarts: number;
+  /** Unfinished items the restarted process said it took up (crash runs, when its start-up line says). */
   resumed?: number;
   /** Exit code of the last process after SIGTERM. */
   exitCode: number | null;
@@ -176,6 +178,7 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
   const timers: NodeJS.Timeout[] = [];
   const errorLogs: Record<string, number> = {};
   let resumed: number | undefined;
+  let restarts = 0;
   let bot: RunningMain | undefined;
   const lag = monitorEventLoopDelay({ resolution: 20 });
   try {
@@ -199,7 +202,9 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
         link.broken(error instanceof Error ? error : new Error(String(error)));
         throw error;
       }
-      resumed = Number(bot.started['resumed']);
+      restarts += 1;
+      const said = bot.started['resumed'];
+      resumed = typeof said === 'number' ? said : undefined;
       link.up(`http://127.0.0.1:${bot.port}`);
       progress(`${scenario.name}: restarted, resumed ${resumed}`);
     };
@@ -319,6 +324,7 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
       teams,
       elapsedMs: lastReply - started,
       complete,
+      restarts,
       ...(resumed === undefined ? {} : { resumed }),
       exitCode: stopped.code,
       integrity,

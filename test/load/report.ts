@@ -46,7 +46,7 @@ export function formatReport(results: readonly ScenarioResult[]): string {
       `${r.scenario.name}: ${r.scenario.users} users × ${r.scenario.messages} messages`,
       `${(r.elapsedMs / 1000).toFixed(1)} s to the last reply, ${((answered * 1000) / Math.max(1, r.elapsedMs)).toFixed(1)} replies/s`,
       `Bedrock ${r.bedrock.requests} requests (${r.bedrock.throttled} throttled, ${r.bedrock.failed} failed)`,
-      ...(r.resumed === undefined ? [] : [`restart resumed ${r.resumed}`]),
+      ...(r.restarts === 0 ? [] : [`SIGKILL and restart ×${r.restarts}, resumed ${r.resumed ?? 'not said'}`]),
       `exit ${r.exitCode}`,
       `integrity ${r.integrity}`,
       `inbox unfinished ${r.inboxUnfinished ?? 'n/a'}`,
