@@ -7,7 +7,7 @@ import type { RecordedCall } from './fakes/fake-slack-api.ts';
 import type { ConnectorCall } from './fakes/fake-teams-connector.ts';
 import type { ScenarioResult } from './load/load-scenario.ts';
 import { runScenario } from './load/load-scenario.ts';
-import { ReplyTracker } from './load/reply-tracker.ts';
+import { classify, fakeModelAnswer, ReplyTracker } from './load/reply-tracker.ts';
 import { failures, formatReport } from './load/report.ts';
 import { FULL_SIZE, scenario } from './load/scenarios.ts';
 import type { Question } from './load/tally.ts';
@@ -57,6 +57,20 @@ describe('load suite counting', () => {
     assert.equal(counts.leftBehind, 1, 'the notice was never replaced');
     assert.equal(counts.notices, 1);
     assert.equal(counts.fallbacks, 1);
+  });
+
+  it('tells placeholders, notices and partial answers from replies', () => {
+    const kinds = [
+      '_Looking that up…_',
+      'Looking that up…',
+      fakeModelAnswer('how long is parental leave q3x1?').slice(0, 30),
+      "I'm answering 4 questions ahead of yours. I'll reply right here as soon as I get to it.",
+      fakeModelAnswer('how long is parental leave q3x1?'),
+      "_AI answers are unavailable right now, so here are the matching handbook passages._\n\n**PTO**",
+      "I'm overloaded right now and couldn't take this message.",
+      "The handbook doesn't cover this.",
+    ].map((text) => classify(text).kind);
+    assert.deepEqual(kinds, ['progress', 'progress', 'progress', 'notice', 'answer', 'fallback', 'overloaded', 'other']);
   });
 
   it('follows a Teams stream and an updated activity as one message each, and expects nothing for an undelivered one', () => {

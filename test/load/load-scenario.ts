@@ -22,7 +22,7 @@ import { KNOWLEDGE_DIR, tempDir } from '../support/temp-bot.ts';
 import { BotLink } from './bot-link.ts';
 import type { DeliveryOutcome } from './deliveries.ts';
 import { deliverSlack, deliverTeams } from './deliveries.ts';
-import { ReplyTracker } from './reply-tracker.ts';
+import { fakeModelAnswer, ReplyTracker } from './reply-tracker.ts';
 import type { PlatformTally, Question } from './tally.ts';
 import { tally } from './tally.ts';
 
@@ -148,11 +148,7 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
     latencyMs: scenario.latencyMs,
     randomFaults: scenario.faults,
     maxCalls: 0,
-    // The answer echoes the question's tag, so each answer can be matched to its question.
-    reply: (request) => {
-      const tag = /q\d+x\d+/.exec(request.question)?.[0] ?? 'none';
-      return { text: `Full-time employees get 25 vacation days a year, see the handbook (answer for ${tag}).`, stopReason: 'end_turn' };
-    },
+    reply: (request) => ({ text: fakeModelAnswer(request.question), stopReason: 'end_turn' }),
   });
   const env = {
     SLACK_SIGNING_SECRET: SIGNING_SECRET,

@@ -10,8 +10,11 @@ import { sectionText } from '../support/slack-blocks.ts';
 
 export type Platform = 'slack' | 'teams';
 
-/** What a slot's text is: a reply that answers the question, or something meant to be replaced. */
-export type ReplyClass = 'answer' | 'fallback' | 'overloaded' | 'busy' | 'notice' | 'progress';
+/**
+ * What a slot's text is: a reply that answers the question (an AI answer, a fallback, a refusal, or any
+ * other final reply such as "the handbook doesn't cover this"), or something meant to be replaced.
+ */
+export type ReplyClass = 'answer' | 'fallback' | 'overloaded' | 'busy' | 'other' | 'notice' | 'progress';
 
 /** One message the bot created in a conversation. */
 export interface ReplySlot {
@@ -29,23 +32,33 @@ export interface ReplySlot {
   deleted: boolean;
 }
 
-/** The question tag the fake model echoes ("answer for q12x3"), and how a reply's text is classed. */
+/** What the fake model answers: the question's tag at the end, so each answer can be matched to its question. */
+const ANSWER_PREFIX = 'Full-time employees get 25 vacation days a year, see the handbook (answer for ';
+
+export function fakeModelAnswer(question: string): string {
+  const tag = /q\d+x\d+/.exec(question)?.[0] ?? 'none';
+  return `${ANSWER_PREFIX}${tag}).`;
+}
+
 const ANSWER_TAG = /answer for (q\d+x\d+)\)/;
 
 export function classify(text: string): { kind: ReplyClass; tag?: string } {
   const tag = ANSWER_TAG.exec(text)?.[1];
   if (tag !== undefined) return { kind: 'answer', tag };
   if (/ahead of yours/i.test(text)) return { kind: 'notice' };
+  const bare = text.replace(/^_|_$/g, '').trim();
+  // A status line ("Looking that up…"), or part of the model's answer streamed so far.
+  if (bare === '' || (bare.endsWith('…') && bare.length < 100) || ANSWER_PREFIX.startsWith(bare) || bare.startsWith(ANSWER_PREFIX)) return { kind: 'progress' };
   if (/overloaded/i.test(text)) return { kind: 'overloaded' };
   // The excerpts the bot falls back on (their note says why: the model was unavailable or busy).
   if (/handbook passages|handbook excerpts/i.test(text)) return { kind: 'fallback' };
   if (/busy|faster than I can keep up|something went wrong|try again/i.test(text)) return { kind: 'busy' };
-  return { kind: 'progress' };
+  return { kind: 'other' };
 }
 
 /** Replies count: what the bot says instead of an answer counts as one, a notice or placeholder does not. */
 export function isReply(kind: ReplyClass): boolean {
-  return kind === 'answer' || kind === 'fallback' || kind === 'overloaded' || kind === 'busy';
+  return kind !== 'notice' && kind !== 'progress';
 }
 
 function slackText(call: RecordedCall): string {

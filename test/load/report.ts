@@ -21,6 +21,7 @@ const COLUMNS: Array<[string, (t: PlatformTally) => string]> = [
   ['overloaded', (t) => String(t.overloaded)],
   ['busy', (t) => String(t.busy)],
   ['fallbacks', (t) => String(t.fallbacks)],
+  ['other', (t) => String(t.other)],
   ['p50 reply', (t) => seconds(percentile(t.replyMs, 0.5))],
   ['p99 reply', (t) => seconds(percentile(t.replyMs, 0.99))],
 ];
@@ -56,6 +57,9 @@ export function formatReport(results: readonly ScenarioResult[]): string {
       ...(['slack', 'teams'] as const)
         .filter((platform) => r[platform].leftBehindSamples.length > 0)
         .map((platform) => `${platform} left behind, e.g. ${r[platform].leftBehindSamples.map((sample) => JSON.stringify(sample)).join(', ')}`),
+      ...(['slack', 'teams'] as const)
+        .filter((platform) => r[platform].otherSamples.length > 0)
+        .map((platform) => `${platform} other replies, e.g. ${r[platform].otherSamples.map((sample) => JSON.stringify(sample)).join(', ')}`),
       ...(r.complete ? [] : ['stopped waiting for replies']),
     ].join('; ');
   });

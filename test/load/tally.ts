@@ -60,11 +60,15 @@ export interface PlatformTally {
   busy: number;
   /** Final replies made of handbook passages because the model was unavailable or busy. */
   fallbacks: number;
+  /** Other final replies without the model's answer (e.g. "the handbook doesn't cover this"). */
+  other: number;
+  /** A few of them, as "conversation: text". */
+  otherSamples: string[];
   /** Time from the first send to the reply's final text, ms, sorted. */
   replyMs: number[];
 }
 
-/** Left-behind messages quoted in a tally. */
+/** Left-behind messages and other replies quoted in a tally. */
 const MAX_SAMPLES = 5;
 
 export function percentile(sorted: readonly number[], p: number): number | undefined {
@@ -95,6 +99,10 @@ function assign(asked: readonly Question[], slots: readonly ReplySlot[], counts:
     if (kind === 'overloaded') counts.overloaded += 1;
     if (kind === 'busy') counts.busy += 1;
     if (kind === 'fallback') counts.fallbacks += 1;
+    if (kind === 'other') {
+      counts.other += 1;
+      if (counts.otherSamples.length < MAX_SAMPLES) counts.otherSamples.push(`${slot.conversation}: ${slot.text.slice(0, 80)}`);
+    }
     const question = tag === undefined ? undefined : byTag.get(tag);
     if (question === undefined) {
       // No tag (or another conversation's): placed by order below.
@@ -138,6 +146,8 @@ export function tally(platform: Platform, questions: readonly Question[], slotsB
     overloaded: 0,
     busy: 0,
     fallbacks: 0,
+    other: 0,
+    otherSamples: [],
     replyMs: [],
   };
   const byConversation = new Map<string, Question[]>();
