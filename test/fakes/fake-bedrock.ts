@@ -141,6 +141,8 @@ export interface FakeBedrockOptions {
   latencyMs?: number;
   /** Characters per contentBlockDelta event. Default 16. */
   chunkChars?: number;
+  /** Requests kept in `calls` at most (each holds its whole prompt); later ones are counted in `stats` only. Default: all. */
+  maxCalls?: number;
   /** Real milliseconds between contentBlockDelta events. Default 0. */
   chunkDelayMs?: number;
   reply?: ReplyFn;
@@ -514,6 +516,7 @@ class FakeBedrockServer implements FakeBedrock {
       latencyMs: options.latencyMs ?? 0,
       chunkChars: options.chunkChars ?? 16,
       chunkDelayMs: options.chunkDelayMs ?? 0,
+      maxCalls: options.maxCalls ?? Number.POSITIVE_INFINITY,
       quota: options.quota,
       reply: options.reply,
       randomFaults: options.randomFaults,
@@ -617,7 +620,7 @@ class FakeBedrockServer implements FakeBedrock {
     const operation: FakeOperation = route?.[2] === 'converse-stream' ? 'converse-stream' : 'converse';
     const modelId = route?.[1] ? decodeURIComponent(route[1]) : '';
     const { protocol, headers } = exchange;
-    this.calls.push({ operation, modelId, body, at, protocol, attempt: attemptOf(headers), headers });
+    if (this.calls.length < this.#options.maxCalls) this.calls.push({ operation, modelId, body, at, protocol, attempt: attemptOf(headers), headers });
 
     if (!route || exchange.method !== 'POST') {
       return this.#sendError(exchange, settle, 404, 'UnknownOperationException', `No operation at ${exchange.method} ${exchange.path}`);

@@ -51,7 +51,14 @@ export interface Fault {
 
 /** Fields parsed as JSON when the client sends them form-encoded. */
 const JSON_FIELDS = new Set(['blocks', 'attachments', 'chunks', 'metadata', 'loading_messages']);
+/** Calls (and posted messages) recorded by default; a load run raises it with `maxCalls`. */
 const MAX_CALLS = 10_000;
+
+/** Options for {@link FakeSlackApi}. */
+export interface FakeSlackApiOptions {
+  /** Calls, and posted messages, kept at most. Default 10,000. */
+  maxCalls?: number;
+}
 
 /**
  * A fake Slack Web API over real HTTP, reached through SLACK_API_URL (`${url}/api/`). It records
@@ -73,6 +80,11 @@ export class FakeSlackApi {
   // Message timestamps after any the tests give users' messages (1710000000.x), as Slack's grow with time.
   #ts = Math.floor(Date.now() / 1000);
   #url = '';
+  readonly #maxCalls: number;
+
+  constructor(options: FakeSlackApiOptions = {}) {
+    this.#maxCalls = options.maxCalls ?? MAX_CALLS;
+  }
 
   /** Start on 127.0.0.1, a free port. */
   async start(): Promise<this> {
@@ -140,7 +152,7 @@ export class FakeSlackApi {
 
     const method = path.startsWith('/api/') ? path.slice(5) : path.startsWith('/response/') ? 'response_url' : path;
     const call: RecordedCall = { method, args, ...(token === undefined ? {} : { token }), at: Date.now() };
-    if (this.calls.length < MAX_CALLS) this.calls.push(call);
+    if (this.calls.length < this.#maxCalls) this.calls.push(call);
 
     const fault = this.#faults.get(method)?.shift();
     if (fault?.status !== undefined) {
@@ -172,7 +184,7 @@ export class FakeSlackApi {
       case 'chat.postMessage':
       case 'chat.startStream': {
         const posted = ts();
-        if (this.#messages.length < MAX_CALLS) this.#messages.push({ channel: String(args.channel), ts: posted, thread_ts: args.thread_ts, metadata: args.metadata, text: args.text });
+        if (this.#messages.length < this.#maxCalls) this.#messages.push({ channel: String(args.channel), ts: posted, thread_ts: args.thread_ts, metadata: args.metadata, text: args.text });
         return { ok: true, channel: args.channel, ts: posted };
       }
       case 'conversations.history':

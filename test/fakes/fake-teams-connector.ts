@@ -20,7 +20,7 @@ export interface ConnectorCall {
   activity: Record<string, any>;
   /** When the fake received it (ms since epoch). */
   at: number;
-  /** The id the fake answered with: a new message's id, or the updated one's. */
+  /** The id the fake answered with: a new activity's id for a POST, the updated one for a PUT. */
   responseId?: string;
   authorization?: string;
 }
@@ -38,7 +38,14 @@ export type ConnectorFault = (
   onlyType?: string;
 };
 
+/** Calls (and faulted calls) recorded by default; a load run raises it with `maxCalls`. */
 const MAX_CALLS = 10_000;
+
+/** Options for {@link FakeTeamsConnector}. */
+export interface FakeTeamsConnectorOptions {
+  /** Calls, and faulted calls, kept at most. Default 10,000. */
+  maxCalls?: number;
+}
 
 export class FakeTeamsConnector {
   /** Successful calls, in order received. */
@@ -49,8 +56,10 @@ export class FakeTeamsConnector {
   readonly #server: Server;
   #port = 0;
   #ids = 0;
+  readonly #maxCalls: number;
 
-  constructor() {
+  constructor(options: FakeTeamsConnectorOptions = {}) {
+    this.#maxCalls = options.maxCalls ?? MAX_CALLS;
     this.#server = createServer((request, response) => {
       this.#handle(request, response).catch((error: unknown) => {
         response.writeHead(500);
@@ -141,7 +150,7 @@ export class FakeTeamsConnector {
     const index = this.#faults.findIndex((f) => f.onlyType === undefined || f.onlyType === call.activity.type);
     const fault = index === -1 ? undefined : this.#faults.splice(index, 1)[0];
     if (fault !== undefined) {
-      if (this.faulted.length < MAX_CALLS) this.faulted.push(call);
+      if (this.faulted.length < this.#maxCalls) this.faulted.push(call);
       if ('reset' in fault) {
         request.socket.destroy();
         return;
@@ -156,7 +165,7 @@ export class FakeTeamsConnector {
     this.#ids += 1;
     const id = call.method === 'PUT' ? call.activityId : `fake-${this.#ids}`;
     if (id !== undefined) call.responseId = id;
-    if (this.calls.length < MAX_CALLS) this.calls.push(call);
+    if (this.calls.length < this.#maxCalls) this.calls.push(call);
     response.writeHead(200, { 'content-type': 'application/json' });
     response.end(JSON.stringify({ id }));
   }

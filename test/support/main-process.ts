@@ -47,6 +47,8 @@ export interface MainOptions {
   /** Run as this user and group (a test running as root uses them to meet file permissions as a service user would). */
   uid?: number;
   gid?: number;
+  /** The process is killed (SIGTERM) after this long, so a stuck test cannot leave it behind. Default 60 s. */
+  maxRunMs?: number;
 }
 
 function spawnMain(options: MainOptions, stdin: 'pipe' | 'ignore'): ChildProcess {
@@ -55,7 +57,7 @@ function spawnMain(options: MainOptions, stdin: 'pipe' | 'ignore'): ChildProcess
     env: { PATH: process.env.PATH ?? '', ...options.env },
     cwd: options.cwd ?? tmpdir(),
     stdio: [stdin, 'pipe', 'pipe'],
-    timeout: 60_000,
+    timeout: options.maxRunMs ?? 60_000,
     ...(options.uid === undefined ? {} : { uid: options.uid }),
     ...(options.gid === undefined ? {} : { gid: options.gid }),
   });

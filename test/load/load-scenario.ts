@@ -1,0 +1,342 @@
+/**
+ * One load run against the production entry point (adapters/main.ts as a child process): Slack in HTTP
+ * mode against the fake Web API and Teams in emulator mode against the fake connector, at once, with
+ * AI answers from the fake Bedrock. Users type at a steady pace, half in Slack DMs and half in Teams
+ * personal chats; the model throttles and fails at random; optionally the bot is SIGKILLed half way
+ * and restarted on the same database, or Bedrock goes down for a while. The bot is a black box: only
+ * its HTTP answers and what the fakes received are read.
+ */
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import { startFakeBedrock } from '../fakes/fake-bedrock.ts';
+import type { FakeStats, RandomFaults } from '../fakes/fake-bedrock.ts';
+import { FakeSlackApi } from '../fakes/fake-slack-api.ts';
+import { FakeTeamsConnector } from '../fakes/fake-teams-connector.ts';
+import type { RunningMain } from '../support/main-process.ts';
+import { outputLines, startMain } from '../support/main-process.ts';
+import { BOT_TOKEN, dmEvent, eventBody, SIGNING_SECRET } from '../support/slack-requests.ts';
+import { personalMessage } from '../support/teams-bot.ts';
+import { KNOWLEDGE_DIR, tempDir } from '../support/temp-bot.ts';
+import { BotLink } from './bot-link.ts';
+import type { DeliveryOutcome } from './deliveries.ts';
+import { deliverSlack, deliverTeams } from './deliveries.ts';
+import { fakeModelAnswer, ReplyTracker } from './reply-tracker.ts';
+import type { PlatformTally, Question } from './tally.ts';
+import { tally } from './tally.ts';
+
+/** What one run does; sizes and times are the caller's (see run.ts for the full defaults). */
+export interface LoadScenario {
+  name: string;
+  /** Users, half in Slack DMs (even numbers) and half in Teams personal chats (odd). */
+  users: number;
+  /** Messages per user, each sent after the previous one's delivery and about `intervalMs` after the previous was sent. */
+  messages: number;
+  intervalMs: number;
+  /** Model latency of every Bedrock request, ms. */
+  latencyMs: number;
+  /** Random throttles and errors at Bedrock, for the whole run. */
+  faults: RandomFaults;
+  /** SIGKILL the bot once this share of the messages has been sent, and restart it on the same database. */
+  crashAtShareSent?: number;
+  /** Bedrock answers every request 503 from `afterMs` into the burst, for `forMs`. */
+  bedrockDown?: { afterMs: number; forMs: number };
+  /** Stop waiting for replies after this long without any new call at the fakes while the bot's inbox holds nothing unfinished, ms. */
+  idleMs: number;
+  /** Hard limit on the whole run, ms. */
+  maxMs: number;
+  /** Seed of the users' pacing. */
+  seed: number;
+}
+
+/** What a run measured. */
+export interface ScenarioResult {
+  scenario: LoadScenario;
+  slack: PlatformTally;
+  teams: PlatformTally;
+  /** From the first message sent to the last reply shown, ms. */
+  elapsedMs: number;
+  /** Every question the bot could have seen got a reply before the run stopped waiting. */
+  complete: boolean;
+  /** Times the bot was killed and restarted. */
+  restarts: number;
+  /** Unfinished items the restarted process said it took up (crash runs, when its start-up line says). */
+  resumed?: number;
+  /** Exit code of the last process after SIGTERM. */
+  exitCode: number | null;
+  /** `PRAGMA integrity_check` of the database after the run. */
+  integrity: string;
+  /** Inbox rows not done after the run (undefined when there is no inbox table). */
+  inboxUnfinished: number | undefined;
+  bedrock: FakeStats;
+  /** HTTP answers other than 2xx, by platform and status (0: no answer in time or no connection). */
+  refusals: Record<string, number>;
+  /** Log lines at level error or worse, all processes, by message. */
+  errorLogs: Record<string, number>;
+  /**
+   * Event-loop delay of this (the driving) process, ms: when it is high, late acknowledgements and
+   * replies may be the driver's, not the bot's (both share the machine).
+   */
+  driverLagMs: { p99: number; max: number };
+}
+
+const TOPICS = [
+  'how many vacation days do I get',
+  'how long is parental leave',
+  'what is the per diem for meals when I travel',
+  'how do I enrol in health insurance',
+  'do I need a doctor note when I am sick',
+] as const;
+
+/** Calls the fakes keep: far above what a 5,000-message run makes. */
+const MAX_RECORDED_CALLS = 500_000;
+
+/** A small seeded generator (mulberry32), so a run's pacing repeats. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function teamsUser(u: number): { id: string; aadObjectId: string; name: string } {
+  return { id: `29:load-user-${u}`, aadObjectId: `00000000-0000-4000-8000-${String(u).padStart(12, '0')}`, name: `Load User ${u}` };
+}
+
+function buildQuestions(scenario: LoadScenario): Question[][] {
+  return Array.from({ length: scenario.users }, (_, user) =>
+    Array.from({ length: scenario.messages }, (_, index): Question => {
+      const platform = user % 2 === 0 ? 'slack' : 'teams';
+      const conversation = platform === 'slack' ? `DUL${user}` : `a:personal-${teamsUser(user).aadObjectId}`;
+      return { platform, user, index, tag: `q${user}x${index}`, conversation, attempts: 0, acked: false, ackedFirstTry: false, undelivered: false };
+    }),
+  );
+}
+
+function countErrorLines(stdout: string, into: Record<string, number>): void {
+  for (const line of outputLines(stdout)) {
+    if (typeof line.level !== 'number' || line.level < 50) continue;
+    // Node's own warnings start with the pid, which would split one warning into one entry per process.
+    const text = typeof line.msg === 'string' ? line.msg : typeof line.raw === 'string' ? line.raw : '?';
+    const msg = text.split('\n')[0]!.replace(/^\(node:\d+\) /, '').slice(0, 100);
+    into[msg] = (into[msg] ?? 0) + 1;
+  }
+}
+
+/** Items the bot's inbox holds unfinished, from its /metrics (0 when it has no inbox gauges). */
+async function inboxUnfinishedNow(base: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+  let open = 0;
+  for (const line of text.split('\n')) {
+    const match = /^hrbot_inbox_(?:pending|working)(?:\{[^}]*\})? (\d+)/.exec(line);
+    if (match !== null) open += Number(match[1]);
+  }
+  return open;
+}
+
+/** Run one scenario to its end; never throws for what the bot did (that is in the result), only for a broken setup. */
+export async function runScenario(scenario: LoadScenario, progress: (line: string) => void = () => {}): Promise<ScenarioResult> {
+  const dir = tempDir('hrbot-load-');
+  const api = await new FakeSlackApi({ maxCalls: MAX_RECORDED_CALLS }).start();
+  const connector = await new FakeTeamsConnector({ maxCalls: MAX_RECORDED_CALLS }).start();
+  const bedrock = await startFakeBedrock({
+    latencyMs: scenario.latencyMs,
+    randomFaults: scenario.faults,
+    maxCalls: 0,
+    reply: (request) => ({ text: fakeModelAnswer(request.question), stopReason: 'end_turn' }),
+  });
+  const env = {
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_API_URL: api.apiUrl,
+    TEAMS_EMULATOR: 'true',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATABASE_PATH: join(dir.path, 'hrbot.db'),
+    KNOWLEDGE_DIR,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'x',
+    AWS_SECRET_ACCESS_KEY: 'y',
+    BEDROCK_MODEL_ID: 'anthropic.claude-3-haiku-20240307-v1:0',
+    AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.url,
+  };
+  const mainOptions = { env, maxRunMs: scenario.maxMs + 60_000 };
+  const link = new BotLink();
+  const tracker = new ReplyTracker(api.calls, connector.calls);
+  const users = buildQuestions(scenario);
+  const questions = users.flat();
+  const refusals: Record<string, number> = {};
+  const timers: NodeJS.Timeout[] = [];
+  const errorLogs: Record<string, number> = {};
+  let resumed: number | undefined;
+  let restarts = 0;
+  let bot: RunningMain | undefined;
+  const lag = monitorEventLoopDelay({ resolution: 20 });
+  try {
+    bot = await startMain(mainOptions);
+    lag.enable();
+    link.up(`http://127.0.0.1:${bot.port}`);
+    const total = questions.length;
+    const crashAfter = scenario.crashAtShareSent === undefined ? undefined : Math.max(1, Math.floor(total * scenario.crashAtShareSent));
+    let sent = 0;
+    let crash: Promise<Error | undefined> | undefined;
+    const restart = async (): Promise<void> => {
+      const at = sent;
+      link.killing();
+      const killed = await bot!.kill();
+      countErrorLines(killed.stdout, errorLogs);
+      progress(`${scenario.name}: SIGKILL after ${at} of ${total} sent; restarting on the same database`);
+      try {
+        bot = await startMain(mainOptions);
+      } catch (error) {
+        bot = undefined;
+        link.broken(error instanceof Error ? error : new Error(String(error)));
+        throw error;
+      }
+      restarts += 1;
+      const said = bot.started['resumed'];
+      resumed = typeof said === 'number' ? said : undefined;
+      link.up(`http://127.0.0.1:${bot.port}`);
+      progress(`${scenario.name}: restarted, resumed ${resumed}`);
+    };
+    const record = (q: Question, outcome: DeliveryOutcome): void => {
+      q.attempts = outcome.attempts;
+      q.acked = outcome.acked;
+      q.ackedFirstTry = outcome.acked && outcome.attempts === 1;
+      if (outcome.ackMs !== undefined) q.ackMs = outcome.ackMs;
+      q.undelivered = outcome.undelivered;
+      for (const status of outcome.statuses) {
+        if (status >= 200 && status < 300) continue;
+        const key = `${q.platform} ${status === 0 ? 'no answer' : `HTTP ${status}`}`;
+        refusals[key] = (refusals[key] ?? 0) + 1;
+      }
+    };
+
+    const rng = random(scenario.seed);
+    const started = Date.now();
+    if (scenario.bedrockDown !== undefined) {
+      const { afterMs, forMs } = scenario.bedrockDown;
+      timers.push(
+        setTimeout(() => {
+          progress(`${scenario.name}: Bedrock down for ${forMs} ms`);
+          bedrock.setFault({ kind: 'status', status: 503, errorType: 'ServiceUnavailableException', message: 'Bedrock is down (load suite).' });
+        }, afterMs),
+        setTimeout(() => {
+          progress(`${scenario.name}: Bedrock back`);
+          bedrock.setFault(null);
+        }, afterMs + forMs),
+      );
+    }
+    const ticker = setInterval(() => {
+      const acked = questions.filter((q) => q.acked).length;
+      const slots = tracker.byConversation();
+      const replied = [...slots.values()].flat().length;
+      progress(`${scenario.name}: ${Math.round((Date.now() - started) / 1000)} s, sent ${sent}/${total}, acked ${acked}, reply messages ${replied}`);
+    }, 5_000);
+    timers.push(ticker);
+
+    const offsets = users.map(() => rng() * scenario.intervalMs);
+    const jitters = questions.map(() => (rng() - 0.5) * 0.4 * scenario.intervalMs);
+    await Promise.all(
+      users.map(async (asked, u) => {
+        let due = started + offsets[u]!;
+        for (const q of asked) {
+          if (due > Date.now()) await sleep(due - Date.now());
+          // Nobody types while the bot is being restarted: a run's counts should not depend on how long that takes.
+          await link.ready();
+          if (Date.now() - started > scenario.maxMs) return;
+          const text = `${TOPICS[(u + q.index) % TOPICS.length]} ${q.tag}?`;
+          q.sentAt = Date.now();
+          due = q.sentAt + scenario.intervalMs + jitters[u * scenario.messages + q.index]!;
+          sent += 1;
+          // Awaited once every user is done; a failed restart also stops the users waiting for it (link.broken).
+          if (crashAfter !== undefined && sent === crashAfter) crash = restart().then(
+              () => undefined,
+              (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+            );
+          if (q.platform === 'slack') {
+            record(q, await deliverSlack(link, eventBody(dmEvent(text, `UL${u}`))));
+          } else {
+            record(q, await deliverTeams(link, personalMessage(connector.serviceUrl, text, { user: teamsUser(u) })));
+          }
+        }
+      }),
+    );
+    const restartFailure = await crash;
+    if (restartFailure !== undefined) throw restartFailure;
+    progress(`${scenario.name}: all ${sent} sent after ${Math.round((Date.now() - started) / 1000)} s; waiting for replies`);
+
+    // Wait until every question the bot could have seen has a reply and nothing is left half-shown,
+    // or nothing new has happened for idleMs, or the run is out of time.
+    const count = () => {
+      const slots = tracker.byConversation();
+      return { slack: tally('slack', questions, slots), teams: tally('teams', questions, slots) };
+    };
+    let complete = false;
+    let lastSeen = tracker.callsSeen;
+    let lastChange = Date.now();
+    while (Date.now() - started < scenario.maxMs) {
+      const { slack, teams } = count();
+      if (slack.lost + teams.lost + slack.leftBehind + teams.leftBehind === 0) {
+        complete = true;
+        break;
+      }
+      if (tracker.callsSeen !== lastSeen) {
+        lastSeen = tracker.callsSeen;
+        lastChange = Date.now();
+      } else if (Date.now() - lastChange > scenario.idleMs && (await inboxUnfinishedNow(link.current().base)) === 0) {
+        // Quiet, and the bot holds nothing more to answer (a crashed process' items wait for their lease to expire first).
+        break;
+      }
+      await sleep(200);
+    }
+    // Anything sent twice arrives right after the first: give it a moment to show.
+    await sleep(1_000);
+    clearInterval(ticker);
+    const stopped = await bot.stop();
+    bot = undefined;
+    countErrorLines(stopped.stdout, errorLogs);
+    const { slack, teams } = count();
+    const slots = [...tracker.byConversation().values()].flat();
+    const lastReply = Math.max(started, ...slots.map((slot) => slot.textAt));
+    const db = new Database(env.DATABASE_PATH, { readonly: true });
+    let integrity: string;
+    let inboxUnfinished: number | undefined;
+    try {
+      integrity = String(db.pragma('integrity_check', { simple: true }));
+      const hasInbox = db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'inbox'").pluck().get() === 1;
+      inboxUnfinished = hasInbox ? Number(db.prepare("SELECT count(*) FROM inbox WHERE state <> 'done'").pluck().get()) : undefined;
+    } finally {
+      db.close();
+    }
+    return {
+      scenario,
+      slack,
+      teams,
+      elapsedMs: lastReply - started,
+      complete,
+      restarts,
+      ...(resumed === undefined ? {} : { resumed }),
+      exitCode: stopped.code,
+      integrity,
+      inboxUnfinished,
+      bedrock: { ...bedrock.stats },
+      refusals,
+      errorLogs,
+      driverLagMs: { p99: Math.round(lag.percentile(99) / 1e6), max: Math.round(lag.max / 1e6) },
+    };
+  } finally {
+    lag.disable();
+    for (const timer of timers) clearTimeout(timer);
+    if (bot !== undefined) await bot.kill();
+    await bedrock.close();
+    await connector.close();
+    await api.close();
+    dir.remove();
+  }
+}
