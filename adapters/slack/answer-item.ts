@@ -4,7 +4,7 @@ import type { InboxHandler, LongWaitNotice } from '../../src/inbox/inbox-worker.
 import type { Logger } from '../../src/log/logger.ts';
 import type { IncomingMessage, Reply, ReplyHooks, UserAction } from '../../src/message.ts';
 import type { SlackShown } from './delivery.ts';
-import { MessageDelivery } from './delivery.ts';
+import { MessageDelivery, replyMarker } from './delivery.ts';
 import type { SlackNotices, SlackWork } from './inbox-gate.ts';
 import { renderReply } from './render.ts';
 import type { SlackMessage } from './render.ts';
@@ -83,10 +83,16 @@ export function answerSlackItem(deps: { engine: SlackEngine; client: webApi.WebC
 /** Notices the gate shows at once: where the answer will go, so the answer can replace them. */
 export function slackNotices(client: webApi.WebClient): SlackNotices {
   return {
-    async post(work, text) {
+    async post(work, text, itemId) {
       if (work.kind === 'message') {
         const { channel, threadTs } = work.target;
-        const posted = await client.chat.postMessage({ channel, text, ...(threadTs === undefined ? {} : { thread_ts: threadTs }) });
+        // Marked like a first post: a restart finds a notice whose ts a crash lost, and edits it into the answer.
+        const posted = await client.chat.postMessage({
+          channel,
+          text,
+          ...(threadTs === undefined ? {} : { thread_ts: threadTs }),
+          ...(itemId === undefined ? {} : { metadata: replyMarker(itemId) }),
+        });
         return posted.ts;
       }
       await postJson(work.responseUrl, { response_type: 'ephemeral', replace_original: false, text });
@@ -97,12 +103,13 @@ export function slackNotices(client: webApi.WebClient): SlackNotices {
 
 /** A message that has waited long gets a notice where its answer will go; the answer then replaces it. */
 export function slackLongWaitNotice(notices: SlackNotices): LongWaitNotice {
-  return async (item, waitedMs) => {
+  return async (item, waitedMs, markShowing) => {
     const work = JSON.parse(item.payload) as SlackWork;
     // Buttons are answered in milliseconds once taken; a notice would outlive its reason.
     if (work.kind === 'action') return undefined;
     const seconds = Math.max(1, Math.round(waitedMs / 1000));
-    const ts = await notices.post(work, `Sorry for the wait: I'm busier than usual and haven't got to this yet (${seconds} s so far). I'll reply right here.`);
+    markShowing(JSON.stringify({ posting: true }));
+    const ts = await notices.post(work, `Sorry for the wait: I'm busier than usual and haven't got to this yet (${seconds} s so far). I'll reply right here.`, item.id);
     return ts === undefined ? undefined : JSON.stringify({ placeholderTs: ts });
   };
 }

@@ -31,6 +31,11 @@ export interface DeliveryResume {
 
 /** Metadata event type that marks the bot's first post for an inbox item. */
 const REPLY_MARKER = 'hrbot_reply';
+
+/** The metadata that marks a post as the first one shown for inbox item `itemId` (a placeholder or a notice). */
+export function replyMarker(itemId: number): { event_type: string; event_payload: Record<string, string> } {
+  return { event_type: REPLY_MARKER, event_payload: { item: String(itemId) } };
+}
 /** Messages read back when looking for a post whose ts was lost in a crash. */
 const ADOPT_SEARCH_LIMIT = 50;
 type ChatStreamer = webApi.ChatStreamer;
@@ -205,7 +210,7 @@ export class MessageDelivery {
   async #postFirst(args: webApi.ChatPostMessageArguments): Promise<void> {
     this.#onShown?.({ posting: true });
     const { itemId } = this.#resume;
-    const marked = itemId === undefined ? args : { ...args, metadata: { event_type: REPLY_MARKER, event_payload: { item: String(itemId) } } };
+    const marked = itemId === undefined ? args : { ...args, metadata: replyMarker(itemId) };
     const posted = await this.#client.chat.postMessage(marked);
     this.#shown(posted.ts);
   }

@@ -24,7 +24,7 @@ export interface SlackEventSink {
 /** Where the gate tells a user at once that their message waits, or could not be taken. */
 export interface SlackNotices {
   /** Post a notice where the answer will go; resolves with its message ts, to be replaced by the answer. */
-  post(work: SlackWork, text: string): Promise<string | undefined>;
+  post(work: SlackWork, text: string, itemId?: number): Promise<string | undefined>;
 }
 
 /**
@@ -125,7 +125,13 @@ export class SlackInboxGate implements SlackEventSink {
   }
 
   async #noticeThenRelease(work: SlackWork, id: number, text: string): Promise<void> {
-    const ts = await this.#notify(work, text);
+    try {
+      // On its way: if the process dies before the ts is saved, the answer looks for this post first.
+      this.#inbox.saveProgress(id, JSON.stringify({ posting: true }));
+    } catch (error) {
+      this.#log.error({ err: toError(error) }, 'slack: could not mark a notice as on its way');
+    }
+    const ts = await this.#notify(work, text, id);
     try {
       if (ts !== undefined) this.#inbox.saveProgress(id, JSON.stringify({ placeholderTs: ts }));
       this.#inbox.makeDue(id);
@@ -136,9 +142,9 @@ export class SlackInboxGate implements SlackEventSink {
     }
   }
 
-  async #notify(work: SlackWork, text: string): Promise<string | undefined> {
+  async #notify(work: SlackWork, text: string, itemId?: number): Promise<string | undefined> {
     try {
-      return await this.#notices.post(work, text);
+      return await this.#notices.post(work, text, itemId);
     } catch (error) {
       this.#log.warn({ err: toError(error) }, 'slack: could not post a notice');
       return undefined;

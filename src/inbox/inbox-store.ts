@@ -186,6 +186,11 @@ export class InboxStore {
     this.#sql.progress.run(progress, id);
   }
 
+  /** Record progress only if none was recorded yet. */
+  saveProgressIfNone(id: number, progress: string): void {
+    this.#sql.progressIfNone.run(progress, id);
+  }
+
   /**
    * Mark an item done and drop its payload. `effect` runs in the same transaction (recording the
    * reply as sent), so the two cannot disagree. False when the item was no longer this worker's
@@ -273,6 +278,7 @@ function prepare(db: Db) {
     releaseWorker: db.prepare("UPDATE inbox SET state = 'pending', lease_until = 0, worker = NULL WHERE state = 'working' AND worker = ?"),
     renew: db.prepare("UPDATE inbox SET lease_until = ? WHERE id = ? AND state = 'working'"),
     progress: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state <> 'done'"),
+    progressIfNone: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state <> 'done' AND progress IS NULL"),
     done: db.prepare("UPDATE inbox SET state = 'done', payload = NULL, progress = NULL, bytes = 0, finished_at = ? WHERE id = ? AND state <> 'done'"),
     isOpen: db.prepare("SELECT 1 FROM inbox WHERE id = ? AND state <> 'done'"),
     laneOpen: db.prepare("SELECT count(*) FROM inbox WHERE lane_key = ? AND state <> 'done'"),

@@ -42,7 +42,7 @@ const NOTICE_HOLD_MS = 5_000;
  * Tells a user whose message has waited long that it is still coming. Resolves with what it showed
  * (saved as the item's progress, so the answer replaces it), or undefined when nothing was shown.
  */
-export type LongWaitNotice = (item: InboxItem, waitedMs: number) => Promise<string | undefined>;
+export type LongWaitNotice = (item: InboxItem, waitedMs: number, markShowing: (progress: string) => void) => Promise<string | undefined>;
 
 const MAX_RETRY_DELAY_MS = 30_000;
 
@@ -210,13 +210,16 @@ export class InboxWorker {
   async #noticeLongWait(item: InboxItem, waitedMs: number): Promise<void> {
     let shown: string | undefined;
     try {
-      shown = await this.#notices.get(item.platform)?.(item, waitedMs);
+      // markShowing lets the platform record a notice as on its way before sending it (a crash then finds it).
+      shown = await this.#notices.get(item.platform)?.(item, waitedMs, (progress) => this.#store.saveProgress(item.id, progress));
     } catch (error) {
       this.#log.warn({ err: toError(error), platform: item.platform }, 'inbox: could not send a long-wait notice');
     }
     try {
-      // Saved even when nothing was shown, so the item is not picked for a notice again.
-      this.#store.saveProgress(item.id, shown ?? '{}');
+      // Something always stays recorded, so the item is not picked for a notice again; a mark the
+      // notice left (on its way) is kept when it showed nothing it could name.
+      if (shown === undefined) this.#store.saveProgressIfNone(item.id, '{}');
+      else this.#store.saveProgress(item.id, shown);
       this.#store.makeDue(item.id);
       this.notify();
     } catch (error) {
