@@ -2,18 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AdaptiveRate } from '../src/llm/adaptive-rate.ts';
+import { seededRandom as seeded } from './support/seeded-random.ts';
 
-/** A small seeded generator (mulberry32), so a run with random throttles is the same every time. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Drive {
   /** Attempts the caller would send per second if the limiter let it. */

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { HandbookIndex } from '../../src/handbook/handbook-index.ts';
 import { openDatabase } from '../../src/store/database.ts';
 import { tempDir } from '../support/temp-bot.ts';
+import { seededRandom as random } from '../support/seeded-random.ts';
 
 export interface HandbookScaleOptions {
   files: number;
@@ -45,17 +46,6 @@ const WORDS = `the employee manager team request approve submit days weeks month
   maximum total balance accrue carry expire refund claim cost receipt booking advance emergency family partner
   child parent medical doctor certificate report incident confidential access account device secure update`.split(/\s+/).filter(Boolean);
 
-/** A small deterministic generator, so every run indexes the same handbook. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(items: readonly T[], next: () => number): T {
   return items[Math.floor(next() * items.length)]!;

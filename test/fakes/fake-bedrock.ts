@@ -20,6 +20,7 @@ import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import net from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { finished as streamFinished } from 'node:stream/promises';
+import { seededRandom } from '../support/seeded-random.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Public types
@@ -460,17 +461,6 @@ function isRejection(fault: FakeFault | undefined): fault is Extract<FakeFault, 
   return fault?.kind === 'throttle' || fault?.kind === 'status' || fault?.kind === 'reset';
 }
 
-/** mulberry32: a small seeded generator of floats in [0, 1); good enough for drawing faults. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function checkRandomFaults(faults: RandomFaults): void {
   const { throttle, error } = faults;

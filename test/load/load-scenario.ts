@@ -25,6 +25,7 @@ import { deliverSlack, deliverTeams } from './deliveries.ts';
 import { fakeModelAnswer, ReplyTracker } from './reply-tracker.ts';
 import type { PlatformTally, Question } from './tally.ts';
 import { tally } from './tally.ts';
+import { seededRandom as random } from '../support/seeded-random.ts';
 
 /** What one run does; sizes and times are the caller's (see run.ts for the full defaults). */
 export interface LoadScenario {
@@ -92,17 +93,6 @@ const TOPICS = [
 /** Calls the fakes keep: far above what a 5,000-message run makes. */
 const MAX_RECORDED_CALLS = 500_000;
 
-/** A small seeded generator (mulberry32), so a run's pacing repeats. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function teamsUser(u: number): { id: string; aadObjectId: string; name: string } {
   return { id: `29:load-user-${u}`, aadObjectId: `00000000-0000-4000-8000-${String(u).padStart(12, '0')}`, name: `Load User ${u}` };
