@@ -25,7 +25,7 @@ function tagOf(call: ConnectorCall): string | undefined {
 }
 
 describe('Teams: durable inbox across a crash', () => {
-  it('SIGKILL a quarter of the way and a restart: every acknowledged message answered once, in order, nothing half-shown left', async () => {
+  it('SIGKILL a quarter of the way and a restart: every acknowledged message answered once, in order, at most the update in flight left', async (t) => {
     const dir = tempDir();
     const connector = await new FakeTeamsConnector().start();
     const bedrock = await startFakeBedrock({
@@ -76,18 +76,26 @@ describe('Teams: durable inbox across a crash', () => {
       const result = await second.stop();
       assert.equal(result.code, 0);
 
+      let orphans = 0;
       for (let u = 0; u < USERS; u++) {
         const conversation = `a:personal-${user(u).aadObjectId}`;
         // A notice is shown when its message arrives, so messages on screen are in arrival order of their first form; compare as a set.
         const shown = connector.shownMessages(conversation).map((call) => `${call.activity.type} ${tagOf(call) ?? String(call.activity.text).slice(0, 60)}`);
+        // A stream's first update or a notice that Teams took just as the process died has an id the bot
+        // never learnt, and the Bot Framework can neither list a chat nor dedupe a send: it cannot be
+        // found again. At most one per user can be in flight; every question still has one answer.
+        const answers = shown.filter((line) => /^message q\d+x\d+$/.test(line));
+        orphans += shown.length - answers.length;
+        assert.ok(shown.length - answers.length <= 1, `user ${u}: at most the one update in flight at the kill left: ${JSON.stringify(shown)}`);
         assert.deepEqual(
-          shown.sort(),
+          answers.sort(),
           Array.from({ length: PER_USER }, (_, m) => `message q${u}x${m}`),
-          `user ${u}: one final message per question; no notice, stream or duplicate left`,
+          `user ${u}: one final message per question, no duplicate`,
         );
         const firstSeen = [...new Set(connector.calls.filter((c) => c.conversationId === conversation).map(tagOf).filter((t) => t !== undefined))];
         assert.deepEqual(firstSeen, Array.from({ length: PER_USER }, (_, m) => `q${u}x${m}`), `user ${u}: answered in the order written`);
       }
+      t.diagnostic(`updates left on screen by the kill (stream starts, notices): ${orphans}`);
       const db = new Database(env.DATABASE_PATH, { readonly: true });
       try {
         assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');

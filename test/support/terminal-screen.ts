@@ -12,11 +12,16 @@ import { WriteStream } from 'node:tty';
  */
 export class TerminalScreen extends PassThrough {
   readonly isTTY = true;
-  // A real terminal's colour detection (TERM, NO_COLOR, NODE_DISABLE_COLORS, FORCE_COLOR): it reads only the environment.
-  // eslint-disable-next-line @typescript-eslint/unbound-method -- Node's own methods, called on this stream as on a tty.WriteStream
-  readonly getColorDepth = WriteStream.prototype.getColorDepth;
-  // eslint-disable-next-line @typescript-eslint/unbound-method -- as above
-  readonly hasColors = WriteStream.prototype.hasColors;
+  // A real terminal's colour detection (TERM, NO_COLOR, NODE_DISABLE_COLORS, FORCE_COLOR): it reads only the
+  // environment. It plays a person's terminal, so the CI runner's own CI variable (Node then reports 2 colours) is left out.
+  getColorDepth(env: NodeJS.ProcessEnv = process.env): number {
+    return WriteStream.prototype.getColorDepth.call(this, withoutCi(env));
+  }
+
+  hasColors(count?: number, env: NodeJS.ProcessEnv = process.env): boolean {
+    return WriteStream.prototype.hasColors.call(this, count ?? 16, withoutCi(env));
+  }
+
   readonly columns: number;
   readonly rows: number;
   /** Every chunk as written, ANSI codes included. */
@@ -90,4 +95,10 @@ export class TerminalScreen extends PassThrough {
     while (this.#lines.length <= this.#row) this.#lines.push([]);
     return this.#lines[this.#row]!;
   }
+}
+
+/** The environment without the CI markers Node's colour detection reads. */
+function withoutCi(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { CI: _ci, ...rest } = env;
+  return rest;
 }
