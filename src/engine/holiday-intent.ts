@@ -1,3 +1,5 @@
+import { foldText } from '../handbook/query-terms.ts';
+
 /**
  * Recognising a question about the company holiday calendar ("what holidays do we have this year?",
  * "when is the next bank holiday in Dublin?", "is Reformation Day a day off?") so it is answered
@@ -69,14 +71,9 @@ function namesHoliday(text: string, name: string): boolean {
   return words.length > 0 && words.every((word) => new RegExp(`\\b${escape(word)}\\b`).test(text));
 }
 
-/** Lowercase, no accents, apostrophes dropped ("St Patrick's" → "st patricks"), other punctuation as spaces. */
+/** {@link foldText}, other punctuation as spaces. */
 function simplify(text: string): string {
-  return text
-    .normalize('NFKD')
-    .replace(/\p{M}/gu, '')
-    .toLowerCase()
-    .replace(/['’‘`]s\b/g, '')
-    .replace(/['’‘`]/g, '')
+  return foldText(text)
     .replace(/[^\p{L}\p{N}]+/gu, ' ')
     .trim();
 }

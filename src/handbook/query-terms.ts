@@ -119,14 +119,19 @@ export function normalizeWords(text: string): string[] {
   return textWords(text.slice(0, MAX_QUERY_CHARS));
 }
 
-/** {@link normalizeWords} for text of any length (handbook passages). */
-export function textWords(text: string): string[] {
+/** Lowercase, accents and apostrophes dropped ("St Patrick's" → "st patrick"): how any two texts are compared. */
+export function foldText(text: string): string {
   return text
     .normalize('NFKD')
     .replace(/\p{M}/gu, '')
     .toLowerCase()
     .replace(/['’‘`]s\b/g, '')
-    .replace(/['’‘`]/g, '')
+    .replace(/['’‘`]/g, '');
+}
+
+/** {@link normalizeWords} for text of any length (handbook passages). */
+export function textWords(text: string): string[] {
+  return foldText(text)
     // "2,000" and "2000" are the same number; a comma between digit groups is not a word break.
     .replace(/(\d)[,.](?=\d{3}(?!\d))/g, '$1')
     .replace(/[^\p{L}\p{N}]+/gu, ' ')
