@@ -1,9 +1,10 @@
 import type { ReceiverEvent } from '@slack/bolt';
 import { toError } from '../../src/errors.ts';
-import { conversationKey, ownerKey } from '../../src/engine/ownership.ts';
+import { ownerKey } from '../../src/engine/ownership.ts';
 import type { BacklogNoticeOptions } from '../../src/inbox/backlog-notice.ts';
 import { backlogNotice, DEFAULT_BACKLOG_NOTICE, INBOX_FULL_TEXT } from '../../src/inbox/backlog-notice.ts';
 import type { EnqueueResult, InboxStore, NewInboxItem } from '../../src/inbox/inbox-store.ts';
+import { messageItem, storableMessage } from '../../src/inbox/message-item.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { IncomingMessage, UserAction } from '../../src/message.ts';
 import type { Metrics } from '../../src/metrics.ts';
@@ -100,7 +101,7 @@ export class SlackInboxGate implements SlackEventSink {
       }
       // Slack's own timestamp of the message orders a conversation's messages, whatever order they arrive in.
       const sentAt = Number(event.ts) * 1000;
-      return { kind: 'message', message: withoutRaw(parsed.message), target: parsed.target, sentAt: Number.isFinite(sentAt) ? sentAt : Date.now() };
+      return { kind: 'message', message: storableMessage(parsed.message), target: parsed.target, sentAt: Number.isFinite(sentAt) ? sentAt : Date.now() };
     }
     if (typeof body.command === 'string' && typeof body.response_url === 'string') {
       const parsed = parseCommand(body as unknown as SlackCommandBody);
@@ -108,7 +109,7 @@ export class SlackInboxGate implements SlackEventSink {
         this.#log.warn({ reason: parsed.skip }, 'slack: command ignored');
         return undefined;
       }
-      return { kind: 'command', message: withoutRaw(parsed.message), target: parsed.target, responseUrl: body.response_url };
+      return { kind: 'command', message: storableMessage(parsed.message), target: parsed.target, responseUrl: body.response_url };
     }
     if (body.type === 'block_actions' && typeof body.response_url === 'string') {
       const action = (body.actions as Array<{ action_id: string; value?: string; action_ts?: string }> | undefined)?.[0];
@@ -152,25 +153,11 @@ export class SlackInboxGate implements SlackEventSink {
   }
 }
 
-/** The inbox row for one unit of work: its lane is the conversation, its order Slack's own timestamp. */
+/** The inbox row for one unit of work: a message's lane is its conversation, its order Slack's own timestamp. */
 function toItem(work: SlackWork): NewInboxItem {
-  const payload = JSON.stringify(work);
   if (work.kind === 'action') {
-    return { eventKey: `slack:${work.action.eventId}`, platform: 'slack', laneKey: `action:${ownerKey(work.action)}`, ownerKey: ownerKey(work.action), order: Date.now(), payload };
+    const owner = ownerKey(work.action);
+    return { eventKey: `slack:${work.action.eventId}`, platform: 'slack', laneKey: `action:${owner}`, ownerKey: owner, order: Date.now(), payload: JSON.stringify(work) };
   }
-  const { message } = work;
-  return {
-    eventKey: `slack:${message.eventId}`,
-    platform: 'slack',
-    laneKey: conversationKey(message),
-    ownerKey: ownerKey(message),
-    order: work.kind === 'message' ? work.sentAt : Date.now(),
-    payload,
-  };
-}
-
-/** The platform payload stays out of the store: the worker needs only the normalized message. */
-function withoutRaw(message: IncomingMessage): IncomingMessage {
-  const { raw: _raw, ...rest } = message;
-  return rest;
+  return messageItem(work.message, work.kind === 'message' ? work.sentAt : Date.now(), work);
 }

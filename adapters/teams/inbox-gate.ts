@@ -1,8 +1,8 @@
 import { toError } from '../../src/errors.ts';
-import { conversationKey, ownerKey } from '../../src/engine/ownership.ts';
 import type { BacklogNotice, BacklogNoticeOptions } from '../../src/inbox/backlog-notice.ts';
 import { backlogNotice, DEFAULT_BACKLOG_NOTICE, INBOX_FULL_TEXT } from '../../src/inbox/backlog-notice.ts';
-import type { EnqueueResult, InboxStore, NewInboxItem } from '../../src/inbox/inbox-store.ts';
+import type { EnqueueResult, InboxStore } from '../../src/inbox/inbox-store.ts';
+import { messageItem } from '../../src/inbox/message-item.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { IncomingMessage } from '../../src/message.ts';
 import type { Metrics } from '../../src/metrics.ts';
@@ -52,7 +52,7 @@ export class TeamsInboxGate {
    * of it, which orders its conversation. Returns what to tell the user once the response is out.
    */
   accept(work: TeamsWork, sentAt: number): AfterAck | undefined {
-    const item = toItem(work, sentAt);
+    const item = messageItem(work.message, sentAt, work);
     let notice: BacklogNotice | undefined;
     let result: EnqueueResult;
     try {
@@ -115,16 +115,3 @@ export class TeamsInboxGate {
   }
 }
 
-/** The inbox row for one message: its lane is the conversation, its order Teams' own timestamp. */
-function toItem(work: TeamsWork, sentAt: number): NewInboxItem {
-  const { message } = work;
-  return {
-    // eventId is `<conversation>/<activity id>`: Teams activity ids are unique only within a conversation.
-    eventKey: `teams:${message.eventId}`,
-    platform: 'teams',
-    laneKey: conversationKey(message),
-    ownerKey: ownerKey(message),
-    order: sentAt,
-    payload: JSON.stringify(work),
-  };
-}

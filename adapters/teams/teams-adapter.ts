@@ -8,6 +8,7 @@ import { BodyReader } from '../../src/http/read-body.ts';
 import type { BacklogNoticeOptions } from '../../src/inbox/backlog-notice.ts';
 import type { InboxStore } from '../../src/inbox/inbox-store.ts';
 import type { InboxHandler, InboxWorker } from '../../src/inbox/inbox-worker.ts';
+import { storableMessage } from '../../src/inbox/message-item.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { IncomingMessage, Reply } from '../../src/message.ts';
 import type { Metrics } from '../../src/metrics.ts';
@@ -259,7 +260,7 @@ class TeamsBot extends ActivityHandler {
     const message = toIncomingMessage(activity, this.#options.authenticated);
     // toIncomingMessage only returns a message for an activity with an id.
     if (message === undefined || activity.id === undefined) return;
-    const work: TeamsWork = { message: withoutRaw(message), reference: replyReference(activity, message), replyToId: activity.id };
+    const work: TeamsWork = { message: storableMessage(message), reference: replyReference(activity, message), replyToId: activity.id };
     const afterAck = this.#options.gate.accept(work, sentAtOf(activity));
     if (afterAck !== undefined) context.turnState.set(AFTER_ACK, afterAck);
   }
@@ -311,11 +312,6 @@ function sentAtOf(activity: Activity): number {
   return Number.isFinite(ms) ? ms : Date.now();
 }
 
-/** The platform payload stays out of the store: the worker needs only the normalized message. */
-function withoutRaw(message: IncomingMessage): IncomingMessage {
-  const { raw: _raw, ...rest } = message;
-  return rest;
-}
 
 /** An `adaptiveCard/action` invoke whose value has no action object to read. */
 function isMalformedCardAction(activity: Partial<Activity>): boolean {
