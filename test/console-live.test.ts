@@ -8,7 +8,7 @@ import { stripVTControlCharacters } from 'node:util';
 import { runConsole } from '../adapters/console/console-adapter.ts';
 import { renderText } from '../adapters/console/render-text.ts';
 import type { IncomingMessage, Reply, ReplyHooks } from '../src/message.ts';
-import { startFakeBedrock } from './fakes/fake-bedrock.ts';
+import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
 import type { FakeBedrock } from './fakes/fake-bedrock.ts';
 import { startTempBot } from './support/temp-bot.ts';
 import type { TempBot } from './support/temp-bot.ts';
@@ -34,11 +34,7 @@ async function withAiBot(body: (fake: FakeBedrock, bot: TempBot) => Promise<void
   // Small chunks, a little apart: the answer arrives in many deltas, as a real model's does.
   const fake = await startFakeBedrock({ chunkChars: 9, chunkDelayMs: 5, reply: () => ({ text: ANSWER, stopReason: 'end_turn' }) });
   const bot = startTempBot({
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'x',
-    AWS_SECRET_ACCESS_KEY: 'y',
-    BEDROCK_MODEL_ID: MODEL_ID,
-    AWS_ENDPOINT_URL_BEDROCK_RUNTIME: fake.url,
+    ...bedrockEnv(fake.url, MODEL_ID),
   });
   try {
     await body(fake, bot);

@@ -10,7 +10,7 @@ import { openDatabase } from '../src/store/database.ts';
 import { EventLedger } from '../src/store/event-ledger.ts';
 import { JournalPurge } from '../src/store/journal-purge.ts';
 import { UsageStore } from '../src/store/usage-store.ts';
-import { startFakeBedrock } from './fakes/fake-bedrock.ts';
+import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
 import type { FakeBedrock } from './fakes/fake-bedrock.ts';
 import type { TempBot } from './support/temp-bot.ts';
 import { ask, dm, startTempBot, tempDir } from './support/temp-bot.ts';
@@ -46,11 +46,7 @@ async function until(what: string, condition: () => boolean, timeoutMs = 5_000):
 async function withAiBot(body: (fake: FakeBedrock, bot: TempBot) => Promise<void>): Promise<void> {
   const fake = await startFakeBedrock();
   const bot = startTempBot({
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'x',
-    AWS_SECRET_ACCESS_KEY: 'y',
-    BEDROCK_MODEL_ID: MODEL_ID,
-    AWS_ENDPOINT_URL_BEDROCK_RUNTIME: fake.url,
+    ...bedrockEnv(fake.url, MODEL_ID),
   });
   try {
     await body(fake, bot);

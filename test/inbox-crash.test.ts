@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { startFakeBedrock } from './fakes/fake-bedrock.ts';
+import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
 import { FakeSlackApi } from './fakes/fake-slack-api.ts';
 import type { RecordedCall } from './fakes/fake-slack-api.ts';
 import { startMain } from './support/main-process.ts';
@@ -50,11 +50,7 @@ describe('durable inbox across a crash', () => {
       PORT: '0',
       DATABASE_PATH: join(dir.path, 'hrbot.db'),
       KNOWLEDGE_DIR,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'x',
-      AWS_SECRET_ACCESS_KEY: 'y',
-      BEDROCK_MODEL_ID: 'anthropic.claude-3-haiku-20240307-v1:0',
-      AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.url,
+      ...bedrockEnv(bedrock.url),
     };
     const answeredTags = () => new Set([...finalMessages(api).values()].map((text) => /answer for (q\d+x\d+)/.exec(text)?.[1]).filter((t) => t !== undefined));
     try {

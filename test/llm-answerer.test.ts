@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { EXCERPTS_LABEL } from '../src/answer/handbook-excerpts.ts';
 import { BUSY_NOTE, UNAVAILABLE_NOTE } from '../src/answer/llm-answerer.ts';
 import type { Progress } from '../src/message.ts';
-import { defaultReply, startFakeBedrock } from './fakes/fake-bedrock.ts';
+import { bedrockEnv, defaultReply, startFakeBedrock } from './fakes/fake-bedrock.ts';
 import type { FakeBedrock, FakeBedrockOptions } from './fakes/fake-bedrock.ts';
 import type { TempBot } from './support/temp-bot.ts';
 import { ask, dm, startTempBot } from './support/temp-bot.ts';
@@ -24,11 +24,7 @@ async function withBot(
 ): Promise<void> {
   const fake = await startFakeBedrock(fakeOptions);
   const bot = startTempBot({
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'x',
-    AWS_SECRET_ACCESS_KEY: 'y',
-    BEDROCK_MODEL_ID: MODEL_ID,
-    AWS_ENDPOINT_URL_BEDROCK_RUNTIME: fake.url,
+    ...bedrockEnv(fake.url, MODEL_ID),
     LLM_BACKOFF_BASE_MS: '5',
     LLM_BACKOFF_MAX_MS: '50',
     ...env,

@@ -4,7 +4,7 @@ import { loadConfig } from '../src/config.ts';
 import { ConfigError } from '../src/errors.ts';
 import { HttpServer } from '../src/http/http-server.ts';
 import { Metrics } from '../src/metrics.ts';
-import { startFakeBedrock } from './fakes/fake-bedrock.ts';
+import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
 import { startMain } from './support/main-process.ts';
 import { startSlackBot } from './support/slack-bot.ts';
 import { dmEvent, eventBody, JSON_TYPE, postSigned } from './support/slack-requests.ts';
@@ -100,11 +100,7 @@ describe('/metrics over HTTP', () => {
     const bedrock = await startFakeBedrock();
     const t = await startSlackBot({
       env: {
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'x',
-        AWS_SECRET_ACCESS_KEY: 'y',
-        BEDROCK_MODEL_ID: 'anthropic.claude-3-haiku-20240307-v1:0',
-        AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.url,
+        ...bedrockEnv(bedrock.url),
       },
     });
     try {

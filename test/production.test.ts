@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { startFakeBedrock } from './fakes/fake-bedrock.ts';
+import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
 import type { FakeBedrock } from './fakes/fake-bedrock.ts';
 import { FakeSlackApi } from './fakes/fake-slack-api.ts';
 import type { RecordedCall } from './fakes/fake-slack-api.ts';
@@ -68,11 +68,7 @@ describe('production command: stops cleanly under a supervisor', () => {
       PORT: '0',
       DATABASE_PATH: join(dir.path, 'hrbot.db'),
       KNOWLEDGE_DIR,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'x',
-      AWS_SECRET_ACCESS_KEY: 'y',
-      BEDROCK_MODEL_ID: 'anthropic.claude-3-haiku-20240307-v1:0',
-      AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.url,
+      ...bedrockEnv(bedrock.url),
     };
   });
   after(async () => {

@@ -11,7 +11,7 @@ import { openDatabase } from '../src/store/database.ts';
 import { HistoryStore } from '../src/store/history-store.ts';
 import { Retention } from '../src/store/retention.ts';
 import { UsageStore, utcDay } from '../src/store/usage-store.ts';
-import { startFakeBedrock } from './fakes/fake-bedrock.ts';
+import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
 import { ask, dm, startTempBot, tempDir } from './support/temp-bot.ts';
 
 const DAY_MS = 24 * 60 * 60_000;
@@ -127,11 +127,7 @@ void describe('retention', () => {
     const fake = await startFakeBedrock();
     const bot = startTempBot({
       RETENTION_DAYS: '0',
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'x',
-      AWS_SECRET_ACCESS_KEY: 'y',
-      BEDROCK_MODEL_ID: 'anthropic.claude-3-haiku-20240307-v1:0',
-      AWS_ENDPOINT_URL_BEDROCK_RUNTIME: fake.url,
+      ...bedrockEnv(fake.url),
     });
     try {
       const reply = await ask(bot.core, dm('How many vacation days do I get?', 'pat'));

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { startFakeBedrock } from './fakes/fake-bedrock.ts';
+import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
 import type { ConnectorCall } from './fakes/fake-teams-connector.ts';
 import { FakeTeamsConnector } from './fakes/fake-teams-connector.ts';
 import { startMain } from './support/main-process.ts';
@@ -41,11 +41,7 @@ describe('Teams: durable inbox across a crash', () => {
       PORT: '0',
       DATABASE_PATH: join(dir.path, 'hrbot.db'),
       KNOWLEDGE_DIR,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'x',
-      AWS_SECRET_ACCESS_KEY: 'y',
-      BEDROCK_MODEL_ID: 'anthropic.claude-3-haiku-20240307-v1:0',
-      AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.url,
+      ...bedrockEnv(bedrock.url),
     };
     // Answers on screen: a final message (a stream's final, a new message, or an edit of a notice or stream).
     const answeredTags = () => new Set(connector.shownMessages().filter((c) => c.activity.type === 'message').map(tagOf).filter((t) => t !== undefined));

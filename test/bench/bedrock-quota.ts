@@ -7,7 +7,7 @@
  * an operator would be, in real time: LLM_REQUESTS_PER_MINUTE = the quota as it runs on the wall clock.
  */
 import { readFileSync } from 'node:fs';
-import { startFakeBedrock } from '../fakes/fake-bedrock.ts';
+import { bedrockEnv, startFakeBedrock } from '../fakes/fake-bedrock.ts';
 import { dm, startTempBot } from '../support/temp-bot.ts';
 
 export interface QuotaScenario {
@@ -59,11 +59,7 @@ export async function runQuotaScenario(scenario: QuotaScenario): Promise<QuotaRe
   });
   const wallClockRpm = scenario.botRequestsPerMinute ?? scenario.requestsPerMinute * scenario.timeScale;
   const bot = startTempBot({
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'x',
-    AWS_SECRET_ACCESS_KEY: 'y',
-    BEDROCK_MODEL_ID: 'anthropic.claude-3-haiku-20240307-v1:0',
-    AWS_ENDPOINT_URL_BEDROCK_RUNTIME: fake.url,
+    ...bedrockEnv(fake.url),
     LLM_REQUESTS_PER_MINUTE: String(wallClockRpm),
     LOG_LEVEL: 'warn',
   });

@@ -7,7 +7,7 @@
  * attempts in flight at Bedrock, and the fallback (handbook) replies. A question with no reply at all is
  * a failure: the caller exits non-zero. Figures are reported, never asserted on time.
  */
-import { startFakeBedrock } from '../fakes/fake-bedrock.ts';
+import { bedrockEnv, startFakeBedrock } from '../fakes/fake-bedrock.ts';
 import type { RandomFaults } from '../fakes/fake-bedrock.ts';
 import { dm, startTempBot } from '../support/temp-bot.ts';
 import { questionText } from './bedrock-quota.ts';
@@ -53,11 +53,7 @@ async function runPhase(label: string, scenario: RandomThrottlesScenario, faults
   const fake = await startFakeBedrock({ latencyMs: scenario.latencyMs, ...(faults === undefined ? {} : { randomFaults: faults }) });
   // Default LLM settings: only what points the bot at the fake.
   const bot = startTempBot({
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'x',
-    AWS_SECRET_ACCESS_KEY: 'y',
-    BEDROCK_MODEL_ID: 'anthropic.claude-3-haiku-20240307-v1:0',
-    AWS_ENDPOINT_URL_BEDROCK_RUNTIME: fake.url,
+    ...bedrockEnv(fake.url),
     LOG_LEVEL: 'warn',
   });
   try {

@@ -131,6 +131,14 @@ export interface RandomFaults {
   seed?: number;
 }
 
+/** The model id tests configure the bot with. */
+export const FAKE_MODEL_ID = 'anthropic.claude-3-haiku-20240307-v1:0';
+
+/** The environment that turns AI answers on against a fake Bedrock at `endpoint`, with throwaway credentials. */
+export function bedrockEnv(endpoint: string, modelId = FAKE_MODEL_ID): Record<string, string> {
+  return { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y', BEDROCK_MODEL_ID: modelId, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: endpoint };
+}
+
 export interface FakeBedrockOptions {
   /** "A minute" of quota lasts 60_000 / timeScale ms, so a benchmark can run in seconds. Default 1. */
   timeScale?: number;

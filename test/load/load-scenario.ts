@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { startFakeBedrock } from '../fakes/fake-bedrock.ts';
+import { bedrockEnv, startFakeBedrock } from '../fakes/fake-bedrock.ts';
 import type { FakeStats, RandomFaults } from '../fakes/fake-bedrock.ts';
 import { FakeSlackApi } from '../fakes/fake-slack-api.ts';
 import { FakeTeamsConnector } from '../fakes/fake-teams-connector.ts';
@@ -149,11 +149,7 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
     PORT: '0',
     DATABASE_PATH: join(dir.path, 'hrbot.db'),
     KNOWLEDGE_DIR,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'x',
-    AWS_SECRET_ACCESS_KEY: 'y',
-    BEDROCK_MODEL_ID: 'anthropic.claude-3-haiku-20240307-v1:0',
-    AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.url,
+    ...bedrockEnv(bedrock.url),
   };
   const mainOptions = { env, maxRunMs: scenario.maxMs + 60_000 };
   const link = new BotLink();
