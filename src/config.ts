@@ -37,6 +37,8 @@ const envSchema = z.object({
   LOG_PSEUDONYM_KEY: optionalString,
   DATABASE_PATH: z.string().trim().min(1).default('./data/hrbot.db'),
   KNOWLEDGE_DIR: z.string().trim().min(1).default('./knowledge'),
+  KNOWLEDGE_BASE_URL: url,
+  BOT_NAME: z.string().trim().min(1).max(30).default('HR Assistant'),
   HR_ADMINS: z.string().default(''),
   CONSOLE_USER: optionalString,
   MAX_MESSAGE_CHARS: positiveInt(4000, 40_000),
