@@ -2,7 +2,8 @@ import type { ReceiverEvent } from '@slack/bolt';
 import { toError } from '../../src/errors.ts';
 import { ownerKey } from '../../src/engine/ownership.ts';
 import type { BacklogNoticeOptions } from '../../src/inbox/backlog-notice.ts';
-import { backlogNotice, DEFAULT_BACKLOG_NOTICE, INBOX_FULL_TEXT } from '../../src/inbox/backlog-notice.ts';
+import { aheadNoticeText, DEFAULT_BACKLOG_NOTICE, INBOX_FULL_TEXT, noticeRule } from '../../src/inbox/backlog-notice.ts';
+import { InboxBatcher } from '../../src/inbox/inbox-batcher.ts';
 import type { EnqueueResult, InboxStore, NewInboxItem } from '../../src/inbox/inbox-store.ts';
 import { messageItem, storableMessage } from '../../src/inbox/message-item.ts';
 import type { Logger } from '../../src/log/logger.ts';
@@ -42,7 +43,7 @@ export class SlackInboxGate implements SlackEventSink {
   readonly #log: Logger;
   readonly #metrics: Metrics;
   readonly #onStored: () => void;
-  readonly #options: BacklogNoticeOptions;
+  readonly #batcher: InboxBatcher;
 
   constructor(deps: { inbox: InboxStore; bot: BotIdentity; notices: SlackNotices; log: Logger; metrics: Metrics; onStored: () => void }, options: Partial<BacklogNoticeOptions> = {}) {
     this.#inbox = deps.inbox;
@@ -51,7 +52,7 @@ export class SlackInboxGate implements SlackEventSink {
     this.#log = deps.log;
     this.#metrics = deps.metrics;
     this.#onStored = deps.onStored;
-    this.#options = { ...DEFAULT_BACKLOG_NOTICE, ...options };
+    this.#batcher = new InboxBatcher(deps.inbox, noticeRule({ ...DEFAULT_BACKLOG_NOTICE, ...options }));
   }
 
   async processEvent(event: ReceiverEvent): Promise<void> {
@@ -60,13 +61,11 @@ export class SlackInboxGate implements SlackEventSink {
       await event.ack();
       return;
     }
-    const item = toItem(work);
-    // Decided before the write: an item that will get a notice is held until the notice is shown,
-    // so the answer cannot overtake it and post a second message.
-    const notice = backlogNotice(this.#inbox, item.laneKey, this.#options);
     let result: EnqueueResult;
     try {
-      result = this.#inbox.enqueue(notice === undefined ? item : { ...item, holdMs: notice.holdMs });
+      // Stored with the other events of this turn (one commit); an item that gets a notice is stored
+      // held until the notice is shown, so the answer cannot overtake it and post a second message.
+      result = await this.#batcher.add(toItem(work));
     } catch (error) {
       // The store refused the write (disk full, locked past the busy timeout): not acknowledging lets
       // Slack deliver it again, the one case where its retry is what we want.
@@ -84,7 +83,7 @@ export class SlackInboxGate implements SlackEventSink {
         void this.#notify(work, INBOX_FULL_TEXT);
         return;
       case 'accepted':
-        if (notice !== undefined) void this.#noticeThenRelease(work, result.id, notice.text(result.ahead));
+        if (result.notice) void this.#noticeThenRelease(work, result.id, aheadNoticeText(result.ahead, result.pending));
         this.#onStored();
         return;
     }

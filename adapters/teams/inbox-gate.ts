@@ -1,6 +1,7 @@
 import { toError } from '../../src/errors.ts';
-import type { BacklogNotice, BacklogNoticeOptions } from '../../src/inbox/backlog-notice.ts';
-import { backlogNotice, DEFAULT_BACKLOG_NOTICE, INBOX_FULL_TEXT } from '../../src/inbox/backlog-notice.ts';
+import type { BacklogNoticeOptions } from '../../src/inbox/backlog-notice.ts';
+import { aheadNoticeText, DEFAULT_BACKLOG_NOTICE, INBOX_FULL_TEXT, noticeRule } from '../../src/inbox/backlog-notice.ts';
+import { InboxBatcher } from '../../src/inbox/inbox-batcher.ts';
 import type { EnqueueResult, InboxStore } from '../../src/inbox/inbox-store.ts';
 import { messageItem } from '../../src/inbox/message-item.ts';
 import type { Logger } from '../../src/log/logger.ts';
@@ -33,7 +34,7 @@ export class TeamsInboxGate {
   readonly #log: Logger;
   readonly #metrics: Metrics;
   readonly #onStored: () => void;
-  readonly #options: BacklogNoticeOptions;
+  readonly #batcher: InboxBatcher;
 
   constructor(
     deps: { inbox: InboxStore; send: TeamsNoticeSender; log: Logger; metrics: Metrics; onStored: () => void },
@@ -44,22 +45,20 @@ export class TeamsInboxGate {
     this.#log = deps.log;
     this.#metrics = deps.metrics;
     this.#onStored = deps.onStored;
-    this.#options = { ...DEFAULT_BACKLOG_NOTICE, ...options };
+    this.#batcher = new InboxBatcher(deps.inbox, noticeRule({ ...DEFAULT_BACKLOG_NOTICE, ...options }));
   }
 
   /**
-   * Store one message (synchronously, before the HTTP response). `sentAt` is Teams' own timestamp
-   * of it, which orders its conversation. Returns what to tell the user once the response is out.
+   * Store one message, before the HTTP response (with the others of this turn, in one commit).
+   * `sentAt` is Teams' own timestamp of it, which orders its conversation. Resolves with what to tell
+   * the user once the response is out.
    */
-  accept(work: TeamsWork, sentAt: number): AfterAck | undefined {
-    const item = messageItem(work.message, sentAt, work);
-    let notice: BacklogNotice | undefined;
+  async accept(work: TeamsWork, sentAt: number): Promise<AfterAck | undefined> {
     let result: EnqueueResult;
     try {
-      // Decided before the write: an item that gets a notice is held until the notice is shown, so
-      // the answer cannot overtake it and post a second message.
-      notice = backlogNotice(this.#inbox, item.laneKey, this.#options);
-      result = this.#inbox.enqueue(notice === undefined ? item : { ...item, holdMs: notice.holdMs });
+      // An item that gets a notice is stored held until the notice is shown, so the answer cannot
+      // overtake it and post a second message.
+      result = await this.#batcher.add(messageItem(work.message, sentAt, work));
     } catch (error) {
       // The store refused the write (disk full, locked past the busy timeout). Teams does not
       // redeliver, so the user is told in words that nothing was kept.
@@ -77,9 +76,9 @@ export class TeamsInboxGate {
         return () => this.#refuse(work);
       case 'accepted': {
         this.#onStored();
-        if (notice === undefined) return undefined;
+        if (!result.notice) return undefined;
         const { id } = result;
-        const text = notice.text(result.ahead);
+        const text = aheadNoticeText(result.ahead, result.pending);
         return () => this.#noticeThenRelease(work, id, text);
       }
     }

@@ -261,7 +261,7 @@ class TeamsBot extends ActivityHandler {
     // toIncomingMessage only returns a message for an activity with an id.
     if (message === undefined || activity.id === undefined) return;
     const work: TeamsWork = { message: storableMessage(message), reference: replyReference(activity, message), replyToId: activity.id };
-    const afterAck = this.#options.gate.accept(work, sentAtOf(activity));
+    const afterAck = await this.#options.gate.accept(work, sentAtOf(activity));
     if (afterAck !== undefined) context.turnState.set(AFTER_ACK, afterAck);
   }
 

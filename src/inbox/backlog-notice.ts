@@ -1,4 +1,4 @@
-import type { InboxStore } from './inbox-store.ts';
+import type { NoticeRule } from './inbox-store.ts';
 
 /** When a message that waits gets an immediate "N questions ahead of yours" notice; defaults stated once, below. */
 export interface BacklogNoticeOptions {
@@ -12,32 +12,20 @@ export interface BacklogNoticeOptions {
 
 export const DEFAULT_BACKLOG_NOTICE: BacklogNoticeOptions = { laneNoticeAhead: 3, inboxNoticePending: 200, noticeHoldMs: 5_000 };
 
-/** A notice to show for one message, decided before it is stored. */
-export interface BacklogNotice {
-  /** Pass as `holdMs` on enqueue: the answer must not overtake the notice it is to replace. */
-  holdMs: number;
-  /** The text, given the item's place in its lane once stored. */
-  text(ahead: number): string;
-}
-
 /** What every platform replies when the inbox is at its bound: nothing was kept, send it again. */
 export const INBOX_FULL_TEXT =
   "I'm overloaded right now and couldn't take this message. Nothing of it was kept. Please send it again in a few minutes.";
 
+/** The options as the inbox applies them when it stores an item (see {@link NoticeRule}). */
+export function noticeRule(options: BacklogNoticeOptions = DEFAULT_BACKLOG_NOTICE): NoticeRule {
+  return { laneAhead: options.laneNoticeAhead, inboxPending: options.inboxNoticePending, holdMs: options.noticeHoldMs };
+}
+
 /**
- * Whether a message about to be stored in `laneKey` waits long enough to be told so at once:
- * its conversation already has `laneNoticeAhead` open items, or the inbox `inboxNoticePending`.
- * Undefined when it is answered soon enough without one.
+ * The notice for a message stored with `ahead` items before it in its conversation and `pending`
+ * in the whole inbox: with the whole inbox backed up, the lane alone understates the wait.
  */
-export function backlogNotice(store: InboxStore, laneKey: string, options: BacklogNoticeOptions = DEFAULT_BACKLOG_NOTICE): BacklogNotice | undefined {
-  const pending = store.stats().pending;
-  if (pending < options.inboxNoticePending && store.laneOpen(laneKey) < options.laneNoticeAhead) return undefined;
-  return {
-    holdMs: options.noticeHoldMs,
-    text(ahead) {
-      // With the whole inbox backed up, the lane alone understates the wait.
-      const count = Math.max(ahead, pending);
-      return `I'm answering ${count} question${count === 1 ? '' : 's'} ahead of yours. I'll reply right here as soon as I get to it.`;
-    },
-  };
+export function aheadNoticeText(ahead: number, pending: number): string {
+  const count = Math.max(ahead, pending);
+  return `I'm answering ${count} question${count === 1 ? '' : 's'} ahead of yours. I'll reply right here as soon as I get to it.`;
 }

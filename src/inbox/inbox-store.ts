@@ -34,8 +34,18 @@ export interface NewInboxItem {
   order: number;
   /** What the adapter needs to answer it later (JSON). */
   payload: string;
-  /** Not to be taken before this many ms (the adapter first shows a notice, then calls {@link InboxStore.makeDue}). */
-  holdMs?: number;
+}
+
+/**
+ * When an item is stored held, for an immediate notice that the wait will be long: its lane already
+ * has `laneAhead` open items, or the inbox `inboxPending` waiting ones. Decided in the write itself,
+ * so the decision costs no read of its own. The item is not taken before `holdMs` (the adapter shows
+ * the notice, then calls {@link InboxStore.makeDue}), so the answer cannot overtake the notice it replaces.
+ */
+export interface NoticeRule {
+  laneAhead: number;
+  inboxPending: number;
+  holdMs: number;
 }
 
 /** An item taken by a worker. */
@@ -54,7 +64,15 @@ export interface InboxItem {
 
 /** The answer to an enqueue. `ahead` counts items of the same lane still waiting before this one. */
 export type EnqueueResult =
-  | { status: 'accepted'; id: number; ahead: number }
+  | {
+      status: 'accepted';
+      id: number;
+      ahead: number;
+      /** Items waiting in the whole inbox when it was stored, this one excluded. */
+      pending: number;
+      /** Held for a notice under the {@link NoticeRule} given. */
+      notice: boolean;
+    }
   | { status: 'duplicate' }
   | { status: 'full'; reason: 'items' | 'bytes' };
 
@@ -103,29 +121,37 @@ export class InboxStore {
   }
 
   /** Store one event, unless its key is known or a bound is reached. */
-  enqueue(item: NewInboxItem, now = Date.now()): EnqueueResult {
-    return this.enqueueMany([item], now)[0] ?? { status: 'duplicate' };
+  enqueue(item: NewInboxItem, now = Date.now(), notices?: NoticeRule): EnqueueResult {
+    return this.enqueueMany([item], now, notices)[0] ?? { status: 'duplicate' };
   }
 
-  /** Store several events in one transaction (one fsync for a burst). */
-  enqueueMany(items: readonly NewInboxItem[], now = Date.now()): EnqueueResult[] {
+  /**
+   * Store several events in one transaction: a burst's acks share one commit. Reads only the
+   * totals row, the event's key and its lane (all indexed), whatever the backlog.
+   */
+  enqueueMany(items: readonly NewInboxItem[], now = Date.now(), notices?: NoticeRule): EnqueueResult[] {
     if (items.length === 0) return [];
     return writeTransaction(this.#db, () => {
       const sql = this.#sql;
-      let { open, bytes } = sql.openTotals.get() as { open: number; bytes: number };
+      let { open, bytes, pending } = sql.totals.get() as { open: number; bytes: number; pending: number };
       return items.map((item): EnqueueResult => {
         const eventHash = keyedHash(this.#db, item.eventKey);
         if (sql.exists.get(eventHash) !== undefined) return { status: 'duplicate' };
         const size = Buffer.byteLength(item.payload);
         if (open + 1 > this.#limits.maxOpenItems) return { status: 'full', reason: 'items' };
         if (bytes + size > this.#limits.maxOpenBytes) return { status: 'full', reason: 'bytes' };
-        const heldUntil = item.holdMs === undefined ? 0 : now + item.holdMs;
+        const laneOpen = sql.laneOpen.pluck().get(item.laneKey) as number;
+        const notice = notices !== undefined && (laneOpen >= notices.laneAhead || pending >= notices.inboxPending);
+        const heldUntil = notice ? now + notices.holdMs : 0;
         const owner = keyedHash(this.#db, item.ownerKey);
         const id = Number(sql.insert.run(eventHash, item.platform, item.laneKey, owner, item.order, item.payload, size, now, heldUntil).lastInsertRowid);
+        // Counted by order, not arrival: a message that arrives late sorts before the ones it preceded.
+        const ahead = laneOpen === 0 ? 0 : (sql.ahead.pluck().get({ lane: item.laneKey, ord: item.order, id }) as number);
+        const waiting = pending;
         open += 1;
         bytes += size;
-        const ahead = sql.ahead.pluck().get({ lane: item.laneKey, ord: item.order, id }) as number;
-        return { status: 'accepted', id, ahead };
+        pending += 1;
+        return { status: 'accepted', id, ahead, pending: waiting, notice };
       });
     });
   }
@@ -152,8 +178,11 @@ export class InboxStore {
    */
   holdLongWaiting(receivedBefore: number, limit: number, holdMs: number, platforms: readonly string[], now = Date.now()): InboxItem[] {
     if (limit < 1 || platforms.length === 0) return [];
+    const query = { before: receivedBefore, now, limit, platforms: JSON.stringify(platforms) };
+    // Looked for outside a write transaction first: most polls find nothing, and take no write lock.
+    if (this.#sql.longWaiting.get(query) === undefined) return [];
     return writeTransaction(this.#db, () => {
-      const rows = this.#sql.longWaiting.all({ before: receivedBefore, now, limit, platforms: JSON.stringify(platforms) }) as ItemRow[];
+      const rows = this.#sql.longWaiting.all(query) as ItemRow[];
       for (const row of rows) this.#sql.hold.run(now + holdMs, row.id);
       return rows.map(toItem);
     });
@@ -233,8 +262,14 @@ export class InboxStore {
   }
 
   stats(now = Date.now()): InboxStats {
-    const row = this.#sql.stats.get() as { pending: number; working: number; openBytes: number; oldest: number | null };
-    return { pending: row.pending, working: row.working, openBytes: row.openBytes, oldestWaitMs: row.oldest === null ? 0 : Math.max(0, now - row.oldest) };
+    const totals = this.#sql.totals.get() as { open: number; bytes: number; pending: number };
+    const oldest = this.#sql.oldestPending.pluck().get() as number | undefined;
+    return {
+      pending: totals.pending,
+      working: totals.open - totals.pending,
+      openBytes: totals.bytes,
+      oldestWaitMs: oldest === undefined ? 0 : Math.max(0, now - oldest),
+    };
   }
 }
 
@@ -257,7 +292,8 @@ const COLUMNS = `id, platform, lane_key AS laneKey, ord, payload, attempts,
 // Statements prepared once per store: the inbox is on every message's path.
 function prepare(db: Db) {
   return {
-    openTotals: db.prepare("SELECT count(*) AS open, coalesce(sum(bytes), 0) AS bytes FROM inbox WHERE state <> 'done'"),
+    // Kept by triggers (migration 7): reading them costs the same with 10 open items or 50,000.
+    totals: db.prepare('SELECT open_items AS open, open_bytes AS bytes, pending FROM inbox_totals WHERE id = 1'),
     exists: db.prepare('SELECT 1 FROM inbox WHERE event_hash = ?'),
     insert: db.prepare(
       `INSERT INTO inbox (event_hash, platform, lane_key, owner_hash, ord, payload, bytes, state, received_at, lease_until)
@@ -296,10 +332,7 @@ function prepare(db: Db) {
     pruneExtra: db.prepare(
       "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE state = 'done' ORDER BY finished_at DESC LIMIT -1 OFFSET ?)",
     ),
-    stats: db.prepare(
-      `SELECT coalesce(sum(state = 'pending'), 0) AS pending, coalesce(sum(state = 'working'), 0) AS working,
-              coalesce(sum(bytes), 0) AS openBytes, min(CASE WHEN state = 'pending' THEN received_at END) AS oldest
-       FROM inbox WHERE state <> 'done'`,
-    ),
+    // Ids grow with receipt, so the first pending item in id order is the oldest.
+    oldestPending: db.prepare("SELECT received_at FROM inbox WHERE state <> 'done' AND state = 'pending' ORDER BY id LIMIT 1"),
   };
 }

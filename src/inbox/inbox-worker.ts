@@ -1,4 +1,6 @@
 import { hostname } from 'node:os';
+import type { IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { HrbotError, toError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -21,6 +23,14 @@ export interface InboxWorkerOptions {
   longWaitMs: number;
   /** How often done keys past their retention are pruned, in ms. */
   pruneEveryMs: number;
+  /**
+   * The event loop's delay, in ms, above which fewer items are taken at once (halved per poll, down to
+   * `minConcurrency`; raised again as it recovers): acks share the loop with answers, and an ack that
+   * waits behind answers misses the platform's deadline, while an item that waits is only later.
+   */
+  maxEventLoopDelayMs: number;
+  /** Items worked on at once however busy the loop is (at most `concurrency`). */
+  minConcurrency: number;
 }
 
 export const DEFAULT_WORKER_OPTIONS: InboxWorkerOptions = {
@@ -31,6 +41,8 @@ export const DEFAULT_WORKER_OPTIONS: InboxWorkerOptions = {
   retryBaseMs: 1_000,
   longWaitMs: 20_000,
   pruneEveryMs: 10 * 60_000,
+  maxEventLoopDelayMs: 150,
+  minConcurrency: 4,
 };
 
 /** Notices sent per poll at most, so a huge backlog is told about over a few seconds, not in one burst. */
@@ -98,6 +110,9 @@ export class InboxWorker {
   #running = false;
   #pumpQueued = false;
   #metrics: Metrics | undefined;
+  /** Items taken at once now: `concurrency`, lowered while the event loop is slow. */
+  #limit: number;
+  #loopDelay: IntervalHistogram | undefined;
 
   constructor(store: InboxStore, log: Logger, options: Partial<InboxWorkerOptions> = {}) {
     this.#store = store;
@@ -106,11 +121,19 @@ export class InboxWorker {
     for (const [name, value] of Object.entries(this.#options)) {
       if (!Number.isInteger(value) || value < 1) throw new RangeError(`Expected inbox worker option \`${name}\` to be an integer >= 1, got ${value}`);
     }
+    // A concurrency set below the floor is the floor: the limit never rises above what was asked.
+    this.#options.minConcurrency = Math.min(this.#options.minConcurrency, this.#options.concurrency);
+    this.#limit = this.#options.concurrency;
   }
 
   /** Items being worked on in this process. */
   get active(): number {
     return this.#active.size;
+  }
+
+  /** Items taken at once now (lower than `concurrency` while the event loop is slow). */
+  get limit(): number {
+    return this.#limit;
   }
 
   /** Register the handler for one platform's items; only platforms with a handler are taken. */
@@ -148,6 +171,8 @@ export class InboxWorker {
     const stats = this.#store.stats();
     const resumed = stats.pending + stats.working;
     this.#running = true;
+    this.#loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    this.#loopDelay.enable();
     this.#poll = setInterval(() => this.#tick(), this.#options.pollMs);
     this.#heartbeat = setInterval(() => this.#renew(), Math.max(1, Math.floor(this.#options.leaseMs / 3)));
     this.#poll.unref();
@@ -190,9 +215,12 @@ export class InboxWorker {
     this.#running = false;
     clearInterval(this.#poll);
     clearInterval(this.#heartbeat);
+    this.#loopDelay?.disable();
+    this.#loopDelay = undefined;
   }
 
   #tick(): void {
+    this.#adjustLimit();
     this.notify();
     const now = Date.now();
     try {
@@ -227,9 +255,20 @@ export class InboxWorker {
     }
   }
 
+  /** Halve the items taken at once when the loop was slow since the last poll; add back an eighth when it was quick. */
+  #adjustLimit(): void {
+    const histogram = this.#loopDelay;
+    if (histogram === undefined) return;
+    const delayMs = histogram.max / 1e6;
+    histogram.reset();
+    const { concurrency, minConcurrency, maxEventLoopDelayMs } = this.#options;
+    if (delayMs > maxEventLoopDelayMs) this.#limit = Math.max(minConcurrency, Math.floor(this.#limit / 2));
+    else if (delayMs < maxEventLoopDelayMs / 2) this.#limit = Math.min(concurrency, this.#limit + Math.max(1, Math.ceil(concurrency / 8)));
+  }
+
   #pump(): void {
     if (!this.#running) return;
-    const free = this.#options.concurrency - this.#active.size;
+    const free = this.#limit - this.#active.size;
     if (free <= 0) return;
     let items: InboxItem[];
     try {

@@ -234,4 +234,41 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 7,
+    name: 'inbox-totals',
+    up(db) {
+      // The inbox's open counts, kept by triggers in one row: every ack reads them (bounds, notices),
+      // and counting open rows there cost a scan per event, across every process writing the file.
+      db.exec(`
+        CREATE TABLE inbox_totals (
+          id INTEGER PRIMARY KEY CHECK (id = 1),
+          open_items INTEGER NOT NULL,
+          open_bytes INTEGER NOT NULL,
+          pending INTEGER NOT NULL
+        );
+        INSERT INTO inbox_totals (id, open_items, open_bytes, pending)
+          SELECT 1, count(*), coalesce(sum(bytes), 0), coalesce(sum(state = 'pending'), 0) FROM inbox WHERE state <> 'done';
+        CREATE TRIGGER inbox_totals_insert AFTER INSERT ON inbox BEGIN
+          UPDATE inbox_totals SET
+            open_items = open_items + (NEW.state <> 'done'),
+            open_bytes = open_bytes + (CASE WHEN NEW.state <> 'done' THEN NEW.bytes ELSE 0 END),
+            pending = pending + (NEW.state = 'pending');
+        END;
+        CREATE TRIGGER inbox_totals_update AFTER UPDATE OF state, bytes ON inbox BEGIN
+          UPDATE inbox_totals SET
+            open_items = open_items + (NEW.state <> 'done') - (OLD.state <> 'done'),
+            open_bytes = open_bytes + (CASE WHEN NEW.state <> 'done' THEN NEW.bytes ELSE 0 END)
+                                    - (CASE WHEN OLD.state <> 'done' THEN OLD.bytes ELSE 0 END),
+            pending = pending + (NEW.state = 'pending') - (OLD.state = 'pending');
+        END;
+        CREATE TRIGGER inbox_totals_delete AFTER DELETE ON inbox BEGIN
+          UPDATE inbox_totals SET
+            open_items = open_items - (OLD.state <> 'done'),
+            open_bytes = open_bytes - (CASE WHEN OLD.state <> 'done' THEN OLD.bytes ELSE 0 END),
+            pending = pending - (OLD.state = 'pending');
+        END;
+      `);
+    },
+  },
 ];

@@ -150,6 +150,8 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
     DATABASE_PATH: join(dir.path, 'hrbot.db'),
     KNOWLEDGE_DIR,
     ...bedrockEnv(bedrock.url),
+    // e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the bot under load.
+    ...(process.env.LOAD_BOT_NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS: process.env.LOAD_BOT_NODE_OPTIONS }),
   };
   const mainOptions = { env, maxRunMs: scenario.maxMs + 60_000 };
   const link = new BotLink();
