@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FakeInstallGrant } from './fakes/fake-slack-api.ts';
 import { FakeSlackApi } from './fakes/fake-slack-api.ts';
+import { FakeSocketMode } from './fakes/fake-socket-mode.ts';
 import type { SlackTestBot } from './support/slack-bot.ts';
 import { startSlackBot } from './support/slack-bot.ts';
-import { commandBody, dmEvent, eventBody, FORM_TYPE, JSON_TYPE, postSigned } from './support/slack-requests.ts';
+import { commandBody, dmEvent, eventBody, FORM_TYPE, JSON_TYPE, mentionEvent, postSigned } from './support/slack-requests.ts';
 import { tempDir } from './support/temp-bot.ts';
 
 const CLIENT_ID = '1111111111.2222222222';
@@ -309,6 +310,34 @@ describe('Slack OAuth installs: the encryption key', () => {
     } finally {
       await api.close();
       dir.remove();
+    }
+  });
+});
+
+describe('Slack OAuth installs over Socket Mode', () => {
+  it('serves the install routes on the HTTP server and answers a Socket Mode event with the token of its workspace', async () => {
+    const socket = await new FakeSocketMode().start();
+    const api = await oauthApi();
+    api.socketUrl = socket.url;
+    const t = await startSlackBot({ api, env: { ...oauthEnv(), SLACK_APP_TOKEN: 'xapp-1-A1-1234567890-abcdefabcdefabcdefabcdef', SLACK_SIGNING_SECRET: '' } });
+    try {
+      assert.equal(t.slack.mode, 'socket');
+      assert.equal((await install(t, { team: { id: 'T2', name: 'Globex' } })).status, 200);
+      const token = tokenOf(api, 'T2');
+      const botUser = api.tokens.get(token)!.botUserId;
+      const event = mentionEvent('/hr policy parental leave', 'USOCK');
+      event.text = `<@${botUser}> /hr policy parental leave`;
+      const payload = JSON.parse(eventBody(event, { teamId: 'T2' })) as Record<string, unknown>;
+      payload.authorizations = [{ team_id: 'T2', user_id: botUser, is_bot: true }];
+      socket.send('events_api', payload);
+      await api.waitFor(() => api.callsOf('chat.postMessage').some((c) => c.args.channel === 'C1'), 5000, 'answer');
+      const posts = api.callsOf('chat.postMessage').filter((c) => c.args.channel === 'C1');
+      assert.ok(posts.every((c) => c.token === token));
+      // The mention of the bot's user in T2 was taken out of the question: it was answered as /hr policy.
+      assert.match(JSON.stringify(posts.at(-1)!.args.blocks), /parental/i);
+    } finally {
+      await t.close();
+      await socket.close();
     }
   });
 });
