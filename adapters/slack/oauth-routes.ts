@@ -195,7 +195,8 @@ function failurePage(error: CodedError, request: HttpRequest, botName: string): 
     }
     default:
       return {
-        status: error instanceof SlackInstallRefusedError ? 400 : 502,
+        // Refused by us: the grant is unusable; Slack failing: a bad gateway; anything else (the store): ours.
+        status: error instanceof SlackInstallRefusedError ? 400 : error.code.startsWith('slack_webapi_') ? 502 : 500,
         title: 'The installation did not complete',
         paragraphs: [`${reasonOf(error)}. Nothing was installed.`],
         link: again,

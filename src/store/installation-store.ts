@@ -1,3 +1,4 @@
+import type Database from 'better-sqlite3';
 import type { SecretBox } from '../secret-box.ts';
 import type { Db } from './database.ts';
 import { writeTransaction } from './database.ts';
@@ -45,11 +46,16 @@ export class InstallationStore {
   readonly #db: Db;
   readonly #box: SecretBox;
   readonly #platform: string;
+  /** Prepared once: every event and every reply looks its workspace up. */
+  readonly #select: Database.Statement<[string, string], Row>;
 
   constructor(db: Db, box: SecretBox, platform: string) {
     this.#db = db;
     this.#box = box;
     this.#platform = platform;
+    this.#select = db.prepare<[string, string], Row>(
+      'SELECT team_id, enterprise_id, is_enterprise_install, app_id, bot_user_id, bot_id, scopes, bot_token_sealed FROM installations WHERE platform = ? AND install_key = ?',
+    );
   }
 
   /** Store an installation, replacing an earlier one of the same workspace or org (a reinstall, new scopes, a new token). */
@@ -90,9 +96,7 @@ export class InstallationStore {
    */
   find(query: InstallationQuery): Installation | undefined {
     for (const key of candidateKeys(query)) {
-      const row = this.#db
-        .prepare('SELECT team_id, enterprise_id, is_enterprise_install, app_id, bot_user_id, bot_id, scopes, bot_token_sealed FROM installations WHERE platform = ? AND install_key = ?')
-        .get(this.#platform, key) as Row | undefined;
+      const row = this.#select.get(this.#platform, key);
       if (row !== undefined) return this.#toInstallation(key, row);
     }
     return undefined;
