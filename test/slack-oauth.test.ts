@@ -146,6 +146,7 @@ describe('Slack OAuth installs', () => {
     }
     // auth.test ran with the new token (for the bot id), as Bolt's install flow does.
     assert.ok(t.api.callsOf('auth.test').some((call) => call.token === token));
+    assert.ok(!t.bot.logText().includes(token), 'the installed token never reaches the log');
   });
 
   it("answers each installed workspace with that workspace's token: T2 with T2's, T1 still with its own", async () => {
