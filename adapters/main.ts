@@ -130,7 +130,7 @@ async function main(): Promise<number> {
   let slack: SlackAdapter | undefined;
   if (config.slack.mode !== 'off') {
     try {
-      slack = await startSlack({ config, engine: core.engine, inbox: core.inbox, metrics: core.metrics, server, log });
+      slack = await startSlack({ config, engine: core.engine, inbox: core.inbox, metrics: core.metrics, server, db: core.db, log });
     } catch (error) {
       if (!(error instanceof HrbotError)) throw error;
       log.fatal({ err: error, code: error.code }, 'could not start Slack');

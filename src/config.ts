@@ -2,6 +2,7 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { parseAdmins } from './engine/admins.ts';
 import { ConfigError } from './errors.ts';
+import { encryptionKeyProblem } from './secret-box.ts';
 
 const optionalString = z
   .string()
@@ -51,6 +52,17 @@ const envSchema = z.object({
   SLACK_BOT_TOKEN: optionalString,
   SLACK_APP_TOKEN: optionalString,
   SLACK_API_URL: url,
+  // OAuth installs (several workspaces, Enterprise Grid): all three together, instead of SLACK_BOT_TOKEN.
+  SLACK_CLIENT_ID: optionalString,
+  SLACK_CLIENT_SECRET: optionalString,
+  SLACK_STATE_SECRET: optionalString.refine(
+    (value) => value === undefined || (value.length >= 16 && !/\s/.test(value)),
+    'must be at least 16 characters without spaces (it signs the OAuth state), e.g. the output of `openssl rand -hex 32`',
+  ),
+  HRBOT_ENCRYPTION_KEY: optionalString.superRefine((value, context) => {
+    const problem = value === undefined ? undefined : encryptionKeyProblem(value);
+    if (problem !== undefined) context.addIssue({ code: 'custom', message: `${problem}; generate one with \`openssl rand -base64 32\`` });
+  }),
 
   MICROSOFT_APP_ID: optionalString,
   MICROSOFT_APP_PASSWORD: optionalString,
@@ -110,7 +122,12 @@ export interface Config {
   env: Env;
   /** Owner keys (`platform:tenant:user`) of the users allowed admin commands; see parseAdmins. */
   admins: ReadonlySet<string>;
-  slack: { mode: 'http' | 'socket' | 'off' };
+  /**
+   * How Slack reaches the bot (`mode`), and where its tokens come from (`installs`): `token`, the one
+   * SLACK_BOT_TOKEN (the default), or `oauth`, one installation per workspace or org stored encrypted
+   * (SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_STATE_SECRET set; SLACK_BOT_TOKEN is then unused).
+   */
+  slack: { mode: 'http' | 'socket' | 'off'; installs: 'token' | 'oauth' };
   teams: { mode: TeamsMode; enabled: boolean; authenticated: boolean };
   bedrock: { enabled: boolean };
 }
@@ -132,14 +149,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   }
   const env = parsed.data;
-  if (env.SLACK_SIGNING_SECRET !== undefined && env.SLACK_BOT_TOKEN === undefined) {
+  const oauth = checkSlackOAuth(env);
+  if (!oauth && env.SLACK_SIGNING_SECRET !== undefined && env.SLACK_BOT_TOKEN === undefined) {
     throw misconfigured(
       'SLACK_BOT_TOKEN',
       'is not set, but SLACK_SIGNING_SECRET is: the bot needs its token to answer',
       "Set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-…, OAuth & Permissions in the Slack app's settings), or unset SLACK_SIGNING_SECRET",
     );
   }
-  if (env.SLACK_APP_TOKEN !== undefined && env.SLACK_BOT_TOKEN === undefined) {
+  if (!oauth && env.SLACK_APP_TOKEN !== undefined && env.SLACK_BOT_TOKEN === undefined) {
     throw misconfigured(
       'SLACK_BOT_TOKEN',
       'is not set, but SLACK_APP_TOKEN is: Socket Mode needs the bot token too',
@@ -180,10 +198,34 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   return {
     env,
     admins: parseAdmins(env.HR_ADMINS),
-    slack: { mode: slackMode },
+    slack: { mode: slackMode, installs: oauth ? 'oauth' : 'token' },
     teams: { mode: teamsMode, enabled: teamsMode !== 'off', authenticated: teamsMode === 'authenticated' },
     bedrock: { enabled: env.AWS_REGION !== undefined && env.BEDROCK_MODEL_ID !== undefined && hasAwsCredentials(env) },
   };
+}
+
+/** The OAuth install variables, all three or none; with them, HRBOT_ENCRYPTION_KEY. True when OAuth installs are on. */
+function checkSlackOAuth(env: Env): boolean {
+  const names = ['SLACK_CLIENT_ID', 'SLACK_CLIENT_SECRET', 'SLACK_STATE_SECRET'] as const;
+  const missing = names.filter((name) => env[name] === undefined);
+  if (missing.length === names.length) return false;
+  if (missing.length > 0) {
+    const set = names.filter((name) => env[name] !== undefined);
+    throw misconfigured(
+      missing.join(' and '),
+      `${missing.length === 1 ? 'is' : 'are'} not set, but ${set.join(' and ')} ${set.length === 1 ? 'is' : 'are'}: OAuth installs need all three`,
+      `Set ${missing.join(' and ')} (Client ID and Client Secret under Basic Information > App Credentials in the Slack app's settings; ` +
+        'SLACK_STATE_SECRET any random string, e.g. `openssl rand -hex 32`), or unset all three to use the one SLACK_BOT_TOKEN',
+    );
+  }
+  if (env.HRBOT_ENCRYPTION_KEY === undefined) {
+    throw misconfigured(
+      'HRBOT_ENCRYPTION_KEY',
+      'is not set, but SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_STATE_SECRET are: the bot stores each installed workspace\'s token encrypted with it',
+      'Set HRBOT_ENCRYPTION_KEY to 32 random bytes in base64 (`openssl rand -base64 32`) and keep it with your other secrets: the stored tokens cannot be read without it',
+    );
+  }
+  return true;
 }
 
 /** Amazon's credentials, as the bot reads them: a key pair (+ session token) or a named profile. */
@@ -213,6 +255,19 @@ export function checkStartup(config: Config): string[] {
       'is set without SLACK_SIGNING_SECRET or SLACK_APP_TOKEN, so Slack could not reach the bot',
       "Set SLACK_SIGNING_SECRET (Basic Information > Signing Secret in the Slack app's settings) to receive events over HTTP, " +
         'or SLACK_APP_TOKEN (an xapp- token) for Socket Mode; or unset SLACK_BOT_TOKEN to use the terminal chat',
+    );
+  }
+  if (config.slack.installs === 'oauth' && env.SLACK_SIGNING_SECRET === undefined && env.SLACK_APP_TOKEN === undefined) {
+    throw misconfigured(
+      'SLACK_SIGNING_SECRET',
+      'is not set, but SLACK_CLIENT_ID is (OAuth installs), so Slack could not reach the bot',
+      "Set SLACK_SIGNING_SECRET (Basic Information > Signing Secret in the Slack app's settings) to receive events over HTTP, or SLACK_APP_TOKEN for Socket Mode",
+    );
+  }
+  if (config.slack.installs === 'oauth' && env.SLACK_BOT_TOKEN !== undefined) {
+    warnings.push(
+      'SLACK_BOT_TOKEN is not used: SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_STATE_SECRET are set, so each workspace is answered with the token ' +
+        'stored when it installed the app through /slack/install (install the app there again for the workspace that token belonged to)',
     );
   }
   if (env.SLACK_APP_TOKEN !== undefined && env.SLACK_SIGNING_SECRET !== undefined) {

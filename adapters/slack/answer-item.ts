@@ -1,4 +1,3 @@
-import type { webApi } from '@slack/bolt';
 import type { HandleOptions } from '../../src/engine/engine.ts';
 import type { InboxHandler, LongWaitNotice } from '../../src/inbox/inbox-worker.ts';
 import type { Logger } from '../../src/log/logger.ts';
@@ -9,6 +8,7 @@ import type { SlackNotices, SlackWork } from './inbox-gate.ts';
 import { renderReply } from './render.ts';
 import type { SlackMessage } from './render.ts';
 import { SlackDeliveryError } from './slack-errors.ts';
+import type { SlackClients } from './slack-tokens.ts';
 
 /** The engine calls answering needs. */
 export interface SlackEngine {
@@ -32,8 +32,8 @@ const RESPONSE_URL_TIMEOUT_MS = 10_000;
  * item), then deliver, completing whatever an earlier attempt showed. A delivery failure throws,
  * and the inbox retries the item later with backoff.
  */
-export function answerSlackItem(deps: { engine: SlackEngine; client: webApi.WebClient; log: Logger }): InboxHandler {
-  const { engine, client, log } = deps;
+export function answerSlackItem(deps: { engine: SlackEngine; clients: SlackClients; log: Logger }): InboxHandler {
+  const { engine, clients, log } = deps;
   return async (item, context) => {
     const work = JSON.parse(item.payload) as SlackWork;
     const progress = (item.progress === null ? {} : JSON.parse(item.progress)) as SlackProgress;
@@ -53,6 +53,12 @@ export function answerSlackItem(deps: { engine: SlackEngine; client: webApi.WebC
     };
     switch (work.kind) {
       case 'message': {
+        // The token of the workspace the message came from; none when it uninstalled meanwhile (nothing to answer with).
+        const client = await clients.forTeam(work.target.teamId, work.target.enterpriseId);
+        if (client === undefined) {
+          log.warn({ teamId: work.target.teamId }, 'slack: message dropped: its workspace has no installation any more');
+          return;
+        }
         const delivery = new MessageDelivery(client, work.target, log, {
           shown: progress,
           onShown: save,
@@ -81,11 +87,13 @@ export function answerSlackItem(deps: { engine: SlackEngine; client: webApi.WebC
 }
 
 /** Notices the gate shows at once: where the answer will go, so the answer can replace them. */
-export function slackNotices(client: webApi.WebClient): SlackNotices {
+export function slackNotices(clients: SlackClients): SlackNotices {
   return {
     async post(work, text, itemId) {
       if (work.kind === 'message') {
         const { channel, threadTs } = work.target;
+        const client = await clients.forTeam(work.target.teamId, work.target.enterpriseId);
+        if (client === undefined) throw new SlackDeliveryError('No installation for the workspace to post a notice in');
         // Marked like a first post: a restart finds a notice whose ts a crash lost, and edits it into the answer.
         const posted = await client.chat.postMessage({
           channel,

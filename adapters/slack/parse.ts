@@ -51,6 +51,8 @@ export interface SlackTarget {
   /** The asking user, for ephemeral replies and stream recipients. */
   userId: string;
   teamId: string;
+  /** The Enterprise Grid org, when there is one: an org-wide install is found by it. */
+  enterpriseId?: string;
   kind: 'dm' | 'channel';
 }
 
@@ -108,9 +110,17 @@ export function parseMessageEvent(
     raw: event,
     ...(threadTs === undefined ? {} : { threadId: threadTs }),
   };
+  const enterpriseId = envelope.enterprise_id ?? envelope.authorizations?.[0]?.enterprise_id ?? undefined;
   return {
     message,
-    target: { channel: event.channel, userId: event.user, teamId, kind: isMention ? 'channel' : 'dm', ...(threadTs === undefined ? {} : { threadTs }) },
+    target: {
+      channel: event.channel,
+      userId: event.user,
+      teamId,
+      kind: isMention ? 'channel' : 'dm',
+      ...(threadTs === undefined ? {} : { threadTs }),
+      ...(enterpriseId === undefined ? {} : { enterpriseId }),
+    },
   };
 }
 
@@ -133,7 +143,7 @@ export function parseCommand(body: SlackCommandBody): { message: IncomingMessage
     eventId: `command:${body.trigger_id ?? `${body.channel_id}:${body.user_id}:${Date.now()}`}`,
     raw: body,
   };
-  return { message, target: { channel: body.channel_id, userId: body.user_id, teamId, kind } };
+  return { message, target: { channel: body.channel_id, userId: body.user_id, teamId, kind, ...(body.enterprise_id === undefined ? {} : { enterpriseId: body.enterprise_id }) } };
 }
 
 /**

@@ -7,13 +7,21 @@ import type { InboxStore } from '../../src/inbox/inbox-store.ts';
 import type { InboxWorker } from '../../src/inbox/inbox-worker.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { Metrics } from '../../src/metrics.ts';
+import { SecretBox } from '../../src/secret-box.ts';
+import type { Db } from '../../src/store/database.ts';
+import { InstallationStore } from '../../src/store/installation-store.ts';
 import type { SlackEngine } from './answer-item.ts';
 import { answerSlackItem, slackLongWaitNotice, slackNotices } from './answer-item.ts';
 import { boltLogger } from './bolt-logger.ts';
 import { SlackInboxGate } from './inbox-gate.ts';
+import type { SlackEventSink } from './inbox-gate.ts';
+import { SlackInstallGate } from './install-gate.ts';
+import { mountSlackOAuth, SLACK_INSTALL_PATH } from './oauth-routes.ts';
 import type { BotIdentity } from './parse.ts';
 import { SlackHttpReceiver } from './receiver.ts';
 import { SlackStartError } from './slack-errors.ts';
+import type { SlackClients } from './slack-tokens.ts';
+import { installedClients, installedTokens, oneClient } from './slack-tokens.ts';
 
 export type { SlackEngine } from './answer-item.ts';
 
@@ -24,15 +32,20 @@ export interface StartSlackOptions {
   /** The durable inbox: events are stored here before their ack and answered by its worker. */
   inbox: { store: InboxStore; worker: InboxWorker };
   metrics: Metrics;
-  /** The shared HTTP server; HTTP mode registers `POST /slack/events` on it. */
+  /** The shared HTTP server; HTTP mode registers `POST /slack/events` on it, OAuth installs their two routes. */
   server: HttpServer;
+  /** The store: with OAuth installs, each workspace's installation (token encrypted) is kept in it. */
+  db: Db;
   log: Logger;
 }
 
 /** A running Slack adapter. */
 export interface SlackAdapter {
   readonly mode: 'http' | 'socket';
-  readonly bot: BotIdentity;
+  /** Where tokens come from: SLACK_BOT_TOKEN, or one installation per workspace (OAuth). */
+  readonly installs: 'token' | 'oauth';
+  /** The bot's identity from auth.test at start (single-token mode; with OAuth installs each installation has its own). */
+  readonly bot: BotIdentity | undefined;
   /** Stop receiving (the inbox worker answers what was acknowledged, or hands it to the next start). */
   stop(): Promise<void>;
 }
@@ -49,16 +62,21 @@ const RETRY_CONFIG = { retries: 3, factor: 2, minTimeout: 500, maxTimeout: 5_000
 const REQUEST_TIMEOUT_MS = 10_000;
 
 /**
- * Connect Slack: learn the bot's identity with auth.test, then receive over HTTP on the shared
- * server (signing secret) or over Socket Mode (app token), and answer through the engine.
+ * Connect Slack: learn the bot's identity with auth.test (single-token mode) or serve OAuth installs,
+ * then receive over HTTP on the shared server (signing secret) or over Socket Mode (app token), and
+ * answer through the engine with the token of the workspace each event came from.
  */
 export async function startSlack(options: StartSlackOptions): Promise<SlackAdapter> {
   const { config, engine, server, inbox } = options;
   const env = config.env;
   const log = options.log.child({ component: 'slack' });
   const mode = config.slack.mode;
-  const token = env.SLACK_BOT_TOKEN;
-  if (mode === 'off' || token === undefined) throw new SlackStartError('Slack is not configured (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN)');
+  const installs = config.slack.installs;
+  // With OAuth installs SLACK_BOT_TOKEN is not used (checkStartup warns when it is set).
+  const token = installs === 'token' ? env.SLACK_BOT_TOKEN : undefined;
+  if (mode === 'off' || (installs === 'token' && token === undefined)) {
+    throw new SlackStartError('Slack is not configured (SLACK_BOT_TOKEN, or SLACK_CLIENT_ID with its secrets, and SLACK_SIGNING_SECRET or SLACK_APP_TOKEN)');
+  }
 
   const logger = boltLogger(log);
   const clientOptions: webApi.WebClientOptions = {
@@ -69,15 +87,19 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
     ...(env.SLACK_API_URL === undefined ? {} : { slackApiUrl: withTrailingSlash(env.SLACK_API_URL) }),
   };
 
-  let bot: BotIdentity;
-  try {
-    const auth = await new webApi.WebClient(token, clientOptions).auth.test();
-    if (auth.user_id === undefined) throw new SlackStartError('auth.test returned no bot user id');
-    bot = { userId: auth.user_id, ...(auth.bot_id === undefined ? {} : { botId: auth.bot_id }) };
-  } catch (error) {
-    if (error instanceof SlackStartError) throw error;
-    throw authTestFailure(error, env.SLACK_API_URL ?? DEFAULT_API_URL);
+  let bot: BotIdentity | undefined;
+  if (token !== undefined) {
+    try {
+      const auth = await new webApi.WebClient(token, clientOptions).auth.test();
+      if (auth.user_id === undefined) throw new SlackStartError('auth.test returned no bot user id');
+      bot = { userId: auth.user_id, ...(auth.bot_id === undefined ? {} : { botId: auth.bot_id }) };
+    } catch (error) {
+      if (error instanceof SlackStartError) throw error;
+      throw authTestFailure(error, env.SLACK_API_URL ?? DEFAULT_API_URL);
+    }
   }
+  const installations = installs === 'oauth' ? openInstallations(options.db, env.HRBOT_ENCRYPTION_KEY, log) : undefined;
+  const tokens = installations === undefined ? undefined : installedTokens(installations);
 
   let receiver: Receiver;
   let httpReceiver: SlackHttpReceiver | undefined;
@@ -93,16 +115,28 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
   }
 
   const app = new App({
-    token,
+    ...(token === undefined || bot === undefined
+      ? {
+          // Events never reach Bolt's listeners (the inbox gate takes them); this is for Bolt's own use, if any.
+          authorize: async ({ teamId, enterpriseId }) => {
+            const found = await tokens?.forTeam(teamId, enterpriseId);
+            if (found === undefined) throw new SlackStartError('no installation for this workspace');
+            return { botToken: found.token, botUserId: found.bot.userId, ...(found.bot.botId === undefined ? {} : { botId: found.bot.botId }) };
+          },
+        }
+      : {
+          token,
+          // Identity is already known from auth.test above; Bolt need not ask again.
+          botUserId: bot.userId,
+          ...(bot.botId === undefined ? {} : { botId: bot.botId }),
+        }),
     receiver,
     logger,
     clientOptions,
-    // Identity is already known from auth.test above; Bolt need not ask again.
-    botUserId: bot.userId,
-    ...(bot.botId === undefined ? {} : { botId: bot.botId }),
     tokenVerificationEnabled: false,
   });
-  const client = app.client;
+  // Each Web API call takes the token of the workspace it is for.
+  const clients: SlackClients = tokens === undefined ? oneClient(app.client) : installedClients(tokens, clientOptions);
   app.error((error) => {
     log.error({ err: toError(error), code: error.code }, 'slack: listener failed');
     return Promise.resolve();
@@ -110,18 +144,24 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
   // Every event Bolt's receiver verifies goes to the gate, which stores it in the inbox before the
   // ack; the inbox worker answers it. In HTTP mode the gate is the receiver's sink; Socket Mode's
   // receiver hands events to whatever it was initialised with, so it is re-initialised with the gate.
-  const notices = slackNotices(client);
-  const gate = new SlackInboxGate({
-    inbox: inbox.store,
-    bot,
-    notices,
-    log,
-    metrics: options.metrics,
-    onStored: () => inbox.worker.notify(),
-  });
+  const notices = slackNotices(clients);
+  const gateFor = (identity: BotIdentity): SlackInboxGate =>
+    new SlackInboxGate({
+      inbox: inbox.store,
+      bot: identity,
+      notices,
+      log,
+      metrics: options.metrics,
+      onStored: () => inbox.worker.notify(),
+    });
+  // OAuth installs: the bot's identity differs per workspace, and uninstalls erase tokens, so a gate in front sorts that out.
+  let gate: SlackEventSink;
+  if (installations !== undefined && tokens !== undefined) gate = new SlackInstallGate({ installations, tokens, gateFor, log, metrics: options.metrics });
+  else if (bot !== undefined) gate = gateFor(bot);
+  else throw new SlackStartError('the bot identity is unknown: auth.test did not run');
   if (httpReceiver !== undefined) httpReceiver.setSink(gate);
   else receiver.init(gate as unknown as App);
-  inbox.worker.handle('slack', answerSlackItem({ engine, client, log }));
+  inbox.worker.handle('slack', answerSlackItem({ engine, clients, log }));
   inbox.worker.noticeLongWaits('slack', slackLongWaitNotice(notices));
 
   try {
@@ -130,10 +170,25 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
     throw new SlackStartError(`Slack ${mode === 'socket' ? 'Socket Mode' : 'receiver'} did not start`, { cause: error });
   }
   if (httpReceiver !== undefined) server.route('POST', SLACK_EVENTS_PATH, httpReceiver.handle);
-  log.info({ mode, route: mode === 'http' ? SLACK_EVENTS_PATH : undefined }, 'slack: connected');
+  if (installations !== undefined && env.SLACK_CLIENT_ID !== undefined && env.SLACK_CLIENT_SECRET !== undefined && env.SLACK_STATE_SECRET !== undefined) {
+    mountSlackOAuth({
+      server,
+      installations,
+      clientId: env.SLACK_CLIENT_ID,
+      clientSecret: env.SLACK_CLIENT_SECRET,
+      stateSecret: env.SLACK_STATE_SECRET,
+      clientOptions,
+      botName: env.BOT_NAME,
+      sdkLogger: logger,
+      log,
+      metrics: options.metrics,
+    });
+  }
+  log.info({ mode, installs, route: mode === 'http' ? SLACK_EVENTS_PATH : undefined, install: installs === 'oauth' ? SLACK_INSTALL_PATH : undefined }, 'slack: connected');
 
   return {
     mode,
+    installs,
     bot,
     async stop() {
       // Stops receiving; answers in flight belong to the inbox worker, which the caller stops (and which hands them back).
@@ -143,6 +198,26 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
 }
 
 const DEFAULT_API_URL = 'https://slack.com/api/';
+
+/**
+ * The installation store under HRBOT_ENCRYPTION_KEY. Installations sealed under another key are said
+ * once here, in one line an operator can act on; the bot still starts (their events are dropped with
+ * the same reason), so a changed key never turns into a crash loop.
+ */
+function openInstallations(db: Db, key: string | undefined, log: Logger): InstallationStore {
+  if (key === undefined) throw new SlackStartError('HRBOT_ENCRYPTION_KEY is required with OAuth installs');
+  const installations = new InstallationStore(db, new SecretBox(key), 'slack');
+  const census = installations.census();
+  if (census.otherKey > 0) {
+    log.error(
+      { installations: census.installations, otherKey: census.otherKey },
+      'slack: some installed workspaces were stored under another HRBOT_ENCRYPTION_KEY and cannot be answered: restore the key they were stored with, or install the app in them again at /slack/install',
+    );
+  } else {
+    log.info({ installations: census.installations }, 'slack: OAuth installs on');
+  }
+  return installations;
+}
 
 /**
  * Why auth.test failed, for the operator: Slack refused the token (answered with an error), Slack

@@ -271,4 +271,31 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 8,
+    name: 'installations',
+    up(db) {
+      // One row per installation of the app when it is installed through OAuth (Slack: a workspace, or
+      // an Enterprise Grid org for an org-wide install), keyed 'team:<id>' or 'enterprise:<id>'. The bot
+      // token is sealed by SecretBox (AES-256-GCM under HRBOT_ENCRYPTION_KEY); the ids beside it are
+      // what events are matched on. Uninstalling deletes the row.
+      db.exec(`
+        CREATE TABLE installations (
+          platform TEXT NOT NULL,
+          install_key TEXT NOT NULL,
+          team_id TEXT,
+          enterprise_id TEXT,
+          is_enterprise_install INTEGER NOT NULL CHECK (is_enterprise_install IN (0, 1)),
+          app_id TEXT,
+          bot_user_id TEXT NOT NULL,
+          bot_id TEXT,
+          scopes TEXT NOT NULL,
+          bot_token_sealed TEXT NOT NULL,
+          installed_at INTEGER NOT NULL,
+          updated_at INTEGER NOT NULL,
+          PRIMARY KEY (platform, install_key)
+        );
+      `);
+    },
+  },
 ];

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { BOT_TOKEN } from '../support/slack-requests.ts';
 
 /** A Block Kit block as the tests read it. */
 export interface RecordedBlock {
@@ -35,6 +36,8 @@ export interface RecordedCall {
   args: CallArgs;
   /** The bearer token the call carried (Web API only). */
   token?: string;
+  /** The workspace (or org, for an org-wide install) that token belongs to, when the fake issued it. */
+  team?: string;
   /** The ts the fake answered with, for calls that create a message. */
   postedTs?: string;
   at: number;
@@ -48,6 +51,32 @@ export interface Fault {
   /** A Slack `ok: false` error such as `unknown_method`. */
   error?: string;
 }
+
+/** A bot token the fake knows: whose it is, and whether Slack revoked it. */
+export interface FakeToken {
+  teamId?: string;
+  enterpriseId?: string;
+  isEnterpriseInstall: boolean;
+  botUserId: string;
+  botId: string;
+  revoked: boolean;
+}
+
+/** What an admin grants on Slack's authorize page, for {@link FakeSlackApi.approveInstall}. */
+export interface FakeInstallGrant {
+  /** The workspace (a team install), or omitted for an org-wide install. */
+  team?: { id: string; name: string };
+  enterprise?: { id: string; name: string };
+  isEnterpriseInstall?: boolean;
+  /** The scopes asked for in the authorize URL (comma-separated, as Slack takes them). */
+  scope: string;
+  clientId: string;
+  botUserId?: string;
+  botId?: string;
+}
+
+/** Methods that take no bot token: the code exchange (client credentials) and Socket Mode's (an app token). */
+const TOKENLESS_METHODS = new Set(['oauth.v2.access', 'apps.connections.open']);
 
 /** Fields parsed as JSON when the client sends them form-encoded. */
 const JSON_FIELDS = new Set(['blocks', 'attachments', 'chunks', 'metadata', 'loading_messages']);
@@ -67,6 +96,13 @@ export interface FakeSlackApiOptions {
 export class FakeSlackApi {
   readonly calls: RecordedCall[] = [];
   readonly bot = { userId: 'UBOT', botId: 'BBOT', teamId: 'T1' };
+  /** Bot tokens Slack would accept; SLACK_BOT_TOKEN of the test bots is T1's. Unknown tokens get invalid_auth. */
+  readonly tokens = new Map<string, FakeToken>([[BOT_TOKEN, { teamId: 'T1', isEnterpriseInstall: false, botUserId: 'UBOT', botId: 'BBOT', revoked: false }]]);
+  /** The Slack app's OAuth credentials (Basic Information > App Credentials), once a test sets them. */
+  oauthApp: { clientId: string; clientSecret: string; appId: string } | undefined;
+  /** Codes handed out by approveInstall and not yet exchanged (Slack's are single-use). */
+  readonly #codes = new Map<string, FakeInstallGrant>();
+  #issued = 0;
   /** The WebSocket URL apps.connections.open hands out (set by Socket Mode tests). */
   socketUrl = '';
   readonly #faults = new Map<string, Fault[]>();
@@ -107,6 +143,26 @@ export class FakeSlackApi {
     return `${this.#url}/response/${id}`;
   }
 
+  /** The OAuth credentials oauth.v2.access will check. */
+  setOAuthApp(app: { clientId: string; clientSecret: string; appId?: string }): void {
+    this.oauthApp = { appId: 'A1', ...app };
+  }
+
+  /** What Slack does when an admin presses Allow on its authorize page: a one-time code for the redirect. */
+  approveInstall(grant: FakeInstallGrant): string {
+    this.#issued += 1;
+    const code = `code-${this.#issued}-${Math.random().toString(36).slice(2, 10)}`;
+    this.#codes.set(code, grant);
+    return code;
+  }
+
+  /** Revoke every token of a workspace or org, as uninstalling the app does. */
+  revokeTokensOf(teamOrEnterpriseId: string): void {
+    for (const token of this.tokens.values()) {
+      if (token.teamId === teamOrEnterpriseId || (token.isEnterpriseInstall && token.enterpriseId === teamOrEnterpriseId)) token.revoked = true;
+    }
+  }
+
   /** Make the next call of `method` fail as described (queued, one per call). */
   failNext(method: string, fault: Fault): void {
     const queue = this.#faults.get(method) ?? [];
@@ -121,7 +177,7 @@ export class FakeSlackApi {
 
   /** Calls that put something in front of a user. */
   get outgoing(): RecordedCall[] {
-    return this.calls.filter((call) => !['auth.test', 'apps.connections.open'].includes(call.method));
+    return this.calls.filter((call) => !['auth.test', 'apps.connections.open', 'oauth.v2.access'].includes(call.method));
   }
 
   /** Wait until `predicate` holds, polling every 10 ms for at most `timeoutMs`. */
@@ -151,7 +207,9 @@ export class FakeSlackApi {
     delete args.token;
 
     const method = path.startsWith('/api/') ? path.slice(5) : path.startsWith('/response/') ? 'response_url' : path;
-    const call: RecordedCall = { method, args, ...(token === undefined ? {} : { token }), at: Date.now() };
+    const known = token === undefined ? undefined : this.tokens.get(token);
+    const team = known?.isEnterpriseInstall === true ? known.enterpriseId : known?.teamId;
+    const call: RecordedCall = { method, args, ...(token === undefined ? {} : { token }), ...(team === undefined ? {} : { team }), at: Date.now() };
     if (this.calls.length < this.#maxCalls) this.calls.push(call);
 
     const fault = this.#faults.get(method)?.shift();
@@ -169,15 +227,82 @@ export class FakeSlackApi {
       json(response, { ok: true });
       return;
     }
-    const answer = this.#answer(method, args);
+    // Slack's own answers for a missing, unknown or revoked token (every method but the tokenless ones).
+    if (!TOKENLESS_METHODS.has(method)) {
+      const refusal = token === undefined ? 'not_authed' : known === undefined ? 'invalid_auth' : known.revoked ? 'token_revoked' : undefined;
+      if (refusal !== undefined) {
+        json(response, { ok: false, error: refusal });
+        return;
+      }
+    }
+    const answer = method === 'oauth.v2.access' ? this.#exchange(args, String(request.headers.authorization ?? '')) : this.#answer(method, args, known);
     if (typeof answer.ts === 'string') call.postedTs = answer.ts;
     json(response, answer);
   }
 
-  #answer(method: string, args: CallArgs): Record<string, unknown> {
+  /**
+   * oauth.v2.access as Slack answers it: client credentials as form fields or HTTP Basic, a code used
+   * once (invalid_code otherwise), then the bot token, its scopes and where it was installed.
+   */
+  #exchange(args: CallArgs, authorization: string): Record<string, unknown> {
+    let clientId = typeof args.client_id === 'string' ? args.client_id : undefined;
+    let clientSecret = typeof args.client_secret === 'string' ? args.client_secret : undefined;
+    if (authorization.startsWith('Basic ')) {
+      const [id, secret] = Buffer.from(authorization.slice(6), 'base64').toString('utf8').split(':');
+      clientId = id;
+      clientSecret = secret;
+    }
+    const app = this.oauthApp;
+    if (app === undefined || clientId !== app.clientId) return { ok: false, error: 'invalid_client_id' };
+    if (clientSecret !== app.clientSecret) return { ok: false, error: 'bad_client_secret' };
+    const code = typeof args.code === 'string' ? args.code : '';
+    const grant = this.#codes.get(code);
+    if (grant === undefined || grant.clientId !== clientId) return { ok: false, error: 'invalid_code' };
+    this.#codes.delete(code);
+    this.#issued += 1;
+    const where = grant.isEnterpriseInstall === true ? grant.enterprise?.id : grant.team?.id;
+    const token = `xoxb-${where ?? 'x'}-${this.#issued}-${Math.random().toString(36).slice(2, 14)}`;
+    const botUserId = grant.botUserId ?? `UBOT${this.#issued}`;
+    const botId = grant.botId ?? `BBOT${this.#issued}`;
+    this.tokens.set(token, {
+      ...(grant.team === undefined ? {} : { teamId: grant.team.id }),
+      ...(grant.enterprise === undefined ? {} : { enterpriseId: grant.enterprise.id }),
+      isEnterpriseInstall: grant.isEnterpriseInstall === true,
+      botUserId,
+      botId,
+      revoked: false,
+    });
+    return {
+      ok: true,
+      access_token: token,
+      token_type: 'bot',
+      scope: grant.scope,
+      bot_user_id: botUserId,
+      app_id: app.appId,
+      team: grant.isEnterpriseInstall === true ? null : (grant.team ?? null),
+      enterprise: grant.enterprise ?? null,
+      is_enterprise_install: grant.isEnterpriseInstall === true,
+      authed_user: { id: 'UADMIN' },
+    };
+  }
+
+  #answer(method: string, args: CallArgs, token?: FakeToken): Record<string, unknown> {
     const ts = () => `${(this.#ts += 1)}.000100`;
     switch (method) {
       case 'auth.test':
+        // Each token answers for its own bot and workspace (an org-wide token for its org).
+        if (token !== undefined && token.teamId !== this.bot.teamId) {
+          return {
+            ok: true,
+            user_id: token.botUserId,
+            bot_id: token.botId,
+            team_id: token.teamId ?? token.enterpriseId,
+            ...(token.enterpriseId === undefined ? {} : { enterprise_id: token.enterpriseId }),
+            is_enterprise_install: token.isEnterpriseInstall,
+            url: `https://${token.teamId ?? token.enterpriseId ?? 'x'}.slack.com/`,
+            user: 'hrbot',
+          };
+        }
         return { ok: true, user_id: this.bot.userId, bot_id: this.bot.botId, team_id: this.bot.teamId, user: 'hrbot', team: 'Northwind' };
       case 'apps.connections.open':
         return { ok: true, url: this.socketUrl };

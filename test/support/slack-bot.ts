@@ -30,7 +30,7 @@ export async function startSlackBot(
   const server = new HttpServer({ log: bot.core.log, metrics: bot.core.metrics, ready: () => bot.core.ready() });
   let slack: SlackAdapter;
   try {
-    slack = await startSlack({ config: bot.config, engine: bot.core.engine, inbox: bot.core.inbox, metrics: bot.core.metrics, server, log: bot.core.log });
+    slack = await startSlack({ config: bot.config, engine: bot.core.engine, inbox: bot.core.inbox, metrics: bot.core.metrics, server, db: bot.core.db, log: bot.core.log });
     bot.core.inbox.worker.start();
   } catch (error) {
     bot.close();
