@@ -16,6 +16,7 @@ import { Metrics } from './metrics.ts';
 import type { Db } from './store/database.ts';
 import { isWritable, openDatabase } from './store/database.ts';
 import type { ErasureStep } from './store/erasure.ts';
+import { CheckpointThread } from './store/checkpoint-thread.ts';
 import { JournalPurge } from './store/journal-purge.ts';
 import { Retention } from './store/retention.ts';
 
@@ -71,6 +72,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
     throw error;
   }
   const answerer = extensions.answerer ?? llm?.answerer;
+  const checkpoints = CheckpointThread.start(db, env.DATABASE_PATH, log);
   const journal = new JournalPurge(db, { log });
   const inboxStore = new InboxStore(db, extensions.inbox?.limits);
   const erasureSteps = [...(llm === undefined ? [] : [llm.cache.erasureStep]), ...(extensions.erasureSteps ?? [])];
@@ -134,6 +136,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
       retention.stop();
       journal.close();
       llm?.gateway.close();
+      checkpoints?.stop();
       if (db.open) db.close();
     },
   };

@@ -39,9 +39,12 @@ export interface Exchange {
  */
 export class HistoryStore {
   readonly #db: Db;
+  // Prepared once: every answered message appends an exchange.
+  readonly #sql: ReturnType<typeof prepareHistory>;
 
   constructor(db: Db) {
     this.#db = db;
+    this.#sql = prepareHistory(db);
   }
 
   /**
@@ -51,19 +54,11 @@ export class HistoryStore {
   appendExchange(exchange: Exchange, now = Date.now(), mark?: ErasureMark): { answerId: string; seq: number } | undefined {
     const answerId = randomBytes(12).toString('base64url');
     return writeTransaction(this.#db, () => {
-      const db = this.#db;
-      if (mark !== undefined && erasedSince(db, exchange.ownerKey, mark)) return undefined;
-      db.prepare(
-        `INSERT INTO conversations (conversation_key, owner_key, platform, kind, next_seq, created_at, updated_at)
-         VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (conversation_key) DO NOTHING`,
-      ).run(exchange.conversationKey, exchange.ownerKey, exchange.platform, exchange.kind, now, now);
-      const { seq } = db
-        .prepare('UPDATE conversations SET next_seq = next_seq + 2, updated_at = ? WHERE conversation_key = ? RETURNING next_seq - 2 AS seq')
-        .get(now, exchange.conversationKey) as { seq: number };
-      const insert = db.prepare(
-        `INSERT INTO messages (conversation_key, owner_key, seq, role, command, text, answer_id, answer_kind, sources, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
+      if (mark !== undefined && erasedSince(this.#db, exchange.ownerKey, mark)) return undefined;
+      const sql = this.#sql;
+      sql.openConversation.run(exchange.conversationKey, exchange.ownerKey, exchange.platform, exchange.kind, now, now);
+      const { seq } = sql.takeSeq.get(now, exchange.conversationKey) as { seq: number };
+      const insert = sql.insertMessage;
       insert.run(exchange.conversationKey, exchange.ownerKey, seq, 'user', exchange.command, exchange.question, null, null, null, now);
       insert.run(
         exchange.conversationKey,
@@ -83,28 +78,18 @@ export class HistoryStore {
 
   /** The last `limit` turns of one conversation, oldest first. */
   recentTurns(conversationKey: string, limit: number): StoredMessage[] {
-    const rows = this.#db
-      .prepare(
-        `SELECT seq, role, text, command, answer_id AS answerId, created_at AS createdAt
-         FROM messages WHERE conversation_key = ? ORDER BY seq DESC LIMIT ?`,
-      )
-      .all(conversationKey, limit) as StoredMessage[];
+    const rows = this.#sql.recentTurns.all(conversationKey, limit) as StoredMessage[];
     return rows.reverse();
   }
 
   /** The user's own most recent questions across all their conversations, newest first. */
   recentQuestions(ownerKey: string, limit: number): AskedQuestion[] {
-    return this.#db
-      .prepare(
-        `SELECT text, command, created_at AS createdAt FROM messages
-         WHERE owner_key = ? AND role = 'user' ORDER BY created_at DESC, id DESC LIMIT ?`,
-      )
-      .all(ownerKey, limit) as AskedQuestion[];
+    return this.#sql.recentQuestions.all(ownerKey, limit) as AskedQuestion[];
   }
 
   /** Who owns an answer, or undefined if there is no such answer. */
   answerOwner(answerId: string): string | undefined {
-    const row = this.#db.prepare("SELECT owner_key AS ownerKey FROM messages WHERE answer_id = ? AND role = 'assistant'").get(answerId) as
+    const row = this.#sql.answerOwner.get(answerId) as
       | { ownerKey: string }
       | undefined;
     return row?.ownerKey;
@@ -125,4 +110,27 @@ export class HistoryStore {
     const row = this.#db.prepare('SELECT rating FROM feedback WHERE answer_id = ?').get(answerId) as { rating: 'up' | 'down' } | undefined;
     return row?.rating;
   }
+}
+
+function prepareHistory(db: Db) {
+  return {
+    openConversation: db.prepare(
+      `INSERT INTO conversations (conversation_key, owner_key, platform, kind, next_seq, created_at, updated_at)
+       VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (conversation_key) DO NOTHING`,
+    ),
+    takeSeq: db.prepare('UPDATE conversations SET next_seq = next_seq + 2, updated_at = ? WHERE conversation_key = ? RETURNING next_seq - 2 AS seq'),
+    insertMessage: db.prepare(
+      `INSERT INTO messages (conversation_key, owner_key, seq, role, command, text, answer_id, answer_kind, sources, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    recentTurns: db.prepare(
+      `SELECT seq, role, text, command, answer_id AS answerId, created_at AS createdAt
+       FROM messages WHERE conversation_key = ? ORDER BY seq DESC LIMIT ?`,
+    ),
+    recentQuestions: db.prepare(
+      `SELECT text, command, created_at AS createdAt FROM messages
+       WHERE owner_key = ? AND role = 'user' ORDER BY created_at DESC, id DESC LIMIT ?`,
+    ),
+    answerOwner: db.prepare("SELECT owner_key AS ownerKey FROM messages WHERE answer_id = ? AND role = 'assistant'"),
+  };
 }

@@ -44,11 +44,13 @@ export function utcDay(now: number): string {
  */
 export class UsageStore {
   readonly #db: Db;
+  readonly #sql: ReturnType<typeof prepareUsage>;
   readonly #limits: UsageLimits;
   #admitsSincePrune = 0;
 
   constructor(db: Db, limits: UsageLimits) {
     this.#db = db;
+    this.#sql = prepareUsage(db);
     this.#limits = limits;
   }
 
@@ -66,7 +68,8 @@ export class UsageStore {
     const admitted = writeTransaction(this.#db, (): boolean => {
       const db = this.#db;
       if (options.mark !== undefined && erasedSince(db, ownerKey, options.mark)) return false;
-      const window = db.prepare('SELECT window_start AS start, count FROM rate_windows WHERE owner_key = ?').get(ownerKey) as
+      const sql = this.#sql;
+      const window = sql.window.get(ownerKey) as
         | { start: number; count: number }
         | undefined;
       const fresh = window === undefined || now - window.start >= WINDOW_MS;
@@ -76,25 +79,19 @@ export class UsageStore {
       }
       const day = utcDay(now);
       if (options.question) {
-        const used = (db.prepare('SELECT questions FROM usage_daily WHERE owner_key = ? AND day = ?').pluck().get(ownerKey, day) as
+        const used = (sql.questionsOn.get(ownerKey, day) as
           | number
           | undefined) ?? 0;
         if (used >= this.#limits.dailyQuestions) {
           const midnight = Date.parse(`${day}T00:00:00.000Z`) + 24 * 60 * 60_000;
           throw new RateLimitedError('daily_quota', Math.ceil((midnight - now) / 1000), `Daily quota of ${this.#limits.dailyQuestions} questions reached`);
         }
-        db.prepare(
-          `INSERT INTO usage_daily (owner_key, tenant_key, day, questions) VALUES (?, ?, ?, 1)
-           ON CONFLICT (owner_key, day) DO UPDATE SET questions = questions + 1`,
-        ).run(ownerKey, tenantKey, day);
+        sql.countQuestion.run(ownerKey, tenantKey, day);
       }
       if (fresh) {
-        db.prepare(
-          `INSERT INTO rate_windows (owner_key, window_start, count) VALUES (?, ?, 1)
-           ON CONFLICT (owner_key) DO UPDATE SET window_start = excluded.window_start, count = 1`,
-        ).run(ownerKey, now);
+        sql.openWindow.run(ownerKey, now);
       } else {
-        db.prepare('UPDATE rate_windows SET count = count + 1 WHERE owner_key = ?').run(ownerKey);
+        sql.countInWindow.run(ownerKey);
       }
       return true;
     });
@@ -107,9 +104,7 @@ export class UsageStore {
 
   /** Delete up to `limit` rate-window rows whose window has ended; returns how many went. */
   pruneWindows(now = Date.now(), limit = PRUNE_BATCH): number {
-    return this.#db
-      .prepare('DELETE FROM rate_windows WHERE rowid IN (SELECT rowid FROM rate_windows WHERE window_start <= ? LIMIT ?)')
-      .run(now - WINDOW_MS, limit).changes;
+    return this.#sql.pruneWindows.run(now - WINDOW_MS, limit).changes;
   }
 
   /**
@@ -119,13 +114,7 @@ export class UsageStore {
   recordTokens(ownerKey: string, tenantKey: string, tokens: { input: number; output: number }, now = Date.now(), mark?: ErasureMark): boolean {
     return writeTransaction(this.#db, (): boolean => {
       if (mark !== undefined && erasedSince(this.#db, ownerKey, mark)) return false;
-      this.#db
-        .prepare(
-          `INSERT INTO usage_daily (owner_key, tenant_key, day, input_tokens, output_tokens) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (owner_key, day) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens,
-             output_tokens = output_tokens + excluded.output_tokens`,
-        )
-        .run(ownerKey, tenantKey, utcDay(now), tokens.input, tokens.output);
+      this.#sql.addTokens.run(ownerKey, tenantKey, utcDay(now), tokens.input, tokens.output);
       return true;
     });
   }
@@ -167,4 +156,27 @@ export class UsageStore {
       .get(tenantKey, day) as Omit<TenantUsage, 'day'>;
     return { day, ...row };
   }
+}
+
+// Prepared once: every message is admitted, and every AI answer records its tokens.
+function prepareUsage(db: Db) {
+  return {
+    window: db.prepare('SELECT window_start AS start, count FROM rate_windows WHERE owner_key = ?'),
+    questionsOn: db.prepare('SELECT questions FROM usage_daily WHERE owner_key = ? AND day = ?').pluck(),
+    countQuestion: db.prepare(
+      `INSERT INTO usage_daily (owner_key, tenant_key, day, questions) VALUES (?, ?, ?, 1)
+       ON CONFLICT (owner_key, day) DO UPDATE SET questions = questions + 1`,
+    ),
+    openWindow: db.prepare(
+      `INSERT INTO rate_windows (owner_key, window_start, count) VALUES (?, ?, 1)
+       ON CONFLICT (owner_key) DO UPDATE SET window_start = excluded.window_start, count = 1`,
+    ),
+    countInWindow: db.prepare('UPDATE rate_windows SET count = count + 1 WHERE owner_key = ?'),
+    pruneWindows: db.prepare('DELETE FROM rate_windows WHERE rowid IN (SELECT rowid FROM rate_windows WHERE window_start <= ? LIMIT ?)'),
+    addTokens: db.prepare(
+      `INSERT INTO usage_daily (owner_key, tenant_key, day, input_tokens, output_tokens) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (owner_key, day) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens,
+         output_tokens = output_tokens + excluded.output_tokens`,
+    ),
+  };
 }
