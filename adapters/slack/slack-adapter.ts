@@ -9,6 +9,11 @@ import type { Logger } from '../../src/log/logger.ts';
 import type { Metrics } from '../../src/metrics.ts';
 import type { SlackEngine } from './answer-item.ts';
 import { answerSlackItem, slackLongWaitNotice, slackNotices } from './answer-item.ts';
+import type { HomeEngine } from './app-home.ts';
+import { AppHome } from './app-home.ts';
+import { messageShortcutWork } from './message-shortcut.ts';
+import type { SurfaceEngine } from './surfaces.ts';
+import { SlackSurfaces } from './surfaces.ts';
 import { boltLogger } from './bolt-logger.ts';
 import { SlackInboxGate } from './inbox-gate.ts';
 import type { BotIdentity } from './parse.ts';
@@ -20,7 +25,7 @@ export type { SlackEngine } from './answer-item.ts';
 /** What {@link startSlack} needs. */
 export interface StartSlackOptions {
   config: Config;
-  engine: SlackEngine;
+  engine: SlackEngine & SurfaceEngine & HomeEngine;
   /** The durable inbox: events are stored here before their ack and answered by its worker. */
   inbox: { store: InboxStore; worker: InboxWorker };
   metrics: Metrics;
@@ -47,6 +52,8 @@ export const SLACK_EVENTS_PATH = '/slack/events';
 const RETRY_CONFIG = { retries: 3, factor: 2, minTimeout: 500, maxTimeout: 5_000, randomize: true } as const;
 /** Per-request timeout for Web API calls. */
 const REQUEST_TIMEOUT_MS = 10_000;
+/** How long stop waits for home tab publishes and erases started after an ack. */
+const SURFACES_DRAIN_MS = 5_000;
 
 /**
  * Connect Slack: learn the bot's identity with auth.test, then receive over HTTP on the shared
@@ -118,9 +125,13 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
     log,
     metrics: options.metrics,
     onStored: () => inbox.worker.notify(),
+    extraWork: messageShortcutWork(env.MAX_MESSAGE_CHARS),
   });
-  if (httpReceiver !== undefined) httpReceiver.setSink(gate);
-  else receiver.init(gate as unknown as App);
+  // The App Home, the feedback form and the home's erase button are answered in front of the gate (see surfaces.ts).
+  const home = new AppHome({ client, engine, log }, { botName: env.BOT_NAME, retentionDays: env.RETENTION_DAYS });
+  const surfaces = new SlackSurfaces({ inner: gate, client, engine, home, log });
+  if (httpReceiver !== undefined) httpReceiver.setSink(surfaces);
+  else receiver.init(surfaces as unknown as App);
   inbox.worker.handle('slack', answerSlackItem({ engine, client, log }));
   inbox.worker.noticeLongWaits('slack', slackLongWaitNotice(notices));
 
@@ -138,6 +149,8 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
     async stop() {
       // Stops receiving; answers in flight belong to the inbox worker, which the caller stops (and which hands them back).
       await app.stop();
+      await surfaces.stop(SURFACES_DRAIN_MS);
+      await home.stop(SURFACES_DRAIN_MS);
     },
   };
 }
