@@ -9,7 +9,7 @@ export interface RecordedBlock {
   type: string;
   block_id?: string;
   text?: { type: string; text: string };
-  elements?: Array<{ type: string; text?: string | { text: string }; action_id?: string; value?: string }>;
+  elements?: Array<{ type: string; text?: string | { text: string }; action_id?: string; value?: string; positive_button?: { value: string }; negative_button?: { value: string } }>;
 }
 
 /** The arguments of a recorded call; the fields tests read are typed, the rest kept as they came. */
