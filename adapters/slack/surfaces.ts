@@ -128,6 +128,12 @@ export class SlackSurfaces implements SlackEventSink {
     }
   }
 
+  /**
+   * The home tab's erase button goes straight to the engine's erase, not through the inbox: a view's
+   * action carries no response_url to answer on, and the confirmation is the tab published again
+   * without the data. Should the process die before the erase, the tab still shows the data and the
+   * user can press again; the erase itself is one transaction, all or nothing.
+   */
   async #eraseFromHome(actor: Owner, body: BlockActionBody, action: { action_ts?: string }): Promise<void> {
     // Remembered first, so the engine's erase listener publishes the emptied tab.
     this.#home.remember(actor);
