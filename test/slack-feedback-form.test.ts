@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Retention } from '../src/store/retention.ts';
+import { FakeSlackApi } from './fakes/fake-slack-api.ts';
+import { FakeSocketMode } from './fakes/fake-socket-mode.ts';
 import type { SlackTestBot } from './support/slack-bot.ts';
 import { startSlackBot } from './support/slack-bot.ts';
 import { feedbackAnswerId } from './support/slack-blocks.ts';
@@ -214,5 +216,46 @@ describe('Slack feedback form', () => {
     const text = JSON.stringify(t.api.callsOf('views.publish').at(-1)!.args.view);
     assert.match(text, /1 👎 \(1 with a note\)/);
     assert.ok(!text.includes('Priya'));
+  });
+});
+
+describe('Slack feedback form and App Home over Socket Mode', () => {
+  let t: SlackTestBot;
+  let socket: FakeSocketMode;
+  before(async () => {
+    socket = await new FakeSocketMode().start();
+    const api = await new FakeSlackApi().start();
+    api.socketUrl = socket.url;
+    t = await startSlackBot({ api, env: { SLACK_APP_TOKEN: 'xapp-1-A1-1234567890-abcdefabcdefabcdefabcdef', SLACK_SIGNING_SECRET: '' } });
+  });
+  after(async () => {
+    await t.close();
+    await socket.close();
+  });
+
+  it("opens the form on 👎, answers its submission in the envelope's ack, and publishes the home tab", async () => {
+    socket.send('events_api', JSON.parse(eventBody(mentionEvent('/hr policy parental leave', 'USOCK'))));
+    await t.api.waitFor(() => t.api.callsOf('chat.postMessage').length === 1, 5000, 'answer');
+    const answerId = feedbackAnswerId(t.api.callsOf('chat.postMessage')[0]!.args.blocks);
+    const trigger = t.api.issueTrigger();
+    socket.send('interactive', JSON.parse(new URLSearchParams(feedbackButtonsBody(answerId, 'down', t.api.responseUrl('sock'), { user: 'USOCK', triggerId: trigger })).get('payload')!));
+    await t.api.waitFor(() => t.api.callsOf('views.open').length === 1, 5000, 'form opened');
+    const view = t.api.callsOf('views.open')[0]!.args.view as Record<string, unknown>;
+    assert.equal(t.api.callsOf('views.open')[0]!.args.trigger_id, trigger);
+
+    const invalid = socket.send('interactive', JSON.parse(new URLSearchParams(submission(view, 'USOCK', { comment: ' ' })).get('payload')!));
+    await t.api.waitFor(() => socket.acks.some((ack) => ack.envelope_id === invalid), 5000, 'ack');
+    const ack = socket.acks.find((a) => a.envelope_id === invalid)!;
+    assert.equal((ack.payload as { response_action?: string }).response_action, 'errors');
+
+    const valid = socket.send('interactive', JSON.parse(new URLSearchParams(submission(view, 'USOCK', { reason: 'unclear' })).get('payload')!));
+    await t.api.waitFor(() => socket.acks.some((a) => a.envelope_id === valid), 5000, 'ack');
+    // Bolt's Socket Mode client acks "nothing" as an empty payload; either closes the form.
+    assert.deepEqual(socket.acks.find((a) => a.envelope_id === valid)!.payload ?? {}, {}, 'an empty ack closes the form');
+    assert.equal(feedbackOf(t, answerId)?.reason, 'unclear');
+
+    socket.send('events_api', JSON.parse(eventBody({ type: 'app_home_opened', user: 'USOCK', channel: 'DUSOCK', tab: 'home', event_ts: '1.0' })));
+    await t.api.waitFor(() => t.api.homeOf('USOCK') !== undefined, 5000, 'home published');
+    assert.match(JSON.stringify(t.api.homeOf('USOCK')), /parental leave/);
   });
 });
