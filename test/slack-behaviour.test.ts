@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MAX_SECTION_CHARS } from '../adapters/slack/render.ts';
-import { buttons, contextText, sectionText } from './support/slack-blocks.ts';
+import { buttons, contextText, feedbackAnswerId, sectionText } from './support/slack-blocks.ts';
 import type { SlackTestBot } from './support/slack-bot.ts';
 import { startSlackBot } from './support/slack-bot.ts';
-import { dmEvent, eventBody, feedbackActionBody, FORM_TYPE, JSON_TYPE, mentionEvent, postSigned } from './support/slack-requests.ts';
+import { dmEvent, eventBody, feedbackActionBody, feedbackButtonsBody, FORM_TYPE, JSON_TYPE, mentionEvent, postSigned } from './support/slack-requests.ts';
 import { fixedAnswerer, GatedAnswerer, streamingAnswerer } from './support/test-answerers.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -96,11 +96,11 @@ describe('Slack: feedback ownership', () => {
   it("stores the owner's feedback and refuses another user's click on it", async () => {
     await postSigned(t.baseUrl, eventBody(mentionEvent('/hr policy parental leave', 'UOWNER')), JSON_TYPE);
     await t.api.waitFor(() => t.api.callsOf('chat.postMessage').length === 1, 5000, 'answer');
-    const answerId = buttons(t.api.callsOf('chat.postMessage')[0]!.args.blocks).find((b) => b.actionId === 'hr_feedback_up')!.value;
+    const answerId = feedbackAnswerId(t.api.callsOf('chat.postMessage')[0]!.args.blocks);
     assert.ok(answerId !== '');
     const rating = () => t.bot.core.db.prepare('SELECT rating FROM feedback WHERE answer_id = ?').get(answerId) as { rating: string } | undefined;
 
-    const other = await postSigned(t.baseUrl, feedbackActionBody(answerId, 'hr_feedback_down', t.api.responseUrl('fb-mallory'), 'UMALLORY'), FORM_TYPE);
+    const other = await postSigned(t.baseUrl, feedbackButtonsBody(answerId, 'down', t.api.responseUrl('fb-mallory'), { user: 'UMALLORY', triggerId: t.api.issueTrigger() }), FORM_TYPE);
     assert.equal(other.status, 200);
     await t.api.waitFor(() => t.api.callsOf('response_url').length === 1, 5000, 'refusal');
     const refusal = t.api.callsOf('response_url')[0]!;
@@ -110,7 +110,9 @@ describe('Slack: feedback ownership', () => {
     assert.match(sectionText(refusal.args.blocks), /isn't yours/);
     assert.equal(rating(), undefined);
 
-    await postSigned(t.baseUrl, feedbackActionBody(answerId, 'hr_feedback_up', t.api.responseUrl('fb-owner'), 'UOWNER'), FORM_TYPE);
+    // Nobody but the owner is offered the "what was wrong?" form.
+    assert.equal(t.api.callsOf('views.open').length, 0);
+    await postSigned(t.baseUrl, feedbackButtonsBody(answerId, 'up', t.api.responseUrl('fb-owner'), { user: 'UOWNER' }), FORM_TYPE);
     await t.api.waitFor(() => t.api.callsOf('response_url').length === 2, 5000, 'thanks');
     assert.match(sectionText(t.api.callsOf('response_url')[1]!.args.blocks), /Thanks/);
     assert.equal(rating()?.rating, 'up');

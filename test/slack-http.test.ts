@@ -39,12 +39,14 @@ describe('Slack over HTTP', () => {
     assert.equal(answer.args.thread_ts, undefined);
     assert.match(sectionText(answer.args.blocks), /vacation|days/i);
     assert.match(contextText(answer.args.blocks), /Sources/);
-    const actions = answer.args.blocks!.find((b) => b.type === 'actions')!;
+    // Slack's own feedback element, in a context_actions block, rating this answer.
+    const actions = answer.args.blocks!.find((b) => b.type === 'context_actions')!;
     assert.deepEqual(
-      actions.elements!.map((e) => e.action_id),
-      ['hr_feedback_up', 'hr_feedback_down'],
+      actions.elements!.map((e) => [e.type, e.action_id]),
+      [['feedback_buttons', 'hr_feedback']],
     );
-    assert.ok((actions.elements![0]!.value ?? '').length > 0);
+    assert.match(actions.elements![0]!.positive_button?.value ?? '', /^up:.+/);
+    assert.match(actions.elements![0]!.negative_button?.value ?? '', /^down:.+/);
     assert.equal(typeof answer.args.text, 'string');
     assert.ok(calls.every((c) => c.token === BOT_TOKEN));
   });

@@ -86,8 +86,8 @@ describe('splitting long replies', () => {
     const sections = all.filter((b) => b.type === 'section').map((b) => (b.type === 'section' ? (b.text?.text ?? '') : ''));
     assert.ok(sections.every((s) => s.length <= MAX_SECTION_CHARS));
     assert.equal(sections.join('\n\n'), toMrkdwn(text));
-    assert.equal(all.filter((b) => b.type === 'actions').length, 1);
-    assert.equal(messages.at(-1)!.blocks.at(-1)!.type, 'actions');
+    assert.equal(all.filter((b) => b.type === 'context_actions').length, 1);
+    assert.equal(messages.at(-1)!.blocks.at(-1)!.type, 'context_actions');
     assert.equal(messages.at(-1)!.blocks.at(-2)!.type, 'context');
   });
 });

@@ -10,7 +10,7 @@ import type { Logger } from '../../src/log/logger.ts';
 import type { IncomingMessage, UserAction } from '../../src/message.ts';
 import type { Metrics } from '../../src/metrics.ts';
 import type { BotIdentity, SlackBlockActionBody, SlackCommandBody, SlackMessageEvent, SlackTarget } from './parse.ts';
-import { FEEDBACK_DOWN, FEEDBACK_UP, FORGET, parseCommand, parseFeedbackAction, parseForgetAction, parseMessageEvent } from './parse.ts';
+import { FEEDBACK_BUTTONS, FEEDBACK_DOWN, FEEDBACK_UP, FORGET, parseCommand, parseFeedbackAction, parseForgetAction, parseMessageEvent } from './parse.ts';
 
 /** One unit of Slack work as stored in the inbox (JSON): what the worker needs to answer it later. */
 export type SlackWork =
@@ -44,8 +44,22 @@ export class SlackInboxGate implements SlackEventSink {
   readonly #metrics: Metrics;
   readonly #onStored: () => void;
   readonly #batcher: InboxBatcher;
+  readonly #extraWork: ((body: Record<string, unknown>) => SlackWork | undefined) | undefined;
 
-  constructor(deps: { inbox: InboxStore; bot: BotIdentity; notices: SlackNotices; log: Logger; metrics: Metrics; onStored: () => void }, options: Partial<BacklogNoticeOptions> = {}) {
+  constructor(
+    deps: {
+      inbox: InboxStore;
+      bot: BotIdentity;
+      notices: SlackNotices;
+      log: Logger;
+      metrics: Metrics;
+      onStored: () => void;
+      /** Other payloads that become work (the message shortcut), asked about what the gate does not take itself. */
+      extraWork?: (body: Record<string, unknown>) => SlackWork | undefined;
+    },
+    options: Partial<BacklogNoticeOptions> = {},
+  ) {
+    this.#extraWork = deps.extraWork;
     this.#inbox = deps.inbox;
     this.#bot = deps.bot;
     this.#notices = deps.notices;
@@ -112,7 +126,7 @@ export class SlackInboxGate implements SlackEventSink {
     }
     if (body.type === 'block_actions' && typeof body.response_url === 'string') {
       const action = (body.actions as Array<{ action_id: string; value?: string; action_ts?: string }> | undefined)?.[0];
-      if (action === undefined || ![FEEDBACK_UP, FEEDBACK_DOWN, FORGET].includes(action.action_id)) return undefined;
+      if (action === undefined || ![FEEDBACK_BUTTONS, FEEDBACK_UP, FEEDBACK_DOWN, FORGET].includes(action.action_id)) return undefined;
       const actionBody = body as unknown as SlackBlockActionBody;
       const userAction = action.action_id === FORGET ? parseForgetAction(actionBody, action) : parseFeedbackAction(actionBody, action);
       if (userAction === undefined) {
@@ -121,7 +135,7 @@ export class SlackInboxGate implements SlackEventSink {
       }
       return { kind: 'action', action: userAction, responseUrl: body.response_url };
     }
-    return undefined;
+    return this.#extraWork?.(body);
   }
 
   async #noticeThenRelease(work: SlackWork, id: number, text: string): Promise<void> {

@@ -154,10 +154,25 @@ export function parseFeedbackAction(
   body: SlackBlockActionBody,
   action: { action_id: string; value?: string; action_ts?: string },
 ): UserAction | undefined {
-  const rating = action.action_id === FEEDBACK_UP ? 'up' : action.action_id === FEEDBACK_DOWN ? 'down' : undefined;
+  const clicked = feedbackClick(action);
   const actor = actingUser(body, action);
-  if (rating === undefined || action.value === undefined || action.value === '' || actor === undefined) return undefined;
-  return { ...actor, action: { type: 'feedback', answerId: action.value, rating } };
+  if (clicked === undefined || actor === undefined) return undefined;
+  return { ...actor, action: { type: 'feedback', ...clicked } };
+}
+
+/**
+ * Which rating a feedback click gave to which answer: Slack's `feedback_buttons` element sends the
+ * pressed button's value (`up:<answer id>` or `down:<answer id>`); the 👍/👎 buttons of answers
+ * posted before it carry the answer id alone and the rating in their action id.
+ */
+export function feedbackClick(action: { action_id: string; value?: string }): { answerId: string; rating: 'up' | 'down' } | undefined {
+  const value = action.value ?? '';
+  if (action.action_id === FEEDBACK_BUTTONS) {
+    const match = /^(up|down):(.+)$/.exec(value);
+    return match === null ? undefined : { rating: match[1] as 'up' | 'down', answerId: match[2]! };
+  }
+  const rating = action.action_id === FEEDBACK_UP ? 'up' : action.action_id === FEEDBACK_DOWN ? 'down' : undefined;
+  return rating === undefined || value === '' ? undefined : { rating, answerId: value };
 }
 
 /**
@@ -183,6 +198,8 @@ function actingUser(body: SlackBlockActionBody, action: { action_ts?: string }):
 }
 
 /** Action ids of the buttons (render and parse share them). */
+export const FEEDBACK_BUTTONS = 'hr_feedback';
+/** The 👍/👎 buttons of answers posted before the `feedback_buttons` element; still accepted. */
 export const FEEDBACK_UP = 'hr_feedback_up';
 export const FEEDBACK_DOWN = 'hr_feedback_down';
 export const FORGET = 'hr_forget';

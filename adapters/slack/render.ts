@@ -2,7 +2,7 @@ import type { types } from '@slack/bolt';
 import type { Reply, Source } from '../../src/message.ts';
 import { assertNever } from '../../src/message.ts';
 import { linkRendering, MARKDOWN_ESCAPE, splitCode } from '../../src/engine/user-text.ts';
-import { FEEDBACK_DOWN, FEEDBACK_UP, FORGET } from './parse.ts';
+import { FEEDBACK_BUTTONS, FORGET } from './parse.ts';
 
 type KnownBlock = types.KnownBlock;
 
@@ -61,12 +61,18 @@ export function extraBlocks(reply: Reply): KnownBlock[] {
     blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: sourcesText(reply.sources), verbatim: true }] });
   }
   if (reply.answerId !== undefined && (reply.kind === 'answer' || reply.kind === 'excerpts' || reply.kind === 'lookup')) {
+    // Slack's own feedback element: a 👎 opens the form asking what was wrong (see feedback-modal.ts).
     blocks.push({
-      type: 'actions',
-      block_id: 'hr_feedback',
+      type: 'context_actions',
+      // Unique per message, as Slack asks of a block_id.
+      block_id: `hr_feedback:${reply.answerId}`,
       elements: [
-        { type: 'button', action_id: FEEDBACK_UP, text: { type: 'plain_text', text: '👍 Helpful', emoji: true }, value: reply.answerId },
-        { type: 'button', action_id: FEEDBACK_DOWN, text: { type: 'plain_text', text: '👎 Not helpful', emoji: true }, value: reply.answerId },
+        {
+          type: 'feedback_buttons',
+          action_id: FEEDBACK_BUTTONS,
+          positive_button: { text: { type: 'plain_text', text: '👍' }, value: `up:${reply.answerId}`, accessibility_label: 'This answer was helpful' },
+          negative_button: { text: { type: 'plain_text', text: '👎' }, value: `down:${reply.answerId}`, accessibility_label: 'This answer was not helpful' },
+        },
       ],
     });
   }

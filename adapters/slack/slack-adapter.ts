@@ -12,6 +12,11 @@ import type { Db } from '../../src/store/database.ts';
 import { InstallationStore } from '../../src/store/installation-store.ts';
 import type { SlackEngine } from './answer-item.ts';
 import { answerSlackItem, slackLongWaitNotice, slackNotices } from './answer-item.ts';
+import type { HomeEngine } from './app-home.ts';
+import { AppHome } from './app-home.ts';
+import { messageShortcutWork } from './message-shortcut.ts';
+import type { SurfaceEngine } from './surfaces.ts';
+import { SlackSurfaces } from './surfaces.ts';
 import { boltLogger } from './bolt-logger.ts';
 import { SlackInboxGate } from './inbox-gate.ts';
 import type { SlackEventSink } from './inbox-gate.ts';
@@ -28,7 +33,7 @@ export type { SlackEngine } from './answer-item.ts';
 /** What {@link startSlack} needs. */
 export interface StartSlackOptions {
   config: Config;
-  engine: SlackEngine;
+  engine: SlackEngine & SurfaceEngine & HomeEngine;
   /** The durable inbox: events are stored here before their ack and answered by its worker. */
   inbox: { store: InboxStore; worker: InboxWorker };
   metrics: Metrics;
@@ -60,6 +65,8 @@ export const SLACK_EVENTS_PATH = '/slack/events';
 const RETRY_CONFIG = { retries: 3, factor: 2, minTimeout: 500, maxTimeout: 5_000, randomize: true } as const;
 /** Per-request timeout for Web API calls. */
 const REQUEST_TIMEOUT_MS = 10_000;
+/** How long stop waits for home tab publishes and erases started after an ack. */
+const SURFACES_DRAIN_MS = 5_000;
 
 /**
  * Connect Slack: learn the bot's identity with auth.test (single-token mode) or serve OAuth installs,
@@ -153,14 +160,18 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
       log,
       metrics: options.metrics,
       onStored: () => inbox.worker.notify(),
+      extraWork: messageShortcutWork(env.MAX_MESSAGE_CHARS),
     });
   // OAuth installs: the bot's identity differs per workspace, and uninstalls erase tokens, so a gate in front sorts that out.
   let gate: SlackEventSink;
   if (installations !== undefined && tokens !== undefined) gate = new SlackInstallGate({ installations, tokens, gateFor, log, metrics: options.metrics });
   else if (bot !== undefined) gate = gateFor(bot);
   else throw new SlackStartError('the bot identity is unknown: auth.test did not run');
-  if (httpReceiver !== undefined) httpReceiver.setSink(gate);
-  else receiver.init(gate as unknown as App);
+  // The App Home, the feedback form and the home's erase button are answered in front of the gate (see surfaces.ts).
+  const home = new AppHome({ clients, engine, log }, { botName: env.BOT_NAME, retentionDays: env.RETENTION_DAYS });
+  const surfaces = new SlackSurfaces({ inner: gate, clients, engine, home, log });
+  if (httpReceiver !== undefined) httpReceiver.setSink(surfaces);
+  else receiver.init(surfaces as unknown as App);
   inbox.worker.handle('slack', answerSlackItem({ engine, clients, log }));
   inbox.worker.noticeLongWaits('slack', slackLongWaitNotice(notices));
 
@@ -193,6 +204,8 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
     async stop() {
       // Stops receiving; answers in flight belong to the inbox worker, which the caller stops (and which hands them back).
       await app.stop();
+      await surfaces.stop(SURFACES_DRAIN_MS);
+      await home.stop(SURFACES_DRAIN_MS);
     },
   };
 }

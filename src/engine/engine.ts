@@ -13,6 +13,7 @@ import type { Db } from '../store/database.ts';
 import type { ErasureMark, ErasureStep } from '../store/erasure.ts';
 import { eraseOwner, erasureMark } from '../store/erasure.ts';
 import { EventLedger } from '../store/event-ledger.ts';
+import type { FeedbackNote } from '../store/history-store.ts';
 import { HistoryStore } from '../store/history-store.ts';
 import { JournalPurge } from '../store/journal-purge.ts';
 import type { UsageLimits } from '../store/usage-store.ts';
@@ -32,6 +33,8 @@ import type { Owner } from './ownership.ts';
 import { conversationKey, ownerKey, tenantKey } from './ownership.ts';
 import { DROPPED_AFTER_ERASE_TEXT, erasedText, helpText, textReply, waitText } from './replies.ts';
 import { quoteUserText } from './user-text.ts';
+import type { UserSummary } from './user-summary.ts';
+import { SUMMARY_DAYS, SUMMARY_QUESTIONS } from './user-summary.ts';
 
 /** Engine limits; every one has a default in `.env.example`. */
 export interface EngineOptions {
@@ -119,6 +122,8 @@ export class Engine {
   readonly #memory: ConversationMemory;
   readonly #journal: JournalPurge;
   readonly #now: () => number;
+  /** Told after each erase (adapters refresh what they show about the user); a few at most, one per adapter. */
+  readonly #erasedListeners = new Set<(owner: Owner) => void>();
 
   constructor(deps: EngineDependencies, options: EngineOptions) {
     this.#db = deps.db;
@@ -216,7 +221,7 @@ export class Engine {
           break;
         }
         case 'forget':
-          reply = await this.#forget(ownerKey(actor), 'your');
+          reply = await this.#forget(actor, 'your');
           break;
         default:
           assertNever(action.action);
@@ -226,6 +231,45 @@ export class Engine {
     }
     this.#ledger.finish(eventKey);
     return reply;
+  }
+
+  /** Whether `answerId` is an answer stored for `owner` (so a feedback form may be offered for it). */
+  ownsAnswer(owner: Owner, answerId: string): boolean {
+    return this.#history.answerOwner(answerId) === ownerKey(owner);
+  }
+
+  /**
+   * Store what the verified `actor` said was wrong with their answer (the answer then counts as
+   * rated down). Refused, with nothing written, for an answer that is not theirs or no longer stored.
+   * The note is never logged.
+   */
+  commentOnFeedback(actor: Owner, answerId: string, note: FeedbackNote): 'saved' | 'not_found' | 'forbidden' {
+    if (this.#options.keepHistory === false) return 'not_found';
+    const outcome = this.#history.recordFeedbackComment(answerId, ownerKey(actor), note);
+    this.metrics.increment('hrbot_feedback_comments_total', 'Feedback forms submitted, by outcome', { outcome });
+    return outcome;
+  }
+
+  /** What `owner` may see about themselves (and their workspace, for an admin): for a home page. */
+  summary(owner: Owner): UserSummary {
+    const key = ownerKey(owner);
+    const keepsHistory = this.#options.keepHistory !== false;
+    const summary: UserSummary = {
+      keepsHistory,
+      recentQuestions: keepsHistory ? this.#history.recentQuestions(key, SUMMARY_QUESTIONS) : [],
+      today: this.#usage.userDay(key),
+      recent: this.#usage.userSince(key, SUMMARY_DAYS),
+      limits: this.#usage.limits,
+    };
+    if (!this.#isAdmin(owner)) return summary;
+    const tenant = tenantKey(owner);
+    return { ...summary, admin: { today: this.#usage.tenantDay(tenant), feedback: this.#history.feedbackTotals(tenant, Date.now() - SUMMARY_DAYS * 24 * 60 * 60_000) } };
+  }
+
+  /** Call `listener` after every erase, with whose data went; returns a function that stops it. */
+  onErased(listener: (owner: Owner) => void): () => void {
+    this.#erasedListeners.add(listener);
+    return () => this.#erasedListeners.delete(listener);
   }
 
   async #process(turn: Turn): Promise<Reply> {
@@ -441,21 +485,30 @@ export class Engine {
   }
 
   async #forgetCommand(args: string, turn: Turn): Promise<Reply> {
-    if (args === '') return this.#forget(turn.owner, 'your');
+    if (args === '') return this.#forget(turn.message, 'your');
     if (!this.#isAdmin(turn.message)) {
       return textReply('error', 'Only HR admins can erase another user. To erase your own data, type `/hr forget` alone.', 'private');
     }
     const target = args.replace(/^<@([^>|]+)(?:\|[^>]*)?>$/, '$1').trim();
-    return this.#forget(ownerKey({ platform: turn.message.platform, tenantId: turn.message.tenantId, userId: target }), 'their', target);
+    return this.#forget({ platform: turn.message.platform, tenantId: turn.message.tenantId, userId: target }, 'their', target);
   }
 
-  async #forget(owner: string, whose: 'your' | 'their', shownId?: string): Promise<Reply> {
+  async #forget(who: Owner, whose: 'your' | 'their', shownId?: string): Promise<Reply> {
+    const owner = ownerKey(who);
     // The erase commits at once (readers never block it); only emptying the journal may have to wait.
     const report = eraseOwner(this.#db, owner, this.#erasureSteps);
     this.#memory.forgetOwner(owner);
     this.metrics.increment('hrbot_erasures_total', 'Users erased', { by: whose === 'your' ? 'self' : 'admin' });
     const purged = await this.#journal.purge(FORGET_PURGE_WAIT_MS);
     this.#log.info({ ownerKey: owner, by: whose === 'your' ? 'self' : 'admin', rows: report.messages, journalPurged: purged }, 'user data erased');
+    for (const listener of this.#erasedListeners) {
+      try {
+        listener({ platform: who.platform, tenantId: who.tenantId, userId: who.userId });
+      } catch (error) {
+        // A listener only refreshes a view; the erase itself is done and confirmed regardless.
+        this.#log.warn({ err: toError(error) }, 'erase listener failed');
+      }
+    }
     return textReply('notice', erasedText(report, whose, purged ? undefined : { retryMs: this.#journal.giveUpAfterMs }, shownId), 'private');
   }
 

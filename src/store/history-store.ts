@@ -22,6 +22,22 @@ export interface AskedQuestion {
   createdAt: number;
 }
 
+/** What a user said about an answer they rated down; both parts optional, at least one given. */
+export interface FeedbackNote {
+  /** One of the form's fixed reasons (its value, e.g. `wrong`). */
+  reason?: string;
+  /** Free text, at most 2,000 characters (the column's own check). */
+  comment?: string;
+}
+
+/** Feedback counts for a tenant's admins. */
+export interface FeedbackTotals {
+  up: number;
+  down: number;
+  /** Down ratings that came with a reason or text. */
+  explained: number;
+}
+
 /** What {@link HistoryStore.appendExchange} needs to know. */
 export interface Exchange {
   conversationKey: string;
@@ -103,6 +119,39 @@ export class HistoryStore {
          ON CONFLICT (answer_id) DO UPDATE SET rating = excluded.rating, created_at = excluded.created_at`,
       )
       .run(answerId, ownerKey, rating, now);
+  }
+
+  /**
+   * Store what the owner said was wrong with their answer, as a down rating with a reason and text.
+   * Ownership is checked in the same transaction as the write, so an answer erased or owned by
+   * someone else is never written to: 'not_found' or 'forbidden' then, and nothing changes.
+   */
+  recordFeedbackComment(answerId: string, ownerKey: string, note: FeedbackNote, now = Date.now()): 'saved' | 'not_found' | 'forbidden' {
+    return writeTransaction(this.#db, () => {
+      const owner = this.answerOwner(answerId);
+      if (owner === undefined) return 'not_found';
+      if (owner !== ownerKey) return 'forbidden';
+      this.#db
+        .prepare(
+          `INSERT INTO feedback (answer_id, owner_key, rating, reason, comment, created_at) VALUES (?, ?, 'down', ?, ?, ?)
+           ON CONFLICT (answer_id) DO UPDATE SET rating = 'down', reason = excluded.reason, comment = excluded.comment, created_at = excluded.created_at`,
+        )
+        .run(answerId, ownerKey, note.reason ?? null, note.comment ?? null, now);
+      return 'saved';
+    });
+  }
+
+  /** Ratings given in one tenant since `since` (ms), for its admins: no text, only counts. */
+  feedbackTotals(tenantKey: string, since: number): FeedbackTotals {
+    // A prefix match on the owner key (platform:tenant:user) without LIKE, whose wildcards a tenant id could contain.
+    const prefix = `${tenantKey}:`;
+    return this.#db
+      .prepare(
+        `SELECT COALESCE(SUM(rating = 'up'), 0) AS up, COALESCE(SUM(rating = 'down'), 0) AS down,
+           COALESCE(SUM(comment IS NOT NULL OR reason IS NOT NULL), 0) AS explained
+         FROM feedback WHERE substr(owner_key, 1, ?) = ? AND created_at >= ?`,
+      )
+      .get(prefix.length, prefix, since) as FeedbackTotals;
   }
 
   /** The stored rating of an answer, if any. */

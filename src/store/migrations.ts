@@ -298,4 +298,18 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 9,
+    name: 'feedback-comment',
+    up(db) {
+      // What a user said was wrong with an answer they rated down (the Slack feedback modal): a reason
+      // from a fixed list and free text, bounded here as well as in the form. Both live on the feedback
+      // row, so whatever erases or ages out the rating (erasure, RETENTION_DAYS, the answer's own
+      // deletion through ON DELETE CASCADE) takes the text with it.
+      db.exec(`
+        ALTER TABLE feedback ADD COLUMN reason TEXT CHECK (reason IS NULL OR length(reason) <= 40);
+        ALTER TABLE feedback ADD COLUMN comment TEXT CHECK (comment IS NULL OR length(comment) <= 2000);
+      `);
+    },
+  },
 ];

@@ -2,13 +2,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BOT_TOKEN } from '../support/slack-requests.ts';
+import { randomUUID } from 'node:crypto';
+import { MAX_VIEW_BYTES, messageBlockProblems, TRIGGER_TTL_MS, viewProblems } from './fake-slack-views.ts';
 
 /** A Block Kit block as the tests read it. */
 export interface RecordedBlock {
   type: string;
   block_id?: string;
   text?: { type: string; text: string };
-  elements?: Array<{ type: string; text?: string | { text: string }; action_id?: string; value?: string }>;
+  elements?: Array<{ type: string; text?: string | { text: string }; action_id?: string; value?: string; positive_button?: { value: string }; negative_button?: { value: string } }>;
 }
 
 /** The arguments of a recorded call; the fields tests read are typed, the rest kept as they came. */
@@ -79,7 +81,7 @@ export interface FakeInstallGrant {
 const TOKENLESS_METHODS = new Set(['oauth.v2.access', 'apps.connections.open']);
 
 /** Fields parsed as JSON when the client sends them form-encoded. */
-const JSON_FIELDS = new Set(['blocks', 'attachments', 'chunks', 'metadata', 'loading_messages']);
+const JSON_FIELDS = new Set(['blocks', 'attachments', 'chunks', 'metadata', 'loading_messages', 'view']);
 /** Calls (and posted messages) recorded by default; a load run raises it with `maxCalls`. */
 const MAX_CALLS = 10_000;
 
@@ -117,6 +119,10 @@ export class FakeSlackApi {
   #ts = Math.floor(Date.now() / 1000);
   #url = '';
   readonly #maxCalls: number;
+  /** trigger_ids handed out with interaction payloads: when, and whether one was exchanged already. */
+  readonly #triggers = new Map<string, { issuedAt: number; used: boolean }>();
+  /** The home view last published per user. */
+  readonly #homes = new Map<string, Record<string, unknown>>();
 
   constructor(options: FakeSlackApiOptions = {}) {
     this.#maxCalls = options.maxCalls ?? MAX_CALLS;
@@ -161,6 +167,21 @@ export class FakeSlackApi {
     for (const token of this.tokens.values()) {
       if (token.teamId === teamOrEnterpriseId || (token.isEnterpriseInstall && token.enterpriseId === teamOrEnterpriseId)) token.revoked = true;
     }
+  }
+
+  /**
+   * A trigger_id as Slack puts in an interaction payload: views.open takes it once, within
+   * 3 s of the interaction (`ageMs` says how long ago that was, to test expiry without waiting).
+   */
+  issueTrigger(options: { ageMs?: number } = {}): string {
+    const id = `${Math.floor(Date.now() / 1000)}.${randomUUID().slice(0, 8)}`;
+    if (this.#triggers.size < this.#maxCalls) this.#triggers.set(id, { issuedAt: Date.now() - (options.ageMs ?? 0), used: false });
+    return id;
+  }
+
+  /** The home view last published for `userId`, if any. */
+  homeOf(userId: string): Record<string, unknown> | undefined {
+    return this.#homes.get(userId);
   }
 
   /** Make the next call of `method` fail as described (queued, one per call). */
@@ -288,7 +309,20 @@ export class FakeSlackApi {
 
   #answer(method: string, args: CallArgs, token?: FakeToken): Record<string, unknown> {
     const ts = () => `${(this.#ts += 1)}.000100`;
+    if (['chat.postMessage', 'chat.update', 'chat.stopStream', 'chat.postEphemeral'].includes(method)) {
+      const problems = messageBlockProblems(args.blocks);
+      if (problems.length > 0) return { ok: false, error: 'invalid_blocks', response_metadata: { messages: problems } };
+    }
     switch (method) {
+      case 'views.open':
+        return this.#openView(args);
+      case 'views.publish': {
+        if (typeof args.user_id !== 'string' || !/^[UW][A-Z0-9]+$/.test(args.user_id)) return { ok: false, error: 'invalid_arguments', response_metadata: { messages: ['invalid `user_id`'] } };
+        const checked = checkView(args.view, 'home');
+        if ('error' in checked) return checked;
+        this.#homes.set(args.user_id, checked.view);
+        return { ok: true, view: { id: `V${randomUUID().slice(0, 8).toUpperCase()}`, team_id: this.bot.teamId, ...checked.view } };
+      }
       case 'auth.test':
         // Each token answers for its own bot and workspace (an org-wide token for its org).
         if (token !== undefined && token.teamId !== this.bot.teamId) {
@@ -337,6 +371,27 @@ export class FakeSlackApi {
         return { ok: false, error: 'unknown_method' };
     }
   }
+
+  /** views.open: a known trigger_id, exchanged once within 3 s of its interaction, and a valid modal. */
+  #openView(args: CallArgs): Record<string, unknown> {
+    const trigger = typeof args.trigger_id === 'string' ? this.#triggers.get(args.trigger_id) : undefined;
+    if (trigger === undefined) return { ok: false, error: 'invalid_arguments', response_metadata: { messages: ['invalid `trigger_id`'] } };
+    if (Date.now() - trigger.issuedAt > TRIGGER_TTL_MS) return { ok: false, error: 'expired_trigger_id' };
+    if (trigger.used) return { ok: false, error: 'exchanged_trigger_id' };
+    const checked = checkView(args.view, 'modal');
+    if ('error' in checked) return checked;
+    trigger.used = true;
+    return { ok: true, view: { id: `V${randomUUID().slice(0, 8).toUpperCase()}`, team_id: this.bot.teamId, ...checked.view } };
+  }
+}
+
+/** A view as Slack would take it, or the error it answers with. */
+function checkView(view: unknown, type: 'modal' | 'home'): { view: Record<string, unknown> } | Record<string, unknown> & { error: string } {
+  if (view === undefined) return { ok: false, error: 'invalid_arguments', response_metadata: { messages: ['[ERROR] missing required field: view'] } };
+  if (Buffer.byteLength(JSON.stringify(view)) > MAX_VIEW_BYTES) return { ok: false, error: 'view_too_large' };
+  const problems = viewProblems(view, type);
+  if (problems.length > 0) return { ok: false, error: 'invalid_arguments', response_metadata: { messages: problems } };
+  return { view: view as Record<string, unknown> };
 }
 
 function parseArgs(raw: string, contentType: string): CallArgs {

@@ -16,9 +16,22 @@ export function contextText(blocks: readonly RecordedBlock[] | undefined): strin
     .join('\n');
 }
 
-/** The action ids of the buttons in the message. */
+/** The action ids and values of the buttons in the message (a feedback_buttons element counts as its two buttons). */
 export function buttons(blocks: readonly RecordedBlock[] | undefined): Array<{ actionId: string; value: string }> {
   return (blocks ?? [])
-    .filter((block) => block.type === 'actions')
-    .flatMap((block) => (block.elements ?? []).map((element) => ({ actionId: element.action_id ?? '', value: element.value ?? '' })));
+    .filter((block) => block.type === 'actions' || block.type === 'context_actions')
+    .flatMap((block) =>
+      (block.elements ?? []).flatMap((element) =>
+        element.type === 'feedback_buttons'
+          ? [element.positive_button, element.negative_button].map((button) => ({ actionId: element.action_id ?? '', value: button?.value ?? '' }))
+          : [{ actionId: element.action_id ?? '', value: element.value ?? '' }],
+      ),
+    );
+}
+
+/** The answer id the message's feedback buttons rate (their values are `up:<id>` and `down:<id>`). */
+export function feedbackAnswerId(blocks: readonly RecordedBlock[] | undefined): string {
+  const up = buttons(blocks).find((button) => button.actionId === 'hr_feedback' && button.value.startsWith('up:'));
+  if (up === undefined) throw new Error('the message has no feedback buttons');
+  return up.value.slice('up:'.length);
 }

@@ -101,5 +101,46 @@ export function feedbackActionBody(answerId: string, actionId: 'hr_feedback_up' 
   return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
 }
 
+/**
+ * A `block_actions` payload as Slack sends it when `user` presses 👍 or 👎 of the `feedback_buttons`
+ * element on an answer: the pressed button's value, and a trigger_id (from the fake, to open a form).
+ */
+export function feedbackButtonsBody(
+  answerId: string,
+  rating: 'up' | 'down',
+  responseUrl: string,
+  options: { user?: string; team?: string; triggerId?: string } = {},
+): string {
+  const user = options.user ?? 'UALICE';
+  const team = options.team ?? 'T1';
+  const payload = {
+    type: 'block_actions',
+    user: { id: user, username: user.toLowerCase(), name: user.toLowerCase(), team_id: team },
+    api_app_id: 'A1',
+    token: 'legacy-verification-token',
+    container: { type: 'message', message_ts: '1710000000.000001', channel_id: 'C1', is_ephemeral: false },
+    trigger_id: options.triggerId ?? `trig.${randomUUID()}`,
+    team: { id: team, domain: 'northwind' },
+    channel: { id: 'C1', name: 'general' },
+    response_url: responseUrl,
+    actions: [
+      {
+        type: 'feedback_buttons',
+        action_id: 'hr_feedback',
+        block_id: `hr_feedback:${answerId}`,
+        value: `${rating}:${answerId}`,
+        text: { type: 'plain_text', text: rating === 'up' ? '👍' : '👎', emoji: true },
+        action_ts: String(Date.now() / 1000),
+      },
+    ],
+  };
+  return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+}
+
+/** Any interactivity payload, form-encoded as Slack sends it. */
+export function interactionBody(payload: Record<string, unknown>): string {
+  return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+}
+
 export const JSON_TYPE = 'application/json';
 export const FORM_TYPE = 'application/x-www-form-urlencoded';
