@@ -1,6 +1,7 @@
 // The fake Slack Web API refuses views and blocks where Slack would (so the App Home, the feedback
 // form and the feedback element are checked against Slack's limits in every test), through the
 // real Web API client.
+import { BOT_TOKEN } from './support/slack-requests.ts';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { webApi } from '@slack/bolt';
@@ -22,7 +23,7 @@ describe('fake Slack API: views and Block Kit limits', () => {
   let client: webApi.WebClient;
   before(async () => {
     api = await new FakeSlackApi().start();
-    client = new webApi.WebClient('xoxb-test', { slackApiUrl: api.apiUrl, retryConfig: { retries: 0 } });
+    client = new webApi.WebClient(BOT_TOKEN, { slackApiUrl: api.apiUrl, retryConfig: { retries: 0 } });
   });
   after(async () => {
     await api.close();
