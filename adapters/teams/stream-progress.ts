@@ -27,6 +27,18 @@ const MAX_INFORMATIVE_CHARS = 1000;
 type Send = (activity: Partial<Activity>) => Promise<{ id?: string } | undefined>;
 
 /**
+ * Did Teams refuse a stream request because the user pressed Stop? Teams answers 403 with code
+ * `ContentStreamNotAllowed` and the message "Content stream was cancelled by user." (the docs spell
+ * it "canceled"). The same code with another message means the stream hit its two-minute limit or
+ * a size limit: those are not a stop, and the answer still replaces the stream.
+ */
+export function isStreamStopped(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { statusCode, code, message } = error as { statusCode?: unknown; code?: unknown; message?: unknown };
+  return statusCode === 403 && code === 'ContentStreamNotAllowed' && typeof message === 'string' && /cancell?ed by (the )?user/i.test(message);
+}
+
+/**
  * Teams streaming for one answer in a personal chat: an informative update ("Looking that up…"),
  * then typing activities carrying the text so far, at least `minIntervalMs` apart, then the final
  * message, which replaces the streamed text. Every update carries a `streaminfo` entity; the first
@@ -39,23 +51,34 @@ export class TeamsStream {
   readonly #maxChars: number;
   readonly #now: () => number;
   readonly #onStarted: ((streamId: string) => void) | undefined;
+  readonly #onStopped: (() => void) | undefined;
   #streamId: string | undefined;
   #sequence = 0;
   #lastSentAt = Number.NEGATIVE_INFINITY;
   #text = '';
   #stopped = false;
+  #stoppedByUser = false;
 
-  /** `onStarted` learns the stream id (the streamed message's id) as soon as Teams gives it. */
-  constructor(send: Send, log: Logger, options: StreamOptions = {}, onStarted?: (streamId: string) => void) {
+  /**
+   * `onStarted` learns the stream id (the streamed message's id) as soon as Teams gives it;
+   * `onStopped` learns that the user pressed Stop, after which nothing more may be sent for this answer.
+   */
+  constructor(send: Send, log: Logger, options: StreamOptions = {}, onStarted?: (streamId: string) => void, onStopped?: () => void) {
     this.#send = send;
     this.#log = log;
     this.#onStarted = onStarted;
+    this.#onStopped = onStopped;
     this.#minIntervalMs = options.minIntervalMs ?? DEFAULTS.minIntervalMs;
     this.#maxChars = options.maxChars ?? DEFAULTS.maxChars;
     this.#now = options.now ?? Date.now;
     if (!Number.isFinite(this.#minIntervalMs) || this.#minIntervalMs < 0) {
       throw new RangeError(`Expected \`minIntervalMs\` to be a finite number >= 0, got ${this.#minIntervalMs}`);
     }
+  }
+
+  /** Did the user press Stop (Teams refused an update as cancelled)? */
+  get stoppedByUser(): boolean {
+    return this.#stoppedByUser;
   }
 
   /** Was a stream opened (so the final message must close it)? */
@@ -107,6 +130,12 @@ export class TeamsStream {
       if (this.#streamId === undefined) this.#stopped = true;
     } catch (error) {
       this.#stopped = true;
+      if (isStreamStopped(error)) {
+        this.#stoppedByUser = true;
+        this.#log.info({ sequence: this.#sequence }, 'teams stream stopped by the user; nothing more is sent for this answer');
+        this.#onStopped?.();
+        return;
+      }
       this.#log.warn({ err: describeError(error), streamType, sequence: this.#sequence }, 'teams stream update failed; the final message still follows');
     }
   }
