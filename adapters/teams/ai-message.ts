@@ -1,3 +1,4 @@
+import { splitCode } from '../../src/engine/user-text.ts';
 import type { Reply, Source } from '../../src/message.ts';
 
 /**
@@ -68,7 +69,7 @@ export function aiMessage(reply: Reply, options: AiMessageOptions): AiMessage {
   const positions = new Map<number, number>();
   const citations: ClientCitation[] = [];
   const clean = reply.text.replaceAll(OPEN, '').replaceAll(CLOSE, '');
-  const marked = clean.replace(MARKER, (_match, space: string, list: string) => {
+  const cite = (_match: string, space: string, list: string): string => {
     let out = '';
     for (const part of list.split(',')) {
       const n = Number(part.trim());
@@ -85,7 +86,12 @@ export function aiMessage(reply: Reply, options: AiMessageOptions): AiMessage {
     }
     // A marker with nothing left takes its leading space with it ("see [99]." → "see.").
     return out === '' ? '' : `${space}${out}`;
-  });
+  };
+  // Markers in code spans are text the answer quotes, not citations: a zero-width space after the
+  // `[` keeps Teams from taking them for one (breakMarkup's, after the `]`, would not).
+  const marked = splitCode(clean)
+    .map((part) => (part.code ? part.text.replace(/\[(?=\d)/g, '[\u200B') : part.text.replace(MARKER, cite)))
+    .join('');
   const text = options.markdown(marked).replace(new RegExp(`${OPEN}(\\d+)${CLOSE}`, 'g'), '[$1]');
   const entity: AiMessageEntity = {
     type: 'https://schema.org/Message',

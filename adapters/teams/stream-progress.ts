@@ -42,7 +42,8 @@ export function isStreamStopped(error: unknown): boolean {
  * Teams streaming for one answer in a personal chat: an informative update ("Looking that up…"),
  * then typing activities carrying the text so far, at least `minIntervalMs` apart, then the final
  * message, which replaces the streamed text. Every update carries a `streaminfo` entity; the first
- * response's id becomes the stream id. A failed update stops streaming but never the answer.
+ * response's id becomes the stream id. A failed update stops streaming but never the answer,
+ * except when Teams says the user pressed Stop: then `onStopped` is told, and the caller sends nothing more.
  */
 export class TeamsStream {
   readonly #send: Send;
