@@ -63,3 +63,29 @@ describe('Teams AI message: citations within Teams limits', () => {
     assert.equal(plainText('**Bold** _it_ `code` [x](y)'), 'Bold it code x');
   });
 });
+
+describe('fake Teams connector: streaming rules', () => {
+  it('refuses, as Teams does, a streaming update that drops text the stream showed, and plays Stop', async () => {
+    const { FakeTeamsConnector, STREAM_STOPPED_ERROR } = await import('./fakes/fake-teams-connector.ts');
+    const fake = await new FakeTeamsConnector().start();
+    try {
+      const post = async (text: string, streamId?: string) => {
+        const info = { type: 'streaminfo', streamType: 'streaming', ...(streamId === undefined ? {} : { streamId }) };
+        const response = await fetch(`${fake.serviceUrl}v3/conversations/a%3Ax/activities`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'typing', text, entities: [info] }) });
+        return { status: response.status, body: (await response.json()) as { id?: string; error?: { code: string; message: string } } };
+      };
+      const first = await post('You get 25');
+      const id = first.body.id!;
+      assert.equal((await post('You get 25 days', id)).status, 200);
+      const dropped = await post('You have 25 days', id);
+      assert.equal(dropped.status, 403);
+      assert.equal(dropped.body.error?.code, 'ContentStreamNotAllowed');
+      fake.stopStreamAt(1);
+      const stopped = await post('You get 25 days of', id);
+      assert.deepEqual([stopped.status, stopped.body.error], [403, STREAM_STOPPED_ERROR]);
+      assert.equal((await post('You get 25 days of leave', id)).status, 403, 'a stopped stream stays stopped');
+    } finally {
+      await fake.close();
+    }
+  });
+});

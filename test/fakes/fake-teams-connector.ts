@@ -6,8 +6,9 @@
  * It refuses, with 400 as Teams does, what Teams' docs say Teams refuses: more than one root
  * message entity, an AI message entity without its schema.org fields, more than 10 citations, a
  * citation without an appearance or over the name (80) / abstract (160) / keyword limits,
- * `feedbackLoopEnabled` beside `feedbackLoop`, and an
- * Adaptive Card newer than 1.5. It can play a user pressing Stop on a stream ({@link stopStreamAt}).
+ * `feedbackLoopEnabled` beside `feedbackLoop`, and an Adaptive Card newer than 1.5; and, with 403
+ * ContentStreamNotAllowed, a streaming update that drops text the stream already showed. It can play
+ * a user pressing Stop on a stream ({@link stopStreamAt}).
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -74,6 +75,8 @@ export class FakeTeamsConnector {
   /** Streams the user stopped: every later request for them gets 403. */
   readonly #stoppedStreams = new Set<string>();
   #stopAtUpdate: number | undefined;
+  /** The text each open stream shows, so an update that drops some of it is refused as Teams does. */
+  readonly #streamedText = new Map<string, string>();
   #streamingUpdates = 0;
 
   constructor(options: FakeTeamsConnectorOptions = {}) {
@@ -202,6 +205,19 @@ export class FakeTeamsConnector {
         return;
       }
     }
+    if (stream?.streamType === 'streaming' && stream.streamId !== undefined) {
+      const before = this.#streamedText.get(stream.streamId) ?? '';
+      const text = typeof call.activity.text === 'string' ? call.activity.text : '';
+      if (!text.startsWith(before)) {
+        if (this.rejected.length < this.#maxCalls) this.rejected.push({ call, reason: 'streamed content dropped' });
+        sendError(response, 403, 'ContentStreamNotAllowed', 'Request streamed content should contain the previously streamed content.');
+        return;
+      }
+      this.#streamedText.set(stream.streamId, text);
+      // Bounded like the call log: the oldest stream is forgotten first.
+      if (this.#streamedText.size > this.#maxCalls) this.#streamedText.delete(this.#streamedText.keys().next().value ?? '');
+    }
+    if (stream?.streamType === 'final' && stream.streamId !== undefined) this.#streamedText.delete(stream.streamId);
     const index = this.#faults.findIndex((f) => f.onlyType === undefined || f.onlyType === call.activity.type);
     const fault = index === -1 ? undefined : this.#faults.splice(index, 1)[0];
     if (fault !== undefined) {
