@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { aiMessage, CITATION_LIMITS, plainText, sourceUrl } from '../adapters/teams/ai-message.ts';
 import { teamsMarkdown } from '../adapters/teams/render-reply.ts';
+import { streamableText } from '../adapters/teams/stream-progress.ts';
 import type { Reply, Source } from '../src/message.ts';
 import { validateActivity } from './fakes/fake-teams-connector.ts';
 
@@ -86,6 +87,25 @@ describe('fake Teams connector: streaming rules', () => {
       assert.equal((await post('You get 25 days of leave', id)).status, 403, 'a stopped stream stays stopped');
     } finally {
       await fake.close();
+    }
+  });
+});
+
+describe('Teams streaming: each update extends the last', () => {
+  it('holds back unfinished links, markers, escapes and trailing spaces, and leaves citation markers to the final message', () => {
+    const answers = [
+      'You get 25 days [2]. See [the policy](https://intranet.example.com/p) and `[1]` \\* ok [1, 3]. Next line\n\n- item [4]',
+      'A & B <at>x</at> [x] y [3](z) `co [de` e\\_f ```\nfence [1]\n``` g [2]',
+      '**Bold [1]** and _it [2]_ | a | b |\n|---|---|\n| 1 [3] | 2 |',
+    ];
+    for (const answer of answers) {
+      let shown = '';
+      for (let end = 1; end <= answer.length; end += 1) {
+        const next = streamableText(answer.slice(0, end));
+        assert.ok(next.startsWith(shown), `${JSON.stringify(shown)} -> ${JSON.stringify(next)}`);
+        shown = next;
+      }
+      assert.doesNotMatch(shown, /\[\d+(, ?\d+)*\]/, 'no prompt-numbered marker is streamed');
     }
   });
 });

@@ -21,6 +21,25 @@ export function finalStreamFields(streamId: string): Pick<Activity, 'entities' |
 }
 
 const DEFAULTS = { minIntervalMs: 1000, maxChars: 20_000 } as const;
+
+// An unfinished `[…` at the end: a link whose `(url)` has not arrived, or a marker not yet known to be one.
+const UNFINISHED_BRACKET = /\[[^\]\n]*(?:\](?:\([^)\s]*)?)?$/;
+// A finished citation marker ("[2]", "[1, 3]"): its number is the prompt's, renumbered only in the final message.
+const CITATION_MARKER = /\s*\[\d+(?:\s*,\s*\d+)*\](?!\()/g;
+
+/**
+ * The partial answer as a stream update shows it. Teams refuses an update that does not start with
+ * the text already streamed, so nothing may change once shown: an unfinished `[…` (a link or a
+ * marker) is held back until it is complete, since its rendering changes when it closes, and so
+ * are trailing spaces; citation markers are left out, since the final message renumbers them (and
+ * adds the citations).
+ */
+export function streamableText(text: string): string {
+  // Trailing spaces and a trailing backslash (an escape still open) wait too: what follows may remove them.
+  // Markers go from code spans too: whether text is code is only known once its closing backtick
+  // arrives, and the final message shows the code as written.
+  return teamsMarkdown(text.replace(UNFINISHED_BRACKET, '').replace(/\\?\s*$/, '').replace(CITATION_MARKER, ''));
+}
 /** Teams rejects informative updates over 1000 characters. */
 const MAX_INFORMATIVE_CHARS = 1000;
 
@@ -57,6 +76,8 @@ export class TeamsStream {
   #sequence = 0;
   #lastSentAt = Number.NEGATIVE_INFINITY;
   #text = '';
+  /** The text the stream shows now; each update must extend it (Teams refuses one that drops any). */
+  #shown = '';
   #stopped = false;
   #stoppedByUser = false;
 
@@ -102,7 +123,14 @@ export class TeamsStream {
           return;
         }
         // Throttled, not queued: a skipped update's text goes out with the next one or the final message.
-        if (this.#now() - this.#lastSentAt >= this.#minIntervalMs) await this.#update('streaming', teamsMarkdown(this.#text));
+        if (this.#now() - this.#lastSentAt >= this.#minIntervalMs) {
+          const shown = streamableText(this.#text);
+          // Nothing new to show yet (only an unfinished link or marker arrived): wait for more.
+          if (shown !== this.#shown) {
+            this.#shown = shown;
+            await this.#update('streaming', shown);
+          }
+        }
         return;
     }
   }
