@@ -43,6 +43,10 @@ export interface Source {
   heading: string;
   headingPath: string;
   anchor: string;
+  /** The number the answer's text cites this section by (`[n]`), when an AI answer cites it. */
+  citation?: number;
+  /** The start of the cited passage (markdown, at most 300 characters), for platforms that preview a citation. */
+  passage?: string;
 }
 
 /** What the answer is, so adapters can label and decorate it. */

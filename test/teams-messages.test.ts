@@ -162,7 +162,7 @@ describe('Teams: messages over /api/messages (emulator mode, fake connector)', (
     await t.connector.settle(200);
     const welcomes = t.connector.messages('a:welcome-chat');
     assert.equal(welcomes.length, 1);
-    assert.match(welcomes[0]!.activity.text, /HR assistant/);
+    assert.match(JSON.stringify(welcomes[0]!.activity.attachments[0].content.body), /Hi, I'm HR Assistant/);
   });
 
   it('answers 400 to a malformed body and an activity-less object', async () => {

@@ -3,12 +3,14 @@ import type { HandleOptions } from '../../src/engine/engine.ts';
 import type { InboxHandler, InboxWorkContext } from '../../src/inbox/inbox-worker.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { IncomingMessage, Reply, ReplyHooks, UserAction } from '../../src/message.ts';
+import { isAiAnswer } from './ai-message.ts';
 import { continueTurn } from './continue-turn.ts';
 import { describeError } from './describe-error.ts';
+import type { FeedbackTargets } from './feedback-loop.ts';
 import type { TeamsWork } from './inbox-gate.ts';
 import { renderReply } from './render-reply.ts';
 import type { StreamOptions } from './stream-progress.ts';
-import { finalStreamFields, TeamsStream } from './stream-progress.ts';
+import { finalStreamFields, isStreamStopped, TeamsStream } from './stream-progress.ts';
 
 /** The two engine calls the Teams adapter needs. */
 export interface TeamsEngine {
@@ -24,6 +26,8 @@ interface TeamsProgress {
   noticeId?: string;
   /** A stream on screen (its id is the streamed message's id), which the answer closes or replaces. */
   streamId?: string;
+  /** The user pressed Stop on the stream: nothing more is sent for this question, not even the answer. */
+  stopped?: boolean;
 }
 
 // Personal commands are refused before running where replies are public (see IncomingMessage.privateReplies),
@@ -39,6 +43,10 @@ export interface TeamsAnswerDeps {
   log: Logger;
   cards: boolean;
   stream: StreamOptions;
+  /** KNOWLEDGE_BASE_URL, for links on sources and citations. */
+  knowledgeBaseUrl?: string | undefined;
+  /** Where each AI answer's message id is remembered for Teams' feedback loop. */
+  feedback: FeedbackTargets;
 }
 
 /**
@@ -56,7 +64,16 @@ export function answerTeamsItem(deps: TeamsAnswerDeps): InboxHandler {
       const reply = progress.reply ?? (await ask(deps, turn, work.message, progress, context));
       // Erased meanwhile, or stop handed the item back (with the reply saved): whoever takes it delivers.
       if (reply === null || context.signal.aborted) return;
-      await deliver(deps, turn, work.message, reply, progress);
+      if (progress.stopped === true) {
+        // The user pressed Stop: Teams keeps what was streamed, and a final answer posted anyway
+        // would be the message they asked not to get. The answer stays in their history.
+        context.complete();
+        return;
+      }
+      const shownId = await deliver(deps, turn, work.message, reply, progress);
+      if (shownId !== undefined && reply.answerId !== undefined && isAiAnswer(reply)) {
+        deps.feedback.remember(work.reference.conversation?.id ?? work.message.conversationId, shownId, reply.answerId);
+      }
       // Recorded as done even if stop handed it back while the answer was on its way: it was sent.
       context.complete();
     });
@@ -78,7 +95,13 @@ async function ask(deps: TeamsAnswerDeps, turn: TurnContext, message: IncomingMe
   // this question, the answer is buffered into one message.
   const stream =
     message.conversationKind === 'dm' && progress.noticeId === undefined && progress.streamId === undefined
-      ? new TeamsStream((activity) => turn.sendActivity(activity), log, deps.stream, (streamId) => save({ streamId }))
+      ? new TeamsStream(
+          (activity) => turn.sendActivity(activity),
+          log,
+          deps.stream,
+          (streamId) => save({ streamId }),
+          () => save({ stopped: true }),
+        )
       : undefined;
   // Checked right before the engine reads the user's erasure mark: an erase after this item was
   // taken deleted its row, and nothing of the message may be stored after it.
@@ -88,43 +111,51 @@ async function ask(deps: TeamsAnswerDeps, turn: TurnContext, message: IncomingMe
   return reply;
 }
 
-async function deliver(deps: TeamsAnswerDeps, turn: TurnContext, message: IncomingMessage, reply: Reply, progress: TeamsProgress): Promise<void> {
+/** Show the answer; returns the id of the message it is in (undefined when nothing was shown or Teams gave no id). */
+async function deliver(deps: TeamsAnswerDeps, turn: TurnContext, message: IncomingMessage, reply: Reply, progress: TeamsProgress): Promise<string | undefined> {
   const shown: Reply =
     message.conversationKind !== 'dm' && reply.visibility === 'private' ? { kind: 'notice', text: PRIVATE_IN_CHANNEL, sources: [], visibility: 'public' } : reply;
-  const rendered = renderReply(shown, { cards: deps.cards, textOutsideCard: progress.streamId !== undefined });
-  if (progress.streamId !== undefined) {
-    await closeStream(deps.log, turn, progress.streamId, rendered);
-    return;
-  }
-  if (progress.noticeId !== undefined) {
-    await replace(deps.log, turn, progress.noticeId, rendered);
-    return;
-  }
-  await turn.sendActivity(rendered);
+  const rendered = renderReply(shown, { cards: deps.cards, textOutsideCard: progress.streamId !== undefined, knowledgeBaseUrl: deps.knowledgeBaseUrl });
+  if (progress.streamId !== undefined) return closeStream(deps.log, turn, progress.streamId, rendered);
+  if (progress.noticeId !== undefined) return replace(deps.log, turn, progress.noticeId, rendered);
+  return (await turn.sendActivity(rendered))?.id;
 }
 
-/** The stream's final message closes it with the answer; if Teams has closed it already, the streamed message is edited. */
-async function closeStream(log: Logger, turn: TurnContext, streamId: string, rendered: Partial<Activity>): Promise<void> {
+/**
+ * The stream's final message closes it with the answer; if Teams has closed it already, the
+ * streamed message is edited. If the user pressed Stop just before, nothing more is sent.
+ */
+async function closeStream(log: Logger, turn: TurnContext, streamId: string, rendered: Partial<Activity>): Promise<string | undefined> {
+  const final = finalStreamFields(streamId);
   try {
-    await turn.sendActivity({ ...rendered, ...finalStreamFields(streamId) });
-    return;
+    // The answer's own entities (AI label, citations) and channel data (feedback loop) stay beside the stream's.
+    await turn.sendActivity({
+      ...rendered,
+      entities: [...(rendered.entities ?? []), ...(final.entities ?? [])],
+      channelData: { ...(rendered.channelData as Record<string, unknown> | undefined), ...(final.channelData as Record<string, unknown>) },
+    });
+    return streamId;
   } catch (error) {
+    if (isStreamStopped(error)) {
+      log.info('teams stream stopped by the user before its final message; the answer is not sent');
+      return undefined;
+    }
     if (!isRefusal(error)) throw error;
     log.warn({ err: describeError(error) }, 'teams refused the stream final message; replacing the streamed message');
   }
-  await replace(log, turn, streamId, rendered);
+  return replace(log, turn, streamId, rendered);
 }
 
 /** Edit a message on screen into the answer; if Teams refuses (it was deleted), the answer comes as a new message. */
-async function replace(log: Logger, turn: TurnContext, activityId: string, rendered: Partial<Activity>): Promise<void> {
+async function replace(log: Logger, turn: TurnContext, activityId: string, rendered: Partial<Activity>): Promise<string | undefined> {
   try {
     await turn.updateActivity({ ...rendered, id: activityId });
-    return;
+    return activityId;
   } catch (error) {
     if (!isRefusal(error)) throw error;
     log.warn({ err: describeError(error) }, 'teams refused to edit a message; sending the answer as a new message');
   }
-  await turn.sendActivity(rendered);
+  return (await turn.sendActivity(rendered))?.id;
 }
 
 /** A 4xx other than 429: Teams will not take this request as it is, however often it is retried. */

@@ -124,8 +124,30 @@ export function connectorRetryPolicy(log: Logger, options: ConnectorRetryOptions
   };
 }
 
+/** The channelData key that carries an activity's entities, whole, past the SDK's serializer. */
+export const WIRE_ENTITIES = 'hrbotEntities';
+
+// The fields botframework-connector's Entity mapper keeps; any other field of an entity it drops.
+const SERIALIZED_ENTITY_FIELDS = new Set(['type', 'text', 'mentioned']);
+
 /**
- * Put back the `streaminfo` entity the SDK's serializer strips. botframework-connector's Entity
+ * Keep an outgoing activity's entities whole: the SDK's serializer keeps only `type`, `text` and
+ * `mentioned` of each, so the AI label's `additionalType` and the `citation` list would never reach
+ * Teams. The entities ride in channelData (serialized as-is) and {@link streamInfoPolicy} puts them
+ * back on the wire body, removing the key. Mutates and returns `activity`.
+ */
+export function carryEntities<T extends { entities?: unknown[]; channelData?: unknown }>(activity: T): T {
+  const entities = activity.entities;
+  const rich = entities?.some((entity) => typeof entity === 'object' && entity !== null && Object.keys(entity).some((key) => !SERIALIZED_ENTITY_FIELDS.has(key)));
+  if (entities === undefined || rich !== true) return activity;
+  const channelData = typeof activity.channelData === 'object' && activity.channelData !== null ? activity.channelData : {};
+  activity.channelData = { ...channelData, [WIRE_ENTITIES]: entities };
+  return activity;
+}
+
+/**
+ * Put back the entities the SDK's serializer strips: those {@link carryEntities} put in channelData,
+ * and the `streaminfo` entity. botframework-connector's Entity
  * mapper knows only `type`, `text` and `mentioned`, so `streamId`, `streamType` and
  * `streamSequence` never reach Teams; the same fields travel in channelData, which is serialized
  * as-is, and are copied back into the entity on the wire body.
@@ -134,6 +156,15 @@ export function streamInfoPolicy(): PipelinePolicy {
   return {
     name: STREAM_INFO,
     sendRequest(request, next) {
+      if (typeof request.body === 'string' && request.body.includes(`"${WIRE_ENTITIES}"`)) {
+        const activity = JSON.parse(request.body) as { channelData?: Record<string, unknown>; entities?: unknown };
+        const carried = activity.channelData?.[WIRE_ENTITIES];
+        if (activity.channelData !== undefined && Array.isArray(carried)) {
+          activity.entities = carried;
+          delete activity.channelData[WIRE_ENTITIES];
+          request.body = JSON.stringify(activity);
+        }
+      }
       if (typeof request.body === 'string' && request.body.includes('"streamType"')) {
         const activity = JSON.parse(request.body) as { channelData?: Record<string, unknown>; entities?: Array<{ type?: unknown }> };
         const { streamId, streamType, streamSequence } = activity.channelData ?? {};

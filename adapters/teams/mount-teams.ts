@@ -9,7 +9,7 @@ import type { TeamsAdapterOptions, TeamsEngine } from './teams-adapter.ts';
 import { TeamsAdapter } from './teams-adapter.ts';
 
 /** Test and tuning knobs that have no environment variable. */
-export type TeamsTuning = Omit<TeamsAdapterOptions, 'engine' | 'inbox' | 'metrics' | 'log' | 'credentials'>;
+export type TeamsTuning = Omit<TeamsAdapterOptions, 'engine' | 'inbox' | 'metrics' | 'log' | 'credentials' | 'botName' | 'knowledgeBaseUrl'>;
 
 /** What {@link mountTeams} needs. */
 export interface MountTeamsOptions {
@@ -49,6 +49,8 @@ export function mountTeams(options: MountTeamsOptions, tuning: TeamsTuning = {})
       appType: env.MICROSOFT_APP_TYPE,
       tenantId: env.MICROSOFT_APP_TENANT_ID,
     },
+    botName: env.BOT_NAME,
+    knowledgeBaseUrl: env.KNOWLEDGE_BASE_URL,
     ...tuning,
   });
   if (!adapter.authenticated) {

@@ -2,6 +2,8 @@ import type { Activity, Attachment } from 'botbuilder';
 import { breakMarkup, linkRendering, MARKDOWN_ESCAPE, splitCode } from '../../src/engine/user-text.ts';
 import type { Reply } from '../../src/message.ts';
 import { assertNever } from '../../src/message.ts';
+import type { Source } from '../../src/message.ts';
+import { aiMessage, isAiAnswer, sourceUrl } from './ai-message.ts';
 
 /** How a reply is drawn. */
 export interface RenderOptions {
@@ -14,11 +16,13 @@ export interface RenderOptions {
   textOutsideCard?: boolean;
   /** Hosts whose links keep their label (the handbook's own site); default none. */
   trustedLinkHosts?: ReadonlySet<string>;
+  /** KNOWLEDGE_BASE_URL: sources and citations link to `<url>/<file>#<anchor>` when set. */
+  knowledgeBaseUrl?: string | undefined;
 }
 
 const CARD_CONTENT_TYPE = 'application/vnd.microsoft.card.adaptive';
-/** 1.4 is the version Teams needs for Action.Execute (Universal Actions). */
-const CARD_VERSION = '1.4';
+/** The newest Adaptive Card version Teams renders (1.4 and up also carry Action.Execute, Universal Actions). */
+export const CARD_VERSION = '1.5';
 
 /** What the engine's reply kinds are called on the card. */
 function label(reply: Reply): string | undefined {
@@ -37,8 +41,13 @@ export function wantsCard(reply: Reply, options: RenderOptions): boolean {
   return options.cards && (reply.sources.length > 0 || reply.answerId !== undefined || (reply.actions?.length ?? 0) > 0);
 }
 
-/** The activity fields (text, attachments) that show a reply in Teams. */
+/**
+ * The activity fields (text, attachments, entities, channel data) that show a reply in Teams. An AI
+ * answer is a markdown message with Teams' own AI label, its citations and its 👍/👎 feedback loop
+ * (when it can take feedback); the rest are cards or markdown as before.
+ */
 export function renderReply(reply: Reply, options: RenderOptions): Partial<Activity> {
+  if (isAiAnswer(reply)) return renderAiAnswer(reply, options);
   if (!wantsCard(reply, options)) return { type: 'message', text: markdownWithSources(reply, options), textFormat: 'markdown' };
   const card = adaptiveCard(reply, options);
   return {
@@ -48,12 +57,39 @@ export function renderReply(reply: Reply, options: RenderOptions): Partial<Activ
   };
 }
 
+/**
+ * An AI answer: the text with its `[n]` markers renumbered to match the citations, the message
+ * entity that adds the AI label and the citations, and `feedbackLoopEnabled`, which shows Teams'
+ * own 👍/👎 under the message (answered by the `message/submitAction` invoke). Sources no marker
+ * cites are listed under the text.
+ */
+function renderAiAnswer(reply: Reply, options: RenderOptions): Partial<Activity> {
+  const ai = aiMessage(reply, { markdown: (text) => teamsMarkdown(text, options), knowledgeBaseUrl: options.knowledgeBaseUrl });
+  return {
+    type: 'message',
+    text: withSourceList(ai.text, ai.uncited, options),
+    textFormat: 'markdown',
+    entities: [ai.entity],
+    ...(reply.answerId === undefined ? {} : { channelData: { feedbackLoopEnabled: true } }),
+  };
+}
+
 /** Markdown for clients or settings without cards: the text, then its sources as a list. */
-export function markdownWithSources(reply: Reply, options: Pick<RenderOptions, 'trustedLinkHosts'> = {}): string {
-  const text = teamsMarkdown(reply.text, options);
-  if (reply.sources.length === 0) return text;
-  const sources = reply.sources.map((source) => `- ${breakMarkup(`${source.headingPath} (${source.file})`)}`);
-  return `${text}\n\n**Sources**\n${sources.join('\n')}`;
+export function markdownWithSources(reply: Reply, options: Pick<RenderOptions, 'trustedLinkHosts' | 'knowledgeBaseUrl'> = {}): string {
+  return withSourceList(teamsMarkdown(reply.text, options), reply.sources, options);
+}
+
+function withSourceList(text: string, sources: readonly Source[], options: Pick<RenderOptions, 'knowledgeBaseUrl'>): string {
+  if (sources.length === 0) return text;
+  return `${text}\n\n**Sources**\n${sources.map((source) => `- ${sourceLabel(source, options)}`).join('\n')}`;
+}
+
+/** A source as Teams markdown: a link to the handbook with a base URL, else `heading path (file)`. */
+function sourceLabel(source: Source, options: Pick<RenderOptions, 'knowledgeBaseUrl'>): string {
+  const label = breakMarkup(`${source.headingPath} (${source.file})`);
+  const url = sourceUrl(source, options.knowledgeBaseUrl);
+  // The URL is built from our own base and the file name, percent-encoded: nothing in it can end the link.
+  return url === undefined ? label : `[${label}](${url})`;
 }
 
 /**
@@ -114,7 +150,7 @@ function adaptiveCard(reply: Reply, options: RenderOptions): Attachment {
   if (reply.sources.length > 0) {
     body.push({ type: 'TextBlock', text: 'Sources', weight: 'Bolder', size: 'Small', spacing: 'Medium', wrap: true });
     for (const source of reply.sources) {
-      body.push({ type: 'TextBlock', text: breakMarkup(`${source.headingPath} (${source.file})`), size: 'Small', isSubtle: true, spacing: 'None', wrap: true });
+      body.push({ type: 'TextBlock', text: sourceLabel(source, options), size: 'Small', isSubtle: true, spacing: 'None', wrap: true });
     }
   }
   const actions: unknown[] =

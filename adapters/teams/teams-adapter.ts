@@ -1,6 +1,6 @@
 import type { IncomingMessage as HttpRequest, ServerResponse } from 'node:http';
 import { ActivityHandler, ActivityTypes, CloudAdapter, ConfigurationBotFrameworkAuthentication, INVOKE_RESPONSE_KEY, TurnContext } from 'botbuilder';
-import type { Activity, AdaptiveCardInvokeResponse, AdaptiveCardInvokeValue, ConversationReference } from 'botbuilder';
+import type { Activity, AdaptiveCardInvokeResponse, AdaptiveCardInvokeValue, ConversationReference, InvokeResponse } from 'botbuilder';
 import { BackgroundWork } from '../../src/background-work.ts';
 import { refuseUnread, sendJson, sendText } from '../../src/http/http-server.ts';
 import type { BodyLimits } from '../../src/http/read-body.ts';
@@ -15,15 +15,17 @@ import type { Metrics } from '../../src/metrics.ts';
 import type { TeamsEngine } from './answer-item.ts';
 import { answerTeamsItem } from './answer-item.ts';
 import type { ConnectorRetryOptions } from './connector-pipeline.ts';
-import { configureConnectorPipeline, connectorRetryPolicy } from './connector-pipeline.ts';
+import { carryEntities, configureConnectorPipeline, connectorRetryPolicy } from './connector-pipeline.ts';
 import { continueTurn } from './continue-turn.ts';
 import { describeError } from './describe-error.ts';
+import { FeedbackTargets, parseFeedbackPress, SUBMIT_ACTION } from './feedback-loop.ts';
 import { BotResponse, botRequest } from './http-shim.ts';
 import type { AfterAck, TeamsWork } from './inbox-gate.ts';
 import { TeamsInboxGate } from './inbox-gate.ts';
 import type { CardActionData } from './parse-activity.ts';
-import { eventIdOf, identityOf, isFromBot, parseCardAction, toIncomingMessage, toUserAction } from './parse-activity.ts';
+import { conversationKindOf, eventIdOf, identityOf, isFromBot, parseCardAction, toIncomingMessage, toUserAction } from './parse-activity.ts';
 import type { StreamOptions } from './stream-progress.ts';
+import { welcomeActivity } from './welcome.ts';
 
 export type { TeamsEngine } from './answer-item.ts';
 
@@ -45,17 +47,23 @@ export interface TeamsAdapterOptions {
   credentials: TeamsCredentials;
   /** Adaptive Cards for answers; false renders markdown only. Default true. */
   cards?: boolean;
+  /** BOT_NAME: what the bot calls itself in its welcome. Default 'HR Assistant'. */
+  botName?: string;
+  /** KNOWLEDGE_BASE_URL: sources and citations link into the published handbook when set. */
+  knowledgeBaseUrl?: string | undefined;
+  /** AI answers remembered for Teams' feedback loop (message id → answer); default in DEFAULT_MAX_FEEDBACK_TARGETS. */
+  maxFeedbackTargets?: number;
   stream?: StreamOptions;
   retry?: ConnectorRetryOptions;
   /** When a waiting message gets an immediate "N questions ahead of yours" notice; defaults in DEFAULT_BACKLOG_NOTICE. */
   notices?: Partial<BacklogNoticeOptions>;
-  /** Recently seen install (conversationUpdate) ids, so a redelivered install is welcomed once. */
+  /** Conversations recently welcomed, so an install (conversationUpdate and installationUpdate both) is welcomed once. */
   maxRememberedActivities?: number;
   /** How request bodies are read; defaults (and why) at TEAMS_BODY_LIMITS: 1 MiB, 32 at once, 10 s. */
   bodyLimits?: Partial<BodyLimits>;
 }
 
-const DEFAULTS = { cards: true, maxRememberedActivities: 10_000 } as const;
+const DEFAULTS = { cards: true, botName: 'HR Assistant', maxRememberedActivities: 10_000 } as const;
 
 /**
  * How `POST /api/messages` reads bodies. A bearer token is only present, not yet verified, when the
@@ -70,10 +78,6 @@ const TEAMS_BODY_LIMITS: BodyLimits = { maxBytes: 1024 * 1024, maxConcurrentRead
 
 /** Hosts an unauthenticated endpoint may send replies to: only this machine. */
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
-
-const WELCOME_PERSONAL =
-  "Hi! I'm the HR assistant. Ask me anything about our HR policies in your own words, or type `help` to see the commands (`policy parental leave`, `holidays`, `contact payroll`, …).";
-const WELCOME_CHANNEL = "Hi! I'm the HR assistant. Mention me with a question, e.g. `@HR Bot how many vacation days do I get?`, or `@HR Bot help`.";
 
 /** Where a turn leaves what to do once its HTTP response is written. */
 const AFTER_ACK = Symbol('hrbot.teams.afterAck');
@@ -116,6 +120,15 @@ export class TeamsAdapter {
     // and the streaminfo fix.
     this.#adapter.use(async (context, next) => {
       configureConnectorPipeline(context.turnState.get(this.#adapter.ConnectorClientKey), retry, log);
+      // Entities beyond type/text/mentioned (the AI label, citations) would be cut by the serializer.
+      context.onSendActivities(async (_ctx, activities, nextSend) => {
+        for (const activity of activities) carryEntities(activity);
+        return nextSend();
+      });
+      context.onUpdateActivity(async (_ctx, activity, nextUpdate) => {
+        carryEntities(activity);
+        return nextUpdate();
+      });
       await next();
     });
     this.#adapter.onTurnError = async (context, error) => {
@@ -139,20 +152,27 @@ export class TeamsAdapter {
       },
       options.notices,
     );
+    const feedback = new FeedbackTargets(options.maxFeedbackTargets);
+    const cards = options.cards ?? DEFAULTS.cards;
     this.#bot = new TeamsBot({
       engine: options.engine,
       gate,
       log,
       authenticated: this.#authenticated,
       maxRemembered: options.maxRememberedActivities ?? DEFAULTS.maxRememberedActivities,
+      feedback,
+      botName: options.botName ?? DEFAULTS.botName,
+      cards,
     });
     this.inboxHandler = answerTeamsItem({
       adapter: this.#adapter,
       appId,
       engine: options.engine,
       log,
-      cards: options.cards ?? DEFAULTS.cards,
+      cards,
       stream: options.stream ?? {},
+      knowledgeBaseUrl: options.knowledgeBaseUrl,
+      feedback,
     });
   }
 
@@ -226,6 +246,9 @@ interface TeamsBotOptions {
   log: Logger;
   authenticated: boolean;
   maxRemembered: number;
+  feedback: FeedbackTargets;
+  botName: string;
+  cards: boolean;
 }
 
 /** What to do with each activity type; everything not handled here is ignored. */
@@ -242,7 +265,21 @@ class TeamsBot extends ActivityHandler {
       await next();
     });
     this.onMembersAdded(async (context, next) => {
-      await this.#onMembersAdded(context);
+      const activity = context.activity;
+      if ((activity.membersAdded ?? []).some((member) => member.id === activity.recipient.id)) await this.#welcome(context);
+      await next();
+    });
+    this.onMembersRemoved(async (context, next) => {
+      const activity = context.activity;
+      if ((activity.membersRemoved ?? []).some((member) => member.id === activity.recipient.id)) this.#forgetWelcome(activity);
+      await next();
+    });
+    // Teams sends both a conversationUpdate and an installationUpdate on install; either may come
+    // first, and the welcome goes out once. 'add-upgrade' is a new app version, not a new install.
+    this.onInstallationUpdate(async (context, next) => {
+      const action = context.activity.action;
+      if (action === 'add') await this.#welcome(context);
+      else if (action === 'remove') this.#forgetWelcome(context.activity);
       await next();
     });
   }
@@ -265,13 +302,49 @@ class TeamsBot extends ActivityHandler {
     if (afterAck !== undefined) context.turnState.set(AFTER_ACK, afterAck);
   }
 
-  async #onMembersAdded(context: TurnContext): Promise<void> {
+  /** Welcome a conversation the bot was just installed in, once however many install events say so. */
+  async #welcome(context: TurnContext): Promise<void> {
+    const key = welcomeKey(context.activity);
+    if (key === undefined || !this.#seen.add(key)) return;
+    const scope = conversationKindOf(context.activity) === 'dm' ? 'personal' : 'shared';
+    await context.sendActivity(welcomeActivity(scope, { botName: this.#options.botName, cards: this.#options.cards }));
+  }
+
+  /** Uninstalled: a later install here is welcomed again. */
+  #forgetWelcome(activity: Activity): void {
+    const key = welcomeKey(activity);
+    if (key !== undefined) this.#seen.delete(key);
+  }
+
+  protected override async onInvokeActivity(context: TurnContext): Promise<InvokeResponse> {
+    if (context.activity.name === SUBMIT_ACTION) return this.#onSubmitAction(context);
+    return super.onInvokeActivity(context);
+  }
+
+  /**
+   * A 👍/👎 from Teams' feedback loop: recorded through the engine's feedback path, which accepts
+   * it only from the answer's owner (the verified tenant and AAD object id of the presser). Teams
+   * wants 200 with an empty body and shows its own confirmation, so nothing is sent back.
+   */
+  async #onSubmitAction(context: TurnContext): Promise<InvokeResponse> {
     const activity = context.activity;
-    const botAdded = (activity.membersAdded ?? []).some((member) => member.id === activity.recipient.id);
+    const press = parseFeedbackPress(activity.value);
+    if (press === undefined) return { status: 400 };
+    const answerId = activity.replyToId === undefined ? undefined : this.#options.feedback.answerOf(activity.conversation.id, activity.replyToId);
+    if (answerId === undefined) {
+      // Forgotten (a restart, or older than the remembered window): Teams has shown its notice already.
+      this.#options.log.info({ rating: press.rating }, 'teams feedback on a message no longer remembered; not recorded');
+      return { status: 200 };
+    }
+    const identity = identityOf(activity, this.#options.authenticated);
     const eventId = eventIdOf(activity);
-    if (!botAdded || eventId === undefined || !this.#seen.add(eventId)) return;
-    const personal = activity.conversation.conversationType === 'personal' || activity.conversation.conversationType === undefined;
-    await context.sendActivity({ type: 'message', text: personal ? WELCOME_PERSONAL : WELCOME_CHANNEL, textFormat: 'markdown' });
+    if (identity === undefined || eventId === undefined) {
+      this.#options.log.warn('teams feedback without a verified user or id; not recorded');
+      return { status: 200 };
+    }
+    const reply = await this.#options.engine.act({ platform: 'teams', tenantId: identity.tenantId, userId: identity.userId, action: { type: 'feedback', answerId, rating: press.rating }, eventId });
+    this.#options.log.info({ rating: press.rating, outcome: reply.kind }, 'teams feedback handled');
+    return { status: 200 };
   }
 
   protected override async onAdaptiveCardInvoke(context: TurnContext, invokeValue: AdaptiveCardInvokeValue): Promise<AdaptiveCardInvokeResponse> {
@@ -334,6 +407,12 @@ function isLoopbackServiceUrl(serviceUrl: unknown): boolean {
   return LOOPBACK_HOSTS.has(new URL(serviceUrl).hostname);
 }
 
+/** One welcome per conversation (a channel's reply chains are the same conversation). */
+function welcomeKey(activity: Partial<Activity>): string | undefined {
+  const id = activity.conversation?.id;
+  return id === undefined ? undefined : (id.split(';')[0] ?? id);
+}
+
 /** A bounded set of recently seen ids; the oldest is forgotten first. */
 class RecentIds {
   readonly #ids = new Set<string>();
@@ -353,6 +432,11 @@ class RecentIds {
       if (oldest !== undefined) this.#ids.delete(oldest);
     }
     return true;
+  }
+
+  /** Forget an id, so it can be added again. */
+  delete(id: string): void {
+    this.#ids.delete(id);
   }
 }
 

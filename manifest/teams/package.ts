@@ -3,7 +3,8 @@
  * in, color.png, outline.png at the zip root) to manifest/teams/build/hrbot-teams.zip, ready to
  * upload in Teams ("Upload a custom app") or the Teams admin center.
  *
- * Options: `--out <file>` to write elsewhere. The app id comes from MICROSOFT_APP_ID.
+ * Options: `--out <file>` to write elsewhere. The app id comes from MICROSOFT_APP_ID, the app's
+ * name (name.short, and in the texts) from BOT_NAME.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -15,17 +16,33 @@ import { ConfigError } from '../../src/errors.ts';
 const here = fileURLToPath(new URL('.', import.meta.url));
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** The upload zip for one app id and version. */
-function buildTeamsPackage(appId: string, version: string): Uint8Array {
+/** What fills the template's `{{…}}` placeholders. */
+interface ManifestValues {
+  MICROSOFT_APP_ID: string;
+  VERSION: string;
+  BOT_NAME: string;
+}
+
+/**
+ * Fill the placeholders in every string of the parsed template, so a value with quotes or
+ * backslashes (a bot name) stays one JSON string instead of breaking the file.
+ */
+function fill(value: unknown, values: ManifestValues): unknown {
+  if (typeof value === 'string') return value.replace(/\{\{(MICROSOFT_APP_ID|VERSION|BOT_NAME)\}\}/g, (_m, key: keyof ManifestValues) => values[key]);
+  if (Array.isArray(value)) return value.map((item) => fill(item, values));
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, fill(item, values)]));
+  return value;
+}
+
+/** The upload zip for one app id, version and bot name. */
+function buildTeamsPackage(appId: string, version: string, botName: string): Uint8Array {
   if (!GUID.test(appId)) {
     throw new ConfigError(`MICROSOFT_APP_ID must be the bot's Microsoft App ID, a GUID such as 00000000-0000-0000-0000-000000000000 (got ${appId.length} characters)`);
   }
-  const template = readFileSync(`${here}manifest.json`, 'utf8');
-  const manifest = template.replaceAll('{{MICROSOFT_APP_ID}}', appId.toLowerCase()).replaceAll('{{VERSION}}', version);
-  // Parse to prove the filled-in template is still JSON before Teams sees it.
-  JSON.parse(manifest);
+  const template: unknown = JSON.parse(readFileSync(`${here}manifest.json`, 'utf8'));
+  const manifest = fill(template, { MICROSOFT_APP_ID: appId.toLowerCase(), VERSION: version, BOT_NAME: botName });
   return zipSync({
-    'manifest.json': new TextEncoder().encode(manifest),
+    'manifest.json': new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`),
     'color.png': readFileSync(`${here}color.png`),
     'outline.png': readFileSync(`${here}outline.png`),
   });
@@ -35,10 +52,11 @@ function main(argv: readonly string[]): number {
   const outIndex = argv.indexOf('--out');
   const out = resolve(outIndex === -1 ? `${here}build/hrbot-teams.zip` : (argv[outIndex + 1] ?? ''));
   try {
-    const appId = loadConfig().env.MICROSOFT_APP_ID;
+    const { env } = loadConfig();
+    const appId = env.MICROSOFT_APP_ID;
     if (appId === undefined) throw new ConfigError('MICROSOFT_APP_ID is not set: the Teams package needs the bot\'s Microsoft App ID (from the Azure Bot resource)');
     const version = (JSON.parse(readFileSync(`${here}../../package.json`, 'utf8')) as { version: string }).version;
-    const zip = buildTeamsPackage(appId, version);
+    const zip = buildTeamsPackage(appId, version, env.BOT_NAME);
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, zip);
     process.stdout.write(`Teams app package written to ${out}\n`);

@@ -16,6 +16,9 @@ export const UNAVAILABLE_NOTE = '_AI answers are unavailable right now, so here 
 /** The note above excerpts when the LLM waiting line was full. */
 export const BUSY_NOTE = "_I'm very busy right now, so here are the matching handbook passages. Ask again in a minute for a written answer._";
 
+/** How much of a cited passage a source carries: enough for a citation preview (Teams shows 160 characters). */
+const PASSAGE_PREVIEW_CHARS = 300;
+
 export interface LlmAnswererOptions {
   modelId: string;
   /** BEDROCK_MAX_TOKENS: always sent, Bedrock reserves input + maxTokens against the token quota. */
@@ -96,8 +99,15 @@ export class LlmAnswerer implements Answerer {
       return this.#fallbackAnswer(request, UNAVAILABLE_NOTE, 'empty', result.shared ? undefined : result.usage);
     }
     const cited = citedSections(text, request.sections.length);
-    const used = cited.length > 0 ? cited.map((n) => request.sections[n - 1]).filter((hit) => hit !== undefined) : request.sections;
-    const sources = used.map(sourceOf);
+    // A cited section keeps the number the text cites it by, and the start of its passage, so a
+    // platform can link each `[n]` to its source; uncited, every section is a source without one.
+    const sources =
+      cited.length > 0
+        ? cited.flatMap((n) => {
+            const hit = request.sections[n - 1];
+            return hit === undefined ? [] : [{ ...sourceOf(hit), citation: n, passage: (hit.excerpt ?? hit.text).trim().slice(0, PASSAGE_PREVIEW_CHARS) }];
+          })
+        : request.sections.map(sourceOf);
     const verdict = validateAnswer({ text, stopReason: result.stopReason, sectionCount: request.sections.length });
     // Followers of a coalesced call got the leader's answer: the leader stores it once. The write is
     // dropped if the asker was erased while the answer was being written (the row derives from their question).

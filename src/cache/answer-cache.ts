@@ -34,7 +34,15 @@ export interface CacheKeyParts {
   promptVersion: string;
 }
 
-const sourceSchema = z.object({ file: z.string(), title: z.string(), heading: z.string(), headingPath: z.string(), anchor: z.string() });
+const sourceSchema = z.object({
+  file: z.string(),
+  title: z.string(),
+  heading: z.string(),
+  headingPath: z.string(),
+  anchor: z.string(),
+  citation: z.number().int().positive().optional(),
+  passage: z.string().max(300).optional(),
+});
 const payloadSchema = z.object({ text: z.string().min(1), sources: z.array(sourceSchema) });
 
 interface MemoryEntry {

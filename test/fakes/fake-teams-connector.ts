@@ -2,6 +2,13 @@
  * A fake Bot Framework connector service (the Teams side of `serviceUrl`) over real HTTP, so the
  * real botframework-connector client serialises, sends and retries as it would against Teams.
  * Records every activity the bot sends, and can answer 429 or 503, or drop the connection, on demand.
+ *
+ * It refuses, with 400 as Teams does, what Teams' docs say Teams refuses: more than one root
+ * message entity, an AI message entity without its schema.org fields, more than 10 citations, a
+ * citation without an appearance or over the name (80) / abstract (160) / keyword limits,
+ * `feedbackLoopEnabled` beside `feedbackLoop`, and an Adaptive Card newer than 1.5; and, with 403
+ * ContentStreamNotAllowed, a streaming update that drops text the stream already showed. It can play
+ * a user pressing Stop on a stream ({@link stopStreamAt}).
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -41,6 +48,12 @@ export type ConnectorFault = (
 /** Calls (and faulted calls) recorded by default; a load run raises it with `maxCalls`. */
 const MAX_CALLS = 10_000;
 
+/** The error Teams answers a stream request with once the user pressed Stop. */
+export const STREAM_STOPPED_ERROR = { code: 'ContentStreamNotAllowed', message: 'Content stream was cancelled by user.' } as const;
+
+/** Newest Adaptive Card version Teams renders. */
+const MAX_CARD_VERSION = [1, 5] as const;
+
 /** Options for {@link FakeTeamsConnector}. */
 export interface FakeTeamsConnectorOptions {
   /** Calls, and faulted calls, kept at most. Default 10,000. */
@@ -57,6 +70,14 @@ export class FakeTeamsConnector {
   #port = 0;
   #ids = 0;
   readonly #maxCalls: number;
+  /** Requests refused as invalid (400), with the reason. */
+  readonly rejected: Array<{ call: ConnectorCall; reason: string }> = [];
+  /** Streams the user stopped: every later request for them gets 403. */
+  readonly #stoppedStreams = new Set<string>();
+  #stopAtUpdate: number | undefined;
+  /** The text each open stream shows, so an update that drops some of it is refused as Teams does. */
+  readonly #streamedText = new Map<string, string>();
+  #streamingUpdates = 0;
 
   constructor(options: FakeTeamsConnectorOptions = {}) {
     this.#maxCalls = options.maxCalls ?? MAX_CALLS;
@@ -82,6 +103,21 @@ export class FakeTeamsConnector {
   /** Answer the next requests with these faults, one each, before answering normally again. */
   failNext(...faults: ConnectorFault[]): void {
     this.#faults.push(...faults);
+  }
+
+  /**
+   * Play the user pressing Stop: the `n`th streaming update (counted from now, over all streams)
+   * is answered 403 ContentStreamNotAllowed "Content stream was cancelled by user.", as Teams does,
+   * and so is every later request carrying that stream's id (updates and its final message).
+   */
+  stopStreamAt(n: number): void {
+    this.#stopAtUpdate = n;
+    this.#streamingUpdates = 0;
+  }
+
+  /** Streams stopped by {@link stopStreamAt}. */
+  get stoppedStreams(): readonly string[] {
+    return [...this.#stoppedStreams];
   }
 
   /** Messages (not typing) sent to a conversation. */
@@ -147,6 +183,41 @@ export class FakeTeamsConnector {
       at: Date.now(),
       ...(request.headers.authorization === undefined ? {} : { authorization: request.headers.authorization }),
     };
+    const invalid = validateActivity(call.activity);
+    if (invalid !== undefined) {
+      if (this.rejected.length < this.#maxCalls) this.rejected.push({ call, reason: invalid });
+      sendError(response, 400, 'BadArgument', invalid);
+      return;
+    }
+    const stream = (call.activity.entities ?? []).find((e: { type?: string }) => e.type === 'streaminfo') as { streamId?: string; streamType?: string } | undefined;
+    if (stream?.streamId !== undefined && this.#stoppedStreams.has(stream.streamId)) {
+      if (this.faulted.length < this.#maxCalls) this.faulted.push(call);
+      sendError(response, 403, STREAM_STOPPED_ERROR.code, STREAM_STOPPED_ERROR.message);
+      return;
+    }
+    if (stream?.streamType === 'streaming' && stream.streamId !== undefined && this.#stopAtUpdate !== undefined) {
+      this.#streamingUpdates += 1;
+      if (this.#streamingUpdates >= this.#stopAtUpdate) {
+        this.#stopAtUpdate = undefined;
+        this.#stoppedStreams.add(stream.streamId);
+        if (this.faulted.length < this.#maxCalls) this.faulted.push(call);
+        sendError(response, 403, STREAM_STOPPED_ERROR.code, STREAM_STOPPED_ERROR.message);
+        return;
+      }
+    }
+    if (stream?.streamType === 'streaming' && stream.streamId !== undefined) {
+      const before = this.#streamedText.get(stream.streamId) ?? '';
+      const text = typeof call.activity.text === 'string' ? call.activity.text : '';
+      if (!text.startsWith(before)) {
+        if (this.rejected.length < this.#maxCalls) this.rejected.push({ call, reason: 'streamed content dropped' });
+        sendError(response, 403, 'ContentStreamNotAllowed', 'Request streamed content should contain the previously streamed content.');
+        return;
+      }
+      this.#streamedText.set(stream.streamId, text);
+      // Bounded like the call log: the oldest stream is forgotten first.
+      if (this.#streamedText.size > this.#maxCalls) this.#streamedText.delete(this.#streamedText.keys().next().value ?? '');
+    }
+    if (stream?.streamType === 'final' && stream.streamId !== undefined) this.#streamedText.delete(stream.streamId);
     const index = this.#faults.findIndex((f) => f.onlyType === undefined || f.onlyType === call.activity.type);
     const fault = index === -1 ? undefined : this.#faults.splice(index, 1)[0];
     if (fault !== undefined) {
@@ -169,4 +240,65 @@ export class FakeTeamsConnector {
     response.writeHead(200, { 'content-type': 'application/json' });
     response.end(JSON.stringify({ id }));
   }
+}
+
+function sendError(response: ServerResponse, status: number, code: string, message: string): void {
+  response.writeHead(status, { 'content-type': 'application/json' });
+  response.end(JSON.stringify({ error: { code, message } }));
+}
+
+type Json = Record<string, unknown>;
+const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Why Teams would refuse this activity with 400, or undefined if it would take it. */
+export function validateActivity(activity: Json): string | undefined {
+  const entities = Array.isArray(activity.entities) ? (activity.entities as unknown[]) : [];
+  const roots = entities.filter((e) => isObject(e) && (e.type === 'https://schema.org/Message' || e['@type'] === 'Message'));
+  if (roots.length > 1) return 'Multiple root message entities found in the bot activity.';
+  const root = roots[0] as Json | undefined;
+  if (root !== undefined) {
+    if (root.type !== 'https://schema.org/Message' || root['@type'] !== 'Message' || root['@context'] !== 'https://schema.org') {
+      return 'Error parsing message entity from activity object.';
+    }
+    if (root.additionalType !== undefined && !(Array.isArray(root.additionalType) && root.additionalType.every((t) => typeof t === 'string'))) {
+      return 'Error parsing message entity from activity object.';
+    }
+    const citations = root.citation;
+    if (citations !== undefined) {
+      if (!Array.isArray(citations)) return 'Error parsing message entity from activity object.';
+      if (citations.length > 10) return 'Bot message with more than 10 citations.';
+      for (const citation of citations as unknown[]) {
+        const problem = citationProblem(citation);
+        if (problem !== undefined) return problem;
+      }
+    }
+  }
+  const channelData = isObject(activity.channelData) ? activity.channelData : {};
+  if (channelData.feedbackLoopEnabled !== undefined && channelData.feedbackLoop !== undefined) return 'feedbackLoopEnabled and feedbackLoop cannot both be set.';
+  for (const attachment of Array.isArray(activity.attachments) ? (activity.attachments as unknown[]) : []) {
+    if (!isObject(attachment) || attachment.contentType !== 'application/vnd.microsoft.card.adaptive' || !isObject(attachment.content)) continue;
+    const version = typeof attachment.content.version === 'string' ? attachment.content.version : '';
+    const match = /^(\d+)\.(\d+)$/.exec(version);
+    if (match === null) return `Adaptive Card version "${version}" is not a version.`;
+    const [major, minor] = [Number(match[1]), Number(match[2])];
+    if (major > MAX_CARD_VERSION[0] || (major === MAX_CARD_VERSION[0] && minor > MAX_CARD_VERSION[1])) return `Adaptive Card version ${version} is newer than Teams renders (1.5).`;
+  }
+  return undefined;
+}
+
+function citationProblem(citation: unknown): string | undefined {
+  if (!isObject(citation) || citation['@type'] !== 'Claim') return 'Error while parsing citation entity.';
+  const position = citation.position;
+  if (typeof position !== 'number' || !Number.isInteger(position) || position < 1) return 'Error while parsing citation entity: position.';
+  const appearance = citation.appearance;
+  if (!isObject(appearance) || Object.keys(appearance).length === 0) return 'Claim added has empty appearance.';
+  if (appearance['@type'] !== 'DigitalDocument') return `Error while parsing citation entity with ID: ${position}.`;
+  if (typeof appearance.name !== 'string' || appearance.name === '' || appearance.name.length > 80) return `Citation ${position}: name must be 1 to 80 characters.`;
+  if (typeof appearance.abstract !== 'string' || appearance.abstract === '' || appearance.abstract.length > 160) return `Citation ${position}: abstract must be 1 to 160 characters.`;
+  if (appearance.url !== undefined && (typeof appearance.url !== 'string' || !/^https?:\/\//.test(appearance.url))) return `Citation ${position}: url must be http(s).`;
+  const keywords = appearance.keywords;
+  if (keywords !== undefined && (!Array.isArray(keywords) || keywords.length > 3 || keywords.some((k) => typeof k !== 'string' || k.length > 28))) {
+    return `Citation ${position}: at most 3 keywords of at most 28 characters.`;
+  }
+  return undefined;
 }
