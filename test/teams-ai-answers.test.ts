@@ -118,9 +118,10 @@ describe('Teams: AI answers with the AI label, citations and the feedback loop',
     assert.deepEqual(rows().slice(count), [{ rating: 'down', owner_key: `teams:${TENANT}:${ALICE.aadObjectId}` }]);
     await t.connector.settle();
     assert.equal(t.connector.messages(conversation).length, before + 1, 'Teams confirms feedback itself: the bot sends nothing');
-    // The form's free text is not stored: the store keeps one rating per answer, no comment.
-    const stored = JSON.stringify(t.bot.core.db.prepare('SELECT * FROM feedback').all());
-    assert.doesNotMatch(stored, /Wrong number of days/);
+    // The form's text is kept with Alice's rating (Bob's press stored nothing, text included), and never logged.
+    const comments = t.bot.core.db.prepare('SELECT comment FROM feedback WHERE comment IS NOT NULL').pluck().all();
+    assert.deepEqual(comments, ['Wrong number of days']);
+    assert.doesNotMatch(t.bot.logText(), /Wrong number of days/);
 
     const unknown = await t.post(feedbackInvoke(t.connector.serviceUrl, 'no-such-message', 'like'));
     assert.deepEqual(unknown, { status: 200, body: '' });

@@ -2,6 +2,7 @@ import type { Activity, CloudAdapter, TurnContext } from 'botbuilder';
 import type { HandleOptions } from '../../src/engine/engine.ts';
 import type { InboxHandler, InboxWorkContext } from '../../src/inbox/inbox-worker.ts';
 import type { Logger } from '../../src/log/logger.ts';
+import type { Owner } from '../../src/engine/ownership.ts';
 import type { IncomingMessage, Reply, ReplyHooks, UserAction } from '../../src/message.ts';
 import { isAiAnswer } from './ai-message.ts';
 import { continueTurn } from './continue-turn.ts';
@@ -12,10 +13,12 @@ import { renderReply } from './render-reply.ts';
 import type { StreamOptions } from './stream-progress.ts';
 import { finalStreamFields, isStreamStopped, TeamsStream } from './stream-progress.ts';
 
-/** The two engine calls the Teams adapter needs. */
+/** The engine calls the Teams adapter needs. */
 export interface TeamsEngine {
   handle(message: IncomingMessage, hooks?: ReplyHooks, options?: HandleOptions): Promise<Reply | null>;
   act(action: UserAction): Promise<Reply>;
+  /** Store what the answer's owner wrote in the feedback form with their rating (erased with it). */
+  commentOnFeedback?(actor: Owner, answerId: string, note: { comment?: string }): 'saved' | 'not_found' | 'forbidden';
 }
 
 /** What an attempt got done, saved with the inbox item so a retry (after a crash too) does not do it again. */

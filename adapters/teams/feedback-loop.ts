@@ -9,23 +9,44 @@
 /** A feedback press, read from the invoke's value. */
 export interface FeedbackPress {
   rating: 'up' | 'down';
+  /** What the user typed in Teams' feedback form, if anything (at most {@link MAX_FEEDBACK_COMMENT_CHARS}). */
+  comment?: string;
 }
+
+/** Feedback text kept at most, as in Slack's form: the rest is cut. */
+export const MAX_FEEDBACK_COMMENT_CHARS = 1_000;
 
 /** The invoke name Teams uses for the feedback loop. */
 export const SUBMIT_ACTION = 'message/submitAction';
 
 /**
- * Read a `message/submitAction` value: the reaction only. The free text (`actionValue.feedback`)
- * is not kept: the engine stores a rating per answer and has no field for a comment.
+ * Read a `message/submitAction` value: the reaction, and the form's free text (`actionValue.feedback`,
+ * a JSON string `{"feedbackText": "…"}`), trimmed and cut to {@link MAX_FEEDBACK_COMMENT_CHARS}.
  */
 export function parseFeedbackPress(value: unknown): FeedbackPress | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const { actionName, actionValue } = value as { actionName?: unknown; actionValue?: unknown };
   if (actionName !== 'feedback' || typeof actionValue !== 'object' || actionValue === null) return undefined;
-  const reaction = (actionValue as { reaction?: unknown }).reaction;
-  if (reaction === 'like') return { rating: 'up' };
-  if (reaction === 'dislike') return { rating: 'down' };
-  return undefined;
+  const { reaction, feedback } = actionValue as { reaction?: unknown; feedback?: unknown };
+  const rating = reaction === 'like' ? 'up' : reaction === 'dislike' ? 'down' : undefined;
+  if (rating === undefined) return undefined;
+  const comment = feedbackText(feedback);
+  return comment === undefined ? { rating } : { rating, comment };
+}
+
+function feedbackText(feedback: unknown): string | undefined {
+  if (typeof feedback !== 'string') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(feedback);
+  } catch (error) {
+    // Not the JSON Teams sends: no text to keep; the reaction still counts.
+    if (error instanceof SyntaxError) return undefined;
+    throw error;
+  }
+  const text = typeof parsed === 'object' && parsed !== null ? (parsed as { feedbackText?: unknown }).feedbackText : undefined;
+  if (typeof text !== 'string' || text.trim() === '') return undefined;
+  return Array.from(text.trim()).slice(0, MAX_FEEDBACK_COMMENT_CHARS).join('');
 }
 
 /** Default number of answered messages remembered for feedback: 10,000 (about 1 MB of ids). */

@@ -342,8 +342,11 @@ class TeamsBot extends ActivityHandler {
       this.#options.log.warn('teams feedback without a verified user or id; not recorded');
       return { status: 200 };
     }
-    const reply = await this.#options.engine.act({ platform: 'teams', tenantId: identity.tenantId, userId: identity.userId, action: { type: 'feedback', answerId, rating: press.rating }, eventId });
-    this.#options.log.info({ rating: press.rating, outcome: reply.kind }, 'teams feedback handled');
+    const owner = { platform: 'teams' as const, tenantId: identity.tenantId, userId: identity.userId };
+    const reply = await this.#options.engine.act({ ...owner, action: { type: 'feedback', answerId, rating: press.rating }, eventId });
+    // The form's text goes with the rating, for the answer's owner only (the engine checks); never logged.
+    const comment = press.comment === undefined ? undefined : this.#options.engine.commentOnFeedback?.(owner, answerId, { comment: press.comment });
+    this.#options.log.info({ rating: press.rating, outcome: reply.kind, comment: comment ?? 'none', chars: press.comment?.length ?? 0 }, 'teams feedback handled');
     return { status: 200 };
   }
 
