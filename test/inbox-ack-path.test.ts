@@ -6,6 +6,7 @@ import { InboxBatcher } from '../src/inbox/inbox-batcher.ts';
 import type { NewInboxItem } from '../src/inbox/inbox-store.ts';
 import { InboxStore } from '../src/inbox/inbox-store.ts';
 import { InboxWorker } from '../src/inbox/inbox-worker.ts';
+import { NOTICE_SENDING, NoticeQueue } from '../src/inbox/notice-queue.ts';
 import { createLogger } from '../src/log/logger.ts';
 import { openDatabase } from '../src/store/database.ts';
 import { eraseOwner } from '../src/store/erasure.ts';
@@ -117,4 +118,72 @@ describe('inbox: the ack path', () => {
       await worker.stop(100);
     }
   });
+
+  it('sends few notices at once, marks each before it goes, and drops one whose message a worker already took', async () => {
+    const db = openDatabase(':memory:');
+    const store = new InboxStore(db);
+    const progressOf = (id: number) => db.prepare('SELECT progress FROM inbox WHERE id = ?').pluck().get(id) as string | null;
+    const rule = { laneAhead: 0, inboxPending: 0, holdMs: 60_000 };
+    const ids = Array.from({ length: 12 }, (_, i) => {
+      const result = store.enqueue(item(`lane${i}`, 1), Date.now(), rule);
+      assert.ok(result.status === 'accepted' && result.notice);
+      return result.id;
+    });
+    // The hold of the last one ran out and a worker took it before its notice's turn.
+    const late = ids.at(-1)!;
+    store.makeDue(late);
+    const taken = store.claim(1, 60_000);
+    assert.equal(taken[0]?.id, late);
+
+    const queue = new NoticeQueue(store, quiet, { concurrency: 3, maxQueued: 100 });
+    let onTheirWay = 0;
+    let most = 0;
+    const sent: number[] = [];
+    const progressAtSend: Array<string | null> = [];
+    let released = 0;
+    await Promise.all(
+      ids.map((id) =>
+        queue.send(
+          id,
+          async () => {
+            onTheirWay += 1;
+            most = Math.max(most, onTheirWay);
+            progressAtSend.push(progressOf(id));
+            await sleep(5);
+            onTheirWay -= 1;
+            sent.push(id);
+            return JSON.stringify({ noticeId: `n${id}` });
+          },
+          () => (released += 1),
+        ),
+      ),
+    );
+    assert.equal(most, 3, 'never more on their way than the concurrency');
+    assert.deepEqual([...sent].sort((a, b) => a - b), ids.slice(0, -1), 'every notice but the one whose message was taken');
+    assert.ok(progressAtSend.every((p) => p === NOTICE_SENDING), 'marked as on its way before each send');
+    assert.equal(released, 11);
+    const next = store.claim(20, 60_000);
+    assert.equal(next.length, 11, 'released: every noticed message may be taken now');
+    assert.ok(next.every((t) => t.progress === JSON.stringify({ noticeId: `n${t.id}` })), 'each carries its notice for the answer to replace');
+  });
+
+  it('answers without a notice, at once, when too many notices wait', async () => {
+    const store = new InboxStore(openDatabase(':memory:'));
+    const rule = { laneAhead: 0, inboxPending: 0, holdMs: 60_000 };
+    const ids = [1, 2, 3].map((i) => {
+      const result = store.enqueue(item(`lane${i}`, 1), Date.now(), rule);
+      assert.ok(result.status === 'accepted');
+      return result.id;
+    });
+    const queue = new NoticeQueue(store, quiet, { concurrency: 1, maxQueued: 1 });
+    let sends = 0;
+    const slow = () => sleep(30).then(() => {
+      sends += 1;
+      return undefined;
+    });
+    await Promise.all(ids.map((id) => queue.send(id, slow, () => undefined)));
+    assert.equal(sends, 2, 'one on its way, one waiting; the third went without');
+    assert.equal(store.claim(10, 60_000).length, 3);
+  });
 });
+

@@ -2,6 +2,7 @@ import { toError } from '../../src/errors.ts';
 import type { BacklogNoticeOptions } from '../../src/inbox/backlog-notice.ts';
 import { aheadNoticeText, DEFAULT_BACKLOG_NOTICE, INBOX_FULL_TEXT, noticeRule } from '../../src/inbox/backlog-notice.ts';
 import { InboxBatcher } from '../../src/inbox/inbox-batcher.ts';
+import { NoticeQueue } from '../../src/inbox/notice-queue.ts';
 import type { EnqueueResult, InboxStore } from '../../src/inbox/inbox-store.ts';
 import { messageItem } from '../../src/inbox/message-item.ts';
 import type { Logger } from '../../src/log/logger.ts';
@@ -29,23 +30,24 @@ export type AfterAck = () => Promise<void>;
  * bot is busy: a long wait gets a notice the answer later replaces, a full inbox a reply that says so.
  */
 export class TeamsInboxGate {
-  readonly #inbox: InboxStore;
   readonly #send: TeamsNoticeSender;
   readonly #log: Logger;
   readonly #metrics: Metrics;
   readonly #onStored: () => void;
   readonly #batcher: InboxBatcher;
+  readonly #notices: NoticeQueue;
 
   constructor(
     deps: { inbox: InboxStore; send: TeamsNoticeSender; log: Logger; metrics: Metrics; onStored: () => void },
     options: Partial<BacklogNoticeOptions> = {},
   ) {
-    this.#inbox = deps.inbox;
     this.#send = deps.send;
     this.#log = deps.log;
     this.#metrics = deps.metrics;
     this.#onStored = deps.onStored;
     this.#batcher = new InboxBatcher(deps.inbox, noticeRule({ ...DEFAULT_BACKLOG_NOTICE, ...options }));
+    // Teams cannot find a notice again after a crash: few on their way at once, few left if one comes.
+    this.#notices = new NoticeQueue(deps.inbox, deps.log);
   }
 
   /**
@@ -85,15 +87,14 @@ export class TeamsInboxGate {
   }
 
   async #noticeThenRelease(work: TeamsWork, id: number, text: string): Promise<void> {
-    const noticeId = await this.#tell(work, text);
-    try {
-      if (noticeId !== undefined) this.#inbox.saveProgress(id, JSON.stringify({ noticeId }));
-      this.#inbox.makeDue(id);
-      this.#onStored();
-    } catch (error) {
-      // The hold expires by itself; the answer then comes as a new message.
-      this.#log.error({ err: toError(error) }, 'teams: could not release a held message');
-    }
+    await this.#notices.send(
+      id,
+      async () => {
+        const noticeId = await this.#send(work, text);
+        return noticeId === undefined ? undefined : JSON.stringify({ noticeId });
+      },
+      this.#onStored,
+    );
   }
 
   async #refuse(work: TeamsWork): Promise<void> {

@@ -215,6 +215,14 @@ export class InboxStore {
     this.#sql.progress.run(progress, id);
   }
 
+  /**
+   * Record `progress` for an item that still waits untouched (pending, nothing recorded yet), so a
+   * notice is sent only while no worker has taken its item. False when it no longer waits so.
+   */
+  markProgress(id: number, progress: string): boolean {
+    return this.#sql.markWaiting.run(progress, id).changes > 0;
+  }
+
   /** Record progress only if none was recorded yet. */
   saveProgressIfNone(id: number, progress: string): void {
     this.#sql.progressIfNone.run(progress, id);
@@ -314,6 +322,7 @@ function prepare(db: Db) {
     releaseWorker: db.prepare("UPDATE inbox SET state = 'pending', lease_until = 0, worker = NULL WHERE state = 'working' AND worker = ?"),
     renew: db.prepare("UPDATE inbox SET lease_until = ? WHERE id = ? AND state = 'working'"),
     progress: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state <> 'done'"),
+    markWaiting: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state = 'pending' AND progress IS NULL"),
     progressIfNone: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state <> 'done' AND progress IS NULL"),
     done: db.prepare("UPDATE inbox SET state = 'done', payload = NULL, progress = NULL, bytes = 0, finished_at = ? WHERE id = ? AND state <> 'done'"),
     isOpen: db.prepare("SELECT 1 FROM inbox WHERE id = ? AND state <> 'done'"),

@@ -1,0 +1,94 @@
+import PQueue from 'p-queue';
+import { toError } from '../errors.ts';
+import type { Logger } from '../log/logger.ts';
+import type { InboxStore } from './inbox-store.ts';
+
+/** Bounds of {@link NoticeQueue}; defaults stated once, in DEFAULT_NOTICE_QUEUE. */
+export interface NoticeQueueOptions {
+  /** Notices on their way at once. Also the most a crash can leave on screen unreplaced. Default 4. */
+  concurrency: number;
+  /** Notices waiting for a slot at most; past it, a message is answered without one. Default 1,000. */
+  maxQueued: number;
+}
+
+export const DEFAULT_NOTICE_QUEUE: NoticeQueueOptions = { concurrency: 4, maxQueued: 1_000 };
+
+/** What an item records while its notice is on its way: the answer cannot find that notice again after a crash. */
+export const NOTICE_SENDING = JSON.stringify({ noticeSending: true });
+
+/**
+ * Sends "questions ahead of yours" notices on a platform that cannot find a message again (Teams:
+ * no idempotency key, no listing of a chat). A notice the platform accepted whose id the bot never
+ * recorded, because the process died in between, stays on screen beside the answer; only the
+ * notices on their way at that moment can end so, and this queue keeps them few (`concurrency`).
+ * A notice is sent only while its item still waits for it (held, untouched): one whose hold ran
+ * out and was taken by a worker is dropped, so a notice never lands after its answer.
+ */
+export class NoticeQueue {
+  readonly #store: InboxStore;
+  readonly #log: Logger;
+  readonly #options: NoticeQueueOptions;
+  readonly #queue: PQueue;
+
+  constructor(store: InboxStore, log: Logger, options: Partial<NoticeQueueOptions> = {}) {
+    this.#store = store;
+    this.#log = log;
+    this.#options = { ...DEFAULT_NOTICE_QUEUE, ...options };
+    for (const [name, value] of Object.entries(this.#options)) {
+      if (!Number.isInteger(value) || value < 1) throw new RangeError(`Expected notice queue option \`${name}\` to be an integer >= 1, got ${value}`);
+    }
+    this.#queue = new PQueue({ concurrency: this.#options.concurrency });
+  }
+
+  /** Notices waiting or on their way. */
+  get size(): number {
+    return this.#queue.size + this.#queue.pending;
+  }
+
+  /**
+   * Send item `id`'s notice with `send` (resolving with the progress to record, e.g. the notice's
+   * id) when a slot is free, then let the item be taken (`released`). Never rejects.
+   */
+  async send(id: number, send: () => Promise<string | undefined>, released: () => void): Promise<void> {
+    if (this.#queue.size >= this.#options.maxQueued) {
+      this.#log.warn({ queued: this.#queue.size }, 'inbox: too many notices waiting; this message is answered without one');
+      this.#release(id, undefined, released);
+      return;
+    }
+    await this.#queue.add(async () => {
+      // Only while the item still waits for its notice: marked first, so a crash from here on is known.
+      if (!this.#store.markProgress(id, NOTICE_SENDING)) return;
+      let progress: string | undefined;
+      try {
+        progress = await send();
+      } catch (error) {
+        // It may or may not be on screen: the mark stays, and the answer comes as a new message.
+        this.#log.warn({ err: toError(error) }, 'inbox: could not send a notice');
+      }
+      this.#release(id, progress, released);
+    });
+  }
+
+  /** Wait (at most `timeoutMs`) for the notices on their way. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const idle = this.#queue.onIdle().then(() => true as const);
+    try {
+      return await Promise.race([idle, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #release(id: number, progress: string | undefined, released: () => void): void {
+    try {
+      if (progress !== undefined) this.#store.saveProgress(id, progress);
+      this.#store.makeDue(id);
+      released();
+    } catch (error) {
+      // The hold expires by itself; the answer then comes as a new message.
+      this.#log.error({ err: toError(error) }, 'inbox: could not release a message after its notice');
+    }
+  }
+}
