@@ -3,17 +3,35 @@ import type { HandleOptions } from '../../src/engine/engine.ts';
 import type { InboxHandler, LongWaitNotice } from '../../src/inbox/inbox-worker.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { IncomingMessage, Reply, ReplyHooks, UserAction } from '../../src/message.ts';
+import type { SuggestedTopic } from '../../src/engine/suggested-topics.ts';
+import type { Owner } from '../../src/engine/ownership.ts';
 import type { SlackShown } from './delivery.ts';
-import { MessageDelivery, replyMarker } from './delivery.ts';
+import { MessageDelivery, NOTICE_MARKER, replyMarker } from './delivery.ts';
 import type { SlackNotices, SlackWork } from './inbox-gate.ts';
+import type { BotIdentity, PromptsTarget } from './parse.ts';
 import { renderReply } from './render.ts';
-import type { SlackMessage } from './render.ts';
+import type { RenderOptions, SlackMessage } from './render.ts';
 import { SlackDeliveryError } from './slack-errors.ts';
 
 /** The engine calls answering needs. */
 export interface SlackEngine {
   handle(message: IncomingMessage, hooks?: ReplyHooks, options?: HandleOptions): Promise<Reply | null>;
   act(action: UserAction): Promise<Reply>;
+  /** Topics to suggest in a workspace: its most-asked handbook sections (never anyone's words). */
+  suggestions(tenant: Pick<Owner, 'platform' | 'tenantId'>): SuggestedTopic[];
+}
+
+/** What the Slack inbox handler needs. */
+export interface SlackAnswerDeps {
+  engine: SlackEngine;
+  client: webApi.WebClient;
+  log: Logger;
+  /** How replies are drawn (sources as links to KNOWLEDGE_BASE_URL). */
+  render?: RenderOptions;
+  /** The bot itself, to recognise its own posts after a crash. */
+  bot?: BotIdentity;
+  /** The product name (BOT_NAME), for the suggested prompts' heading. */
+  botName?: string;
 }
 
 /** What an attempt got done, saved in the inbox so a retry (after a crash too) does not do it again. */
@@ -32,8 +50,9 @@ const RESPONSE_URL_TIMEOUT_MS = 10_000;
  * item), then deliver, completing whatever an earlier attempt showed. A delivery failure throws,
  * and the inbox retries the item later with backoff.
  */
-export function answerSlackItem(deps: { engine: SlackEngine; client: webApi.WebClient; log: Logger }): InboxHandler {
+export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
   const { engine, client, log } = deps;
+  const render = deps.render ?? {};
   return async (item, context) => {
     const work = JSON.parse(item.payload) as SlackWork;
     const progress = (item.progress === null ? {} : JSON.parse(item.progress)) as SlackProgress;
@@ -53,12 +72,14 @@ export function answerSlackItem(deps: { engine: SlackEngine; client: webApi.WebC
     };
     switch (work.kind) {
       case 'message': {
-        const delivery = new MessageDelivery(client, work.target, log, {
-          shown: progress,
-          onShown: save,
-          itemId: item.id,
-          after: (work.sentAt / 1000).toFixed(6),
-        });
+        const delivery = new MessageDelivery(
+          client,
+          work.target,
+          log,
+          { shown: progress, onShown: save, itemId: item.id, after: (work.sentAt / 1000).toFixed(6) },
+          { render, ...(deps.bot === undefined ? {} : { bot: deps.bot }) },
+        );
+        if (progress.reply === undefined && context.stillOpen()) await delivery.setTitle(work.message.text);
         const answer = await reply(() => engine.handle(work.message, delivery.hooks, { deduplicated: true }));
         await delivery.finish(answer);
         return;
@@ -66,24 +87,45 @@ export function answerSlackItem(deps: { engine: SlackEngine; client: webApi.WebC
       case 'command': {
         const answer = await reply(() => engine.handle(work.message, undefined, { deduplicated: true }));
         // HR lookups are personal: slash command answers are shown to the asker only.
-        if (answer !== null) await respond(work.responseUrl, renderReply(answer).map((m) => ({ response_type: 'ephemeral', ...m })), progress, save);
+        if (answer !== null) await respond(work.responseUrl, renderReply(answer, render).map((m) => ({ response_type: 'ephemeral', ...m })), progress, save);
         return;
       }
       case 'action': {
         const answer = await reply(() => engine.act(work.action));
         if (answer !== null) {
-          await respond(work.responseUrl, renderReply(answer).map((m) => ({ response_type: 'ephemeral', replace_original: false, ...m })), progress, save);
+          await respond(work.responseUrl, renderReply(answer, render).map((m) => ({ response_type: 'ephemeral', replace_original: false, ...m })), progress, save);
         }
         return;
       }
+      case 'prompts':
+        await suggestPrompts(client, work.target, engine.suggestions({ platform: 'slack', tenantId: work.target.tenantId }), deps.botName);
+        return;
     }
   };
+}
+
+/**
+ * Suggested prompts where the user just opened a conversation with the bot: the workspace's
+ * most-asked handbook topics, by title. In the agent messaging experience they are set for the DM
+ * (no `thread_ts`: Slack silently drops an agent app's call that has one); for the older assistant
+ * view, for the thread that started.
+ */
+async function suggestPrompts(client: webApi.WebClient, target: PromptsTarget, topics: readonly SuggestedTopic[], botName = 'HR Assistant'): Promise<void> {
+  if (topics.length === 0) return;
+  await client.assistant.threads.setSuggestedPrompts({
+    channel_id: target.channel,
+    ...(target.threadTs === undefined ? {} : { thread_ts: target.threadTs }),
+    title: `Ask ${botName} about`,
+    prompts: topics.map((topic) => ({ title: topic.title, message: topic.message })),
+  } as webApi.AssistantThreadsSetSuggestedPromptsArguments);
 }
 
 /** Notices the gate shows at once: where the answer will go, so the answer can replace them. */
 export function slackNotices(client: webApi.WebClient): SlackNotices {
   return {
     async post(work, text, itemId) {
+      // Suggested prompts answer no question: nothing to tell the user about them.
+      if (work.kind === 'prompts') return undefined;
       if (work.kind === 'message') {
         const { channel, threadTs } = work.target;
         // Marked like a first post: a restart finds a notice whose ts a crash lost, and edits it into the answer.
@@ -91,7 +133,8 @@ export function slackNotices(client: webApi.WebClient): SlackNotices {
           channel,
           text,
           ...(threadTs === undefined ? {} : { thread_ts: threadTs }),
-          ...(itemId === undefined ? {} : { metadata: replyMarker(itemId) }),
+          // Every post of the bot carries metadata, so a stream whose ts a crash lost is the only unmarked one.
+          metadata: itemId === undefined ? { event_type: NOTICE_MARKER, event_payload: { notice: 'busy' } } : replyMarker(itemId),
         });
         return posted.ts;
       }
@@ -106,7 +149,7 @@ export function slackLongWaitNotice(notices: SlackNotices): LongWaitNotice {
   return async (item, waitedMs, markShowing) => {
     const work = JSON.parse(item.payload) as SlackWork;
     // Buttons are answered in milliseconds once taken; a notice would outlive its reason.
-    if (work.kind === 'action') return undefined;
+    if (work.kind === 'action' || work.kind === 'prompts') return undefined;
     const seconds = Math.max(1, Math.round(waitedMs / 1000));
     markShowing(JSON.stringify({ posting: true }));
     const ts = await notices.post(work, `Sorry for the wait: I'm busier than usual and haven't got to this yet (${seconds} s so far). I'll reply right here.`, item.id);

@@ -8,14 +8,15 @@ import { messageItem, storableMessage } from '../../src/inbox/message-item.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { IncomingMessage, UserAction } from '../../src/message.ts';
 import type { Metrics } from '../../src/metrics.ts';
-import type { BotIdentity, SlackBlockActionBody, SlackCommandBody, SlackMessageEvent, SlackTarget } from './parse.ts';
-import { FEEDBACK_DOWN, FEEDBACK_UP, FORGET, parseCommand, parseFeedbackAction, parseForgetAction, parseMessageEvent } from './parse.ts';
+import type { BotIdentity, PromptsTarget, SlackBlockActionBody, SlackCommandBody, SlackMessageEvent, SlackSurfaceEvent, SlackTarget } from './parse.ts';
+import { FEEDBACK_DOWN, FEEDBACK_UP, FORGET, parseCommand, parseFeedbackAction, parseForgetAction, parseMessageEvent, parsePromptsEvent } from './parse.ts';
 
 /** One unit of Slack work as stored in the inbox (JSON): what the worker needs to answer it later. */
 export type SlackWork =
   | { kind: 'message'; message: IncomingMessage; target: SlackTarget; sentAt: number }
   | { kind: 'command'; message: IncomingMessage; target: SlackTarget; responseUrl: string }
-  | { kind: 'action'; action: UserAction; responseUrl: string };
+  | { kind: 'action'; action: UserAction; responseUrl: string }
+  | { kind: 'prompts'; target: PromptsTarget; eventId: string };
 
 /** Something a Slack receiver hands verified events to (Bolt's App has the same method). */
 export interface SlackEventSink {
@@ -63,7 +64,8 @@ export class SlackInboxGate implements SlackEventSink {
     const item = toItem(work);
     // Decided before the write: an item that will get a notice is held until the notice is shown,
     // so the answer cannot overtake it and post a second message.
-    const notice = backlogNotice(this.#inbox, item.laneKey, this.#options);
+    // Suggested prompts are not a question: they never get a backlog notice.
+    const notice = work.kind === 'prompts' ? undefined : backlogNotice(this.#inbox, item.laneKey, this.#options);
     let result: EnqueueResult;
     try {
       result = this.#inbox.enqueue(notice === undefined ? item : { ...item, holdMs: notice.holdMs });
@@ -93,6 +95,10 @@ export class SlackInboxGate implements SlackEventSink {
   #classify(body: Record<string, unknown>): SlackWork | undefined {
     if (body.type === 'event_callback') {
       const event = body.event as SlackMessageEvent | undefined;
+      if (event !== undefined && PROMPT_EVENTS.has(event.type) && typeof body.event_id === 'string') {
+        const target = parsePromptsEvent(body, event as SlackSurfaceEvent);
+        return target === undefined ? undefined : { kind: 'prompts', target, eventId: body.event_id };
+      }
       if (event === undefined || (event.type !== 'message' && event.type !== 'app_mention')) return undefined;
       const parsed = parseMessageEvent(body, event, this.#bot);
       if ('skip' in parsed) {
@@ -153,8 +159,15 @@ export class SlackInboxGate implements SlackEventSink {
   }
 }
 
+/** Events that ask for suggested prompts: the Messages tab opened (agent view), an assistant thread started (assistant view). */
+const PROMPT_EVENTS: ReadonlySet<string> = new Set(['app_home_opened', 'assistant_thread_started']);
+
 /** The inbox row for one unit of work: a message's lane is its conversation, its order Slack's own timestamp. */
 function toItem(work: SlackWork): NewInboxItem {
+  if (work.kind === 'prompts') {
+    const owner = ownerKey({ platform: 'slack', tenantId: work.target.tenantId, userId: work.target.userId });
+    return { eventKey: `slack:${work.eventId}`, platform: 'slack', laneKey: `prompts:${owner}`, ownerKey: owner, order: Date.now(), payload: JSON.stringify(work) };
+  }
   if (work.kind === 'action') {
     const owner = ownerKey(work.action);
     return { eventKey: `slack:${work.action.eventId}`, platform: 'slack', laneKey: `action:${owner}`, ownerKey: owner, order: Date.now(), payload: JSON.stringify(work) };

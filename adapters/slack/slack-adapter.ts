@@ -13,6 +13,7 @@ import { boltLogger } from './bolt-logger.ts';
 import { SlackInboxGate } from './inbox-gate.ts';
 import type { BotIdentity } from './parse.ts';
 import { SlackHttpReceiver } from './receiver.ts';
+import { slackRenderOptions } from './render.ts';
 import { SlackStartError } from './slack-errors.ts';
 
 export type { SlackEngine } from './answer-item.ts';
@@ -121,7 +122,7 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
   });
   if (httpReceiver !== undefined) httpReceiver.setSink(gate);
   else receiver.init(gate as unknown as App);
-  inbox.worker.handle('slack', answerSlackItem({ engine, client, log }));
+  inbox.worker.handle('slack', answerSlackItem({ engine, client, log, bot, render: slackRenderOptions(env), botName: env.BOT_NAME }));
   inbox.worker.noticeLongWaits('slack', slackLongWaitNotice(notices));
 
   try {
