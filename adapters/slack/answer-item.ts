@@ -117,7 +117,7 @@ async function suggestPrompts(client: webApi.WebClient, target: PromptsTarget, t
     ...(target.threadTs === undefined ? {} : { thread_ts: target.threadTs }),
     title: `Ask ${botName} about`,
     prompts: topics.map((topic) => ({ title: topic.title, message: topic.message })),
-  } as webApi.AssistantThreadsSetSuggestedPromptsArguments);
+  });
 }
 
 /** Notices the gate shows at once: where the answer will go, so the answer can replace them. */

@@ -269,7 +269,7 @@ export class MessageDelivery {
    */
   async #postFirst(args: webApi.ChatPostMessageArguments): Promise<void> {
     this.#onShown?.({ posting: true });
-    const posted = await this.#client.chat.postMessage({ ...args, ...this.#marker(0) } as webApi.ChatPostMessageArguments);
+    const posted = await this.#client.chat.postMessage({ ...args, ...this.#marker(0) });
     this.#shown(posted.ts);
   }
 

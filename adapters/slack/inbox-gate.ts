@@ -8,7 +8,7 @@ import { messageItem, storableMessage } from '../../src/inbox/message-item.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { IncomingMessage, UserAction } from '../../src/message.ts';
 import type { Metrics } from '../../src/metrics.ts';
-import type { BotIdentity, PromptsTarget, SlackBlockActionBody, SlackCommandBody, SlackMessageEvent, SlackSurfaceEvent, SlackTarget } from './parse.ts';
+import type { BotIdentity, PromptsTarget, SlackBlockActionBody, SlackCommandBody, SlackMessageEvent, SlackTarget } from './parse.ts';
 import { FEEDBACK_DOWN, FEEDBACK_UP, FORGET, parseCommand, parseFeedbackAction, parseForgetAction, parseMessageEvent, parsePromptsEvent } from './parse.ts';
 
 /** One unit of Slack work as stored in the inbox (JSON): what the worker needs to answer it later. */
@@ -96,7 +96,7 @@ export class SlackInboxGate implements SlackEventSink {
     if (body.type === 'event_callback') {
       const event = body.event as SlackMessageEvent | undefined;
       if (event !== undefined && PROMPT_EVENTS.has(event.type) && typeof body.event_id === 'string') {
-        const target = parsePromptsEvent(body, event as SlackSurfaceEvent);
+        const target = parsePromptsEvent(body, event);
         return target === undefined ? undefined : { kind: 'prompts', target, eventId: body.event_id };
       }
       if (event === undefined || (event.type !== 'message' && event.type !== 'app_mention')) return undefined;
@@ -172,5 +172,9 @@ function toItem(work: SlackWork): NewInboxItem {
     const owner = ownerKey(work.action);
     return { eventKey: `slack:${work.action.eventId}`, platform: 'slack', laneKey: `action:${owner}`, ownerKey: owner, order: Date.now(), payload: JSON.stringify(work) };
   }
-  return messageItem(work.message, work.kind === 'message' ? work.sentAt : Date.now(), work);
+  // Each DM has its own thread (agent messaging), but a user's DMs still share one lane, as before:
+  // answered in order, one at a time, with "questions ahead of yours" when they pile up.
+  const { threadId: _thread, ...unthreaded } = work.message;
+  const lane = work.message.conversationKind === 'dm' ? unthreaded : work.message;
+  return messageItem(lane, work.kind === 'message' ? work.sentAt : Date.now(), work);
 }
