@@ -7,7 +7,7 @@ import { tenantKey } from './ownership.ts';
 export interface SuggestedTopic {
   /** Short label, e.g. "Parental leave". */
   title: string;
-  /** What asking it sends, e.g. "What does the handbook say about parental leave?". */
+  /** What asking it sends, e.g. "What does the handbook say about Parental leave?". */
   message: string;
 }
 
@@ -75,7 +75,7 @@ export function suggestedTopics(db: Db, tenant: Pick<Owner, 'platform' | 'tenant
     const title = shortTitle(heading);
     if (title === '' || titles.has(title.toLowerCase()) || chosen.length >= limit) return;
     titles.add(title.toLowerCase());
-    chosen.push({ title, message: `What does the handbook say about ${lowerFirst(title)}?` });
+    chosen.push({ title, message: `What does the handbook say about ${title}?` });
   };
   [...topics.values()]
     .filter((topic) => topic.askers.size >= minAskers)
@@ -94,9 +94,4 @@ function shortTitle(heading: string): string {
   const cut = flat.slice(0, MAX_TITLE_CHARS);
   const space = cut.lastIndexOf(' ');
   return `${(space > MAX_TITLE_CHARS / 2 ? cut.slice(0, space) : cut).trimEnd()}…`;
-}
-
-/** "Parental Leave" → "parental Leave" reads oddly; only a leading capital of an ordinary word is lowered. */
-function lowerFirst(title: string): string {
-  return /^[A-Z][a-z]/.test(title) ? `${title[0]!.toLowerCase()}${title.slice(1)}` : title;
 }
