@@ -22,7 +22,7 @@ import { fixedAnswerer, streamingAnswerer } from './support/test-answerers.ts';
 /** What a message shows now: its blocks' body when it has blocks, else what was streamed into it, else its text. */
 function showing(message: StoredMessage): string {
   if (message.blocks !== undefined && sectionText(message.blocks) !== '') return sectionText(message.blocks);
-  return message.streamed ?? String(message.text ?? '');
+  return message.streamed ?? (typeof message.text === 'string' ? message.text : '');
 }
 
 /** An `app_home_opened` event: `user` opened the app's Messages tab (agent messaging) or Home tab. */
