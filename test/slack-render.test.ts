@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseMessageEvent, stripBotMention } from '../adapters/slack/parse.ts';
+import { parseMessageEvent, parsePromptsEvent, stripBotMention } from '../adapters/slack/parse.ts';
 import {
   MAX_BLOCKS_PER_MESSAGE,
   MAX_MARKDOWN_CHARS,
@@ -204,5 +204,29 @@ describe('Slack event parsing', () => {
     assert.equal(parsed.message.text, 'what is PTO?');
     assert.equal(parsed.message.eventId, 'Ev1');
     assert.equal(stripBotMention('<@UBOT> hi <@UOTHER>', 'UBOT'), 'hi <@UOTHER>');
+  });
+
+  it("answers a DM in its own thread: a top-level DM starts one, a reply stays in the thread it was written in", () => {
+    const top = parseMessageEvent(envelope, { type: 'message', channel: 'D1', channel_type: 'im', user: 'U1', text: 'hi', ts: '7.7' }, bot);
+    assert.ok('message' in top);
+    assert.deepEqual(top.target, { channel: 'D1', userId: 'U1', teamId: 'T1', kind: 'dm', threadTs: '7.7', startsThread: true });
+    assert.equal(top.message.threadId, '7.7');
+    const reply = parseMessageEvent(envelope, { type: 'message', channel: 'D1', channel_type: 'im', user: 'U1', text: 'and?', ts: '8.8', thread_ts: '7.7' }, bot);
+    assert.ok('message' in reply);
+    assert.deepEqual(reply.target, { channel: 'D1', userId: 'U1', teamId: 'T1', kind: 'dm', threadTs: '7.7' });
+    const mention = parseMessageEvent(envelope, { type: 'app_mention', channel: 'C1', user: 'U1', text: '<@UBOT> hi', ts: '9.9' }, bot);
+    assert.ok('message' in mention);
+    assert.equal(mention.target.startsThread, undefined, "a mention's thread is the channel's, titled by no one");
+  });
+
+  it('reads suggested-prompt requests: the Messages tab opened (agent view) or an assistant thread started', () => {
+    assert.deepEqual(parsePromptsEvent(envelope, { type: 'app_home_opened', user: 'U1', channel: 'D1', tab: 'messages' }), { tenantId: 'T1', userId: 'U1', channel: 'D1' });
+    assert.equal(parsePromptsEvent(envelope, { type: 'app_home_opened', user: 'U1', channel: 'D1', tab: 'home' }), undefined, 'the Home tab is not a conversation');
+    assert.equal(parsePromptsEvent({ event_id: 'Ev2' }, { type: 'app_home_opened', user: 'U1', channel: 'D1', tab: 'messages' }), undefined, 'no verified workspace');
+    assert.deepEqual(
+      parsePromptsEvent(envelope, { type: 'assistant_thread_started', assistant_thread: { user_id: 'U1', channel_id: 'D1', thread_ts: '1.2' } }),
+      { tenantId: 'T1', userId: 'U1', channel: 'D1', threadTs: '1.2' },
+    );
+    assert.equal(parsePromptsEvent(envelope, { type: 'assistant_thread_started', assistant_thread: { channel_id: 'D1', thread_ts: '1.2' } }), undefined);
   });
 });
