@@ -3,6 +3,7 @@
 // durable inbox's promise kept for streams: a stream a crash cut off is completed or replaced,
 // never left open, and each question still gets one message.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { webApi } from '@slack/bolt';
@@ -190,12 +191,15 @@ describe('Slack agent messaging: suggested prompts and titles', () => {
 });
 
 describe('Slack agent messaging: one streamed answer in a DM, as Slack receives it', () => {
-  it('records the calls (printed with HRBOT_PRINT_SLACK_JSON=1)', async () => {
+  it('title, status, stream and its blocks, status cleared (written out with HRBOT_SLACK_JSON_OUT=<file>)', async () => {
     const chunks = [
       'Full-time employees get **25 vacation days** a year, on top of the company holidays and the wellbeing day in October.\n\n',
       '- Up to **5 days** carry over to the next year; the rest lapses on 31 March.\n',
       '- Part-time staff get a pro-rated share, rounded up to the nearest half day.\n',
-      '- New joiners accrue from their start date.\n\n',
+      '- New joiners accrue from their start date.\n',
+      '- Unused days above the carry-over limit are not paid out, except where local law requires it (Ireland).\n',
+      '- Requests go through Workday at least two weeks ahead for anything longer than three days.\n',
+      '- Your manager approves or declines within five working days.\n\n',
       'See [the PTO policy](https://hr.example.com/handbook/pto.md#carry-over) for the details, or ask me about carry-over.',
     ];
     const t = await startSlackBot({ env: { KNOWLEDGE_BASE_URL: 'https://hr.example.com/handbook' }, extensions: { answerer: streamingAnswerer(chunks, { gapMs: 20 }) } });
@@ -204,14 +208,16 @@ describe('Slack agent messaging: one streamed answer in a DM, as Slack receives 
       await postSigned(t.baseUrl, eventBody(event), JSON_TYPE);
       await t.api.waitFor(() => t.api.callsOf('assistant.threads.setStatus').some((c) => c.args.status === ''), 8000, 'the answer');
       const calls = t.api.outgoing.map((c) => ({ method: c.method, body: c.args }));
-      assert.deepEqual(calls.map((c) => c.method), ['assistant.threads.setTitle', 'assistant.threads.setStatus', 'chat.startStream', 'chat.stopStream', 'assistant.threads.setStatus']);
+      assert.deepEqual(calls.map((c) => c.method), ['assistant.threads.setTitle', 'assistant.threads.setStatus', 'chat.startStream', 'chat.appendStream', 'chat.stopStream', 'assistant.threads.setStatus']);
       assert.equal(calls[1]!.body.status, SLACK_STATUS);
       const stop = t.api.callsOf('chat.stopStream')[0]!;
       assert.equal(buttons(stop.args.blocks).length, 2);
       assert.match(JSON.stringify(stop.args.blocks), /<https:\/\/hr\.example\.com\/handbook\/pto\.md#[a-z-]+\|/, 'sources link to the handbook site');
       const streamed = t.api.messages.find((m) => m.thread_ts === event.ts)!;
       assert.equal(streamed.streamed, chunks.join(''), 'a trusted handbook link keeps its label');
-      if (process.env.HRBOT_PRINT_SLACK_JSON === '1') console.log(JSON.stringify(calls, null, 2));
+      // For the record of what Slack receives: HRBOT_SLACK_JSON_OUT=<file> writes the calls there.
+      const out = process.env['HRBOT_SLACK_JSON_OUT'];
+      if (out !== undefined && out !== '') writeFileSync(out, `${JSON.stringify(calls, null, 2)}\n`);
     } finally {
       await t.close();
     }

@@ -83,6 +83,7 @@ describe('reply markdown for Slack markdown blocks and streams', () => {
     assert.equal(toSlackMarkdown('[Verify payroll](https://evil.example/login)', trusted), 'Verify payroll (https://evil.example/login)');
     assert.equal(toSlackMarkdown('[everyone](!channel) [boss](<@U1>) [x](javascript:alert(1))'), `everyone (!channel) boss (<${ZW}@U1>) x (javascript:alert(1))`);
     assert.equal(toSlackMarkdown('[a](https://hr.example.com/x(y)', trusted), '[a](https://hr.example.com/x%28y)', 'a parenthesis cannot end the destination early');
+    assert.equal(toSlackMarkdown('![https://e.test/p.png](https://e.test/p.png) ![logo](https://hr.example.com/l.png)', trusted), `!${ZW}[https://e.test/p.png](https://e.test/p.png) !${ZW}[logo](https://hr.example.com/l.png)`, 'never an embedded image');
   });
 
   it('keeps user text escaped: a quoted payload stays characters, never a link or mention', () => {

@@ -176,9 +176,12 @@ export class MessageDelivery {
       });
     }
     try {
-      const known = this.#streamer.ts;
-      await this.#streamer.append({ markdown_text: text });
-      if (known === undefined && this.#streamer.ts !== undefined) this.#onShown?.({ streamTs: this.#streamer.ts });
+      // Slack takes at most 12,000 characters of markdown a call; Slack joins the pieces on screen.
+      for (let at = 0; at < text.length; at += MAX_MARKDOWN_CHARS) {
+        const known = this.#streamer.ts;
+        await this.#streamer.append({ markdown_text: text.slice(at, at + MAX_MARKDOWN_CHARS) });
+        if (known === undefined && this.#streamer.ts !== undefined) this.#onShown?.({ streamTs: this.#streamer.ts });
+      }
     } catch (error) {
       this.#log.warn({ err: toError(error) }, 'slack: chat stream failed; falling back to message updates');
       if (this.#streamer.ts === undefined) {

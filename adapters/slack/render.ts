@@ -234,7 +234,7 @@ const BROADCAST_WORD = /@(channel|here|everyone)\b/gi;
  * characters they are; `@channel`/`@here` words are broken the same way; a backslash escape stays
  * an escape. `[label](url)` stays a link only for an http(s) URL, with its label only where
  * {@link linkRendering} allows it (otherwise `label (url)`, so a steered answer cannot disguise
- * where a link goes). Code keeps its text, with the same breaks.
+ * where a link goes); an image (`![alt](url)`) is never embedded. Code keeps its text, with the same breaks.
  */
 export function toSlackMarkdown(markdown: string, options: MrkdwnOptions = {}): string {
   const text = markdown.replace(PLACEHOLDERS, '');
@@ -261,6 +261,8 @@ function markdownProse(markdown: string, options: MrkdwnOptions): string {
       literals.push(char);
       return `${LITERAL}${literals.length - 1}${LITERAL}`;
     })
+    // `![alt](url)` would embed whatever the URL serves: broken into a plain `!` and a link.
+    .replace(/!(?=\[)/g, `!${ZWSP}`)
     .replace(MARKDOWN_LINK, (_m, label: string, url: string) => {
       links.push(markdownLink(restore(label), restore(url), options));
       return `${LINK}${links.length - 1}${LINK}`;
