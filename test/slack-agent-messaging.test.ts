@@ -190,6 +190,30 @@ describe('Slack agent messaging: suggested prompts and titles', () => {
   });
 });
 
+describe('Slack agent messaging: an answer over 12,000 characters', () => {
+  it('streams in calls Slack accepts, then becomes messages within the limits, in the thread', async () => {
+    const paragraph = (i: number) => `Paragraph ${i}: ${'the policy explains this in detail '.repeat(12).trim()}.`;
+    const huge = `${Array.from({ length: 40 }, (_, i) => paragraph(i)).join('\n\n')}\n`;
+    assert.ok(huge.length > 12_000);
+    const t = await startSlackBot({ extensions: { answerer: streamingAnswerer([huge]) } });
+    try {
+      const event = dmEvent('Tell me everything about leave', 'UHUGE');
+      await postSigned(t.baseUrl, eventBody(event), JSON_TYPE);
+      await t.api.waitFor(() => t.api.callsOf('assistant.threads.setStatus').some((c) => c.args.status === ''), 8000, 'the answer');
+      assert.deepEqual(t.api.calls.filter((c) => c.refused !== undefined).map((c) => `${c.method}: ${c.refused}`), [], 'Slack took every call');
+      assert.ok(t.api.callsOf('chat.startStream').length === 1 && t.api.callsOf('chat.appendStream').length >= 1, 'streamed in more than one call');
+      assert.deepEqual(t.api.openStreams, []);
+      const mine = t.api.messages.filter((m) => m.thread_ts === event.ts);
+      assert.ok(mine.length >= 2, 'split over several messages');
+      const shown = mine.map(showing).join('\n\n');
+      for (let i = 0; i < 40; i++) assert.equal((shown.match(new RegExp(`Paragraph ${i}:`, 'g')) ?? []).length, 1, `paragraph ${i} once`);
+      assert.equal(buttons(mine.at(-1)!.blocks).length, 2, 'feedback on the last message');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('Slack agent messaging: one streamed answer in a DM, as Slack receives it', () => {
   it('title, status, stream and its blocks, status cleared (written out with HRBOT_SLACK_JSON_OUT=<file>)', async () => {
     const chunks = [

@@ -57,6 +57,8 @@ type ChatStreamer = webApi.ChatStreamer;
 export const PREVIEW_UPDATE_INTERVAL_MS = 1000;
 /** Characters of streamed text buffered before a chat.appendStream call (the SDK's own buffer). */
 const STREAM_BUFFER_CHARS = 256;
+/** Most markdown handed to the SDK at once: with what its buffer may hold, a call stays within Slack's 12,000. */
+const STREAM_PIECE_CHARS = MAX_MARKDOWN_CHARS - STREAM_BUFFER_CHARS;
 /** The thread's status line while an answer is worked on; Slack shows it after the app's name. */
 export const SLACK_STATUS = 'is looking through the handbook…';
 /** Longest thread title, in characters; a longer question is cut at a word. */
@@ -177,9 +179,9 @@ export class MessageDelivery {
     }
     try {
       // Slack takes at most 12,000 characters of markdown a call; Slack joins the pieces on screen.
-      for (let at = 0; at < text.length; at += MAX_MARKDOWN_CHARS) {
+      for (let at = 0; at < text.length; at += STREAM_PIECE_CHARS) {
         const known = this.#streamer.ts;
-        await this.#streamer.append({ markdown_text: text.slice(at, at + MAX_MARKDOWN_CHARS) });
+        await this.#streamer.append({ markdown_text: text.slice(at, at + STREAM_PIECE_CHARS) });
         if (known === undefined && this.#streamer.ts !== undefined) this.#onShown?.({ streamTs: this.#streamer.ts });
       }
     } catch (error) {
@@ -240,7 +242,7 @@ export class MessageDelivery {
       const rest = this.#markdown.end();
       // Kept only when the stream shows exactly what the reply renders to: same text, same conversion, one message.
       const same = !this.#streamDiverged && reply.text === this.#markdown.raw && this.#markdown.shown === toSlackMarkdown(reply.text, this.#render);
-      if (same && messages.length === 1 && rest.length <= MAX_MARKDOWN_CHARS) {
+      if (same && messages.length === 1 && rest.length <= STREAM_PIECE_CHARS) {
         await this.#streamer.stop({ ...(rest === '' ? {} : { markdown_text: rest }), blocks: extraBlocks(reply, this.#render), ...this.#marker(0) });
         return;
       }
