@@ -3,6 +3,7 @@ import type { HandleOptions } from '../../src/engine/engine.ts';
 import type { InboxHandler, LongWaitNotice } from '../../src/inbox/inbox-worker.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { IncomingMessage, Reply, ReplyHooks, UserAction } from '../../src/message.ts';
+import { DEFAULT_BOT_NAME } from '../../src/engine/replies.ts';
 import type { SuggestedTopic } from '../../src/engine/suggested-topics.ts';
 import type { Owner } from '../../src/engine/ownership.ts';
 import type { SlackShown } from './delivery.ts';
@@ -110,7 +111,7 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
  * (no `thread_ts`: Slack silently drops an agent app's call that has one); for the older assistant
  * view, for the thread that started.
  */
-async function suggestPrompts(client: webApi.WebClient, target: PromptsTarget, topics: readonly SuggestedTopic[], botName = 'HR Assistant'): Promise<void> {
+async function suggestPrompts(client: webApi.WebClient, target: PromptsTarget, topics: readonly SuggestedTopic[], botName = DEFAULT_BOT_NAME): Promise<void> {
   if (topics.length === 0) return;
   await client.assistant.threads.setSuggestedPrompts({
     channel_id: target.channel,

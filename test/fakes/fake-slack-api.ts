@@ -80,6 +80,9 @@ export interface FakeSlackApiOptions {
 /**
  * A fake Slack Web API over real HTTP, reached through SLACK_API_URL (`${url}/api/`). It records
  * every call, answers like Slack does, and posts to response_urls under `${url}/response/<id>`.
+ * It refuses what Slack refuses (see {@link validate}: Block Kit and text limits, stream calls on a
+ * message that is not an open stream, malformed assistant.threads.* calls), and keeps each
+ * message's current state, so a test can see what is on screen and which streams were never stopped.
  */
 export class FakeSlackApi {
   readonly calls: RecordedCall[] = [];
