@@ -98,6 +98,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
         idleTtlMs: env.MEMORY_IDLE_TTL_MS,
       },
       keepHistory: env.RETENTION_DAYS > 0,
+      botName: env.BOT_NAME,
     },
   );
   // Once now (so a lowered RETENTION_DAYS takes effect at start) and hourly.

@@ -41,8 +41,20 @@ function slackViolations(calls: readonly RecordedCall[]): string[] {
     for (const [, url, label] of json.matchAll(/<((?:https?|mailto):[^|>]*)\|([^>]*)>/g)) {
       if (label !== url) found.push(`${call.method}: link "${label}" → ${url}`);
     }
+    // Markdown Slack renders itself (markdown blocks, streamed text): a `[label](url)` link is live there.
+    const markdown = [...(call.args.blocks ?? []).flatMap((b) => (typeof b.text === 'string' ? [b.text] : [])), String(call.args.markdown_text ?? ''), ...(call.args.chunks ?? []).map((c) => c.text ?? '')];
+    for (const text of markdown) {
+      for (const [, label, url] of text.matchAll(/(?<!\\)\[([^\]]*)\]\(([^)\s]*)\)/g)) {
+        if (label !== url) found.push(`${call.method}: markdown link "${label}" → ${url}`);
+      }
+    }
   }
   return found;
+}
+
+/** A reply's markdown read back as typed: no zero-width breaks, backslash escapes undone, bare links as their URL. */
+function asTyped(markdown: string): string {
+  return markdown.replace(/\u200B/g, '').replace(/\\([!-/:-@[-`{-~])/g, '$1');
 }
 
 /** Calls that carry a rendered reply (placeholders and status lines have no blocks). */
@@ -70,10 +82,12 @@ describe('Slack: user text never becomes a mention, broadcast or labelled link',
     const posted = replies(t).slice(start);
     assert.ok(posted.every((call) => call.method === 'chat.postMessage'), 'these replies are public');
     assert.deepEqual(slackViolations(t.api.calls), []);
-    // The text is shown as typed, not dropped: the escaped payload is in the echo.
-    // Bare URLs are made links that show themselves (`<url>`); read them back as typed.
-    const all = posted.map((call) => sectionText(call.args.blocks).replace(/<(https?:[^|>]*)>/g, '$1')).join('\n');
-    for (const payload of SLACK_PAYLOADS) assert.ok(all.includes(escapeMrkdwn(payload)), `${payload} is echoed literally`);
+    // The text is shown as typed, not dropped: the escaped payload is in the echo, and in the
+    // notification fallback (mrkdwn, where bare URLs are made links that show themselves).
+    const all = posted.map((call) => asTyped(sectionText(call.args.blocks))).join('\n');
+    for (const payload of SLACK_PAYLOADS) assert.ok(all.includes(payload), `${payload} is echoed literally`);
+    const fallback = posted.map((call) => String(call.args.text).replace(/<(https?:[^|>]*)>/g, '$1')).join('\n');
+    for (const payload of SLACK_PAYLOADS) assert.ok(fallback.includes(escapeMrkdwn(payload)), `${payload} is echoed literally in the fallback text`);
   });
 
   it('in a DM question, the DM history list and a slash command', async () => {
@@ -91,7 +105,7 @@ describe('Slack: user text never becomes a mention, broadcast or labelled link',
     assert.deepEqual(slackViolations(t.api.calls), []);
     const history = replies(t).find((call) => /Your last/.test(sectionText(call.args.blocks)));
     assert.ok(history, 'the history list was posted');
-    assert.match(sectionText(history.args.blocks), /what about \[Verify payroll\]\(<https:\/\/evil\.example\/login>\)/);
+    assert.match(sectionText(history.args.blocks), /what about \\\[Verify payroll\\\]\u200B\\\(https:\/\/evil\.example\/login\\\)/);
   });
 });
 

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MAX_SECTION_CHARS } from '../adapters/slack/render.ts';
+import { SLACK_STATUS } from '../adapters/slack/delivery.ts';
+import { MAX_MARKDOWN_CHARS } from '../adapters/slack/render.ts';
+import type { RecordedCall } from './fakes/fake-slack-api.ts';
 import { buttons, contextText, feedbackAnswerId, sectionText } from './support/slack-blocks.ts';
 import type { SlackTestBot } from './support/slack-bot.ts';
 import { startSlackBot } from './support/slack-bot.ts';
@@ -177,18 +179,19 @@ describe('Slack: rate limits and long answers', () => {
     assert.ok(Date.now() - started >= 1000);
   });
 
-  it('splits a long answer into clean sections and messages in the same thread', async () => {
+  it('splits a long answer into markdown blocks of at most 12,000 characters, in messages in the same thread', async () => {
     const before = t.api.calls.length;
     const event = mentionEvent('how many vacation days do I get?', 'ULONG');
     await postSigned(t.baseUrl, eventBody(event), JSON_TYPE);
     await t.api.waitFor(() => t.api.calls.slice(before).some((c) => c.method === 'chat.postMessage' && buttons(c.args.blocks).length > 0), 5000, 'long answer');
     const posts = t.api.calls.slice(before).filter((c) => c.method === 'chat.postMessage');
-    const sections = posts.flatMap((p) => (p.args.blocks ?? []).filter((b) => b.type === 'section').map((b) => b.text!.text));
-    assert.ok(sections.length > 1);
-    for (const section of sections) {
-      assert.ok(section.length <= MAX_SECTION_CHARS);
-      assert.match(section, /^\*Point \d+\.\*/, 'each piece starts at a paragraph');
-      assert.match(section, /\.$/, 'each piece ends at a sentence');
+    assert.ok(posts.every((p) => p.refused === undefined), 'Slack took every message');
+    const bodies = posts.flatMap((p) => (p.args.blocks ?? []).flatMap((b) => (typeof b.text === 'string' ? [b.text] : [])));
+    assert.ok(bodies.length > 1);
+    for (const body of bodies) {
+      assert.ok(body.length <= MAX_MARKDOWN_CHARS);
+      assert.match(body, /^\*\*Point \d+\.\*\*/, 'each piece starts at a paragraph');
+      assert.match(body, /\.$/, 'each piece ends at a sentence');
     }
     assert.ok(posts.every((p) => p.args.thread_ts === event.ts));
     assert.equal(posts.flatMap((p) => buttons(p.args.blocks)).length, 2);
@@ -206,42 +209,92 @@ describe('Slack: progress and streaming', () => {
     await t.close();
   });
 
+  /** The markdown a run of calls streamed, in order. */
+  const streamedText = (calls: readonly RecordedCall[]) => calls.flatMap((c) => (c.args.chunks ?? []).map((chunk) => chunk.text ?? '')).join('');
+
   it('shows a status, then streams a mention answer with startStream, appendStream and stopStream', async () => {
     const before = t.api.calls.length;
     const event = mentionEvent('how many vacation days do I get?', 'USTREAM');
     await postSigned(t.baseUrl, eventBody(event), JSON_TYPE);
-    await t.api.waitFor(() => t.api.calls.slice(before).some((c) => c.method === 'chat.stopStream'), 8000, 'stopStream');
-    await sleep(100);
+    await t.api.waitFor(() => t.api.calls.slice(before).some((c) => c.method === 'assistant.threads.setStatus' && c.args.status === ''), 8000, 'status cleared');
     const calls = t.api.calls.slice(before);
     const methods = calls.map((c) => c.method);
     assert.equal(methods[0], 'assistant.threads.setStatus');
-    assert.equal(calls[0]!.args.status, 'Looking that up…');
+    assert.equal(calls[0]!.args.status, SLACK_STATUS);
     assert.equal(calls[0]!.args.thread_ts, event.ts);
     assert.equal(methods[1], 'chat.startStream');
-    assert.equal(methods.at(-1), 'chat.stopStream');
-    assert.ok(methods.slice(2, -1).every((m) => m === 'chat.appendStream') && methods.length > 3, methods.join(', '));
+    assert.equal(methods.at(-2), 'chat.stopStream');
+    assert.ok(methods.slice(2, -2).every((m) => m === 'chat.appendStream') && methods.length > 4, methods.join(', '));
     const start = calls[1]!;
     assert.equal(start.args.channel, 'C1');
     assert.equal(start.args.thread_ts, event.ts);
     assert.equal(start.args.recipient_team_id, 'T1');
     assert.equal(start.args.recipient_user_id, 'USTREAM');
-    const streamed = calls.flatMap((c) => (c.args.chunks ?? []).map((chunk) => chunk.text ?? '')).join('');
-    assert.equal(streamed, chunks.join(''));
-    const stop = calls.at(-1)!;
+    assert.equal(streamedText(calls), chunks.join(''));
+    const stop = calls.at(-2)!;
     assert.match(contextText(stop.args.blocks), /Sources/);
     assert.equal(buttons(stop.args.blocks).length, 2);
     assert.equal(methods.filter((m) => m === 'chat.postMessage').length, 0);
+    assert.equal(methods.filter((m) => m === 'assistant.threads.setTitle').length, 0, 'a channel thread keeps its own title');
+    assert.deepEqual(t.api.openStreams, []);
   });
 
-  it('in a top-level DM, posts a placeholder and edits it at most once a second, ending with the answer', async () => {
+  it('answers a DM in its own thread: a title from the question, a status, the streamed answer, the status cleared', async () => {
     const before = t.api.calls.length;
-    await postSigned(t.baseUrl, eventBody(dmEvent('how many vacation days do I get?', 'UDMSTREAM')), JSON_TYPE);
-    await t.api.waitFor(() => t.api.calls.slice(before).some((c) => c.method === 'chat.update' && c.args.blocks !== undefined), 8000, 'final update');
+    const event = dmEvent('How many vacation days do I get?', 'UDMSTREAM');
+    await postSigned(t.baseUrl, eventBody(event), JSON_TYPE);
+    await t.api.waitFor(() => t.api.calls.slice(before).some((c) => c.method === 'assistant.threads.setStatus' && c.args.status === ''), 8000, 'status cleared');
     const calls = t.api.calls.slice(before);
+    const methods = calls.map((c) => c.method);
+    assert.deepEqual(methods.slice(0, 3), ['assistant.threads.setTitle', 'assistant.threads.setStatus', 'chat.startStream']);
+    assert.deepEqual(calls[0]!.args, { channel_id: 'DUDMSTREAM', thread_ts: event.ts, title: 'How many vacation days do I get?' });
+    assert.equal(calls[1]!.args.status, SLACK_STATUS);
+    for (const call of calls.filter((c) => c.method.startsWith('chat.'))) {
+      assert.equal(call.args.channel, 'DUDMSTREAM');
+    }
+    assert.equal(calls[2]!.args.thread_ts, event.ts, "the answer is a reply in the thread of the user's message");
+    assert.equal(streamedText(calls), chunks.join(''));
+    assert.equal(methods.filter((m) => m === 'chat.postMessage' || m === 'chat.update').length, 0, 'one message: the stream');
+    const stop = calls.find((c) => c.method === 'chat.stopStream')!;
+    assert.equal(buttons(stop.args.blocks).length, 2);
+    assert.deepEqual((stop.args.metadata as { event_type?: string } | undefined)?.event_type, 'hrbot_reply', 'the finished stream is marked as this answer');
+    assert.deepEqual(t.api.openStreams, []);
+    assert.ok(t.api.calls.every((c) => c.refused === undefined), 'Slack took every call');
+  });
+
+  it('answers a follow-up in the thread it was written in, without a new title', async () => {
+    const root = dmEvent('How many vacation days do I get?', 'UFOLLOW');
+    const before = t.api.calls.length;
+    const followUp = dmEvent('and in Ireland?', 'UFOLLOW', { thread_ts: root.ts });
+    await postSigned(t.baseUrl, eventBody(followUp), JSON_TYPE);
+    await t.api.waitFor(() => t.api.calls.slice(before).some((c) => c.method === 'chat.stopStream'), 8000, 'answer');
+    const calls = t.api.calls.slice(before);
+    assert.equal(calls.find((c) => c.method === 'chat.startStream')!.args.thread_ts, root.ts);
+    assert.equal(calls.filter((c) => c.method === 'assistant.threads.setTitle').length, 0);
+  });
+});
+
+describe('Slack: a workspace without streaming', () => {
+  let t: SlackTestBot;
+  const chunks = Array.from({ length: 8 }, (_, i) => `Part ${i} of the answer, streamed as it arrives from the model. `.repeat(2));
+  before(async () => {
+    t = await startSlackBot({ extensions: { answerer: streamingAnswerer(chunks, { gapMs: 150 }) } });
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  it('posts a placeholder in the thread and edits it at most once a second, ending with the answer', async () => {
+    t.api.failNext('chat.startStream', { error: 'unknown_method' });
+    const before = t.api.calls.length;
+    const event = dmEvent('how many vacation days do I get?', 'UNOSTREAM');
+    await postSigned(t.baseUrl, eventBody(event), JSON_TYPE);
+    await t.api.waitFor(() => t.api.calls.slice(before).some((c) => c.method === 'chat.update' && c.args.blocks !== undefined), 8000, 'final update');
+    const calls = t.api.calls.slice(before).filter((c) => c.method === 'chat.postMessage' || c.method === 'chat.update');
     assert.equal(calls[0]!.method, 'chat.postMessage');
-    assert.match(calls[0]!.args.text ?? '', /Looking that up/);
+    assert.equal(calls[0]!.args.thread_ts, event.ts);
     const updates = calls.filter((c) => c.method === 'chat.update');
-    assert.ok(updates.every((u) => u.args.ts === updates[0]!.args.ts));
+    assert.ok(updates.every((u) => u.args.ts === calls[0]!.postedTs));
     const previews = updates.slice(0, -1);
     for (let i = 1; i < previews.length; i += 1) assert.ok(previews[i]!.at - previews[i - 1]!.at >= 950);
     assert.ok(previews.length <= 3, `${previews.length} preview edits for ~1.2 s of streaming`);
@@ -270,7 +323,8 @@ describe('Slack: the final reply wins over the stream', () => {
     assert.ok(methods.indexOf('chat.stopStream') < methods.indexOf('chat.update'));
     const update = t.api.callsOf('chat.update')[0]!;
     assert.equal(update.args.ts, t.api.callsOf('chat.stopStream')[0]!.args.ts, 'the streamed message is the one replaced');
-    assert.match(sectionText(update.args.blocks), /The fallback: see \*Leave › Vacation\*\./);
+    assert.equal(sectionText(update.args.blocks), 'The fallback: see **Leave › Vacation**.');
+    assert.deepEqual(t.api.openStreams, []);
     assert.equal(buttons(update.args.blocks).length, 2);
   });
 });

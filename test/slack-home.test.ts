@@ -16,7 +16,7 @@ function homeOpened(user: string, tab: 'home' | 'messages' = 'home'): Record<str
 function viewText(view: Record<string, unknown> | undefined): string {
   const blocks = (view?.blocks ?? []) as RecordedBlock[];
   return blocks
-    .flatMap((block) => [block.text?.text ?? '', ...(block.elements ?? []).map((element) => (typeof element.text === 'string' ? element.text : (element.text?.text ?? '')))])
+    .flatMap((block) => [typeof block.text === 'string' ? block.text : (block.text?.text ?? ''), ...(block.elements ?? []).map((element) => (typeof element.text === 'string' ? element.text : (element.text?.text ?? '')))])
     .filter((text) => text !== '')
     .join('\n');
 }

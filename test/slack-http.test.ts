@@ -27,16 +27,17 @@ describe('Slack over HTTP', () => {
 
   it('answers a signed DM once, in the DM channel, with sources and feedback buttons', async () => {
     const before = t.api.outgoing.length;
-    const response = await postSigned(t.baseUrl, eventBody(dmEvent('how many vacation days do I get?', 'UDMUSER')), JSON_TYPE);
+    const event = dmEvent('how many vacation days do I get?', 'UDMUSER');
+    const response = await postSigned(t.baseUrl, eventBody(event), JSON_TYPE);
     assert.equal(response.status, 200);
     await t.api.waitFor(() => t.api.outgoing.slice(before).some((c) => c.method === 'chat.update' || (c.method === 'chat.postMessage' && c.args.blocks !== undefined)), 5000, 'DM answer');
     const calls = t.api.outgoing.slice(before);
-    // Top-level DM: a "Looking that up…" placeholder, then the answer replaces it.
+    // A top-level DM is answered in its own thread (Slack's agent messaging): one message with the answer.
     const final = calls.filter((c) => c.args.blocks !== undefined);
     assert.equal(final.length, 1, `one answer, got ${calls.map((c) => c.method).join(', ')}`);
     const answer = final[0]!;
     assert.equal(answer.args.channel, 'DUDMUSER');
-    assert.equal(answer.args.thread_ts, undefined);
+    assert.equal(answer.args.thread_ts, event.ts);
     assert.match(sectionText(answer.args.blocks), /vacation|days/i);
     assert.match(contextText(answer.args.blocks), /Sources/);
     // Slack's own feedback element, in a context_actions block, rating this answer.

@@ -1,12 +1,17 @@
+import type { webApi } from '@slack/bolt';
 import type { HandleOptions } from '../../src/engine/engine.ts';
 import type { InboxHandler, LongWaitNotice } from '../../src/inbox/inbox-worker.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { IncomingMessage, Reply, ReplyHooks, UserAction } from '../../src/message.ts';
+import { DEFAULT_BOT_NAME } from '../../src/engine/replies.ts';
+import type { SuggestedTopic } from '../../src/engine/suggested-topics.ts';
+import type { Owner } from '../../src/engine/ownership.ts';
 import type { SlackShown } from './delivery.ts';
-import { MessageDelivery, replyMarker } from './delivery.ts';
+import { MessageDelivery, NOTICE_MARKER, replyMarker } from './delivery.ts';
 import type { SlackNotices, SlackWork } from './inbox-gate.ts';
+import type { BotIdentity, PromptsTarget } from './parse.ts';
 import { renderReply } from './render.ts';
-import type { SlackMessage } from './render.ts';
+import type { RenderOptions, SlackMessage } from './render.ts';
 import { SlackDeliveryError } from './slack-errors.ts';
 import type { SlackClients } from './slack-tokens.ts';
 
@@ -14,6 +19,22 @@ import type { SlackClients } from './slack-tokens.ts';
 export interface SlackEngine {
   handle(message: IncomingMessage, hooks?: ReplyHooks, options?: HandleOptions): Promise<Reply | null>;
   act(action: UserAction): Promise<Reply>;
+  /** Topics to suggest in a workspace: its most-asked handbook sections (never anyone's words). */
+  suggestions(tenant: Pick<Owner, 'platform' | 'tenantId'>): SuggestedTopic[];
+}
+
+/** What the Slack inbox handler needs. */
+export interface SlackAnswerDeps {
+  engine: SlackEngine;
+  /** The Web API client of each workspace (one for all in single-token mode). */
+  clients: SlackClients;
+  log: Logger;
+  /** How replies are drawn (sources as links to KNOWLEDGE_BASE_URL). */
+  render?: RenderOptions;
+  /** The bot itself in a workspace, to recognise its own posts after a crash. */
+  botFor?: (teamId: string | undefined, enterpriseId?: string) => Promise<BotIdentity | undefined>;
+  /** The product name (BOT_NAME), for the suggested prompts' heading. */
+  botName?: string;
 }
 
 /** What an attempt got done, saved in the inbox so a retry (after a crash too) does not do it again. */
@@ -32,8 +53,9 @@ const RESPONSE_URL_TIMEOUT_MS = 10_000;
  * item), then deliver, completing whatever an earlier attempt showed. A delivery failure throws,
  * and the inbox retries the item later with backoff.
  */
-export function answerSlackItem(deps: { engine: SlackEngine; clients: SlackClients; log: Logger }): InboxHandler {
+export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
   const { engine, clients, log } = deps;
+  const render = deps.render ?? {};
   return async (item, context) => {
     const work = JSON.parse(item.payload) as SlackWork;
     const progress = (item.progress === null ? {} : JSON.parse(item.progress)) as SlackProgress;
@@ -59,12 +81,15 @@ export function answerSlackItem(deps: { engine: SlackEngine; clients: SlackClien
           log.warn({ teamId: work.target.teamId }, 'slack: message dropped: its workspace has no installation any more');
           return;
         }
-        const delivery = new MessageDelivery(client, work.target, log, {
-          shown: progress,
-          onShown: save,
-          itemId: item.id,
-          after: (work.sentAt / 1000).toFixed(6),
-        });
+        const bot = await deps.botFor?.(work.target.teamId, work.target.enterpriseId);
+        const delivery = new MessageDelivery(
+          client,
+          work.target,
+          log,
+          { shown: progress, onShown: save, itemId: item.id, after: (work.sentAt / 1000).toFixed(6) },
+          { render, ...(bot === undefined ? {} : { bot }) },
+        );
+        if (progress.reply === undefined && context.stillOpen()) await delivery.setTitle(work.message.text);
         const answer = await reply(() => engine.handle(work.message, delivery.hooks, { deduplicated: true }));
         await delivery.finish(answer);
         return;
@@ -72,24 +97,48 @@ export function answerSlackItem(deps: { engine: SlackEngine; clients: SlackClien
       case 'command': {
         const answer = await reply(() => engine.handle(work.message, undefined, { deduplicated: true }));
         // HR lookups are personal: slash command answers are shown to the asker only.
-        if (answer !== null) await respond(work.responseUrl, renderReply(answer).map((m) => ({ response_type: 'ephemeral', ...m })), progress, save);
+        if (answer !== null) await respond(work.responseUrl, renderReply(answer, render).map((m) => ({ response_type: 'ephemeral', ...m })), progress, save);
         return;
       }
       case 'action': {
         const answer = await reply(() => engine.act(work.action));
         if (answer !== null) {
-          await respond(work.responseUrl, renderReply(answer).map((m) => ({ response_type: 'ephemeral', replace_original: false, ...m })), progress, save);
+          await respond(work.responseUrl, renderReply(answer, render).map((m) => ({ response_type: 'ephemeral', replace_original: false, ...m })), progress, save);
         }
+        return;
+      }
+      case 'prompts': {
+        const client = await clients.forTeam(work.target.tenantId);
+        if (client === undefined) return;
+        await suggestPrompts(client, work.target, engine.suggestions({ platform: 'slack', tenantId: work.target.tenantId }), deps.botName);
         return;
       }
     }
   };
 }
 
+/**
+ * Suggested prompts where the user just opened a conversation with the bot: the workspace's
+ * most-asked handbook topics, by title. In the agent messaging experience they are set for the DM
+ * (no `thread_ts`: Slack silently drops an agent app's call that has one); for the older assistant
+ * view, for the thread that started.
+ */
+async function suggestPrompts(client: webApi.WebClient, target: PromptsTarget, topics: readonly SuggestedTopic[], botName = DEFAULT_BOT_NAME): Promise<void> {
+  if (topics.length === 0) return;
+  await client.assistant.threads.setSuggestedPrompts({
+    channel_id: target.channel,
+    ...(target.threadTs === undefined ? {} : { thread_ts: target.threadTs }),
+    title: `Ask ${botName} about`,
+    prompts: topics.map((topic) => ({ title: topic.title, message: topic.message })),
+  });
+}
+
 /** Notices the gate shows at once: where the answer will go, so the answer can replace them. */
 export function slackNotices(clients: SlackClients): SlackNotices {
   return {
     async post(work, text, itemId) {
+      // Suggested prompts answer no question: nothing to tell the user about them.
+      if (work.kind === 'prompts') return undefined;
       if (work.kind === 'message') {
         const { channel, threadTs } = work.target;
         const client = await clients.forTeam(work.target.teamId, work.target.enterpriseId);
@@ -99,7 +148,8 @@ export function slackNotices(clients: SlackClients): SlackNotices {
           channel,
           text,
           ...(threadTs === undefined ? {} : { thread_ts: threadTs }),
-          ...(itemId === undefined ? {} : { metadata: replyMarker(itemId) }),
+          // Every post of the bot carries metadata, so a stream whose ts a crash lost is the only unmarked one.
+          metadata: itemId === undefined ? { event_type: NOTICE_MARKER, event_payload: { notice: 'busy' } } : replyMarker(itemId),
         });
         return posted.ts;
       }
@@ -114,7 +164,7 @@ export function slackLongWaitNotice(notices: SlackNotices): LongWaitNotice {
   return async (item, waitedMs, markShowing) => {
     const work = JSON.parse(item.payload) as SlackWork;
     // Buttons are answered in milliseconds once taken; a notice would outlive its reason.
-    if (work.kind === 'action') return undefined;
+    if (work.kind === 'action' || work.kind === 'prompts') return undefined;
     const seconds = Math.max(1, Math.round(waitedMs / 1000));
     markShowing(JSON.stringify({ posting: true }));
     const ts = await notices.post(work, `Sorry for the wait: I'm busier than usual and haven't got to this yet (${seconds} s so far). I'll reply right here.`, item.id);

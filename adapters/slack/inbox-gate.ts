@@ -9,14 +9,25 @@ import { messageItem, storableMessage } from '../../src/inbox/message-item.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { IncomingMessage, UserAction } from '../../src/message.ts';
 import type { Metrics } from '../../src/metrics.ts';
-import type { BotIdentity, SlackBlockActionBody, SlackCommandBody, SlackMessageEvent, SlackTarget } from './parse.ts';
-import { FEEDBACK_BUTTONS, FEEDBACK_DOWN, FEEDBACK_UP, FORGET, parseCommand, parseFeedbackAction, parseForgetAction, parseMessageEvent } from './parse.ts';
+import type { BotIdentity, PromptsTarget, SlackBlockActionBody, SlackCommandBody, SlackMessageEvent, SlackTarget } from './parse.ts';
+import {
+  FEEDBACK_BUTTONS,
+  FEEDBACK_DOWN,
+  FEEDBACK_UP,
+  FORGET,
+  parseCommand,
+  parseFeedbackAction,
+  parseForgetAction,
+  parseMessageEvent,
+  parsePromptsEvent,
+} from './parse.ts';
 
 /** One unit of Slack work as stored in the inbox (JSON): what the worker needs to answer it later. */
 export type SlackWork =
   | { kind: 'message'; message: IncomingMessage; target: SlackTarget; sentAt: number }
   | { kind: 'command'; message: IncomingMessage; target: SlackTarget; responseUrl: string }
-  | { kind: 'action'; action: UserAction; responseUrl: string };
+  | { kind: 'action'; action: UserAction; responseUrl: string }
+  | { kind: 'prompts'; target: PromptsTarget; eventId: string };
 
 /** Something a Slack receiver hands verified events to (Bolt's App has the same method). */
 export interface SlackEventSink {
@@ -106,6 +117,10 @@ export class SlackInboxGate implements SlackEventSink {
   #classify(body: Record<string, unknown>): SlackWork | undefined {
     if (body.type === 'event_callback') {
       const event = body.event as SlackMessageEvent | undefined;
+      if (event !== undefined && PROMPT_EVENTS.has(event.type) && typeof body.event_id === 'string') {
+        const target = parsePromptsEvent(body, event);
+        return target === undefined ? undefined : { kind: 'prompts', target, eventId: body.event_id };
+      }
       if (event === undefined || (event.type !== 'message' && event.type !== 'app_mention')) return undefined;
       const parsed = parseMessageEvent(body, event, this.#bot);
       if ('skip' in parsed) {
@@ -166,11 +181,23 @@ export class SlackInboxGate implements SlackEventSink {
   }
 }
 
+/** Events that ask for suggested prompts: the Messages tab opened (agent view), an assistant thread started (assistant view). */
+const PROMPT_EVENTS: ReadonlySet<string> = new Set(['app_home_opened', 'assistant_thread_started']);
+
 /** The inbox row for one unit of work: a message's lane is its conversation, its order Slack's own timestamp. */
 function toItem(work: SlackWork): NewInboxItem {
+  if (work.kind === 'prompts') {
+    const owner = ownerKey({ platform: 'slack', tenantId: work.target.tenantId, userId: work.target.userId });
+    // Suggested prompts answer no question: never held for a backlog notice.
+    return { eventKey: `slack:${work.eventId}`, platform: 'slack', laneKey: `prompts:${owner}`, ownerKey: owner, order: Date.now(), payload: JSON.stringify(work), noNotice: true };
+  }
   if (work.kind === 'action') {
     const owner = ownerKey(work.action);
     return { eventKey: `slack:${work.action.eventId}`, platform: 'slack', laneKey: `action:${owner}`, ownerKey: owner, order: Date.now(), payload: JSON.stringify(work) };
   }
-  return messageItem(work.message, work.kind === 'message' ? work.sentAt : Date.now(), work);
+  // Each DM has its own thread (agent messaging), but a user's DMs still share one lane, as before:
+  // answered in order, one at a time, with "questions ahead of yours" when they pile up.
+  const { threadId: _thread, ...unthreaded } = work.message;
+  const lane = work.message.conversationKind === 'dm' ? unthreaded : work.message;
+  return messageItem(lane, work.kind === 'message' ? work.sentAt : Date.now(), work);
 }

@@ -19,7 +19,7 @@ export const SLACK_OAUTH_REDIRECT_PATH = '/slack/oauth_redirect';
  * The bot scopes an install asks for: exactly manifest/slack.yaml's oauth_config.scopes.bot (a test
  * keeps the two equal), so an OAuth install grants what a manifest install grants.
  */
-export const SLACK_BOT_SCOPES: readonly string[] = ['app_mentions:read', 'chat:write', 'commands', 'im:history'];
+export const SLACK_BOT_SCOPES: readonly string[] = ['app_mentions:read', 'assistant:write', 'chat:write', 'commands', 'im:history'];
 
 /** How long an install link (its signed state and cookie) stays valid: @slack/oauth's default, 10 minutes. */
 const STATE_TTL_SECONDS = 600;

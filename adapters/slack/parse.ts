@@ -46,8 +46,10 @@ export interface SlackBlockActionBody {
 /** Where a reply to a message goes. */
 export interface SlackTarget {
   channel: string;
-  /** Reply in this thread (mentions: the mention's thread; DMs: only when the message was in a thread). */
+  /** Reply in this thread: a mention's thread; for a DM, the thread it was written in, else the DM itself starts one. */
   threadTs?: string;
+  /** A top-level DM: the reply starts its thread, which gets a title from the question. */
+  startsThread?: boolean;
   /** The asking user, for ephemeral replies and stream recipients. */
   userId: string;
   teamId: string;
@@ -96,7 +98,10 @@ export function parseMessageEvent(
   const teamId = envelopeTeam(envelope);
   if (teamId === undefined) return { skip: 'no_team' };
 
-  const threadTs = isMention ? (event.thread_ts ?? event.ts) : event.thread_ts;
+  // Slack's agent messaging experience: every DM is answered in its own thread (a top-level message
+  // starts one), so the answer can stream and show a status, as a mention's does.
+  const threadTs = event.thread_ts ?? event.ts;
+  const startsThread = !isMention && event.thread_ts === undefined;
   const message: IncomingMessage = {
     platform: 'slack',
     tenantId: teamId,
@@ -108,7 +113,7 @@ export function parseMessageEvent(
     text: decodeSlackEntities(stripBotMention(event.text ?? '', bot.userId)),
     eventId: envelope.event_id,
     raw: event,
-    ...(threadTs === undefined ? {} : { threadId: threadTs }),
+    threadId: threadTs,
   };
   const enterpriseId = envelope.enterprise_id ?? envelope.authorizations?.[0]?.enterprise_id ?? undefined;
   return {
@@ -118,10 +123,45 @@ export function parseMessageEvent(
       userId: event.user,
       teamId,
       kind: isMention ? 'channel' : 'dm',
-      ...(threadTs === undefined ? {} : { threadTs }),
+      threadTs,
+      ...(startsThread ? { startsThread } : {}),
       ...(enterpriseId === undefined ? {} : { enterpriseId }),
     },
   };
+}
+
+/** The fields of `app_home_opened` and `assistant_thread_started` events the adapter reads. */
+export interface SlackSurfaceEvent {
+  type: string;
+  user?: string;
+  channel?: string;
+  tab?: string;
+  assistant_thread?: { user_id?: string; channel_id?: string; thread_ts?: string };
+}
+
+/** Where suggested prompts go: the user's DM with the app, and for the older assistant view its thread. */
+export interface PromptsTarget {
+  tenantId: string;
+  userId: string;
+  channel: string;
+  threadTs?: string;
+}
+
+/**
+ * A user opening the app's Messages tab (`app_home_opened` with `tab: 'messages'`, the agent
+ * messaging experience) or an assistant thread (`assistant_thread_started`, the older assistant
+ * view) as a request for suggested prompts; undefined for anything else (the Home tab, no user).
+ */
+export function parsePromptsEvent(envelope: SlackEventEnvelope, event: SlackSurfaceEvent): PromptsTarget | undefined {
+  const tenantId = envelopeTeam(envelope);
+  if (tenantId === undefined) return undefined;
+  if (event.type === 'app_home_opened') {
+    if (event.tab !== 'messages' || event.user === undefined || event.channel === undefined) return undefined;
+    return { tenantId, userId: event.user, channel: event.channel };
+  }
+  const thread = event.assistant_thread;
+  if (event.type !== 'assistant_thread_started' || thread?.user_id === undefined || thread.channel_id === undefined || thread.thread_ts === undefined) return undefined;
+  return { tenantId, userId: thread.user_id, channel: thread.channel_id, threadTs: thread.thread_ts };
 }
 
 /** A `/hr` slash command as the engine's message; its text is the command's arguments. */

@@ -24,6 +24,7 @@ import { SlackInstallGate } from './install-gate.ts';
 import { mountSlackOAuth, SLACK_INSTALL_PATH } from './oauth-routes.ts';
 import type { BotIdentity } from './parse.ts';
 import { SlackHttpReceiver } from './receiver.ts';
+import { slackRenderOptions } from './render.ts';
 import { SlackStartError } from './slack-errors.ts';
 import type { SlackClients } from './slack-tokens.ts';
 import { installedClients, installedTokens, oneClient } from './slack-tokens.ts';
@@ -172,7 +173,17 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
   const surfaces = new SlackSurfaces({ inner: gate, clients, engine, home, log });
   if (httpReceiver !== undefined) httpReceiver.setSink(surfaces);
   else receiver.init(surfaces as unknown as App);
-  inbox.worker.handle('slack', answerSlackItem({ engine, clients, log }));
+  inbox.worker.handle(
+    'slack',
+    answerSlackItem({
+      engine,
+      clients,
+      log,
+      botFor: async (teamId, enterpriseId) => (tokens === undefined ? bot : (await tokens.forTeam(teamId, enterpriseId))?.bot),
+      render: slackRenderOptions(env),
+      botName: env.BOT_NAME,
+    }),
+  );
   inbox.worker.noticeLongWaits('slack', slackLongWaitNotice(notices));
 
   try {

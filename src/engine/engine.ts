@@ -31,7 +31,9 @@ import type { SensitiveMatch } from './sensitive-topics.ts';
 import { cleanText } from './input-text.ts';
 import type { Owner } from './ownership.ts';
 import { conversationKey, ownerKey, tenantKey } from './ownership.ts';
-import { DROPPED_AFTER_ERASE_TEXT, erasedText, helpText, textReply, waitText } from './replies.ts';
+import { DEFAULT_BOT_NAME, DROPPED_AFTER_ERASE_TEXT, erasedText, helpText, textReply, waitText } from './replies.ts';
+import type { SuggestedTopic } from './suggested-topics.ts';
+import { suggestedTopics } from './suggested-topics.ts';
 import { quoteUserText } from './user-text.ts';
 import type { UserSummary } from './user-summary.ts';
 import { SUMMARY_DAYS, SUMMARY_QUESTIONS } from './user-summary.ts';
@@ -51,6 +53,8 @@ export interface EngineOptions {
    * follow-up context and no feedback buttons); only today's quota counts are. Default true.
    */
   keepHistory?: boolean;
+  /** The product name the bot introduces itself with (BOT_NAME); default {@link DEFAULT_BOT_NAME}. */
+  botName?: string;
 }
 
 /** What the engine is built from. */
@@ -201,6 +205,11 @@ export class Engine {
   }
 
   /** Act on a button or card: feedback on an answer, or erasing the acting user's data. */
+  /** Topics worth suggesting in a workspace or tenant: its most-asked handbook sections, never anyone's own words. */
+  suggestions(tenant: Pick<Owner, 'platform' | 'tenantId'>): SuggestedTopic[] {
+    return suggestedTopics(this.#db, tenant);
+  }
+
   async act(action: UserAction): Promise<Reply> {
     const actor: Owner = action;
     const eventKey = `${action.platform}:${action.eventId}`;
@@ -310,7 +319,7 @@ export class Engine {
   async #run(name: CommandName, args: string, turn: Turn): Promise<Reply> {
     switch (name) {
       case 'help':
-        return textReply('help', helpText(this.#isAdmin(turn.message)));
+        return textReply('help', helpText(this.#isAdmin(turn.message), this.#options.botName ?? DEFAULT_BOT_NAME));
       case 'policy':
         return this.#policy(args, turn);
       case 'ask':

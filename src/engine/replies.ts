@@ -7,10 +7,13 @@ export function textReply(kind: Reply['kind'], text: string, visibility: Reply['
   return { kind, text, sources: [], visibility };
 }
 
-/** What the bot can do, in the words users type. */
-export function helpText(isAdmin: boolean): string {
+/** The product name when BOT_NAME is not set (the same default as the configuration's). */
+export const DEFAULT_BOT_NAME = 'HR Assistant';
+
+/** What the bot can do, in the words users type; `botName` is the product name it introduces itself with. */
+export function helpText(isAdmin: boolean, botName = DEFAULT_BOT_NAME): string {
   const lines = [
-    "I'm the HR assistant. Ask me anything about our HR policies in your own words, or use a command:",
+    `I'm ${botName}. Ask me anything about our HR policies in your own words, or use a command:`,
     '- `/hr ask <question>`: an answer from the handbook, with sources',
     '- `/hr policy <words>`: the matching handbook sections, instantly',
     '- `/hr holidays [year]`: the company holiday calendar',

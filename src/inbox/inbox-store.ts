@@ -34,6 +34,8 @@ export interface NewInboxItem {
   order: number;
   /** What the adapter needs to answer it later (JSON). */
   payload: string;
+  /** Never held for a notice, whatever the backlog (it answers no question, e.g. suggested prompts). */
+  noNotice?: boolean;
 }
 
 /**
@@ -141,7 +143,7 @@ export class InboxStore {
         if (open + 1 > this.#limits.maxOpenItems) return { status: 'full', reason: 'items' };
         if (bytes + size > this.#limits.maxOpenBytes) return { status: 'full', reason: 'bytes' };
         const laneOpen = sql.laneOpen.pluck().get(item.laneKey) as number;
-        const notice = notices !== undefined && (laneOpen >= notices.laneAhead || pending >= notices.inboxPending);
+        const notice = notices !== undefined && item.noNotice !== true && (laneOpen >= notices.laneAhead || pending >= notices.inboxPending);
         const heldUntil = notice ? now + notices.holdMs : 0;
         const owner = keyedHash(this.#db, item.ownerKey);
         const id = Number(sql.insert.run(eventHash, item.platform, item.laneKey, owner, item.order, item.payload, size, now, heldUntil).lastInsertRowid);

@@ -9,7 +9,8 @@ import { MAX_VIEW_BYTES, messageBlockProblems, TRIGGER_TTL_MS, viewProblems } fr
 export interface RecordedBlock {
   type: string;
   block_id?: string;
-  text?: { type: string; text: string };
+  /** A text object (section), or the markdown of a `markdown` block. */
+  text?: { type: string; text: string } | string;
   elements?: Array<{ type: string; text?: string | { text: string }; action_id?: string; value?: string; positive_button?: { value: string }; negative_button?: { value: string } }>;
 }
 
@@ -42,7 +43,23 @@ export interface RecordedCall {
   team?: string;
   /** The ts the fake answered with, for calls that create a message. */
   postedTs?: string;
+  /** The error the fake answered with when the call broke one of Slack's rules (see validate). */
+  refused?: string;
   at: number;
+}
+
+/** A message as the fake holds it: what is on screen now, and whether it is still an open stream. */
+export interface StoredMessage {
+  channel: string;
+  ts: string;
+  thread_ts?: unknown;
+  metadata?: unknown;
+  text?: unknown;
+  blocks?: RecordedBlock[];
+  /** Markdown streamed into it so far (chat.startStream / appendStream / stopStream). */
+  streamed?: string;
+  /** True from chat.startStream until chat.stopStream. */
+  streaming?: boolean;
 }
 
 /** A scripted failure for the next call(s) of one method. */
@@ -81,7 +98,7 @@ export interface FakeInstallGrant {
 const TOKENLESS_METHODS = new Set(['oauth.v2.access', 'apps.connections.open']);
 
 /** Fields parsed as JSON when the client sends them form-encoded. */
-const JSON_FIELDS = new Set(['blocks', 'attachments', 'chunks', 'metadata', 'loading_messages', 'view']);
+const JSON_FIELDS = new Set(['blocks', 'attachments', 'chunks', 'metadata', 'loading_messages', 'view', 'prompts']);
 /** Calls (and posted messages) recorded by default; a load run raises it with `maxCalls`. */
 const MAX_CALLS = 10_000;
 
@@ -94,6 +111,9 @@ export interface FakeSlackApiOptions {
 /**
  * A fake Slack Web API over real HTTP, reached through SLACK_API_URL (`${url}/api/`). It records
  * every call, answers like Slack does, and posts to response_urls under `${url}/response/<id>`.
+ * It refuses what Slack refuses (see {@link validate}: Block Kit and text limits, stream calls on a
+ * message that is not an open stream, malformed assistant.threads.* calls), and keeps each
+ * message's current state, so a test can see what is on screen and which streams were never stopped.
  */
 export class FakeSlackApi {
   readonly calls: RecordedCall[] = [];
@@ -109,7 +129,7 @@ export class FakeSlackApi {
   socketUrl = '';
   readonly #faults = new Map<string, Fault[]>();
   /** Messages posted, for conversations.history and conversations.replies. */
-  readonly #messages: Array<{ channel: string; ts: string; thread_ts?: unknown; metadata?: unknown; text?: unknown }> = [];
+  readonly #messages: StoredMessage[] = [];
   readonly #server = createServer((request, response) => {
     this.#handle(request, response).catch((error: unknown) => {
       response.writeHead(500).end(String(error));
@@ -191,6 +211,16 @@ export class FakeSlackApi {
     this.#faults.set(method, queue);
   }
 
+  /** Messages the bot has in Slack now (posted or streamed, as last updated; deleted ones gone). */
+  get messages(): readonly StoredMessage[] {
+    return this.#messages;
+  }
+
+  /** Streams started and never stopped: Slack would show them as still being written. */
+  get openStreams(): StoredMessage[] {
+    return this.#messages.filter((m) => m.streaming === true);
+  }
+
   /** Calls of one method (`response_url` for response_url posts). */
   callsOf(method: string): RecordedCall[] {
     return this.calls.filter((call) => call.method === method);
@@ -242,6 +272,12 @@ export class FakeSlackApi {
     }
     if (fault?.error !== undefined) {
       json(response, { ok: false, error: fault.error });
+      return;
+    }
+    const invalid = validate(method, args);
+    if (invalid !== undefined) {
+      call.refused = invalid;
+      json(response, { ok: false, error: invalid });
       return;
     }
     if (method === 'response_url') {
@@ -343,7 +379,16 @@ export class FakeSlackApi {
       case 'chat.postMessage':
       case 'chat.startStream': {
         const posted = ts();
-        if (this.#messages.length < this.#maxCalls) this.#messages.push({ channel: String(args.channel), ts: posted, thread_ts: args.thread_ts, metadata: args.metadata, text: args.text });
+        const stream = method === 'chat.startStream';
+        this.#store({
+          channel: String(args.channel),
+          ts: posted,
+          thread_ts: args.thread_ts,
+          metadata: args.metadata,
+          text: args.text,
+          ...(args.blocks === undefined ? {} : { blocks: args.blocks }),
+          ...(stream ? { streaming: true, streamed: streamedText(args) } : {}),
+        });
         return { ok: true, channel: args.channel, ts: posted };
       }
       case 'conversations.history':
@@ -358,18 +403,53 @@ export class FakeSlackApi {
           .map((m) => ({ type: 'message', ts: m.ts, text: m.text, bot_id: this.bot.botId, ...(String(args.include_all_metadata) === 'true' && m.metadata !== undefined ? { metadata: m.metadata } : {}) }));
         return { ok: true, messages: found, has_more: false };
       }
-      case 'chat.update':
       case 'chat.appendStream':
-      case 'chat.stopStream':
-      case 'chat.delete':
+      case 'chat.stopStream': {
+        const message = this.#find(args);
+        if (message === undefined) return { ok: false, error: 'message_not_found' };
+        // Slack refuses to append to or stop a message that is not an open stream.
+        if (message.streaming !== true) return { ok: false, error: 'message_not_in_streaming_state' };
+        message.streamed = (message.streamed ?? '') + streamedText(args);
+        if (method === 'chat.stopStream') {
+          message.streaming = false;
+          if (args.blocks !== undefined) message.blocks = args.blocks;
+          if (args.metadata !== undefined) message.metadata = args.metadata;
+        }
         return { ok: true, channel: args.channel, ts: args.ts };
+      }
+      case 'chat.update': {
+        const message = this.#find(args);
+        if (message === undefined) return { ok: false, error: 'message_not_found' };
+        message.text = args.text;
+        message.blocks = args.blocks;
+        // An edit replaces what was streamed: the message now shows the text and blocks given.
+        delete message.streamed;
+        if (args.metadata !== undefined) message.metadata = args.metadata;
+        return { ok: true, channel: args.channel, ts: args.ts };
+      }
+      case 'chat.delete': {
+        const message = this.#find(args);
+        if (message === undefined) return { ok: false, error: 'message_not_found' };
+        this.#messages.splice(this.#messages.indexOf(message), 1);
+        return { ok: true, channel: args.channel, ts: args.ts };
+      }
       case 'chat.postEphemeral':
         return { ok: true, message_ts: ts() };
       case 'assistant.threads.setStatus':
+      case 'assistant.threads.setTitle':
+      case 'assistant.threads.setSuggestedPrompts':
         return { ok: true };
       default:
         return { ok: false, error: 'unknown_method' };
     }
+  }
+
+  #store(message: StoredMessage): void {
+    if (this.#messages.length < this.#maxCalls) this.#messages.push(message);
+  }
+
+  #find(args: CallArgs): StoredMessage | undefined {
+    return this.#messages.find((m) => m.channel === args.channel && m.ts === args.ts);
   }
 
   /** views.open: a known trigger_id, exchanged once within 3 s of its interaction, and a valid modal. */
@@ -392,6 +472,102 @@ function checkView(view: unknown, type: 'modal' | 'home'): { view: Record<string
   const problems = viewProblems(view, type);
   if (problems.length > 0) return { ok: false, error: 'invalid_arguments', response_metadata: { messages: problems } };
   return { view: view as Record<string, unknown> };
+}
+
+/** The markdown a stream call carries, in `markdown_text` or in `markdown_text` chunks. */
+function streamedText(args: CallArgs): string {
+  const chunks = (args.chunks ?? []).filter((chunk) => chunk.type === 'markdown_text').map((chunk) => chunk.text ?? '');
+  return `${typeof args.markdown_text === 'string' ? args.markdown_text : ''}${chunks.join('')}`;
+}
+
+// Slack's documented limits, enforced so a test fails where Slack would refuse the call.
+/** `text` of a message (chat.postMessage: "msg_too_long"). */
+export const SLACK_MAX_TEXT = 40_000;
+/** Blocks in one message. */
+export const SLACK_MAX_BLOCKS = 50;
+/** All markdown blocks of one payload together; also `markdown_text` of one stream call. */
+export const SLACK_MAX_MARKDOWN = 12_000;
+/** A text object (section text, context element). */
+const SLACK_MAX_TEXT_OBJECT = 3000;
+/** Elements of a context block / an actions block. */
+const SLACK_MAX_CONTEXT_ELEMENTS = 10;
+const SLACK_MAX_ACTIONS_ELEMENTS = 25;
+/** A button's label and value; a block_id. */
+const SLACK_MAX_BUTTON_TEXT = 75;
+const SLACK_MAX_BUTTON_VALUE = 2000;
+const SLACK_MAX_BLOCK_ID = 255;
+/** assistant.threads.setSuggestedPrompts takes up to four prompts. */
+const SLACK_MAX_PROMPTS = 4;
+/** Block types the fake knows; any other is refused as Slack refuses an unknown type. */
+const BLOCK_TYPES = new Set(['actions', 'context', 'context_actions', 'divider', 'header', 'image', 'markdown', 'rich_text', 'section', 'table']);
+const MESSAGE_METHODS = new Set(['chat.postMessage', 'chat.update', 'chat.postEphemeral', 'response_url']);
+const STREAM_METHODS = new Set(['chat.startStream', 'chat.appendStream', 'chat.stopStream']);
+
+/** The Slack error a call gets for breaking a documented rule, or undefined when it is valid. */
+export function validate(method: string, args: CallArgs): string | undefined {
+  if (MESSAGE_METHODS.has(method) || method === 'chat.stopStream') {
+    if (typeof args.text === 'string' && args.text.length > SLACK_MAX_TEXT) return 'msg_too_long';
+    if (args.blocks !== undefined && blocksError(args.blocks) !== undefined) return 'invalid_blocks';
+    if (method !== 'chat.stopStream' && method !== 'chat.update' && (args.text ?? '') === '' && (args.blocks ?? []).length === 0) return 'no_text';
+  }
+  if (STREAM_METHODS.has(method)) {
+    if (typeof args.markdown_text === 'string' && args.markdown_text.length > SLACK_MAX_MARKDOWN) return 'msg_too_long';
+    if ((args.chunks ?? []).some((chunk) => chunk.type === 'markdown_text' && (chunk.text ?? '').length > SLACK_MAX_MARKDOWN)) return 'invalid_chunks';
+    if (method === 'chat.startStream' && (typeof args.thread_ts !== 'string' || args.thread_ts === '')) return 'invalid_arguments';
+  }
+  if (args.metadata !== undefined) {
+    const metadata = args.metadata as { event_type?: unknown; event_payload?: unknown };
+    if (typeof metadata.event_type !== 'string' || typeof metadata.event_payload !== 'object' || metadata.event_payload === null) return 'invalid_metadata_format';
+  }
+  switch (method) {
+    case 'assistant.threads.setStatus':
+      return typeof args.channel_id === 'string' && typeof args.thread_ts === 'string' && typeof args.status === 'string' ? undefined : 'invalid_arguments';
+    case 'assistant.threads.setTitle':
+      return typeof args.channel_id === 'string' && typeof args.thread_ts === 'string' && typeof args.title === 'string' && args.title !== '' ? undefined : 'invalid_arguments';
+    case 'assistant.threads.setSuggestedPrompts': {
+      const prompts = args.prompts as Array<{ title?: unknown; message?: unknown }> | undefined;
+      if (typeof args.channel_id !== 'string' || !Array.isArray(prompts) || prompts.length === 0 || prompts.length > SLACK_MAX_PROMPTS) return 'invalid_arguments';
+      return prompts.every((p) => typeof p.title === 'string' && p.title !== '' && typeof p.message === 'string' && p.message !== '') ? undefined : 'invalid_arguments';
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** Why Slack would refuse these blocks (its `invalid_blocks`), or undefined. */
+export function blocksError(blocks: readonly RecordedBlock[]): string | undefined {
+  if (blocks.length > SLACK_MAX_BLOCKS) return `more than ${SLACK_MAX_BLOCKS} blocks`;
+  let markdown = 0;
+  for (const block of blocks) {
+    if (!BLOCK_TYPES.has(block.type)) return `unknown block type ${block.type}`;
+    if (block.block_id !== undefined && block.block_id.length > SLACK_MAX_BLOCK_ID) return 'block_id too long';
+    const text = block.text;
+    switch (block.type) {
+      case 'markdown':
+        if (typeof text !== 'string' || text === '') return 'markdown block without text';
+        markdown += text.length;
+        break;
+      case 'section':
+        if (typeof text !== 'object' || text.text.length > SLACK_MAX_TEXT_OBJECT) return 'section text over 3000';
+        break;
+      case 'context': {
+        const elements = block.elements ?? [];
+        if (elements.length === 0 || elements.length > SLACK_MAX_CONTEXT_ELEMENTS) return 'context elements';
+        if (elements.some((e) => typeof e.text === 'string' && e.text.length > SLACK_MAX_TEXT_OBJECT)) return 'context text over 3000';
+        break;
+      }
+      case 'actions': {
+        const elements = block.elements ?? [];
+        if (elements.length === 0 || elements.length > SLACK_MAX_ACTIONS_ELEMENTS) return 'actions elements';
+        for (const element of elements) {
+          const label = typeof element.text === 'object' ? element.text.text : '';
+          if (element.type === 'button' && (label.length > SLACK_MAX_BUTTON_TEXT || (element.value ?? '').length > SLACK_MAX_BUTTON_VALUE)) return 'button too long';
+        }
+        break;
+      }
+    }
+  }
+  return markdown > SLACK_MAX_MARKDOWN ? `markdown blocks over ${SLACK_MAX_MARKDOWN} characters` : undefined;
 }
 
 function parseArgs(raw: string, contentType: string): CallArgs {

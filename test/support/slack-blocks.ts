@@ -1,10 +1,10 @@
 import type { RecordedBlock } from '../fakes/fake-slack-api.ts';
 
-/** The mrkdwn of every section block, joined by newlines. */
+/** The body of a message: the markdown of every markdown block and the mrkdwn of every section block, joined by newlines. */
 export function sectionText(blocks: readonly RecordedBlock[] | undefined): string {
   return (blocks ?? [])
-    .filter((block) => block.type === 'section')
-    .map((block) => block.text?.text ?? '')
+    .filter((block) => block.type === 'section' || block.type === 'markdown')
+    .map((block) => (typeof block.text === 'string' ? block.text : (block.text?.text ?? '')))
     .join('\n');
 }
 
