@@ -1,5 +1,6 @@
 /**
- * A fake Amazon Bedrock Runtime (Converse / ConverseStream) for tests and benchmarks.
+ * A fake Amazon Bedrock Runtime (Converse / ConverseStream, and InvokeModel for Titan Text Embeddings
+ * V2: see fake-embeddings.ts) for tests and benchmarks.
  *
  * The real `@aws-sdk/client-bedrock-runtime` client talks to it over real sockets, so the SDK's own
  * serialisation, signing, error mapping, retries and event-stream decoding are all exercised.
@@ -21,11 +22,12 @@ import net from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { finished as streamFinished } from 'node:stream/promises';
 import { seededRandom } from '../support/seeded-random.ts';
+import { checkEmbeddingRequest, embeddingResponse } from './fake-embeddings.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Public types
 
-export type FakeOperation = 'converse' | 'converse-stream';
+export type FakeOperation = 'converse' | 'converse-stream' | 'invoke';
 
 /** HTTP statuses Bedrock Runtime uses for its modelled errors. */
 export type FaultStatus = 400 | 403 | 404 | 408 | 424 | 429 | 500 | 503;
@@ -130,6 +132,9 @@ export interface RandomFaults {
   /** Seed of the generator. Default 1. */
   seed?: number;
 }
+
+/** The embedding model the fake serves on InvokeModel (any `amazon.titan-embed-text-v2` id is accepted). */
+export const FAKE_EMBEDDING_MODEL_ID = 'amazon.titan-embed-text-v2:0';
 
 /** The model id tests configure the bot with. */
 export const FAKE_MODEL_ID = 'anthropic.claude-3-haiku-20240307-v1:0';
@@ -379,7 +384,7 @@ function h1Exchange(req: IncomingMessage, res: ServerResponse): Exchange {
 // ---------------------------------------------------------------------------------------------------
 // Helpers
 
-const ROUTE = /^\/model\/([^/]+)\/(converse|converse-stream)$/;
+const ROUTE = /^\/model\/([^/]+)\/(converse|converse-stream|invoke)$/;
 
 const CORAL = 'http://internal.amazon.com/coral/com.amazon.bedrock/';
 /** The message real Bedrock sends with a ThrottlingException. */
@@ -615,7 +620,7 @@ class FakeBedrockServer implements FakeBedrock {
     const parsed = parseJson(raw.toString('utf8'));
     // Unparsable bodies keep their raw text in `calls`, so a test can see what was sent.
     const body = parsed.ok ? parsed.value : raw.toString('utf8');
-    const operation: FakeOperation = route?.[2] === 'converse-stream' ? 'converse-stream' : 'converse';
+    const operation: FakeOperation = route?.[2] === 'converse-stream' ? 'converse-stream' : route?.[2] === 'invoke' ? 'invoke' : 'converse';
     const modelId = route?.[1] ? decodeURIComponent(route[1]) : '';
     const { protocol, headers } = exchange;
     if (this.calls.length < this.#options.maxCalls) this.calls.push({ operation, modelId, body, at, protocol, attempt: attemptOf(headers), headers });
@@ -664,6 +669,7 @@ class FakeBedrockServer implements FakeBedrock {
     const started = Date.now();
     const delay = this.#latencyMs + (fault?.kind === 'slow' ? fault.delayMs : 0);
     if (!(await sleep(delay, signal))) return 'failed';
+    if (operation === 'invoke') return this.#embed(exchange, settle, modelId, body, fault);
 
     const request = toFakeRequest(operation, modelId, body);
     let answer: FakeAnswer | undefined;
@@ -747,6 +753,29 @@ class FakeBedrockServer implements FakeBedrock {
     await exchange.write(eventMessage('messageStop', { stopReason }));
     settle('succeeded');
     await exchange.end(eventMessage('metadata', { usage, metrics: { latencyMs: Date.now() - started } }));
+    return 'succeeded';
+  }
+
+  /**
+   * InvokeModel on Titan Text Embeddings V2 (the only model the fake serves on InvokeModel): the body
+   * checked as the model does, then a deterministic vector. `empty` and `break-stream` faults send a
+   * body without a vector and half a body.
+   */
+  async #embed(exchange: Exchange, settle: Settle, modelId: string, body: unknown, fault: FakeFault | undefined): Promise<Outcome> {
+    if (!modelId.startsWith('amazon.titan-embed-text-v2')) {
+      return this.#sendError(exchange, settle, 400, 'ValidationException', `The provided model identifier is invalid for InvokeModel in this fake: ${modelId}.`);
+    }
+    const request = checkEmbeddingRequest(body);
+    if (!request.ok) return this.#sendError(exchange, settle, 400, 'ValidationException', request.message);
+    const json = Buffer.from(JSON.stringify(fault?.kind === 'empty' ? { inputTextTokenCount: 0 } : embeddingResponse(request)), 'utf8');
+    exchange.respond(200, { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID(), 'x-amzn-bedrock-input-token-count': String(Math.ceil(request.text.length / 4)) });
+    if (fault?.kind === 'break-stream') {
+      await exchange.write(json.subarray(0, Math.floor(json.length / 2)));
+      exchange.reset();
+      return 'failed';
+    }
+    settle('succeeded');
+    await exchange.end(json);
     return 'succeeded';
   }
 
