@@ -323,7 +323,8 @@ export class Engine {
     // its answer shareable. A follow-up also searches with the question it follows, at a lower weight.
     const earlier = isFollowUp(question) ? this.#memory.recent(turn.conversation, turn.owner) : [];
     const previousQuestion = earlier.findLast((t) => t.role === 'user')?.text;
-    const retrieval = this.#handbook.retrieve(question, { limit: ANSWER_PASSAGES, ...(previousQuestion === undefined ? {} : { antecedent: previousQuestion }) });
+    // By words and, when AI is on, by meaning too (hybrid); /hr policy stays words alone, instant and without Bedrock.
+    const retrieval = await this.#handbook.retrieveHybrid(question, { limit: ANSWER_PASSAGES, ...(previousQuestion === undefined ? {} : { antecedent: previousQuestion }) });
     if (!retrieval.covered) return this.#remember(turn, 'ask', question, this.#shown(this.#notFound(question, sensitive), sensitive, turn));
     const result = await this.#answerer.answer({
       question,

@@ -113,8 +113,9 @@ export class PassageVectors {
     }
     let embedded = 0;
     let batch: [string, Float32Array][] = [];
+    // Once aborted (shutdown) nothing more is written: the database may be closing.
     const flush = (): void => {
-      if (batch.length === 0) return;
+      if (batch.length === 0 || signal?.aborted === true) return;
       const rows = batch;
       batch = [];
       const now = Date.now();
@@ -133,10 +134,12 @@ export class PassageVectors {
         if (batch.length >= WRITE_BATCH) flush();
       }
     } catch (error) {
+      if (signal?.aborted === true) return { embedded, missing: missing.size - embedded, pruned: 0 };
       this.#log?.warn({ err: toError(error), embedded, missing: missing.size - embedded, model: this.model }, 'handbook embedding pass stopped; passages without a vector are found by words alone until the next pass');
     } finally {
       flush();
     }
+    if (signal?.aborted === true) return { embedded, missing: missing.size - embedded, pruned: 0 };
     // Prune only what no current passage uses (and other models' vectors): a pass that stopped early
     // keeps what it made.
     const pruned = writeTransaction(this.#db, () => {

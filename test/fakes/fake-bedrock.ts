@@ -139,9 +139,20 @@ export const FAKE_EMBEDDING_MODEL_ID = 'amazon.titan-embed-text-v2:0';
 /** The model id tests configure the bot with. */
 export const FAKE_MODEL_ID = 'anthropic.claude-3-haiku-20240307-v1:0';
 
-/** The environment that turns AI answers on against a fake Bedrock at `endpoint`, with throwaway credentials. */
-export function bedrockEnv(endpoint: string, modelId = FAKE_MODEL_ID): Record<string, string> {
-  return { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y', BEDROCK_MODEL_ID: modelId, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: endpoint };
+/**
+ * The environment that turns AI answers on against a fake Bedrock at `endpoint`, with throwaway
+ * credentials. Hybrid search (embedding calls at start and per question) is off unless `embeddings`
+ * is true, so tests that count or fault the model's calls see only the answers' calls.
+ */
+export function bedrockEnv(endpoint: string, modelId = FAKE_MODEL_ID, options: { embeddings?: boolean } = {}): Record<string, string> {
+  return {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'x',
+    AWS_SECRET_ACCESS_KEY: 'y',
+    BEDROCK_MODEL_ID: modelId,
+    BEDROCK_EMBEDDING_MODEL_ID: options.embeddings === true ? FAKE_EMBEDDING_MODEL_ID : 'off',
+    AWS_ENDPOINT_URL_BEDROCK_RUNTIME: endpoint,
+  };
 }
 
 export interface FakeBedrockOptions {
