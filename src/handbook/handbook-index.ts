@@ -221,6 +221,7 @@ export class HandbookIndex {
   #unreadable = new Map<string, { sha256: string; reason: string }>();
   #vocabulary: { generation: string; vocabulary: Vocabulary } | undefined;
   #vectors: PassageVectors | undefined;
+  #queryBudgetMs = QUERY_EMBEDDING_BUDGET_MS;
   readonly #sql: ReturnType<typeof prepareStatements>;
 
   constructor(options: HandbookIndexOptions) {
@@ -336,7 +337,8 @@ export class HandbookIndex {
    * {@link retrieve}, fused with the passages nearest the question by meaning when embeddings are
    * attached ({@link useEmbeddings}): reciprocal rank fusion of the word ranking and the vector
    * ranking. Whether the handbook covers the question is still judged by words. Never fails for the
-   * embeddings: when the question cannot be embedded within {@link QUERY_EMBEDDING_BUDGET_MS}, or
+   * embeddings: when the question cannot be embedded within {@link QUERY_EMBEDDING_BUDGET_MS} (or
+   * the budget given to {@link useEmbeddings}), or
    * no passage has a vector yet, it is the word ranking alone.
    */
   async retrieveHybrid(query: string, options: { limit?: number; antecedent?: string } = {}): Promise<Retrieval> {
@@ -353,7 +355,7 @@ export class HandbookIndex {
     let vector: Float32Array | undefined;
     if (lexical.covered) {
       try {
-        vector = await withinBudget(pending, QUERY_EMBEDDING_BUDGET_MS);
+        vector = await withinBudget(pending, this.#queryBudgetMs);
       } catch (error) {
         wordsAlone(error);
         return { ...lexical, hits: lexical.hits.slice(0, bounded) };
@@ -380,9 +382,11 @@ export class HandbookIndex {
   /**
    * Attach passage vectors: {@link retrieveHybrid} then fuses the nearest passages by meaning with
    * the word ranking. Their {@link PassageVectors.sync} is the caller's to run (after each refresh).
+   * `queryBudgetMs`: the longest a question waits for its vector (default {@link QUERY_EMBEDDING_BUDGET_MS}).
    */
-  useEmbeddings(vectors: PassageVectors): void {
+  useEmbeddings(vectors: PassageVectors, options: { queryBudgetMs?: number } = {}): void {
     this.#vectors = vectors;
+    this.#queryBudgetMs = options.queryBudgetMs ?? QUERY_EMBEDDING_BUDGET_MS;
   }
 
   /**

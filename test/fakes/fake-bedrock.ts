@@ -180,10 +180,10 @@ export interface FakeBedrock {
   /** Errors seen on sockets/streams (client resets and the like), for debugging a test. */
   readonly transportErrors: Error[];
   reply(fn: ReplyFn): void;
-  /** The next `n` requests get `fault` (before any `setFault` fault and before the quota). */
-  failNext(n: number, fault: FakeFault): void;
-  /** Every request gets `fault` until cleared with `null`. */
-  setFault(fault: FakeFault | null): void;
+  /** The next `n` requests (of `only.operation`, when given) get `fault` (before any `setFault` fault and before the quota). */
+  failNext(n: number, fault: FakeFault, only?: { operation?: FakeOperation }): void;
+  /** Every request (of `only.operation`, when given) gets `fault` until cleared with `null`. */
+  setFault(fault: FakeFault | null, only?: { operation?: FakeOperation }): void;
   /** Sliding-window request quota; `null` removes it. */
   setQuota(quota: QuotaOptions | null): void;
   /** Random throttles and errors from now on (the generator restarts from the seed); `null` stops them. */
@@ -506,8 +506,8 @@ class FakeBedrockServer implements FakeBedrock {
 
   readonly #options: Required<Omit<FakeBedrockOptions, 'quota' | 'reply' | 'randomFaults'>> & Pick<FakeBedrockOptions, 'quota' | 'reply' | 'randomFaults'>;
   #reply: ReplyFn;
-  #queued: FakeFault[] = [];
-  #fault: FakeFault | null = null;
+  #queued: { fault: FakeFault; operation: FakeOperation | undefined }[] = [];
+  #fault: { fault: FakeFault; operation: FakeOperation | undefined } | null = null;
   #quota: QuotaOptions | null;
   #randomFaults: { faults: RandomFaults; next: () => number } | null = null;
   /** Admission times (ms) inside the current quota window, oldest first. */
@@ -642,7 +642,9 @@ class FakeBedrockServer implements FakeBedrock {
     if (!parsed.ok) return this.#sendError(exchange, settle, 400, 'ValidationException', 'Request body is not valid JSON.');
 
     // Queued faults go first, then the standing one; rejections never count against the quota.
-    const fault = this.#queued.shift() ?? this.#fault ?? undefined;
+    const applies = (entry: { operation: FakeOperation | undefined }): boolean => entry.operation === undefined || entry.operation === operation;
+    const queuedAt = this.#queued.findIndex(applies);
+    const fault = (queuedAt === -1 ? undefined : this.#queued.splice(queuedAt, 1)[0]?.fault) ?? (this.#fault !== null && applies(this.#fault) ? this.#fault.fault : undefined);
     if (isRejection(fault)) {
       switch (fault.kind) {
         case 'throttle':
@@ -828,12 +830,12 @@ class FakeBedrockServer implements FakeBedrock {
     this.#reply = fn;
   }
 
-  failNext(n: number, fault: FakeFault): void {
-    for (let i = 0; i < n; i++) this.#queued.push(fault);
+  failNext(n: number, fault: FakeFault, only?: { operation?: FakeOperation }): void {
+    for (let i = 0; i < n; i++) this.#queued.push({ fault, operation: only?.operation });
   }
 
-  setFault(fault: FakeFault | null): void {
-    this.#fault = fault;
+  setFault(fault: FakeFault | null, only?: { operation?: FakeOperation }): void {
+    this.#fault = fault === null ? null : { fault, operation: only?.operation };
   }
 
   setQuota(quota: QuotaOptions | null): void {
