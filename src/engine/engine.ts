@@ -89,6 +89,8 @@ interface Turn {
 const HISTORY_LIST_LIMIT = 10;
 /** Passages handed to the answerer: the model reads them all; the excerpt answerer shows the best few. */
 const ANSWER_PASSAGES = 8;
+/** What the channel sees of a sensitive question answered privately: nothing about the question or the answer. */
+export const PRIVATE_ANSWER_NOTE = "I've answered that privately: only the person who asked can see the answer.";
 /** Passages shown for `/hr policy`. */
 const POLICY_PASSAGES = 3;
 /** Most holidays listed for "the next holiday". */
@@ -358,7 +360,8 @@ export class Engine {
     const contact = this.#contactFor(sensitive.contactQueries);
     const line = contact === undefined ? '' : `\n\n_For anything about your own situation, you can talk to ${contact.contact} in confidence: ${contactDetails(contact)}._`;
     const text = reply.text.includes(contact?.email ?? '\u0000') ? reply.text : `${reply.text}${line}`;
-    return { ...reply, text, visibility: turn.message.conversationKind === 'dm' ? reply.visibility : 'private' };
+    if (turn.message.conversationKind === 'dm') return { ...reply, text };
+    return { ...reply, text, visibility: 'private', publicNote: PRIVATE_ANSWER_NOTE };
   }
 
   /** The first contact matching any of `queries`, in order. */
