@@ -6,13 +6,15 @@
  */
 export const RRF_K = 60;
 
-/** Fused scores of the items of several rankings (each best first, ranks from 1). */
-export function reciprocalRankFusion<T>(rankings: readonly (readonly T[])[], k = RRF_K): Map<T, number> {
+/** Fused scores of the items of several rankings (each best first, ranks from 1), each ranking counted at its weight (default 1). */
+export function reciprocalRankFusion<T>(rankings: readonly (readonly T[])[], options: { k?: number; weights?: readonly number[] } = {}): Map<T, number> {
+  const k = options.k ?? RRF_K;
   const scores = new Map<T, number>();
-  for (const ranking of rankings) {
+  rankings.forEach((ranking, r) => {
+    const weight = options.weights?.[r] ?? 1;
     ranking.forEach((item, index) => {
-      scores.set(item, (scores.get(item) ?? 0) + 1 / (k + index + 1));
+      scores.set(item, (scores.get(item) ?? 0) + weight / (k + index + 1));
     });
-  }
+  });
   return scores;
 }
