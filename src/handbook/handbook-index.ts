@@ -173,6 +173,8 @@ interface Ranked {
   result: Retrieval;
   scored: ScoredPassage[];
   toHit(entry: ScoredPassage, score: number): SearchHit;
+  /** Score more passages (e.g. the nearest by meaning) against the same question; returns every candidate, best first. */
+  extend(ids: readonly number[]): ScoredPassage[];
 }
 
 /**
@@ -357,7 +359,8 @@ export class HandbookIndex {
     // question it leans on: "and in Ireland?" means nothing alone.
     const text = options.antecedent === undefined ? query : `${options.antecedent}\n${query}`;
     const pending = vectors.embedQuery(text);
-    const lexical = this.retrieve(query, { ...options, limit: FUSION_DEPTH });
+    const ranked = this.#rank(query, options.antecedent);
+    const lexical: Retrieval = { ...ranked.result, hits: ranked.scored.filter((entry) => entry.score > 0).slice(0, bounded).map((entry) => ranked.toHit(entry, entry.score)) };
     const wordsAlone = (error: unknown): void => this.#log?.warn({ err: toError(error) }, 'question not embedded; handbook searched by words alone');
     let vector: Float32Array | undefined;
     if (lexical.covered) {
@@ -365,19 +368,18 @@ export class HandbookIndex {
         vector = await withinBudget(pending, this.#queryBudgetMs);
       } catch (error) {
         wordsAlone(error);
-        return { ...lexical, hits: lexical.hits.slice(0, bounded) };
+        return lexical;
       }
     }
     if (vector === undefined) {
       // Not needed, or too late: the call goes on (its vector is cached for the question asked again).
       pending.catch(wordsAlone);
-      return { ...lexical, hits: lexical.hits.slice(0, bounded) };
+      return lexical;
     }
     const near = vectors.nearest(vector, FUSION_DEPTH);
-    if (near.length === 0) return { ...lexical, hits: lexical.hits.slice(0, bounded) };
+    if (near.length === 0) return lexical;
 
-    const ranked = this.#rank(query, options.antecedent, near.map((passage) => passage.id));
-    const words = ranked.scored.filter((entry) => entry.score > 0).slice(0, FUSION_DEPTH);
+    const words = ranked.extend(near.map((passage) => passage.id)).filter((entry) => entry.score > 0).slice(0, FUSION_DEPTH);
     const fused = reciprocalRankFusion([words.map((entry) => entry.row.id), near.map((passage) => passage.id)]);
     const entries = new Map(ranked.scored.map((entry) => [entry.row.id, entry]));
     // The word ranking's head stays first, in its order: it is strong on the handbook's own terms
@@ -407,7 +409,7 @@ export class HandbookIndex {
    * Every candidate passage scored against the question (the full-text matches, plus `extraIds`,
    * e.g. the passages nearest by meaning), best first, with the confidence of the best one.
    */
-  #rank(query: string, antecedent: string | undefined, extraIds: readonly number[] = []): Ranked {
+  #rank(query: string, antecedent: string | undefined): Ranked {
     const empty = emptyRetrieval();
     const vocabulary = this.#currentVocabulary();
     const own = analyzeQuestion(query, vocabulary, { weight: 1, own: true });
@@ -418,7 +420,7 @@ export class HandbookIndex {
       terms.push(...earlier.terms.filter((term) => !labels.has(term.label)));
     }
     const result: Retrieval = { ...empty, corrections: own.corrections, unknown: own.unknown };
-    const nothing: Ranked = { result, scored: [], toHit: () => { throw new RangeError('no passages'); } };
+    const nothing: Ranked = { result, scored: [], toHit: () => { throw new RangeError('no passages'); }, extend: () => [] };
     const match = buildMatchExpression(terms);
     if (match === undefined) return nothing;
 
@@ -427,12 +429,7 @@ export class HandbookIndex {
     try {
       ids = this.#sql.candidates.all(match, CANDIDATES) as number[];
       if (ids.length === 0) return nothing;
-      const lexical = new Set(ids);
-      ids.push(...extraIds.filter((id) => !lexical.has(id)));
-      // The passages beside each candidate, for context: ids are consecutive within a file.
-      const wanted = new Set(ids);
-      for (const id of ids) wanted.add(id - 1).add(id + 1);
-      candidates = this.#sql.passages.all(JSON.stringify([...wanted])) as PassageRow[];
+      candidates = this.#loadWithNeighbours(ids);
     } catch (error) {
       throw new HandbookError('handbook_search_failed', 'Searching the handbook index failed', { cause: error });
     }
@@ -466,15 +463,32 @@ export class HandbookIndex {
     }
 
     const scored: ScoredPassage[] = [];
-    // Only the full-text matches (and the extra ids) are candidates; their neighbours were loaded for context.
-    for (const id of ids) {
-      const row = byId.get(id);
-      if (row === undefined) continue;
-      const beside = [neighbour(row, -1), neighbour(row, 1)].filter((other) => other !== undefined).map(indexOf);
-      const value = scorePassage(terms, indexOf(row), beside, vocabulary.averageBodyLength, heldByFile.get(row.path));
-      scored.push({ row, ...value });
-    }
-    scored.sort((a, b) => b.score - a.score || a.row.id - b.row.id);
+    const scoredIds = new Set<number>();
+    // Only the full-text matches (and passages added by `extend`) are candidates; their neighbours are loaded for context.
+    const score = (list: readonly number[]): void => {
+      for (const id of list) {
+        const row = byId.get(id);
+        if (row === undefined || scoredIds.has(id)) continue;
+        scoredIds.add(id);
+        const beside = [neighbour(row, -1), neighbour(row, 1)].filter((other) => other !== undefined).map(indexOf);
+        const value = scorePassage(terms, indexOf(row), beside, vocabulary.averageBodyLength, heldByFile.get(row.path));
+        scored.push({ row, ...value });
+      }
+      scored.sort((a, b) => b.score - a.score || a.row.id - b.row.id);
+    };
+    score(ids);
+    const extend = (more: readonly number[]): ScoredPassage[] => {
+      const missing = more.filter((id) => !byId.has(id));
+      if (missing.length > 0) {
+        try {
+          for (const row of this.#loadWithNeighbours(missing)) if (!byId.has(row.id)) byId.set(row.id, row);
+        } catch (error) {
+          throw new HandbookError('handbook_search_failed', 'Searching the handbook index failed', { cause: error });
+        }
+      }
+      score(more);
+      return scored;
+    };
 
     const toHit = ({ row, matched }: ScoredPassage, score: number): SearchHit => {
       const before = neighbour(row, -1);
@@ -502,7 +516,14 @@ export class HandbookIndex {
     result.knownCoverage = best?.knownCoverage ?? 0;
     result.unknownShare = best?.unknownShare ?? 0;
     result.covered = best !== undefined && result.confidence >= MIN_CONFIDENCE && result.unknownShare < MAX_UNKNOWN_SHARE;
-    return { result, scored, toHit };
+    return { result, scored, toHit, extend };
+  }
+
+  /** Passages by id, with the passages just before and after each (ids are consecutive within a file). */
+  #loadWithNeighbours(ids: readonly number[]): PassageRow[] {
+    const wanted = new Set<number>();
+    for (const id of ids) wanted.add(id - 1).add(id).add(id + 1);
+    return this.#sql.passages.all(JSON.stringify([...wanted])) as PassageRow[];
   }
 
   /**
