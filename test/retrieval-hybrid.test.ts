@@ -274,11 +274,17 @@ void describe('hybrid handbook search', () => {
       assert.equal((invokes(fake).at(-1)!.body as { inputText: string }).inputText, 'How many vacation days do I get?');
       assert.equal(fake.calls.filter((call) => call.operation !== 'invoke').length, 1);
 
-      // Embeddings failing never fails the answer: the question is searched by words alone.
-      fake.setFault({ kind: 'status', status: 500, errorType: 'InternalServerException' }, { operation: 'invoke' });
-      const still = await bot.core.engine.handle(dm('How does parental leave work?', 'bob'));
-      assert.equal(still?.kind, 'answer');
+      // Embeddings failing never fails the answer: the question is searched by words alone. An
+      // embedding model that is not enabled (403) opens the embeddings' breaker, never the answers'.
+      fake.setFault({ kind: 'status', status: 403, errorType: 'AccessDeniedException', message: 'You don\'t have access to the model with the specified model ID.' }, { operation: 'invoke' });
+      const questions = ['How does parental leave work?', 'Who approves expenses?', 'Can I work from abroad?', 'How many sick days do I get?', 'When do benefits start?', 'How do I report harassment anonymously?'];
+      for (const [i, question] of questions.entries()) {
+        const still = await bot.core.engine.handle(dm(question, `user-${i}`));
+        assert.equal(still?.kind, 'answer', question);
+      }
       assert.match(bot.logText(), /question not embedded; handbook searched by words alone/);
+      assert.equal(embeddings.gateway.breakerState, 'open');
+      assert.equal(bot.core.llm?.gateway.breakerState, 'closed');
     } finally {
       bot.close();
     }
