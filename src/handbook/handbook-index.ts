@@ -194,6 +194,8 @@ const WORD_HEAD_SHARE = 0.5;
  * means Bedrock is slow or throttling, and the words alone answer at once instead.
  */
 export const QUERY_EMBEDDING_BUDGET_MS = 2_000;
+/** At most one "searched by words alone" warning per this many ms (the count of questions since the last is in it). */
+const WORDS_ALONE_WARNING_INTERVAL_MS = 60_000;
 
 function emptyRetrieval(): Retrieval {
   return { hits: [], confidence: 0, corrections: [], unknown: [], knownCoverage: 0, unknownShare: 0, covered: false };
@@ -231,6 +233,8 @@ export class HandbookIndex {
   #vocabulary: { generation: string; vocabulary: Vocabulary } | undefined;
   #vectors: PassageVectors | undefined;
   #queryBudgetMs = QUERY_EMBEDDING_BUDGET_MS;
+  // While Bedrock is down every question fails to embed: one warning per interval, with the count since the last.
+  #wordsAloneWarning = { at: Number.NEGATIVE_INFINITY, since: 0 };
   readonly #sql: ReturnType<typeof prepareStatements>;
 
   constructor(options: HandbookIndexOptions) {
@@ -361,7 +365,7 @@ export class HandbookIndex {
     const pending = vectors.embedQuery(text);
     const ranked = this.#rank(query, options.antecedent);
     const lexical: Retrieval = { ...ranked.result, hits: ranked.scored.filter((entry) => entry.score > 0).slice(0, bounded).map((entry) => ranked.toHit(entry, entry.score)) };
-    const wordsAlone = (error: unknown): void => this.#log?.warn({ err: toError(error) }, 'question not embedded; handbook searched by words alone');
+    const wordsAlone = (error: unknown): void => this.#warnWordsAlone(error);
     let vector: Float32Array | undefined;
     if (lexical.covered) {
       try {
@@ -393,6 +397,14 @@ export class HandbookIndex {
       .sort(([a, x], [b, y]) => y - x || (entries.get(b)?.score ?? 0) - (entries.get(a)?.score ?? 0) || a - b);
     const hits = [...head.map((entry): [number, number] => [entry.row.id, fused.get(entry.row.id) ?? 0]), ...tail].slice(0, bounded);
     return { ...ranked.result, hits: hits.map(([id, score]) => ranked.toHit(entries.get(id)!, score)) };
+  }
+
+  #warnWordsAlone(error: unknown): void {
+    const now = Date.now();
+    this.#wordsAloneWarning.since += 1;
+    if (now - this.#wordsAloneWarning.at < WORDS_ALONE_WARNING_INTERVAL_MS) return;
+    this.#log?.warn({ err: toError(error), questions: this.#wordsAloneWarning.since }, 'question not embedded; handbook searched by words alone');
+    this.#wordsAloneWarning = { at: now, since: 0 };
   }
 
   /**
