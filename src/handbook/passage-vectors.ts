@@ -18,6 +18,8 @@ export interface PassageVectorsOptions {
   log?: HandbookLogger;
   /** Question vectors kept in memory (LRU), so a question asked again costs no call. Default {@link QUERY_CACHE_SIZE}. */
   queryCacheSize?: number;
+  /** How long a question's vector is kept, ms. Default {@link QUERY_CACHE_TTL_MS}. */
+  queryCacheTtlMs?: number;
 }
 
 /** A passage near a question, by cosine similarity. */
@@ -38,6 +40,11 @@ export interface SyncResult {
 
 /** Default of {@link PassageVectorsOptions.queryCacheSize}. */
 export const QUERY_CACHE_SIZE = 1_000;
+/**
+ * Default of {@link PassageVectors.queryCacheTtlMs}: a vector derives from what someone asked, so it
+ * is kept (in memory only, keyed by a hash of the text) for an hour at most.
+ */
+export const QUERY_CACHE_TTL_MS = 3_600_000;
 /** The text embedded for a passage is cut here: passages are a few hundred words, so only a pathological one is cut. */
 const MAX_PASSAGE_CHARS = 8_000;
 /** Vectors written per transaction during a pass: short write locks, and progress kept if the pass stops. */
@@ -85,7 +92,7 @@ export class PassageVectors {
     this.dimensions = options.dimensions;
     this.#embed = options.embed;
     this.#log = options.log;
-    this.#queries = new LRUCache({ max: options.queryCacheSize ?? QUERY_CACHE_SIZE });
+    this.#queries = new LRUCache({ max: options.queryCacheSize ?? QUERY_CACHE_SIZE, ttl: options.queryCacheTtlMs ?? QUERY_CACHE_TTL_MS });
     this.#sql = prepare(db);
   }
 
@@ -153,12 +160,13 @@ export class PassageVectors {
 
   /** The question's vector: from the LRU cache, else embedded (rejects when that fails). */
   async embedQuery(text: string): Promise<Float32Array> {
-    const cached = this.#queries.get(text);
+    const key = contentHash(text);
+    const cached = this.#queries.get(key);
     if (cached !== undefined) return cached;
     const vector = await this.#embed(text);
     if (vector.length !== this.dimensions) throw new RangeError(`embedding has ${vector.length} dimensions, expected ${this.dimensions}`);
     const unit = normalized(vector);
-    this.#queries.set(text, unit);
+    this.#queries.set(key, unit);
     return unit;
   }
 
