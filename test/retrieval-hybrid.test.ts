@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { HandbookIndex } from '../src/handbook/handbook-index.ts';
 import { PassageVectors } from '../src/handbook/passage-vectors.ts';
+import { reciprocalRankFusion } from '../src/handbook/rank-fusion.ts';
 import { createBedrockClient } from '../src/llm/bedrock-client.ts';
 import { LlmGateway } from '../src/llm/llm-gateway.ts';
 import type { LlmGatewayOptions } from '../src/llm/llm-gateway.ts';
@@ -105,6 +106,17 @@ function setup(fake: FakeBedrock, model = FAKE_EMBEDDING_MODEL_ID, existing?: { 
 }
 
 const invokes = (fake: FakeBedrock) => fake.calls.filter((call) => call.operation === 'invoke');
+
+void describe('reciprocal rank fusion', () => {
+  void it('sums 1 / (k + rank) over the rankings, so agreement beats one first place', () => {
+    const fused = reciprocalRankFusion([['a', 'b', 'c'], ['b', 'd', 'a']]);
+    assert.equal(fused.get('b'), 1 / 62 + 1 / 61);
+    assert.equal(fused.get('d'), 1 / 62);
+    const order = [...fused].sort(([, x], [, y]) => y - x).map(([item]) => item);
+    assert.deepEqual(order, ['b', 'a', 'd', 'c']);
+    assert.equal(reciprocalRankFusion([['a'], ['b']], { weights: [1, 0.5] }).get('b'), 0.5 / 61);
+  });
+});
 
 void describe('hybrid handbook search', () => {
   let fake: FakeBedrock;
