@@ -81,6 +81,8 @@ const envSchema = z.object({
   AWS_ENDPOINT_URL_BEDROCK_RUNTIME: url,
   BEDROCK_MODEL_ID: optionalString,
   BEDROCK_MAX_TOKENS: positiveInt(800, 8_192),
+  // 'off' turns hybrid search off (the handbook is then searched by words alone, as with AI off).
+  BEDROCK_EMBEDDING_MODEL_ID: z.string().trim().transform((value) => (value === '' ? 'amazon.titan-embed-text-v2:0' : value)).default('amazon.titan-embed-text-v2:0'),
   LLM_CONCURRENCY: positiveInt(16, 1_000),
   LLM_QUEUE_LIMIT: positiveInt(2_000, 100_000),
   LLM_REQUESTS_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(0),

@@ -5,6 +5,7 @@ import type { Config } from './config.ts';
 import { Engine } from './engine/engine.ts';
 import { ConfigError, toError } from './errors.ts';
 import { HandbookIndex } from './handbook/handbook-index.ts';
+import { PassageVectors } from './handbook/passage-vectors.ts';
 import type { InboxLimits } from './inbox/inbox-store.ts';
 import { InboxStore } from './inbox/inbox-store.ts';
 import type { InboxWorkerOptions } from './inbox/inbox-worker.ts';
@@ -28,8 +29,8 @@ export interface Core {
   engine: Engine;
   metrics: Metrics;
   log: Logger;
-  /** The LLM gateway, when AI answers are on. */
-  llm?: { gateway: LlmGateway; cache: AnswerCache };
+  /** The LLM gateway, when AI answers are on; with the embeddings gateway and passage vectors when hybrid search is on too. */
+  llm?: { gateway: LlmGateway; cache: AnswerCache; embeddings?: { gateway: LlmGateway; vectors: PassageVectors; sync(): Promise<void> } };
   /** The durable inbox: platform adapters store verified events here before their ack, and register a handler with the worker. */
   inbox: { store: InboxStore; worker: InboxWorker };
   /** Readiness for `/readyz`: the store takes writes and the engine is not saturated. */
@@ -106,6 +107,10 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
   inbox.worker.collectMetrics(metrics);
   const retention = new Retention(db, { days: env.RETENTION_DAYS, log, journal });
   retention.start();
+  // Passages are embedded in the background, after the first index and after each refresh: answers
+  // never wait for it, and until a passage has its vector it is found by words alone.
+  const embeddings = llm?.embeddings;
+  void embeddings?.sync();
   const refresh = setInterval(() => {
     try {
       const result = handbook.refresh();
@@ -114,6 +119,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
       // Keep serving the last good index; the next tick tries again.
       log.error({ err: toError(error) }, 'handbook re-index failed');
     }
+    void embeddings?.sync();
   }, HANDBOOK_REFRESH_MS);
   refresh.unref();
   return {
@@ -123,7 +129,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
     engine,
     metrics,
     log,
-    ...(llm === undefined ? {} : { llm: { gateway: llm.gateway, cache: llm.cache } }),
+    ...(llm === undefined ? {} : { llm: { gateway: llm.gateway, cache: llm.cache, ...(llm.embeddings === undefined ? {} : { embeddings: llm.embeddings }) } }),
     inbox,
     ready() {
       if (!isWritable(db)) return { ready: false, reason: 'store not writable' };
@@ -136,6 +142,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
       inbox.worker.halt();
       retention.stop();
       journal.close();
+      llm?.embeddings?.close();
       llm?.gateway.close();
       checkpoints?.stop();
       if (db.open) db.close();
@@ -192,5 +199,80 @@ function createLlm(config: Config, db: Db, handbook: HandbookIndex, log: Logger,
     { modelId, maxTokens: env.BEDROCK_MAX_TOKENS, handbookVersion: () => handbook.version, cacheAnswers: env.RETENTION_DAYS > 0 },
   );
   log.info({ region, modelId, endpoint: env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME === undefined ? 'aws' : 'override' }, 'AI answers on (Amazon Bedrock)');
-  return { gateway, cache, answerer };
+  const embeddings = env.BEDROCK_EMBEDDING_MODEL_ID === 'off' ? undefined : createEmbeddings(config, db, handbook, log, metrics);
+  return { gateway, cache, answerer, ...(embeddings === undefined ? {} : { embeddings }) };
+}
+
+/** Vectors per embedding call, and the vector size asked: 512 keeps nearly all of 1,024's retrieval quality at half the memory. */
+const EMBEDDING_DIMENSIONS = 512;
+/**
+ * The embeddings gateway's own limits: its own waiting line, rate and breaker (Bedrock's quotas are
+ * per model, and an embedding model that is not enabled must not open the breaker of answers), a
+ * short attempt deadline (Titan answers in tens of ms) and few attempts: a question never waits
+ * long for its vector, it is searched by words alone instead.
+ */
+const EMBEDDING_GATEWAY = { concurrency: 4, queueLimit: 200, timeoutMs: 5_000, maxAttempts: 2, maxThrottledAttempts: 3 } as const;
+
+/** Hybrid search: an embeddings gateway over Titan Text Embeddings, the passage vectors, and their background sync. */
+function createEmbeddings(config: Config, db: Db, handbook: HandbookIndex, log: Logger, metrics: Metrics) {
+  const { env } = config;
+  const model = env.BEDROCK_EMBEDDING_MODEL_ID;
+  const client = createBedrockClient({
+    region: env.AWS_REGION!,
+    modelId: model,
+    dimensions: EMBEDDING_DIMENSIONS,
+    ...(env.AWS_ACCESS_KEY_ID !== undefined && env.AWS_SECRET_ACCESS_KEY !== undefined
+      ? {
+          credentials: {
+            accessKeyId: env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+            ...(env.AWS_SESSION_TOKEN === undefined ? {} : { sessionToken: env.AWS_SESSION_TOKEN }),
+          },
+        }
+      : {}),
+    ...(env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME === undefined ? {} : { endpoint: env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME }),
+  });
+  const embedLog = log.child({ component: 'embeddings' });
+  const gateway = new LlmGateway(
+    client,
+    {
+      ...EMBEDDING_GATEWAY,
+      timeoutMs: Math.min(EMBEDDING_GATEWAY.timeoutMs, env.LLM_TIMEOUT_MS),
+      requestsPerMinute: env.LLM_REQUESTS_PER_MINUTE,
+      backoffBaseMs: env.LLM_BACKOFF_BASE_MS,
+      backoffMaxMs: Math.min(env.LLM_BACKOFF_MAX_MS, 2_000),
+      breakerFailures: env.LLM_BREAKER_FAILURES,
+      breakerCooldownMs: env.LLM_BREAKER_COOLDOWN_MS,
+    },
+    { log: embedLog },
+  );
+  const vectors = new PassageVectors(db, {
+    model,
+    dimensions: EMBEDDING_DIMENSIONS,
+    log: embedLog,
+    embed: async (text) => {
+      const result = await gateway.embed(text);
+      metrics.increment('hrbot_embedding_tokens_total', 'Tokens sent to the embedding model', {}, result.tokens);
+      return result.vector;
+    },
+  });
+  handbook.useEmbeddings(vectors);
+  const stop = new AbortController();
+  const sync = async (): Promise<void> => {
+    try {
+      await vectors.sync(stop.signal);
+    } catch (error) {
+      embedLog.error({ err: toError(error) }, 'handbook embedding pass failed');
+    }
+  };
+  log.info({ model, dimensions: EMBEDDING_DIMENSIONS }, 'hybrid handbook search on (Bedrock embeddings)');
+  return {
+    gateway,
+    vectors,
+    sync,
+    close() {
+      stop.abort();
+      gateway.close();
+    },
+  };
 }

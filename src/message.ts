@@ -70,6 +70,11 @@ export interface Reply {
   answerId?: string;
   /** Buttons the adapter may offer with the reply; each acts for whoever clicks it, never for the asker. */
   actions?: readonly ReplyAction[];
+  /**
+   * Shown to everyone where the question was asked, when the reply itself goes to the asker alone (a
+   * sensitive question in a channel): it says only that an answer was sent privately.
+   */
+  publicNote?: string;
 }
 
 /** A button offered with a reply: `forget` erases the clicking user's data (after a confirmation where the platform has one). */

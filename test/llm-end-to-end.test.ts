@@ -50,7 +50,11 @@ void describe('npm start with Bedrock configured', () => {
       // Wrapped at 80 columns: a long heading path puts its (file#anchor) on the next line.
       assert.match(stdout, /Sources:\n\s+- [^\n]*\n?[^\n]*\(pto\.md#/);
       assert.match(stdout, /parental-leave\.md#/);
-      assert.equal(fake.calls.length, 2);
+      // Two answers; hybrid search is on by default, so each question was embedded too (and passages in the background).
+      assert.equal(fake.calls.filter((call) => call.operation !== 'invoke').length, 2);
+      const embeddings = fake.calls.filter((call) => call.operation === 'invoke');
+      assert.ok(embeddings.length >= 2, `expected the questions embedded, saw ${embeddings.length} embedding calls`);
+      assert.ok(embeddings.every((call) => call.modelId === 'amazon.titan-embed-text-v2:0' && call.body.dimensions === 512));
       // The terminal chat logs to a file next to the database, not to the screen.
       assert.equal(stderr, '');
       assert.match(readFileSync(join(dir.path, 'hrbot.log'), 'utf8'), /AI answers on \(Amazon Bedrock\)/);

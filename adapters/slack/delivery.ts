@@ -236,6 +236,8 @@ export class MessageDelivery {
       for (const message of messages) {
         await this.#client.chat.postEphemeral({ channel, user: userId, ...thread, ...message });
       }
+      // The channel sees only that an answer was sent privately (after it was: never a note for an answer that failed).
+      if (reply.publicNote !== undefined) await this.#postFirst({ channel, ...thread, text: reply.publicNote });
       return;
     }
     if (this.#streamer !== undefined && streamTs !== undefined) {

@@ -96,6 +96,8 @@ interface Turn {
 const HISTORY_LIST_LIMIT = 10;
 /** Passages handed to the answerer: the model reads them all; the excerpt answerer shows the best few. */
 const ANSWER_PASSAGES = 8;
+/** What the channel sees of a sensitive question answered privately: nothing about the question or the answer. */
+export const PRIVATE_ANSWER_NOTE = "I've answered that privately: only the person who asked can see the answer.";
 /** Passages shown for `/hr policy`. */
 const POLICY_PASSAGES = 3;
 /** Most holidays listed for "the next holiday". */
@@ -376,7 +378,8 @@ export class Engine {
     // its answer shareable. A follow-up also searches with the question it follows, at a lower weight.
     const earlier = isFollowUp(question) ? this.#memory.recent(turn.conversation, turn.owner) : [];
     const previousQuestion = earlier.findLast((t) => t.role === 'user')?.text;
-    const retrieval = this.#handbook.retrieve(question, { limit: ANSWER_PASSAGES, ...(previousQuestion === undefined ? {} : { antecedent: previousQuestion }) });
+    // By words and, when AI is on, by meaning too (hybrid); /hr policy stays words alone, instant and without Bedrock.
+    const retrieval = await this.#handbook.retrieveHybrid(question, { limit: ANSWER_PASSAGES, ...(previousQuestion === undefined ? {} : { antecedent: previousQuestion }) });
     if (!retrieval.covered) return this.#remember(turn, 'ask', question, this.#shown(this.#notFound(question, sensitive), sensitive, turn));
     const result = await this.#answerer.answer({
       question,
@@ -410,7 +413,8 @@ export class Engine {
     const contact = this.#contactFor(sensitive.contactQueries);
     const line = contact === undefined ? '' : `\n\n_For anything about your own situation, you can talk to ${contact.contact} in confidence: ${contactDetails(contact)}._`;
     const text = reply.text.includes(contact?.email ?? '\u0000') ? reply.text : `${reply.text}${line}`;
-    return { ...reply, text, visibility: turn.message.conversationKind === 'dm' ? reply.visibility : 'private' };
+    if (turn.message.conversationKind === 'dm') return { ...reply, text };
+    return { ...reply, text, visibility: 'private', publicNote: PRIVATE_ANSWER_NOTE };
   }
 
   /** The first contact matching any of `queries`, in order. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
+import { toError } from '../errors.ts';
 import { writeTransaction } from '../store/database.ts';
 import type { Db } from '../store/database.ts';
 import { buildMatchExpression } from './fts-query.ts';
@@ -9,7 +10,9 @@ import type { HandbookFile } from './handbook-files.ts';
 import { HEADING_PATH_SEPARATOR, splitMarkdownSections } from './markdown-sections.ts';
 import type { MarkdownDocument } from './markdown-sections.ts';
 import { holdsTerm, indexPassage, scorePassage } from './passage-ranking.ts';
-import type { IndexedPassage, QueryTerm } from './passage-ranking.ts';
+import type { IndexedPassage, PassageScore, QueryTerm } from './passage-ranking.ts';
+import type { PassageVectors } from './passage-vectors.ts';
+import { reciprocalRankFusion } from './rank-fusion.ts';
 import { splitPassages } from './passages.ts';
 import { analyzeQuestion } from './query-analysis.ts';
 import { analyzeQuery, containsPhrase, normalizeWords, textWords } from './query-terms.ts';
@@ -160,6 +163,57 @@ interface ParsedPassage {
 
 interface ParsedFile { title: string; passages: ParsedPassage[] }
 
+/** A candidate passage with its score against the question. */
+interface ScoredPassage extends PassageScore {
+  row: PassageRow;
+}
+
+/** The candidates of one search, best first, and how to turn one into a hit (with the score to show). */
+interface Ranked {
+  result: Retrieval;
+  scored: ScoredPassage[];
+  toHit(entry: ScoredPassage, score: number): SearchHit;
+  /** Score more passages (e.g. the nearest by meaning) against the same question; returns every candidate, best first. */
+  extend(ids: readonly number[]): ScoredPassage[];
+}
+
+/**
+ * Passages taken from each ranking (words, meaning) into the fusion. Deeper than any result is long,
+ * so a passage ranked well by one and moderately by the other is seen by both.
+ */
+const FUSION_DEPTH = 30;
+/**
+ * Share of a hybrid result's places held by the word ranking's best, in its order; the rest are
+ * filled by reciprocal rank fusion. Measured with an offline embedder (Universal Sentence Encoder
+ * lite) on the eval sets: fusing the whole list lost answers that only the handbook's own words
+ * find, keeping half of it lost none and gave the model more.
+ */
+const WORD_HEAD_SHARE = 0.5;
+/**
+ * The longest a question waits for its vector, in ms: Titan answers in tens of ms, so a longer wait
+ * means Bedrock is slow or throttling, and the words alone answer at once instead.
+ */
+export const QUERY_EMBEDDING_BUDGET_MS = 2_000;
+/** At most one "searched by words alone" warning per this many ms (the count of questions since the last is in it). */
+const WORDS_ALONE_WARNING_INTERVAL_MS = 60_000;
+
+function emptyRetrieval(): Retrieval {
+  return { hits: [], confidence: 0, corrections: [], unknown: [], knownCoverage: 0, unknownShare: 0, covered: false };
+}
+
+/** The promise's value, or undefined when it takes longer than `ms` (its rejection still rejects). */
+async function withinBudget<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * The HR handbook: markdown files in KNOWLEDGE_DIR, split into passages and indexed in SQLite FTS5,
  * plus the holiday calendar and HR contact table kept in memory. Call {@link refresh} at start-up
@@ -177,6 +231,10 @@ export class HandbookIndex {
   // Files that failed, by path, with the hash that failed: not retried (or logged) until they change.
   #unreadable = new Map<string, { sha256: string; reason: string }>();
   #vocabulary: { generation: string; vocabulary: Vocabulary } | undefined;
+  #vectors: PassageVectors | undefined;
+  #queryBudgetMs = QUERY_EMBEDDING_BUDGET_MS;
+  // While Bedrock is down every question fails to embed: one warning per interval, with the count since the last.
+  #wordsAloneWarning = { at: Number.NEGATIVE_INFINITY, since: 0 };
   readonly #sql: ReturnType<typeof prepareStatements>;
 
   constructor(options: HandbookIndexOptions) {
@@ -282,30 +340,108 @@ export class HandbookIndex {
    * concepts are searched too, at a lower weight, and do not count towards confidence.
    */
   retrieve(query: string, options: { limit?: number; antecedent?: string } = {}): Retrieval {
-    const empty: Retrieval = { hits: [], confidence: 0, corrections: [], unknown: [], knownCoverage: 0, unknownShare: 0, covered: false };
     const bounded = Math.min(Math.floor(options.limit ?? 3), MAX_SEARCH_LIMIT);
-    if (!(bounded >= 1)) return empty;
+    if (!(bounded >= 1)) return emptyRetrieval();
+    const ranked = this.#rank(query, options.antecedent);
+    return { ...ranked.result, hits: ranked.scored.filter((entry) => entry.score > 0).slice(0, bounded).map((entry) => ranked.toHit(entry, entry.score)) };
+  }
+
+  /**
+   * {@link retrieve}, fused with the passages nearest the question by meaning when embeddings are
+   * attached ({@link useEmbeddings}): reciprocal rank fusion of the word ranking and the vector
+   * ranking. Whether the handbook covers the question is still judged by words. Never fails for the
+   * embeddings: when the question cannot be embedded within {@link QUERY_EMBEDDING_BUDGET_MS} (or
+   * the budget given to {@link useEmbeddings}), or
+   * no passage has a vector yet, it is the word ranking alone.
+   */
+  async retrieveHybrid(query: string, options: { limit?: number; antecedent?: string } = {}): Promise<Retrieval> {
+    const vectors = this.#vectors;
+    if (vectors === undefined) return this.retrieve(query, options);
+    const bounded = Math.min(Math.floor(options.limit ?? 3), MAX_SEARCH_LIMIT);
+    if (!(bounded >= 1)) return emptyRetrieval();
+    // Asked at once, so Bedrock works while the words are ranked. A follow-up is embedded with the
+    // question it leans on: "and in Ireland?" means nothing alone.
+    const text = options.antecedent === undefined ? query : `${options.antecedent}\n${query}`;
+    const pending = vectors.embedQuery(text);
+    const ranked = this.#rank(query, options.antecedent);
+    const lexical: Retrieval = { ...ranked.result, hits: ranked.scored.filter((entry) => entry.score > 0).slice(0, bounded).map((entry) => ranked.toHit(entry, entry.score)) };
+    const wordsAlone = (error: unknown): void => this.#warnWordsAlone(error);
+    let vector: Float32Array | undefined;
+    if (lexical.covered) {
+      try {
+        vector = await withinBudget(pending, this.#queryBudgetMs);
+      } catch (error) {
+        wordsAlone(error);
+        return lexical;
+      }
+    }
+    if (vector === undefined) {
+      // Not needed, or too late: the call goes on (its vector is cached for the question asked again).
+      pending.catch(wordsAlone);
+      return lexical;
+    }
+    const near = vectors.nearest(vector, FUSION_DEPTH);
+    if (near.length === 0) return lexical;
+
+    const words = ranked.extend(near.map((passage) => passage.id)).filter((entry) => entry.score > 0).slice(0, FUSION_DEPTH);
+    const fused = reciprocalRankFusion([words.map((entry) => entry.row.id), near.map((passage) => passage.id)]);
+    const entries = new Map(ranked.scored.map((entry) => [entry.row.id, entry]));
+    // The word ranking's head stays first, in its order: it is strong on the handbook's own terms
+    // (a local word such as "Elternzeit" that a general embedding model does not know), and the
+    // excerpts shown when the model cannot answer come from it. Meaning fills the rest of the list
+    // by fusion, where it finds what words missed.
+    const head = words.slice(0, Math.max(1, Math.floor(bounded * WORD_HEAD_SHARE)));
+    const inHead = new Set(head.map((entry) => entry.row.id));
+    const tail = [...fused]
+      .filter(([id]) => entries.has(id) && !inHead.has(id))
+      .sort(([a, x], [b, y]) => y - x || (entries.get(b)?.score ?? 0) - (entries.get(a)?.score ?? 0) || a - b);
+    const hits = [...head.map((entry): [number, number] => [entry.row.id, fused.get(entry.row.id) ?? 0]), ...tail].slice(0, bounded);
+    return { ...ranked.result, hits: hits.map(([id, score]) => ranked.toHit(entries.get(id)!, score)) };
+  }
+
+  #warnWordsAlone(error: unknown): void {
+    const now = Date.now();
+    this.#wordsAloneWarning.since += 1;
+    if (now - this.#wordsAloneWarning.at < WORDS_ALONE_WARNING_INTERVAL_MS) return;
+    this.#log?.warn({ err: toError(error), questions: this.#wordsAloneWarning.since }, 'question not embedded; handbook searched by words alone');
+    this.#wordsAloneWarning = { at: now, since: 0 };
+  }
+
+  /**
+   * Attach passage vectors: {@link retrieveHybrid} then fuses the nearest passages by meaning with
+   * the word ranking. Their {@link PassageVectors.sync} is the caller's to run (after each refresh).
+   * `queryBudgetMs`: the longest a question waits for its vector (default {@link QUERY_EMBEDDING_BUDGET_MS}).
+   */
+  useEmbeddings(vectors: PassageVectors, options: { queryBudgetMs?: number } = {}): void {
+    this.#vectors = vectors;
+    this.#queryBudgetMs = options.queryBudgetMs ?? QUERY_EMBEDDING_BUDGET_MS;
+  }
+
+  /**
+   * Every candidate passage scored against the question (the full-text matches, plus `extraIds`,
+   * e.g. the passages nearest by meaning), best first, with the confidence of the best one.
+   */
+  #rank(query: string, antecedent: string | undefined): Ranked {
+    const empty = emptyRetrieval();
     const vocabulary = this.#currentVocabulary();
     const own = analyzeQuestion(query, vocabulary, { weight: 1, own: true });
     const terms: QueryTerm[] = [...own.terms];
-    if (options.antecedent !== undefined) {
+    if (antecedent !== undefined) {
       const labels = new Set(own.terms.map((term) => term.label));
-      const earlier = analyzeQuestion(options.antecedent, vocabulary, { weight: ANTECEDENT_WEIGHT, own: false });
+      const earlier = analyzeQuestion(antecedent, vocabulary, { weight: ANTECEDENT_WEIGHT, own: false });
       terms.push(...earlier.terms.filter((term) => !labels.has(term.label)));
     }
     const result: Retrieval = { ...empty, corrections: own.corrections, unknown: own.unknown };
+    const nothing: Ranked = { result, scored: [], toHit: () => { throw new RangeError('no passages'); }, extend: () => [] };
     const match = buildMatchExpression(terms);
-    if (match === undefined) return result;
+    if (match === undefined) return nothing;
 
     let ids: number[];
     let candidates: PassageRow[];
     try {
       ids = this.#sql.candidates.all(match, CANDIDATES) as number[];
-      if (ids.length === 0) return result;
-      // The passages beside each candidate, for context: ids are consecutive within a file.
-      const wanted = new Set(ids);
-      for (const id of ids) wanted.add(id - 1).add(id + 1);
-      candidates = this.#sql.passages.all(JSON.stringify([...wanted])) as PassageRow[];
+      if (ids.length === 0) return nothing;
+      candidates = this.#loadWithNeighbours(ids);
     } catch (error) {
       throw new HandbookError('handbook_search_failed', 'Searching the handbook index failed', { cause: error });
     }
@@ -338,18 +474,35 @@ export class HandbookIndex {
       });
     }
 
-    const scored = [];
-    // Only the full-text matches are candidates; their neighbours were loaded for context.
-    for (const id of ids) {
-      const row = byId.get(id);
-      if (row === undefined) continue;
-      const beside = [neighbour(row, -1), neighbour(row, 1)].filter((other) => other !== undefined).map(indexOf);
-      const value = scorePassage(terms, indexOf(row), beside, vocabulary.averageBodyLength, heldByFile.get(row.path));
-      if (value.score > 0) scored.push({ row, ...value });
-    }
-    scored.sort((a, b) => b.score - a.score || a.row.id - b.row.id);
+    const scored: ScoredPassage[] = [];
+    const scoredIds = new Set<number>();
+    // Only the full-text matches (and passages added by `extend`) are candidates; their neighbours are loaded for context.
+    const score = (list: readonly number[]): void => {
+      for (const id of list) {
+        const row = byId.get(id);
+        if (row === undefined || scoredIds.has(id)) continue;
+        scoredIds.add(id);
+        const beside = [neighbour(row, -1), neighbour(row, 1)].filter((other) => other !== undefined).map(indexOf);
+        const value = scorePassage(terms, indexOf(row), beside, vocabulary.averageBodyLength, heldByFile.get(row.path));
+        scored.push({ row, ...value });
+      }
+      scored.sort((a, b) => b.score - a.score || a.row.id - b.row.id);
+    };
+    score(ids);
+    const extend = (more: readonly number[]): ScoredPassage[] => {
+      const missing = more.filter((id) => !byId.has(id));
+      if (missing.length > 0) {
+        try {
+          for (const row of this.#loadWithNeighbours(missing)) if (!byId.has(row.id)) byId.set(row.id, row);
+        } catch (error) {
+          throw new HandbookError('handbook_search_failed', 'Searching the handbook index failed', { cause: error });
+        }
+      }
+      score(more);
+      return scored;
+    };
 
-    result.hits = scored.slice(0, bounded).map(({ row, score, matched }) => {
+    const toHit = ({ row, matched }: ScoredPassage, score: number): SearchHit => {
       const before = neighbour(row, -1);
       const after = neighbour(row, 1);
       return {
@@ -367,12 +520,22 @@ export class HandbookIndex {
         ...(before === undefined ? {} : { before: before.body }),
         ...(after === undefined ? {} : { after: after.body }),
       };
-    });
-    result.confidence = scored[0]?.coverage ?? 0;
-    result.knownCoverage = scored[0]?.knownCoverage ?? 0;
-    result.unknownShare = scored[0]?.unknownShare ?? 0;
-    result.covered = result.hits.length > 0 && result.confidence >= MIN_CONFIDENCE && result.unknownShare < MAX_UNKNOWN_SHARE;
-    return result;
+    };
+    // Confidence is the best word match's: a passage found by meaning alone does not make the
+    // handbook cover a question its words never speak of.
+    const best = scored[0] !== undefined && scored[0].score > 0 ? scored[0] : undefined;
+    result.confidence = best?.coverage ?? 0;
+    result.knownCoverage = best?.knownCoverage ?? 0;
+    result.unknownShare = best?.unknownShare ?? 0;
+    result.covered = best !== undefined && result.confidence >= MIN_CONFIDENCE && result.unknownShare < MAX_UNKNOWN_SHARE;
+    return { result, scored, toHit, extend };
+  }
+
+  /** Passages by id, with the passages just before and after each (ids are consecutive within a file). */
+  #loadWithNeighbours(ids: readonly number[]): PassageRow[] {
+    const wanted = new Set<number>();
+    for (const id of ids) wanted.add(id - 1).add(id).add(id + 1);
+    return this.#sql.passages.all(JSON.stringify([...wanted])) as PassageRow[];
   }
 
   /**

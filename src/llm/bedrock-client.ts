@@ -1,9 +1,9 @@
 /**
- * The only module that imports the AWS SDK. It turns Bedrock's Converse and ConverseStream into two
- * small functions over plain types, so the gateway, its tests and the rest of the bot never see SDK
- * shapes.
+ * The only module that imports the AWS SDK. It turns Bedrock's Converse and ConverseStream (and
+ * InvokeModel for text embeddings) into small functions over plain types, so the gateway, its tests
+ * and the rest of the bot never see SDK shapes.
  */
-import { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand } from '@aws-sdk/client-bedrock-runtime';
+import { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand, InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
 import type { BedrockRuntimeClientConfig, Message } from '@aws-sdk/client-bedrock-runtime';
 import { LlmUnavailableError } from '../errors.ts';
 
@@ -29,13 +29,26 @@ export interface ModelResponse {
   usage: { input: number; output: number };
 }
 
+/** A text's embedding, and the tokens Bedrock counted for it. */
+export interface Embedding {
+  vector: Float32Array;
+  tokens: number;
+}
+
 /** Bedrock as the gateway sees it; tests of the gateway drive the real one against the fake server. */
 export interface ModelClient {
   converse(request: ModelRequest, signal: AbortSignal): Promise<ModelResponse>;
   /** Streams text pieces to `onDelta` (awaited, in order); resolves only when the model said it stopped. */
   converseStream(request: ModelRequest, signal: AbortSignal, onDelta: (text: string) => Promise<void>): Promise<ModelResponse>;
+  /** Embed one text with the model (an embedding model: see {@link createBedrockClient}'s `embedding` option). */
+  embed(text: string, signal: AbortSignal): Promise<Embedding>;
   destroy(): void;
 }
+
+/** Titan Text Embeddings V2 takes at most 50,000 characters (and 8,192 tokens) per text. */
+export const MAX_EMBEDDING_CHARS = 50_000;
+/** The output sizes Titan Text Embeddings V2 accepts. */
+export const EMBEDDING_DIMENSIONS = [256, 512, 1024] as const;
 
 /** How to reach Bedrock. */
 export interface BedrockClientOptions {
@@ -48,6 +61,15 @@ export interface BedrockClientOptions {
    * environment itself; we pass it explicitly only when the configuration came from somewhere else.
    */
   endpoint?: string;
+  /** Vector size asked of an embedding model (Titan Text Embeddings V2: 256, 512 or 1024). Default 512. */
+  dimensions?: (typeof EMBEDDING_DIMENSIONS)[number];
+}
+
+/** Bedrock answered an embedding request with something that is not a vector of the size asked. */
+export class MalformedEmbeddingError extends LlmUnavailableError {
+  constructor(message: string) {
+    super('llm_embedding_malformed', message);
+  }
 }
 
 /** A stream that ended without messageStop was cut: never treat it as a complete answer. */
@@ -110,8 +132,34 @@ export function createBedrockClient(options: BedrockClientOptions): ModelClient 
       return { text, stopReason, usage };
     },
 
+    async embed(text, signal) {
+      const dimensions = options.dimensions ?? 512;
+      // Titan Text Embeddings V2's own body (InvokeModel): unit-length vectors, so a dot product is the cosine.
+      const body = JSON.stringify({ inputText: text.slice(0, MAX_EMBEDDING_CHARS), dimensions, normalize: true });
+      const out = await client.send(
+        new InvokeModelCommand({ modelId, contentType: 'application/json', accept: 'application/json', body: new TextEncoder().encode(body) }),
+        { abortSignal: signal },
+      );
+      return parseEmbedding(out.body.transformToString(), dimensions);
+    },
+
     destroy() {
       client.destroy();
     },
   };
+}
+
+function parseEmbedding(json: string, dimensions: number): Embedding {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch (error) {
+    throw new MalformedEmbeddingError(`embedding response is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const record = (parsed ?? {}) as { embedding?: unknown; inputTextTokenCount?: unknown };
+  const values = record.embedding;
+  if (!Array.isArray(values) || values.length !== dimensions || !values.every((value) => typeof value === 'number' && Number.isFinite(value))) {
+    throw new MalformedEmbeddingError(`embedding response has no vector of ${dimensions} numbers`);
+  }
+  return { vector: Float32Array.from(values as number[]), tokens: typeof record.inputTextTokenCount === 'number' ? record.inputTextTokenCount : 0 };
 }

@@ -7,7 +7,7 @@ import type { Metrics } from '../metrics.ts';
 import { AdaptiveLimit } from './adaptive-limit.ts';
 import { AdaptiveRate } from './adaptive-rate.ts';
 import type { RateTicket, ThrottleResponse } from './adaptive-rate.ts';
-import type { ModelClient, ModelRequest, ModelResponse } from './bedrock-client.ts';
+import type { Embedding, ModelClient, ModelRequest, ModelResponse } from './bedrock-client.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 import type { BreakerState } from './circuit-breaker.ts';
 import type { Classified } from './retry-policy.ts';
@@ -57,6 +57,14 @@ export interface GatewayResult extends ModelResponse {
   shared: boolean;
   streamed: boolean;
 }
+
+/** An embedding plus how it was obtained. */
+export interface EmbeddingResult extends Embedding {
+  attempts: number;
+}
+
+/** One attempt's work: the Bedrock call, given the attempt's abort signal and (for a stream) where text goes. */
+type Operation<T> = (signal: AbortSignal, onDelta: ((text: string) => Promise<void>) | undefined) => Promise<T>;
 
 /** Totals since start, for the benchmark and tests. */
 export interface GatewayStats {
@@ -186,7 +194,10 @@ export class LlmGateway {
         return leader.then((result) => ({ ...result, shared: true }));
       }
     }
-    const call = this.#call(request, options);
+    const call = this.#call<ModelResponse>(
+      (signal, onDelta) => (onDelta === undefined ? this.#client.converse(request, signal) : this.#client.converseStream(request, signal, onDelta)),
+      options,
+    ).then(({ value, attempts }) => ({ ...value, attempts, shared: false, streamed: options.onDelta !== undefined }));
     if (key !== undefined) {
       this.#inflight.set(key, call);
       const forget = (): void => {
@@ -198,6 +209,15 @@ export class LlmGateway {
     return call;
   }
 
+  /**
+   * Embed a text (the client's model must be an embedding model), with the same waiting line,
+   * adaptive rate, retries and breaker as {@link complete}. Rejects like it.
+   */
+  async embed(text: string): Promise<EmbeddingResult> {
+    const { value, attempts } = await this.#call<Embedding>((signal) => this.#client.embed(text, signal), {});
+    return { ...value, attempts };
+  }
+
   /** Abort attempts in flight and stop retries; later calls are refused. */
   close(): void {
     // Waiting tasks are not dropped (their callers would never hear back): each starts, sees the
@@ -206,7 +226,7 @@ export class LlmGateway {
     this.#client.destroy();
   }
 
-  async #call(request: ModelRequest, options: CallOptions): Promise<GatewayResult> {
+  async #call<T>(operation: Operation<T>, options: CallOptions): Promise<{ value: T; attempts: number }> {
     if (this.#closing.signal.aborted) throw new LlmUnavailableError('llm_closed', 'LLM gateway closed');
     if (!this.#breaker.tryAcquire()) {
       this.#stats.breakerRejections += 1;
@@ -222,7 +242,7 @@ export class LlmGateway {
     this.#admitted += 1;
     this.#stats.calls += 1;
     try {
-      const result = await this.#attempts(request, options);
+      const result = await this.#attempts(operation, options);
       this.#breaker.recordSuccess();
       this.#count('ok');
       return result;
@@ -231,7 +251,7 @@ export class LlmGateway {
     }
   }
 
-  async #attempts(request: ModelRequest, options: CallOptions): Promise<GatewayResult> {
+  async #attempts<T>(operation: Operation<T>, options: CallOptions): Promise<{ value: T; attempts: number }> {
     let throttled = 0;
     for (let attempt = 1; ; attempt++) {
       let emitted = false;
@@ -276,9 +296,7 @@ export class LlmGateway {
             const onClose = () => controller.abort(this.#closing.signal.reason);
             this.#closing.signal.addEventListener('abort', onClose, { once: true });
             try {
-              return onDelta === undefined
-                ? await this.#client.converse(request, controller.signal)
-                : await this.#client.converseStream(request, controller.signal, onDelta);
+              return await operation(controller.signal, onDelta);
             } finally {
               clearTimeout(timer);
               this.#closing.signal.removeEventListener('abort', onClose);
@@ -289,7 +307,7 @@ export class LlmGateway {
         this.#attempt('ok', sent);
         this.#limit.onSuccess();
         this.#rate.onSuccess(ticket);
-        return { ...response, attempts: attempt, shared: false, streamed: onDelta !== undefined };
+        return { value: response, attempts: attempt };
       } catch (error) {
         if (this.#closing.signal.aborted) throw new LlmUnavailableError('llm_closed', 'LLM gateway closed', { cause: error });
         const failure = classify(error, timedOut);

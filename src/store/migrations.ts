@@ -312,4 +312,24 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 10,
+    name: 'handbook-passage-embeddings',
+    up(db) {
+      // Dense vectors of handbook passages, for hybrid search when AI is on. Keyed by the hash of the
+      // text embedded and the model, not by passage id: a re-index gives passages new ids, but an
+      // unchanged passage keeps its vector, so only what changed is embedded again. Vectors of
+      // passages that no longer exist, or of another model, are pruned after each embedding pass.
+      db.exec(`
+        CREATE TABLE handbook_embeddings (
+          content_hash TEXT NOT NULL,
+          model TEXT NOT NULL,
+          dimensions INTEGER NOT NULL,
+          vector BLOB NOT NULL,
+          created_at INTEGER NOT NULL,
+          PRIMARY KEY (content_hash, model)
+        ) WITHOUT ROWID;
+      `);
+    },
+  },
 ];

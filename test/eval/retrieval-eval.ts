@@ -10,6 +10,7 @@ import type { Answerer, AnswerRequest, AnswerResult } from '../../src/answer/ans
 import { sourceOf } from '../../src/answer/answerer.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { HandbookIndex } from '../../src/handbook/handbook-index.ts';
+import { PassageVectors } from '../../src/handbook/passage-vectors.ts';
 import { buildPrompt } from '../../src/llm/prompt.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import type { IncomingMessage, Reply } from '../../src/message.ts';
@@ -44,6 +45,13 @@ export interface EvalSet {
 export interface SensitiveQuestion {
   q: string;
   private: boolean;
+}
+
+/** Dense embeddings for a hybrid run: the passages and questions are embedded with `embed`. */
+export interface EvalEmbedder {
+  name: string;
+  dimensions: number;
+  embed(text: string): Promise<Float32Array>;
 }
 
 /** Hit counts over one set. */
@@ -125,12 +133,19 @@ interface Harness {
   close(): void;
 }
 
-function harness(dir: string): Harness {
+async function harness(dir: string, embedder?: EvalEmbedder): Promise<Harness> {
   const root = mkdtempSync(join(tmpdir(), 'hrbot-eval-'));
   const db = openDatabase(join(root, 'hrbot.db'));
   const log = silentLogger();
   const handbook = new HandbookIndex({ db, dir });
   handbook.refresh();
+  if (embedder !== undefined) {
+    const vectors = new PassageVectors(db, { model: embedder.name, dimensions: embedder.dimensions, embed: (text) => embedder.embed(text) });
+    const synced = await vectors.sync();
+    if (synced.missing > 0) throw new Error(`${synced.missing} passages could not be embedded with ${embedder.name}`);
+    // No budget worth the name: an evaluation waits for every question's vector.
+    handbook.useEmbeddings(vectors, { queryBudgetMs: 60_000 });
+  }
   const options = {
     maxMessageChars: 4_000,
     limits: { perMinute: 10_000, dailyQuestions: 1_000_000 },
@@ -190,11 +205,11 @@ function checkFixture(set: EvalSet, dir: string): void {
 }
 
 /** Ask every question of a set, AI off and AI on, and count the hits. */
-export async function evaluateSet(set: EvalSet): Promise<EvalFigures> {
+export async function evaluateSet(set: EvalSet, embedder?: EvalEmbedder): Promise<EvalFigures> {
   const started = performance.now();
   const dir = resolve(ROOT, set.handbook);
   checkFixture(set, dir);
-  const h = harness(dir);
+  const h = await harness(dir, embedder);
   const figures: EvalFigures = {
     name: set.name,
     files: (h.db.prepare('SELECT count(*) FROM handbook_files').pluck().get() as number) ?? 0,
@@ -237,7 +252,7 @@ export async function evaluateSet(set: EvalSet): Promise<EvalFigures> {
       figures.covered += 1;
       if (question.after === undefined) {
         figures.searched += 1;
-        const hits = h.handbook.search(question.q, 3);
+        const hits = (await h.handbook.retrieveHybrid(question.q, { limit: 3 })).hits;
         const answers = expected(question);
         const isAnswer = (hit: { file: string; text: string }): boolean =>
           answers.some((answer) => answer.file === hit.file && normalize(hit.text).includes(normalize(answer.phrase)));
@@ -260,7 +275,7 @@ export async function evaluateSet(set: EvalSet): Promise<EvalFigures> {
 
 /** How sensitive questions asked in a Slack channel are answered: privately or not. */
 export async function evaluateSensitive(questions: readonly SensitiveQuestion[], handbookDir: string): Promise<{ sensitive: number; detected: number; ordinary: number; falseAlarms: number; misses: string[] }> {
-  const h = harness(resolve(ROOT, handbookDir));
+  const h = await harness(resolve(ROOT, handbookDir));
   const result = { sensitive: 0, detected: 0, ordinary: 0, falseAlarms: 0, misses: [] as string[] };
   try {
     for (const [i, question] of questions.entries()) {

@@ -1,5 +1,6 @@
 /**
- * A fake Amazon Bedrock Runtime (Converse / ConverseStream) for tests and benchmarks.
+ * A fake Amazon Bedrock Runtime (Converse / ConverseStream, and InvokeModel for Titan Text Embeddings
+ * V2: see fake-embeddings.ts) for tests and benchmarks.
  *
  * The real `@aws-sdk/client-bedrock-runtime` client talks to it over real sockets, so the SDK's own
  * serialisation, signing, error mapping, retries and event-stream decoding are all exercised.
@@ -21,11 +22,12 @@ import net from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { finished as streamFinished } from 'node:stream/promises';
 import { seededRandom } from '../support/seeded-random.ts';
+import { checkEmbeddingRequest, embeddingResponse } from './fake-embeddings.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Public types
 
-export type FakeOperation = 'converse' | 'converse-stream';
+export type FakeOperation = 'converse' | 'converse-stream' | 'invoke';
 
 /** HTTP statuses Bedrock Runtime uses for its modelled errors. */
 export type FaultStatus = 400 | 403 | 404 | 408 | 424 | 429 | 500 | 503;
@@ -131,12 +133,26 @@ export interface RandomFaults {
   seed?: number;
 }
 
+/** The embedding model the fake serves on InvokeModel (any `amazon.titan-embed-text-v2` id is accepted). */
+export const FAKE_EMBEDDING_MODEL_ID = 'amazon.titan-embed-text-v2:0';
+
 /** The model id tests configure the bot with. */
 export const FAKE_MODEL_ID = 'anthropic.claude-3-haiku-20240307-v1:0';
 
-/** The environment that turns AI answers on against a fake Bedrock at `endpoint`, with throwaway credentials. */
-export function bedrockEnv(endpoint: string, modelId = FAKE_MODEL_ID): Record<string, string> {
-  return { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y', BEDROCK_MODEL_ID: modelId, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: endpoint };
+/**
+ * The environment that turns AI answers on against a fake Bedrock at `endpoint`, with throwaway
+ * credentials. Hybrid search (embedding calls at start and per question) is off unless `embeddings`
+ * is true, so tests that count or fault the model's calls see only the answers' calls.
+ */
+export function bedrockEnv(endpoint: string, modelId = FAKE_MODEL_ID, options: { embeddings?: boolean } = {}): Record<string, string> {
+  return {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'x',
+    AWS_SECRET_ACCESS_KEY: 'y',
+    BEDROCK_MODEL_ID: modelId,
+    BEDROCK_EMBEDDING_MODEL_ID: options.embeddings === true ? FAKE_EMBEDDING_MODEL_ID : 'off',
+    AWS_ENDPOINT_URL_BEDROCK_RUNTIME: endpoint,
+  };
 }
 
 export interface FakeBedrockOptions {
@@ -164,10 +180,10 @@ export interface FakeBedrock {
   /** Errors seen on sockets/streams (client resets and the like), for debugging a test. */
   readonly transportErrors: Error[];
   reply(fn: ReplyFn): void;
-  /** The next `n` requests get `fault` (before any `setFault` fault and before the quota). */
-  failNext(n: number, fault: FakeFault): void;
-  /** Every request gets `fault` until cleared with `null`. */
-  setFault(fault: FakeFault | null): void;
+  /** The next `n` requests (of `only.operation`, when given) get `fault` (before any `setFault` fault and before the quota). */
+  failNext(n: number, fault: FakeFault, only?: { operation?: FakeOperation }): void;
+  /** Every request (of `only.operation`, when given) gets `fault` until cleared with `null`. */
+  setFault(fault: FakeFault | null, only?: { operation?: FakeOperation }): void;
   /** Sliding-window request quota; `null` removes it. */
   setQuota(quota: QuotaOptions | null): void;
   /** Random throttles and errors from now on (the generator restarts from the seed); `null` stops them. */
@@ -379,7 +395,7 @@ function h1Exchange(req: IncomingMessage, res: ServerResponse): Exchange {
 // ---------------------------------------------------------------------------------------------------
 // Helpers
 
-const ROUTE = /^\/model\/([^/]+)\/(converse|converse-stream)$/;
+const ROUTE = /^\/model\/([^/]+)\/(converse|converse-stream|invoke)$/;
 
 const CORAL = 'http://internal.amazon.com/coral/com.amazon.bedrock/';
 /** The message real Bedrock sends with a ThrottlingException. */
@@ -490,8 +506,8 @@ class FakeBedrockServer implements FakeBedrock {
 
   readonly #options: Required<Omit<FakeBedrockOptions, 'quota' | 'reply' | 'randomFaults'>> & Pick<FakeBedrockOptions, 'quota' | 'reply' | 'randomFaults'>;
   #reply: ReplyFn;
-  #queued: FakeFault[] = [];
-  #fault: FakeFault | null = null;
+  #queued: { fault: FakeFault; operation: FakeOperation | undefined }[] = [];
+  #fault: { fault: FakeFault; operation: FakeOperation | undefined } | null = null;
   #quota: QuotaOptions | null;
   #randomFaults: { faults: RandomFaults; next: () => number } | null = null;
   /** Admission times (ms) inside the current quota window, oldest first. */
@@ -615,7 +631,7 @@ class FakeBedrockServer implements FakeBedrock {
     const parsed = parseJson(raw.toString('utf8'));
     // Unparsable bodies keep their raw text in `calls`, so a test can see what was sent.
     const body = parsed.ok ? parsed.value : raw.toString('utf8');
-    const operation: FakeOperation = route?.[2] === 'converse-stream' ? 'converse-stream' : 'converse';
+    const operation: FakeOperation = route?.[2] === 'converse-stream' ? 'converse-stream' : route?.[2] === 'invoke' ? 'invoke' : 'converse';
     const modelId = route?.[1] ? decodeURIComponent(route[1]) : '';
     const { protocol, headers } = exchange;
     if (this.calls.length < this.#options.maxCalls) this.calls.push({ operation, modelId, body, at, protocol, attempt: attemptOf(headers), headers });
@@ -626,7 +642,9 @@ class FakeBedrockServer implements FakeBedrock {
     if (!parsed.ok) return this.#sendError(exchange, settle, 400, 'ValidationException', 'Request body is not valid JSON.');
 
     // Queued faults go first, then the standing one; rejections never count against the quota.
-    const fault = this.#queued.shift() ?? this.#fault ?? undefined;
+    const applies = (entry: { operation: FakeOperation | undefined }): boolean => entry.operation === undefined || entry.operation === operation;
+    const queuedAt = this.#queued.findIndex(applies);
+    const fault = (queuedAt === -1 ? undefined : this.#queued.splice(queuedAt, 1)[0]?.fault) ?? (this.#fault !== null && applies(this.#fault) ? this.#fault.fault : undefined);
     if (isRejection(fault)) {
       switch (fault.kind) {
         case 'throttle':
@@ -664,6 +682,7 @@ class FakeBedrockServer implements FakeBedrock {
     const started = Date.now();
     const delay = this.#latencyMs + (fault?.kind === 'slow' ? fault.delayMs : 0);
     if (!(await sleep(delay, signal))) return 'failed';
+    if (operation === 'invoke') return this.#embed(exchange, settle, modelId, body, fault);
 
     const request = toFakeRequest(operation, modelId, body);
     let answer: FakeAnswer | undefined;
@@ -750,6 +769,29 @@ class FakeBedrockServer implements FakeBedrock {
     return 'succeeded';
   }
 
+  /**
+   * InvokeModel on Titan Text Embeddings V2 (the only model the fake serves on InvokeModel): the body
+   * checked as the model does, then a deterministic vector. `empty` and `break-stream` faults send a
+   * body without a vector and half a body.
+   */
+  async #embed(exchange: Exchange, settle: Settle, modelId: string, body: unknown, fault: FakeFault | undefined): Promise<Outcome> {
+    if (!modelId.startsWith('amazon.titan-embed-text-v2')) {
+      return this.#sendError(exchange, settle, 400, 'ValidationException', `The provided model identifier is invalid for InvokeModel in this fake: ${modelId}.`);
+    }
+    const request = checkEmbeddingRequest(body);
+    if (!request.ok) return this.#sendError(exchange, settle, 400, 'ValidationException', request.message);
+    const json = Buffer.from(JSON.stringify(fault?.kind === 'empty' ? { inputTextTokenCount: 0 } : embeddingResponse(request)), 'utf8');
+    exchange.respond(200, { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID(), 'x-amzn-bedrock-input-token-count': String(Math.ceil(request.text.length / 4)) });
+    if (fault?.kind === 'break-stream') {
+      await exchange.write(json.subarray(0, Math.floor(json.length / 2)));
+      exchange.reset();
+      return 'failed';
+    }
+    settle('succeeded');
+    await exchange.end(json);
+    return 'succeeded';
+  }
+
   /** An AWS restJson1 error: the SDK takes the error name from x-amzn-errortype (text before the colon). */
   async #sendError(
     exchange: Exchange,
@@ -788,12 +830,12 @@ class FakeBedrockServer implements FakeBedrock {
     this.#reply = fn;
   }
 
-  failNext(n: number, fault: FakeFault): void {
-    for (let i = 0; i < n; i++) this.#queued.push(fault);
+  failNext(n: number, fault: FakeFault, only?: { operation?: FakeOperation }): void {
+    for (let i = 0; i < n; i++) this.#queued.push({ fault, operation: only?.operation });
   }
 
-  setFault(fault: FakeFault | null): void {
-    this.#fault = fault;
+  setFault(fault: FakeFault | null, only?: { operation?: FakeOperation }): void {
+    this.#fault = fault === null ? null : { fault, operation: only?.operation };
   }
 
   setQuota(quota: QuotaOptions | null): void {
