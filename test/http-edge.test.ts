@@ -234,6 +234,8 @@ describe('HTTP edge: Teams (/api/messages)', () => {
     }
     const activity = personalMessage(t.connector.serviceUrl, 'holidays');
     assert.equal((await t.post(activity)).status, 200);
+    const conversation = (activity.conversation as { id: string }).id;
+    await t.connector.waitFor(() => t.connector.messages(conversation).length >= 1, 10_000);
   });
 
   it('refuses a body larger than the Bot Framework sends (413) without reading it, and closes the connection', async () => {
