@@ -2,6 +2,7 @@
  * The load suite's one table, and the counts it asserts: nothing lost, nothing twice, every user's
  * replies in the order written, nothing left half-shown, a sound database. Speed is reported only.
  */
+import { DEFAULT_NOTICE_QUEUE } from '../../src/inbox/notice-queue.ts';
 import type { ScenarioResult } from './load-scenario.ts';
 import type { PlatformTally } from './tally.ts';
 import { percentile } from './tally.ts';
@@ -72,13 +73,17 @@ export function failures(result: ScenarioResult, platforms: ReadonlyArray<'slack
   const name = result.scenario.name;
   for (const platform of platforms) {
     const t = result[platform];
-    for (const [what, count] of [
-      ['lost', t.lost],
-      ['duplicates', t.duplicates],
-      ['users out of order', t.outOfOrder],
-      ['left behind (placeholders, notices)', t.leftBehind],
+    // Teams cannot find a message again (no idempotency key, no listing of a chat): a notice it took
+    // whose id died with the process stays. Only the notices on their way at the kill can, and the
+    // gate sends at most DEFAULT_NOTICE_QUEUE.concurrency at once; Slack's are found and replaced.
+    const leftAllowed = platform === 'teams' ? result.restarts * DEFAULT_NOTICE_QUEUE.concurrency : 0;
+    for (const [what, count, allowed] of [
+      ['lost', t.lost, 0],
+      ['duplicates', t.duplicates, 0],
+      ['users out of order', t.outOfOrder, 0],
+      ['left behind (placeholders, notices)', t.leftBehind, leftAllowed],
     ] as const) {
-      if (count !== 0) found.push(`${name} ${platform}: ${count} ${what}`);
+      if (count > allowed) found.push(`${name} ${platform}: ${count} ${what}${allowed === 0 ? '' : ` (at most ${allowed} allowed)`}`);
     }
   }
   if (result.integrity !== 'ok') found.push(`${name}: integrity_check says ${result.integrity}`);
