@@ -4,6 +4,7 @@ import { ownerKey } from '../../src/engine/ownership.ts';
 import type { BacklogNoticeOptions } from '../../src/inbox/backlog-notice.ts';
 import { aheadNoticeText, DEFAULT_BACKLOG_NOTICE, INBOX_FULL_TEXT, noticeRule } from '../../src/inbox/backlog-notice.ts';
 import { InboxBatcher } from '../../src/inbox/inbox-batcher.ts';
+import { NoticeQueue } from '../../src/inbox/notice-queue.ts';
 import type { EnqueueResult, InboxStore, NewInboxItem } from '../../src/inbox/inbox-store.ts';
 import { messageItem, storableMessage } from '../../src/inbox/message-item.ts';
 import type { Logger } from '../../src/log/logger.ts';
@@ -21,6 +22,9 @@ import {
   parseMessageEvent,
   parsePromptsEvent,
 } from './parse.ts';
+
+/** Notices posted at once: Slack finds a notice again after a crash, so this only paces the load. */
+const SLACK_NOTICES_AT_ONCE = 8;
 
 /** One unit of Slack work as stored in the inbox (JSON): what the worker needs to answer it later. */
 export type SlackWork =
@@ -48,13 +52,13 @@ export interface SlackNotices {
  * notice that the answer later replaces, a full inbox a reply that says so.
  */
 export class SlackInboxGate implements SlackEventSink {
-  readonly #inbox: InboxStore;
   readonly #bot: BotIdentity;
   readonly #notices: SlackNotices;
   readonly #log: Logger;
   readonly #metrics: Metrics;
   readonly #onStored: () => void;
   readonly #batcher: InboxBatcher;
+  readonly #noticeQueue: NoticeQueue;
   readonly #extraWork: ((body: Record<string, unknown>) => SlackWork | undefined) | undefined;
 
   constructor(
@@ -71,13 +75,15 @@ export class SlackInboxGate implements SlackEventSink {
     options: Partial<BacklogNoticeOptions> = {},
   ) {
     this.#extraWork = deps.extraWork;
-    this.#inbox = deps.inbox;
     this.#bot = deps.bot;
     this.#notices = deps.notices;
     this.#log = deps.log;
     this.#metrics = deps.metrics;
     this.#onStored = deps.onStored;
     this.#batcher = new InboxBatcher(deps.inbox, noticeRule({ ...DEFAULT_BACKLOG_NOTICE, ...options }));
+    // On its way, a notice is marked `posting`: if the process dies before its ts is saved, the answer
+    // looks for it by its metadata (see delivery.ts) and edits it.
+    this.#noticeQueue = new NoticeQueue(deps.inbox, deps.log, { concurrency: SLACK_NOTICES_AT_ONCE, sendingMark: JSON.stringify({ posting: true }) });
   }
 
   async processEvent(event: ReceiverEvent): Promise<void> {
@@ -154,21 +160,14 @@ export class SlackInboxGate implements SlackEventSink {
   }
 
   async #noticeThenRelease(work: SlackWork, id: number, text: string): Promise<void> {
-    try {
-      // On its way: if the process dies before the ts is saved, the answer looks for this post first.
-      this.#inbox.saveProgress(id, JSON.stringify({ posting: true }));
-    } catch (error) {
-      this.#log.error({ err: toError(error) }, 'slack: could not mark a notice as on its way');
-    }
-    const ts = await this.#notify(work, text, id);
-    try {
-      if (ts !== undefined) this.#inbox.saveProgress(id, JSON.stringify({ placeholderTs: ts }));
-      this.#inbox.makeDue(id);
-      this.#onStored();
-    } catch (error) {
-      // The hold expires by itself; the answer then comes as a new message.
-      this.#log.error({ err: toError(error) }, 'slack: could not release a held item');
-    }
+    await this.#noticeQueue.send(
+      id,
+      async () => {
+        const ts = await this.#notify(work, text, id);
+        return ts === undefined ? undefined : JSON.stringify({ placeholderTs: ts });
+      },
+      this.#onStored,
+    );
   }
 
   async #notify(work: SlackWork, text: string, itemId?: number): Promise<string | undefined> {

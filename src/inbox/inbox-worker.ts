@@ -24,9 +24,10 @@ export interface InboxWorkerOptions {
   /** How often done keys past their retention are pruned, in ms. */
   pruneEveryMs: number;
   /**
-   * The event loop's delay, in ms, above which fewer items are taken at once (halved per poll, down to
-   * `minConcurrency`; raised again as it recovers): acks share the loop with answers, and an ack that
-   * waits behind answers misses the platform's deadline, while an item that waits is only later.
+   * The event loop's delay, in ms, above which fewer items are taken at once (halved per check, down to
+   * `minConcurrency`; raised again as it recovers, starting from `minConcurrency`): acks share the loop
+   * with answers, and an ack that waits behind answers misses the platform's deadline, while an item
+   * that waits is only later.
    */
   maxEventLoopDelayMs: number;
   /** Items worked on at once however busy the loop is (at most `concurrency`). */
@@ -44,6 +45,9 @@ export const DEFAULT_WORKER_OPTIONS: InboxWorkerOptions = {
   maxEventLoopDelayMs: 150,
   minConcurrency: 4,
 };
+
+/** How often the event loop's delay is checked to set how many items are taken at once, in ms. */
+const LIMIT_CHECK_MS = 100;
 
 /** Notices sent per poll at most, so a huge backlog is told about over a few seconds, not in one burst. */
 const MAX_NOTICES_PER_POLL = 20;
@@ -107,6 +111,7 @@ export class InboxWorker {
   readonly #active = new Map<number, { done: Promise<void>; abort: AbortController }>();
   #poll: NodeJS.Timeout | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  #pace: NodeJS.Timeout | undefined;
   #running = false;
   #pumpQueued = false;
   #metrics: Metrics | undefined;
@@ -123,7 +128,9 @@ export class InboxWorker {
     }
     // A concurrency set below the floor is the floor: the limit never rises above what was asked.
     this.#options.minConcurrency = Math.min(this.#options.minConcurrency, this.#options.concurrency);
-    this.#limit = this.#options.concurrency;
+    // Slow start: a process that starts into a backlog (a restart, a burst) first has acks to send;
+    // the limit rises as the loop shows it can take more.
+    this.#limit = this.#options.minConcurrency;
   }
 
   /** Items being worked on in this process. */
@@ -131,7 +138,7 @@ export class InboxWorker {
     return this.#active.size;
   }
 
-  /** Items taken at once now (lower than `concurrency` while the event loop is slow). */
+  /** Items taken at once now: `minConcurrency` at start, up to `concurrency` while the event loop keeps up. */
   get limit(): number {
     return this.#limit;
   }
@@ -174,6 +181,12 @@ export class InboxWorker {
     this.#loopDelay = monitorEventLoopDelay({ resolution: 10 });
     this.#loopDelay.enable();
     this.#poll = setInterval(() => this.#tick(), this.#options.pollMs);
+    // Checked more often than the poll: a burst fills the loop within a fraction of a second.
+    this.#pace = setInterval(() => {
+      this.#adjustLimit();
+      this.notify();
+    }, Math.min(this.#options.pollMs, LIMIT_CHECK_MS));
+    this.#pace.unref();
     this.#heartbeat = setInterval(() => this.#renew(), Math.max(1, Math.floor(this.#options.leaseMs / 3)));
     this.#poll.unref();
     this.#heartbeat.unref();
@@ -215,12 +228,12 @@ export class InboxWorker {
     this.#running = false;
     clearInterval(this.#poll);
     clearInterval(this.#heartbeat);
+    clearInterval(this.#pace);
     this.#loopDelay?.disable();
     this.#loopDelay = undefined;
   }
 
   #tick(): void {
-    this.#adjustLimit();
     this.notify();
     const now = Date.now();
     try {
@@ -255,7 +268,7 @@ export class InboxWorker {
     }
   }
 
-  /** Halve the items taken at once when the loop was slow since the last poll; add back an eighth when it was quick. */
+  /** Halve the items taken at once when the loop was slow since the last check; add back a sixteenth when it was quick. */
   #adjustLimit(): void {
     const histogram = this.#loopDelay;
     if (histogram === undefined) return;
@@ -263,7 +276,7 @@ export class InboxWorker {
     histogram.reset();
     const { concurrency, minConcurrency, maxEventLoopDelayMs } = this.#options;
     if (delayMs > maxEventLoopDelayMs) this.#limit = Math.max(minConcurrency, Math.floor(this.#limit / 2));
-    else if (delayMs < maxEventLoopDelayMs / 2) this.#limit = Math.min(concurrency, this.#limit + Math.max(1, Math.ceil(concurrency / 8)));
+    else if (delayMs < maxEventLoopDelayMs / 2) this.#limit = Math.min(concurrency, this.#limit + Math.max(1, Math.ceil(concurrency / 16)));
   }
 
   #pump(): void {

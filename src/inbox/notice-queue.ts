@@ -9,18 +9,21 @@ export interface NoticeQueueOptions {
   concurrency: number;
   /** Notices waiting for a slot at most; past it, a message is answered without one. Default 1,000. */
   maxQueued: number;
+  /** What an item records while its notice is on its way (what the platform's answer looks for after a crash). Default {@link NOTICE_SENDING}. */
+  sendingMark: string;
 }
 
-export const DEFAULT_NOTICE_QUEUE: NoticeQueueOptions = { concurrency: 4, maxQueued: 1_000 };
-
-/** What an item records while its notice is on its way: the answer cannot find that notice again after a crash. */
+/** What an item records while its notice is on its way, by default: the answer knows a notice may be on screen. */
 export const NOTICE_SENDING = JSON.stringify({ noticeSending: true });
 
+export const DEFAULT_NOTICE_QUEUE: NoticeQueueOptions = { concurrency: 4, maxQueued: 1_000, sendingMark: NOTICE_SENDING };
+
 /**
- * Sends "questions ahead of yours" notices on a platform that cannot find a message again (Teams:
- * no idempotency key, no listing of a chat). A notice the platform accepted whose id the bot never
- * recorded, because the process died in between, stays on screen beside the answer; only the
- * notices on their way at that moment can end so, and this queue keeps them few (`concurrency`).
+ * Sends "questions ahead of yours" notices a few at a time. In a burst nearly every message gets
+ * one, and each is an outbound call: sent all at once they would fill the event loop that acks
+ * share. On a platform that cannot find a message again (Teams: no idempotency key, no listing of
+ * a chat), a notice it accepted whose id died with the process stays on screen beside the answer;
+ * only the notices on their way at that moment can end so, and `concurrency` keeps them few.
  * A notice is sent only while its item still waits for it (held, untouched): one whose hold ran
  * out and was taken by a worker is dropped, so a notice never lands after its answer.
  */
@@ -34,7 +37,7 @@ export class NoticeQueue {
     this.#store = store;
     this.#log = log;
     this.#options = { ...DEFAULT_NOTICE_QUEUE, ...options };
-    for (const [name, value] of Object.entries(this.#options)) {
+    for (const [name, value] of Object.entries({ concurrency: this.#options.concurrency, maxQueued: this.#options.maxQueued })) {
       if (!Number.isInteger(value) || value < 1) throw new RangeError(`Expected notice queue option \`${name}\` to be an integer >= 1, got ${value}`);
     }
     this.#queue = new PQueue({ concurrency: this.#options.concurrency });
@@ -57,7 +60,7 @@ export class NoticeQueue {
     }
     await this.#queue.add(async () => {
       // Only while the item still waits for its notice: marked first, so a crash from here on is known.
-      if (!this.#store.markProgress(id, NOTICE_SENDING)) return;
+      if (!this.#store.markProgress(id, this.#options.sendingMark)) return;
       let progress: string | undefined;
       try {
         progress = await send();

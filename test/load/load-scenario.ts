@@ -6,6 +6,7 @@
  * and restarted on the same database, or Bedrock goes down for a while. The bot is a black box: only
  * its HTTP answers and what the fakes received are read.
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -257,6 +258,11 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
     );
     const restartFailure = await crash;
     if (restartFailure !== undefined) throw restartFailure;
+    // For a closer look at acks: every message's send time (from the start), attempts and first-attempt time.
+    if (process.env.LOAD_DUMP_ACKS !== undefined) {
+      const rows = questions.map((q) => ({ platform: q.platform, at: (q.sentAt ?? started) - started, attempts: q.attempts, ackMs: q.ackMs, first: q.ackedFirstTry }));
+      writeFileSync(`${process.env.LOAD_DUMP_ACKS}-${scenario.name}.json`, JSON.stringify(rows));
+    }
     progress(`${scenario.name}: all ${sent} sent after ${Math.round((Date.now() - started) / 1000)} s; waiting for replies`);
 
     // Wait until every question the bot could have seen has a reply and nothing is left half-shown,
