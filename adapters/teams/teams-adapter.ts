@@ -17,6 +17,7 @@ import { answerTeamsItem } from './answer-item.ts';
 import type { ConnectorRetryOptions } from './connector-pipeline.ts';
 import { carryEntities, configureConnectorPipeline, connectorRetryPolicy } from './connector-pipeline.ts';
 import { continueTurn } from './continue-turn.ts';
+import { reuseConnectorClients } from './cached-connectors.ts';
 import { describeError } from './describe-error.ts';
 import { FeedbackTargets, parseFeedbackPress, SUBMIT_ACTION } from './feedback-loop.ts';
 import { BotResponse, botRequest } from './http-shim.ts';
@@ -114,12 +115,12 @@ export class TeamsAdapter {
       ...(credentials.appType === undefined ? {} : { MicrosoftAppType: credentials.appType }),
       ...(credentials.tenantId === undefined ? {} : { MicrosoftAppTenantId: credentials.tenantId }),
     });
-    this.#adapter = new CloudAdapter(auth);
     const retry = connectorRetryPolicy(log, options.retry);
-    // Every turn, incoming or proactive, gets a fresh connector client; give each our retry policy
-    // and the streaminfo fix.
+    reuseConnectorClients(auth, (client) => configureConnectorPipeline(client, retry, log));
+    this.#adapter = new CloudAdapter(auth);
+    // Connector clients are reused (cached-connectors.ts) and get our retry policy and the streaminfo fix
+    // once, when made; every turn's outgoing activities keep their entities.
     this.#adapter.use(async (context, next) => {
-      configureConnectorPipeline(context.turnState.get(this.#adapter.ConnectorClientKey), retry, log);
       // Entities beyond type/text/mentioned (the AI label, citations) would be cut by the serializer.
       context.onSendActivities(async (_ctx, activities, nextSend) => {
         for (const activity of activities) carryEntities(activity);
