@@ -172,10 +172,18 @@ export class HttpServer {
   }
 }
 
+/**
+ * Connections the kernel holds for the server before it accepts them. Node's default, 511, overflows
+ * when a burst (every user's first message after a restart) arrives while the loop is busy: the
+ * kernel drops the handshake and the client tries again only after 1 s, then 3 s, past Slack's
+ * deadline. The kernel caps it at net.core.somaxconn (4096 on current Linux).
+ */
+const LISTEN_BACKLOG = 4096;
+
 function listenOn(server: Server, port: number, host: string | undefined): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, ...(host === undefined ? {} : { host }), backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });
