@@ -179,6 +179,7 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
       link.killing();
       const killed = await bot!.kill();
       countErrorLines(killed.stdout, errorLogs);
+      if (process.env.LOAD_DUMP_ACKS !== undefined) writeFileSync(`${process.env.LOAD_DUMP_ACKS}-${scenario.name}-killed.log`, killed.stdout);
       progress(`${scenario.name}: SIGKILL after ${at} of ${total} sent; restarting on the same database`);
       try {
         bot = await startMain(mainOptions);
@@ -260,7 +261,7 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
     if (restartFailure !== undefined) throw restartFailure;
     // For a closer look at acks: every message's send time (from the start), attempts and first-attempt time.
     if (process.env.LOAD_DUMP_ACKS !== undefined) {
-      const rows = questions.map((q) => ({ platform: q.platform, at: (q.sentAt ?? started) - started, attempts: q.attempts, ackMs: q.ackMs, first: q.ackedFirstTry }));
+      const rows = questions.map((q) => ({ tag: q.tag, platform: q.platform, at: (q.sentAt ?? started) - started, attempts: q.attempts, ackMs: q.ackMs, first: q.ackedFirstTry, undelivered: q.undelivered }));
       writeFileSync(`${process.env.LOAD_DUMP_ACKS}-${scenario.name}.json`, JSON.stringify(rows));
     }
     progress(`${scenario.name}: all ${sent} sent after ${Math.round((Date.now() - started) / 1000)} s; waiting for replies`);
@@ -295,6 +296,7 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
     const stopped = await bot.stop();
     bot = undefined;
     countErrorLines(stopped.stdout, errorLogs);
+    if (process.env.LOAD_DUMP_ACKS !== undefined) writeFileSync(`${process.env.LOAD_DUMP_ACKS}-${scenario.name}-last.log`, stopped.stdout);
     const { slack, teams } = count();
     const slots = [...tracker.byConversation().values()].flat();
     const lastReply = Math.max(started, ...slots.map((slot) => slot.textAt));

@@ -59,6 +59,9 @@ export function formatReport(results: readonly ScenarioResult[]): string {
         .filter((platform) => r[platform].leftBehindSamples.length > 0)
         .map((platform) => `${platform} left behind, e.g. ${r[platform].leftBehindSamples.map((sample) => JSON.stringify(sample)).join(', ')}`),
       ...(['slack', 'teams'] as const)
+        .filter((platform) => r[platform].lostSamples.length > 0)
+        .map((platform) => `${platform} lost: ${r[platform].lostSamples.map((sample) => JSON.stringify(sample)).join(', ')}`),
+      ...(['slack', 'teams'] as const)
         .filter((platform) => r[platform].otherSamples.length > 0)
         .map((platform) => `${platform} other replies, e.g. ${r[platform].otherSamples.map((sample) => JSON.stringify(sample)).join(', ')}`),
       ...(r.complete ? [] : ['stopped waiting for replies']),

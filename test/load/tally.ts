@@ -52,6 +52,8 @@ export interface PlatformTally {
   leftBehind: number;
   /** A few of them, as "conversation: text", to see what was left. */
   leftBehindSamples: string[];
+  /** A few lost questions' tags, to look for in the bot's logs. */
+  lostSamples: string[];
   /** Messages that showed "N questions ahead of yours" before their answer. */
   notices: number;
   /** Final replies that said the bot was overloaded and did not take the message. */
@@ -142,6 +144,7 @@ export function tally(platform: Platform, questions: readonly Question[], slotsB
     misplaced: 0,
     leftBehind: 0,
     leftBehindSamples: [],
+    lostSamples: [],
     notices: 0,
     overloaded: 0,
     busy: 0,
@@ -163,7 +166,9 @@ export function tally(platform: Platform, questions: readonly Question[], slotsB
     const assigned = assign(asked, slotsByConversation.get(conversation) ?? [], result);
     const answered = [...assigned.entries()];
     result.answered += answered.length;
-    result.lost += asked.filter((q) => !q.undelivered && !assigned.has(q)).length;
+    const lost = asked.filter((q) => !q.undelivered && !assigned.has(q));
+    result.lost += lost.length;
+    for (const q of lost) if (result.lostSamples.length < MAX_SAMPLES) result.lostSamples.push(`${conversation}: ${q.tag}`);
     if (!isIncreasing(answered.sort(([, a], [, b]) => a.textSeq - b.textSeq).map(([q]) => q.index))) result.outOfOrder += 1;
     if (!isIncreasing(answered.sort(([, a], [, b]) => a.createdSeq - b.createdSeq).map(([q]) => q.index))) result.misplaced += 1;
     for (const [question, slot] of answered) result.replyMs.push(slot.textAt - question.sentAt!);
