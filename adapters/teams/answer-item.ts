@@ -1,4 +1,5 @@
 import type { Activity, CloudAdapter, TurnContext } from 'botbuilder';
+import type PQueue from 'p-queue';
 import type { HandleOptions } from '../../src/engine/engine.ts';
 import type { InboxHandler, InboxWorkContext } from '../../src/inbox/inbox-worker.ts';
 import type { Logger } from '../../src/log/logger.ts';
@@ -50,6 +51,8 @@ export interface TeamsAnswerDeps {
   knowledgeBaseUrl?: string | undefined;
   /** Where each AI answer's message id is remembered for Teams' feedback loop. */
   feedback: FeedbackTargets;
+  /** A stream's first update waits here with the notices: a kill leaves at most its concurrency of either on screen. */
+  firstSends?: PQueue;
 }
 
 /**
@@ -99,7 +102,7 @@ async function ask(deps: TeamsAnswerDeps, turn: TurnContext, message: IncomingMe
   const stream =
     message.conversationKind === 'dm' && progress.noticeId === undefined && progress.streamId === undefined
       ? new TeamsStream(
-          (activity) => turn.sendActivity(activity),
+          firstThrough(deps.firstSends, (activity) => turn.sendActivity(activity)),
           log,
           deps.stream,
           (streamId) => save({ streamId }),
@@ -112,6 +115,19 @@ async function ask(deps: TeamsAnswerDeps, turn: TurnContext, message: IncomingMe
   const reply = await engine.handle(message, stream === undefined ? undefined : { onProgress: (p) => stream.progress(p) }, { deduplicated: true });
   if (reply !== null) save({ reply });
   return reply;
+}
+
+/**
+ * `send`, with its first call (the one whose answer names the stream) waiting in `queue`: until its
+ * id is recorded, a crash would leave that message where no later attempt can find it.
+ */
+function firstThrough<T, R>(queue: PQueue | undefined, send: (value: T) => Promise<R>): (value: T) => Promise<R> {
+  let first = true;
+  return async (value) => {
+    if (queue === undefined || !first) return send(value);
+    first = false;
+    return queue.add(() => send(value));
+  };
 }
 
 /** Show the answer; returns the id of the message it is in (undefined when nothing was shown or Teams gave no id). */

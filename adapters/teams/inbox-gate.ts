@@ -1,3 +1,4 @@
+import type PQueue from 'p-queue';
 import { toError } from '../../src/errors.ts';
 import type { BacklogNoticeOptions } from '../../src/inbox/backlog-notice.ts';
 import { aheadNoticeText, DEFAULT_BACKLOG_NOTICE, INBOX_FULL_TEXT, noticeRule } from '../../src/inbox/backlog-notice.ts';
@@ -38,7 +39,15 @@ export class TeamsInboxGate {
   readonly #notices: NoticeQueue;
 
   constructor(
-    deps: { inbox: InboxStore; send: TeamsNoticeSender; log: Logger; metrics: Metrics; onStored: () => void },
+    deps: {
+      inbox: InboxStore;
+      send: TeamsNoticeSender;
+      log: Logger;
+      metrics: Metrics;
+      onStored: () => void;
+      /** Sends Teams cannot find again after a crash (notices, stream starts) wait here, a few at a time. */
+      firstSends?: PQueue;
+    },
     options: Partial<BacklogNoticeOptions> = {},
   ) {
     this.#send = deps.send;
@@ -47,7 +56,7 @@ export class TeamsInboxGate {
     this.#onStored = deps.onStored;
     this.#batcher = new InboxBatcher(deps.inbox, noticeRule({ ...DEFAULT_BACKLOG_NOTICE, ...options }));
     // Teams cannot find a notice again after a crash: few on their way at once, few left if one comes.
-    this.#notices = new NoticeQueue(deps.inbox, deps.log);
+    this.#notices = new NoticeQueue(deps.inbox, deps.log, {}, deps.firstSends);
   }
 
   /**

@@ -17,6 +17,8 @@ import { answerTeamsItem } from './answer-item.ts';
 import type { ConnectorRetryOptions } from './connector-pipeline.ts';
 import { carryEntities, configureConnectorPipeline, connectorRetryPolicy } from './connector-pipeline.ts';
 import { continueTurn } from './continue-turn.ts';
+import PQueue from 'p-queue';
+import { DEFAULT_NOTICE_QUEUE } from '../../src/inbox/notice-queue.ts';
 import { reuseConnectorClients } from './cached-connectors.ts';
 import { describeError } from './describe-error.ts';
 import { FeedbackTargets, parseFeedbackPress, SUBMIT_ACTION } from './feedback-loop.ts';
@@ -142,9 +144,13 @@ export class TeamsAdapter {
         await context.sendActivity({ type: 'invokeResponse', value: { status: 500 } });
       }
     };
+    // Messages Teams cannot find again after a crash (notices, each stream's first update) go out a
+    // few at a time, so a kill can leave at most that many beside their answers.
+    const firstSends = new PQueue({ concurrency: DEFAULT_NOTICE_QUEUE.concurrency });
     const gate = new TeamsInboxGate(
       {
         inbox: inbox.store,
+        firstSends,
         send: (target, text) =>
           continueTurn(this.#adapter, appId, target, async (context) => (await context.sendActivity({ type: 'message', text, textFormat: 'plain' }))?.id),
         log,
@@ -174,6 +180,7 @@ export class TeamsAdapter {
       stream: options.stream ?? {},
       knowledgeBaseUrl: options.knowledgeBaseUrl,
       feedback,
+      firstSends,
     });
   }
 

@@ -33,14 +33,18 @@ export class NoticeQueue {
   readonly #options: NoticeQueueOptions;
   readonly #queue: PQueue;
 
-  constructor(store: InboxStore, log: Logger, options: Partial<NoticeQueueOptions> = {}) {
+  /**
+   * `shared`, when given, is the queue the notices wait in (its own concurrency applies): on Teams it
+   * also carries the first update of each answer's stream, another message that cannot be found again.
+   */
+  constructor(store: InboxStore, log: Logger, options: Partial<NoticeQueueOptions> = {}, shared?: PQueue) {
     this.#store = store;
     this.#log = log;
     this.#options = { ...DEFAULT_NOTICE_QUEUE, ...options };
     for (const [name, value] of Object.entries({ concurrency: this.#options.concurrency, maxQueued: this.#options.maxQueued })) {
       if (!Number.isInteger(value) || value < 1) throw new RangeError(`Expected notice queue option \`${name}\` to be an integer >= 1, got ${value}`);
     }
-    this.#queue = new PQueue({ concurrency: this.#options.concurrency });
+    this.#queue = shared ?? new PQueue({ concurrency: this.#options.concurrency });
   }
 
   /** Notices waiting or on their way. */
