@@ -7,6 +7,9 @@ import type { Db } from './database.ts';
 /** How often the thread checkpoints, in ms. Default 250: a burst's log is copied back within a quarter second. */
 export const DEFAULT_CHECKPOINT_EVERY_MS = 250;
 
+/** How long {@link CheckpointThread.stop} waits for the thread to close its connection, in ms. */
+const STOP_WAIT_MS = 2_000;
+
 /** SQLite's own default, restored when the thread cannot run. */
 const AUTOCHECKPOINT_PAGES = 1000;
 
@@ -44,6 +47,9 @@ parentPort.on('message', () => {
   clearInterval(timer);
   checkpoint();
   db.close();
+  // The store closes right after: told synchronously, so no file of the database is touched after that.
+  Atomics.store(workerData.closed, 0, 1);
+  Atomics.notify(workerData.closed, 0);
   parentPort.close();
 });
 parentPort.postMessage({ ready: true });
@@ -59,14 +65,17 @@ export class CheckpointThread {
   readonly #db: Db;
   readonly #log: Logger;
   readonly #worker: Worker;
+  /** Set to 1 by the thread once its connection is closed. */
+  readonly #closed = new Int32Array(new SharedArrayBuffer(4));
   #stopped = false;
+  #exited = false;
 
   private constructor(db: Db, path: string, log: Logger, everyMs: number) {
     this.#db = db;
     this.#log = log;
     this.#worker = new Worker(THREAD_SOURCE, {
       eval: true,
-      workerData: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), path, everyMs, restartFrames: RESTART_FRAMES },
+      workerData: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), path, everyMs, restartFrames: RESTART_FRAMES, closed: this.#closed },
       // The thread reads no configuration: it gets no environment (no tokens or keys).
       env: {},
     });
@@ -80,6 +89,7 @@ export class CheckpointThread {
     });
     this.#worker.on('error', (error) => this.#fallBack(error));
     this.#worker.on('exit', () => {
+      this.#exited = true;
       if (!this.#stopped) this.#fallBack(new Error('the checkpoint thread exited'));
     });
   }
@@ -91,12 +101,17 @@ export class CheckpointThread {
     return new CheckpointThread(db, path, log, everyMs);
   }
 
-  /** Checkpoint once more and close the thread's connection; the main connection checkpoints for itself again. */
+  /**
+   * Checkpoint once more and close the thread's connection, waiting (at most 2 s) until it has: the
+   * caller closes the store next, and may remove its files. The main connection checkpoints for itself again.
+   */
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
     if (this.#db.open) this.#db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
+    if (this.#exited) return;
     this.#worker.postMessage('stop');
+    Atomics.wait(this.#closed, 0, 0, STOP_WAIT_MS);
   }
 
   #fallBack(error: unknown): void {
