@@ -159,18 +159,7 @@ function createLlm(config: Config, db: Db, handbook: HandbookIndex, log: Logger,
   const client = createBedrockClient({
     region,
     modelId,
-    ...(env.AWS_ACCESS_KEY_ID !== undefined && env.AWS_SECRET_ACCESS_KEY !== undefined
-      ? {
-          credentials: {
-            accessKeyId: env.AWS_ACCESS_KEY_ID,
-            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
-            ...(env.AWS_SESSION_TOKEN === undefined ? {} : { sessionToken: env.AWS_SESSION_TOKEN }),
-          },
-        }
-      : {}),
-    // Same value the SDK would read itself from the process environment; passed because the
-    // configuration may come from elsewhere (tests build it from an object).
-    ...(env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME === undefined ? {} : { endpoint: env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME }),
+    ...bedrockConnection(env),
   });
   const gateway = new LlmGateway(
     client,
@@ -203,6 +192,26 @@ function createLlm(config: Config, db: Db, handbook: HandbookIndex, log: Logger,
   return { gateway, cache, answerer, ...(embeddings === undefined ? {} : { embeddings }) };
 }
 
+/**
+ * Credentials and endpoint of both Bedrock clients (answers and embeddings), from the configuration.
+ * The endpoint is the value the SDK would read itself from the process environment; passed because
+ * the configuration may come from elsewhere (tests build it from an object).
+ */
+function bedrockConnection(env: Config['env']) {
+  return {
+    ...(env.AWS_ACCESS_KEY_ID !== undefined && env.AWS_SECRET_ACCESS_KEY !== undefined
+      ? {
+          credentials: {
+            accessKeyId: env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+            ...(env.AWS_SESSION_TOKEN === undefined ? {} : { sessionToken: env.AWS_SESSION_TOKEN }),
+          },
+        }
+      : {}),
+    ...(env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME === undefined ? {} : { endpoint: env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME }),
+  };
+}
+
 /** Vectors per embedding call, and the vector size asked: 512 keeps nearly all of 1,024's retrieval quality at half the memory. */
 const EMBEDDING_DIMENSIONS = 512;
 /**
@@ -221,16 +230,7 @@ function createEmbeddings(config: Config, db: Db, handbook: HandbookIndex, log: 
     region: env.AWS_REGION!,
     modelId: model,
     dimensions: EMBEDDING_DIMENSIONS,
-    ...(env.AWS_ACCESS_KEY_ID !== undefined && env.AWS_SECRET_ACCESS_KEY !== undefined
-      ? {
-          credentials: {
-            accessKeyId: env.AWS_ACCESS_KEY_ID,
-            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
-            ...(env.AWS_SESSION_TOKEN === undefined ? {} : { sessionToken: env.AWS_SESSION_TOKEN }),
-          },
-        }
-      : {}),
-    ...(env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME === undefined ? {} : { endpoint: env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME }),
+    ...bedrockConnection(env),
   });
   const embedLog = log.child({ component: 'embeddings' });
   const gateway = new LlmGateway(

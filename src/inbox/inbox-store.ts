@@ -248,11 +248,6 @@ export class InboxStore {
     return this.#sql.isOpen.get(id) !== undefined;
   }
 
-  /** Open items (waiting or being answered) of one lane. */
-  laneOpen(laneKey: string): number {
-    return this.#sql.laneOpen.pluck().get(laneKey) as number;
-  }
-
   /** An item held at enqueue (`holdMs`) may be taken now. */
   makeDue(id: number): void {
     this.#sql.due.run(id);
