@@ -60,6 +60,36 @@ describe('inbox: the ack path', () => {
     assert.ok(crowded.status === 'accepted' && crowded.notice && crowded.pending === 5, `five waiting before it: ${JSON.stringify(crowded)}`);
   });
 
+  it('where replies stand in one column, holds the earlier untouched messages of the lane for notices too, in order', () => {
+    const store = new InboxStore(openDatabase(':memory:'));
+    const rule = { laneAhead: 3, inboxPending: 1_000, holdMs: 60_000, inOrder: true };
+    const now = Date.now();
+    const first = store.enqueue(item('a', 1, 'p1'), now, rule);
+    assert.deepEqual(store.claim(10, 60_000, now).map((t) => t.order), [1], 'the first message is being answered');
+    const [second, third] = [2, 3].map((order) => store.enqueue(item('a', order, `p${order}`), now, rule));
+    assert.ok(second?.status === 'accepted' && !second.notice && third?.status === 'accepted' && !third.notice, 'no notice below the bound');
+    store.enqueue(item('b', 1), now, rule);
+    const fourth = store.enqueue(item('a', 4), now, rule);
+    assert.ok(fourth.status === 'accepted' && fourth.notice, 'the fourth has three ahead');
+    assert.deepEqual(
+      fourth.earlier.map(({ id, ahead, payload }) => [id, ahead, payload]),
+      [
+        [second.id, 1, 'p2'],
+        [third.id, 2, 'p3'],
+      ],
+      'the second and third (not the one being answered, not another lane) get notices first',
+    );
+    const fifth = store.enqueue(item('a', 5), now, rule);
+    assert.ok(fifth.status === 'accepted' && fifth.notice && fifth.earlier.length === 0, 'those already held are not held twice');
+    assert.equal(first.status, 'accepted');
+    store.complete(store.claim(10, 60_000, now).find((t) => t.laneKey === 'b')!.id);
+    assert.deepEqual(store.claim(10, 60_000, now), [], 'the held ones wait for their notices');
+    const plain = new InboxStore(openDatabase(':memory:'));
+    for (const order of [1, 2, 3]) plain.enqueue(item('a', order), now, { ...rule, inOrder: false });
+    const unordered = plain.enqueue(item('a', 4), now, { ...rule, inOrder: false });
+    assert.ok(unordered.status === 'accepted' && unordered.notice && unordered.earlier.length === 0, 'without inOrder only the item itself is held');
+  });
+
   it('writes the events of one turn in one transaction, each with its own answer', async () => {
     const db = openDatabase(':memory:');
     const store = new InboxStore(db);

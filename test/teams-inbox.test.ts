@@ -95,13 +95,19 @@ describe('Teams: the durable inbox', () => {
       const conversation = conversationOf(who);
       const sent = QUESTIONS.map((q) => personalMessage(t.connector.serviceUrl, `how many vacation days ${q}?`, { user: who }));
       for (const activity of sent) assert.equal((await t.post(activity)).status, 200);
-      await t.connector.waitFor(() => t.connector.messages(conversation).filter(isNotice).length === 2, 5_000, 'two notices');
+      await t.connector.waitFor(() => t.connector.messages(conversation).filter(isNotice).length === 4, 8_000, 'four notices');
       const notices = t.connector.messages(conversation).filter(isNotice);
-      // The lane already held three messages when the fourth and fifth came.
+      // The lane already held three messages when the fourth came: it gets a notice, and so do the
+      // second and third, still waiting with nothing shown, first, so no reply lands above an earlier one's.
       assert.deepEqual(
         notices.map((call) => call.activity.replyToId),
-        [sent[3]!.id, sent[4]!.id],
-        'each notice answers its own message',
+        [sent[1]!.id, sent[2]!.id, sent[3]!.id, sent[4]!.id],
+        'each notice answers its own message, in the order they were written',
+      );
+      assert.deepEqual(
+        notices.map((call) => (call.activity.text ?? '').match(/answering (\d+) question/)?.[1]),
+        ['1', '2', '3', '4'],
+        'each says how many are ahead of its own message',
       );
       gate.open();
       await t.connector.waitFor(() => answered(t.connector, conversation).length === 5, 10_000, 'five answers');
@@ -112,9 +118,9 @@ describe('Teams: the durable inbox', () => {
       for (const [i, notice] of notices.entries()) {
         const edits = t.connector.calls.filter((call) => call.method === 'PUT' && call.activityId === notice.responseId);
         assert.equal(edits.length, 1, 'the notice was edited once');
-        assert.match(JSON.stringify(edits[0]!.activity), new RegExp(`answer to: how many vacation days ${QUESTIONS[i + 3]}`));
+        assert.match(JSON.stringify(edits[0]!.activity), new RegExp(`answer to: how many vacation days ${QUESTIONS[i + 1]}`));
       }
-      const posted = t.connector.calls.filter((call) => call.method === 'POST' && /answer to: how many vacation days (four|five)/.test(JSON.stringify(call.activity)));
+      const posted = t.connector.calls.filter((call) => call.method === 'POST' && /answer to: how many vacation days (two|three|four|five)/.test(JSON.stringify(call.activity)));
       assert.deepEqual(posted, [], 'a question with a notice got no second message');
     } finally {
       await t.close();

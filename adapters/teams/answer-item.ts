@@ -11,6 +11,7 @@ import { describeError } from './describe-error.ts';
 import type { FeedbackTargets } from './feedback-loop.ts';
 import type { TeamsWork } from './inbox-gate.ts';
 import { renderReply } from './render-reply.ts';
+import type { ShowOrder } from '../../src/inbox/show-order.ts';
 import type { StreamOptions } from './stream-progress.ts';
 import { finalStreamFields, isStreamStopped, TeamsStream } from './stream-progress.ts';
 
@@ -53,6 +54,8 @@ export interface TeamsAnswerDeps {
   feedback: FeedbackTargets;
   /** A stream's first update waits here with the notices: a kill leaves at most its concurrency of either on screen. */
   firstSends?: PQueue;
+  /** Told while an answer has nothing on screen yet, so its chat's notices wait to land below it. */
+  order?: ShowOrder;
 }
 
 /**
@@ -62,31 +65,48 @@ export interface TeamsAnswerDeps {
  * by a second message. A delivery failure throws, and the inbox retries the item with backoff.
  */
 export function answerTeamsItem(deps: TeamsAnswerDeps): InboxHandler {
-  const { adapter, appId } = deps;
   return async (item, context) => {
     const work = JSON.parse(item.payload) as TeamsWork;
     const progress = (item.progress === null ? {} : JSON.parse(item.progress)) as TeamsProgress;
-    await continueTurn(adapter, appId, work, async (turn) => {
-      const reply = progress.reply ?? (await ask(deps, turn, work.message, progress, context));
-      // Erased meanwhile, or stop handed the item back (with the reply saved): whoever takes it delivers.
-      if (reply === null || context.signal.aborted) return;
-      if (progress.stopped === true) {
-        // The user pressed Stop: Teams keeps what was streamed, and a final answer posted anyway
-        // would be the message they asked not to get. The answer stays in their history.
-        context.complete();
-        return;
-      }
-      const shownId = await deliver(deps, turn, work.message, reply, progress);
-      if (shownId !== undefined && reply.answerId !== undefined && isAiAnswer(reply)) {
-        deps.feedback.remember(work.reference.conversation?.id ?? work.message.conversationId, shownId, reply.answerId);
-      }
-      // Recorded as done even if stop handed it back while the answer was on its way: it was sent.
-      context.complete();
-    });
+    // Registered before the first await: a notice for a later message of this chat, sent from now
+    // on, waits until this answer's first message is out.
+    const shown = progress.noticeId === undefined && progress.streamId === undefined ? deps.order?.answering(item.laneKey) : undefined;
+    try {
+      await answerInTurn(deps, work, progress, context, shown);
+    } finally {
+      shown?.();
+    }
   };
 }
 
-async function ask(deps: TeamsAnswerDeps, turn: TurnContext, message: IncomingMessage, progress: TeamsProgress, context: InboxWorkContext): Promise<Reply | null> {
+async function answerInTurn(deps: TeamsAnswerDeps, work: TeamsWork, progress: TeamsProgress, context: InboxWorkContext, shown: (() => void) | undefined): Promise<void> {
+  await continueTurn(deps.adapter, deps.appId, work, async (turn) => {
+    const reply = progress.reply ?? (await ask(deps, turn, work.message, progress, context, shown));
+    // Erased meanwhile, or stop handed the item back (with the reply saved): whoever takes it delivers.
+    if (reply === null || context.signal.aborted) return;
+    if (progress.stopped === true) {
+      // The user pressed Stop: Teams keeps what was streamed, and a final answer posted anyway
+      // would be the message they asked not to get. The answer stays in their history.
+      context.complete();
+      return;
+    }
+    const shownId = await deliver(deps, turn, work.message, reply, progress);
+    if (shownId !== undefined && reply.answerId !== undefined && isAiAnswer(reply)) {
+      deps.feedback.remember(work.reference.conversation?.id ?? work.message.conversationId, shownId, reply.answerId);
+    }
+    // Recorded as done even if stop handed it back while the answer was on its way: it was sent.
+    context.complete();
+  });
+}
+
+async function ask(
+  deps: TeamsAnswerDeps,
+  turn: TurnContext,
+  message: IncomingMessage,
+  progress: TeamsProgress,
+  context: InboxWorkContext,
+  shown: (() => void) | undefined,
+): Promise<Reply | null> {
   const { engine, log } = deps;
   const save = (patch: Partial<TeamsProgress>): void => {
     Object.assign(progress, patch);
@@ -105,7 +125,10 @@ async function ask(deps: TeamsAnswerDeps, turn: TurnContext, message: IncomingMe
           firstThrough(deps.firstSends, (activity) => turn.sendActivity(activity)),
           log,
           deps.stream,
-          (streamId) => save({ streamId }),
+          (streamId) => {
+            save({ streamId });
+            shown?.();
+          },
           () => save({ stopped: true }),
         )
       : undefined;

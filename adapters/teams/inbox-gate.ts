@@ -4,6 +4,7 @@ import type { BacklogNoticeOptions } from '../../src/inbox/backlog-notice.ts';
 import { aheadNoticeText, DEFAULT_BACKLOG_NOTICE, INBOX_FULL_TEXT, noticeRule } from '../../src/inbox/backlog-notice.ts';
 import { InboxBatcher } from '../../src/inbox/inbox-batcher.ts';
 import { NoticeQueue } from '../../src/inbox/notice-queue.ts';
+import type { ShowOrder } from '../../src/inbox/show-order.ts';
 import type { EnqueueResult, InboxStore } from '../../src/inbox/inbox-store.ts';
 import { messageItem } from '../../src/inbox/message-item.ts';
 import type { Logger } from '../../src/log/logger.ts';
@@ -47,6 +48,8 @@ export class TeamsInboxGate {
       onStored: () => void;
       /** Sends Teams cannot find again after a crash (notices, stream starts) wait here, a few at a time. */
       firstSends?: PQueue;
+      /** Keeps each chat's notices in the order of its questions, below the answer being worked on. */
+      order?: ShowOrder;
     },
     options: Partial<BacklogNoticeOptions> = {},
   ) {
@@ -54,9 +57,10 @@ export class TeamsInboxGate {
     this.#log = deps.log;
     this.#metrics = deps.metrics;
     this.#onStored = deps.onStored;
-    this.#batcher = new InboxBatcher(deps.inbox, noticeRule({ ...DEFAULT_BACKLOG_NOTICE, ...options }));
+    // A Teams chat shows replies one below the other: a notice must not land above an earlier question's reply.
+    this.#batcher = new InboxBatcher(deps.inbox, { ...noticeRule({ ...DEFAULT_BACKLOG_NOTICE, ...options }), inOrder: true });
     // Teams cannot find a notice again after a crash: few on their way at once, few left if one comes.
-    this.#notices = new NoticeQueue(deps.inbox, deps.log, {}, deps.firstSends);
+    this.#notices = new NoticeQueue(deps.inbox, deps.log, {}, deps.firstSends, deps.order);
   }
 
   /**
@@ -66,10 +70,11 @@ export class TeamsInboxGate {
    */
   async accept(work: TeamsWork, sentAt: number): Promise<AfterAck | undefined> {
     let result: EnqueueResult;
+    const item = messageItem(work.message, sentAt, work);
     try {
       // An item that gets a notice is stored held until the notice is shown, so the answer cannot
       // overtake it and post a second message.
-      result = await this.#batcher.add(messageItem(work.message, sentAt, work));
+      result = await this.#batcher.add(item);
     } catch (error) {
       // The store refused the write (disk full, locked past the busy timeout). Teams does not
       // redeliver, so the user is told in words that nothing was kept.
@@ -88,21 +93,28 @@ export class TeamsInboxGate {
       case 'accepted': {
         this.#onStored();
         if (!result.notice) return undefined;
-        const { id } = result;
-        const text = aheadNoticeText(result.ahead, result.pending);
-        return () => this.#noticeThenRelease(work, id, text);
+        // The lane's earlier messages still waiting get their notices first, in order, each to its own question.
+        // Of the inbox's waiting items, those of this lane after an earlier one are not ahead of it.
+        const notices = [
+          ...result.earlier.map(({ id, ahead, payload }) => ({ id, ahead, pending: Math.max(0, result.pending - (result.ahead - ahead)), target: JSON.parse(payload) as TeamsWork })),
+          { id: result.id, ahead: result.ahead, pending: result.pending, target: work },
+        ];
+        return async () => {
+          await Promise.all(notices.map(({ id, ahead, pending, target }) => this.#noticeThenRelease(item.laneKey, id, target, aheadNoticeText(ahead, pending))));
+        };
       }
     }
   }
 
-  async #noticeThenRelease(work: TeamsWork, id: number, text: string): Promise<void> {
+  async #noticeThenRelease(lane: string, id: number, target: TeamsReplyTarget, text: string): Promise<void> {
     await this.#notices.send(
       id,
       async () => {
-        const noticeId = await this.#send(work, text);
+        const noticeId = await this.#send(target, text);
         return noticeId === undefined ? undefined : JSON.stringify({ noticeId });
       },
       this.#onStored,
+      lane,
     );
   }
 

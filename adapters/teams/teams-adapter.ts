@@ -18,6 +18,7 @@ import type { ConnectorRetryOptions } from './connector-pipeline.ts';
 import { carryEntities, configureConnectorPipeline, connectorRetryPolicy } from './connector-pipeline.ts';
 import { continueTurn } from './continue-turn.ts';
 import PQueue from 'p-queue';
+import { ShowOrder } from '../../src/inbox/show-order.ts';
 import { DEFAULT_NOTICE_QUEUE } from '../../src/inbox/notice-queue.ts';
 import { reuseConnectorClients } from './cached-connectors.ts';
 import { describeError } from './describe-error.ts';
@@ -147,10 +148,13 @@ export class TeamsAdapter {
     // Messages Teams cannot find again after a crash (notices, each stream's first update) go out a
     // few at a time, so a kill can leave at most that many beside their answers.
     const firstSends = new PQueue({ concurrency: DEFAULT_NOTICE_QUEUE.concurrency });
+    // A chat shows its messages in the order they were sent: each question's first message in question order.
+    const order = new ShowOrder();
     const gate = new TeamsInboxGate(
       {
         inbox: inbox.store,
         firstSends,
+        order,
         send: (target, text) =>
           continueTurn(this.#adapter, appId, target, async (context) => (await context.sendActivity({ type: 'message', text, textFormat: 'plain' }))?.id),
         log,
@@ -181,6 +185,7 @@ export class TeamsAdapter {
       knowledgeBaseUrl: options.knowledgeBaseUrl,
       feedback,
       firstSends,
+      order,
     });
   }
 

@@ -48,6 +48,20 @@ export interface NoticeRule {
   laneAhead: number;
   inboxPending: number;
   holdMs: number;
+  /**
+   * Where replies stand in one column in the order they were sent (a Teams chat, not a thread per
+   * question), an earlier message of the lane still waiting with nothing shown is held for a notice
+   * too, so its reply is not placed below a later message's notice.
+   */
+  inOrder?: boolean;
+}
+
+/** An earlier message of the lane held with a later one's notice (see {@link NoticeRule.inOrder}). */
+export interface EarlierNotice {
+  id: number;
+  ahead: number;
+  /** The item's payload: its notice goes where its own answer will. */
+  payload: string;
 }
 
 /** An item taken by a worker. */
@@ -74,6 +88,8 @@ export type EnqueueResult =
       pending: number;
       /** Held for a notice under the {@link NoticeRule} given. */
       notice: boolean;
+      /** Earlier messages of the lane held with it, in lane order: their notices go first. */
+      earlier: EarlierNotice[];
     }
   | { status: 'duplicate' }
   | { status: 'full'; reason: 'items' | 'bytes' };
@@ -149,12 +165,22 @@ export class InboxStore {
         const id = Number(sql.insert.run(eventHash, item.platform, item.laneKey, owner, item.order, item.payload, size, now, heldUntil).lastInsertRowid);
         // Counted by order, not arrival: a message that arrives late sorts before the ones it preceded.
         const ahead = laneOpen === 0 ? 0 : (sql.ahead.pluck().get({ lane: item.laneKey, ord: item.order, id }) as number);
+        const earlier = notice && notices.inOrder === true && ahead > 0 ? this.#holdEarlier(item.laneKey, item.order, id, now, heldUntil) : [];
         const waiting = pending;
         open += 1;
         bytes += size;
         pending += 1;
-        return { status: 'accepted', id, ahead, pending: waiting, notice };
+        return { status: 'accepted', id, ahead, pending: waiting, notice, earlier };
       });
+    });
+  }
+
+  /** Hold the lane's items before (`ord`, `id`) that wait untouched and unheld, for notices of their own. */
+  #holdEarlier(lane: string, ord: number, id: number, now: number, heldUntil: number): EarlierNotice[] {
+    const rows = this.#sql.earlierUntouched.all({ lane, ord, id, now }) as { id: number; ord: number; payload: string }[];
+    return rows.map((row) => {
+      this.#sql.hold.run(heldUntil, row.id);
+      return { id: row.id, ahead: this.#sql.ahead.pluck().get({ lane, ord: row.ord, id: row.id }) as number, payload: row.payload };
     });
   }
 
@@ -305,6 +331,11 @@ function prepare(db: Db) {
        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
     ),
     ahead: db.prepare("SELECT count(*) FROM inbox WHERE lane_key = @lane AND state <> 'done' AND (ord < @ord OR (ord = @ord AND id < @id))"),
+    // Waiting with nothing shown (no progress) and not held for a notice or a retry, in lane order.
+    earlierUntouched: db.prepare(
+      `SELECT id, ord, payload FROM inbox WHERE lane_key = @lane AND state <> 'done' AND state = 'pending' AND progress IS NULL AND lease_until <= @now
+         AND (ord < @ord OR (ord = @ord AND id < @id)) ORDER BY ord, id`,
+    ),
     // A lane's head is its open item with the lowest (ord, id). It is claimable when it is pending and
     // due, or working under an expired lease. Lanes whose head holds a live lease are busy.
     claimable: db.prepare(

@@ -2,6 +2,7 @@ import PQueue from 'p-queue';
 import { toError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { InboxStore } from './inbox-store.ts';
+import type { ShowOrder } from './show-order.ts';
 
 /** Bounds of {@link NoticeQueue}; defaults stated once, in DEFAULT_NOTICE_QUEUE. */
 export interface NoticeQueueOptions {
@@ -32,13 +33,16 @@ export class NoticeQueue {
   readonly #log: Logger;
   readonly #options: NoticeQueueOptions;
   readonly #queue: PQueue;
+  readonly #order: ShowOrder | undefined;
 
   /**
    * `shared`, when given, is the queue the notices wait in (its own concurrency applies): on Teams it
    * also carries the first update of each answer's stream, another message that cannot be found again.
+   * `order`, when given, keeps each lane's notices in lane order, below the answer being worked on.
    */
-  constructor(store: InboxStore, log: Logger, options: Partial<NoticeQueueOptions> = {}, shared?: PQueue) {
+  constructor(store: InboxStore, log: Logger, options: Partial<NoticeQueueOptions> = {}, shared?: PQueue, order?: ShowOrder) {
     this.#store = store;
+    this.#order = order;
     this.#log = log;
     this.#options = { ...DEFAULT_NOTICE_QUEUE, ...options };
     for (const [name, value] of Object.entries({ concurrency: this.#options.concurrency, maxQueued: this.#options.maxQueued })) {
@@ -54,26 +58,30 @@ export class NoticeQueue {
 
   /**
    * Send item `id`'s notice with `send` (resolving with the progress to record, e.g. the notice's
-   * id) when a slot is free, then let the item be taken (`released`). Never rejects.
+   * id) when a slot is free, then let the item be taken (`released`). With a `lane` (and the queue's
+   * `order`), after the lane's earlier notices. Never rejects.
    */
-  async send(id: number, send: () => Promise<string | undefined>, released: () => void): Promise<void> {
+  async send(id: number, send: () => Promise<string | undefined>, released: () => void, lane?: string): Promise<void> {
     if (this.#queue.size >= this.#options.maxQueued) {
       this.#log.warn({ queued: this.#queue.size }, 'inbox: too many notices waiting; this message is answered without one');
       this.#release(id, undefined, released);
       return;
     }
-    await this.#queue.add(async () => {
-      // Only while the item still waits for its notice: marked first, so a crash from here on is known.
-      if (!this.#store.markProgress(id, this.#options.sendingMark)) return;
-      let progress: string | undefined;
-      try {
-        progress = await send();
-      } catch (error) {
-        // It may or may not be on screen: the mark stays, and the answer comes as a new message.
-        this.#log.warn({ err: toError(error) }, 'inbox: could not send a notice');
-      }
-      this.#release(id, progress, released);
-    });
+    const queued = (): Promise<void> => this.#queue.add(() => this.#sendNow(id, send, released));
+    await (lane === undefined || this.#order === undefined ? queued() : this.#order.inTurn(lane, queued));
+  }
+
+  async #sendNow(id: number, send: () => Promise<string | undefined>, released: () => void): Promise<void> {
+    // Only while the item still waits for its notice: marked first, so a crash from here on is known.
+    if (!this.#store.markProgress(id, this.#options.sendingMark)) return;
+    let progress: string | undefined;
+    try {
+      progress = await send();
+    } catch (error) {
+      // It may or may not be on screen: the mark stays, and the answer comes as a new message.
+      this.#log.warn({ err: toError(error) }, 'inbox: could not send a notice');
+    }
+    this.#release(id, progress, released);
   }
 
   /** Wait (at most `timeoutMs`) for the notices on their way. */

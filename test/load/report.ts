@@ -17,7 +17,7 @@ const COLUMNS: Array<[string, (t: PlatformTally) => string]> = [
   ['lost', (t) => String(t.lost)],
   ['out of order', (t) => String(t.outOfOrder)],
   ['left behind', (t) => String(t.leftBehind)],
-  ['misplaced', (t) => String(t.misplaced)],
+  ['misplaced', (t) => (t.misplaced === undefined ? 'n/a' : String(t.misplaced))],
   ['"ahead" notices', (t) => String(t.notices)],
   ['overloaded', (t) => String(t.overloaded)],
   ['busy', (t) => String(t.busy)],
@@ -85,6 +85,8 @@ export function failures(result: ScenarioResult, platforms: ReadonlyArray<'slack
       ['duplicates', t.duplicates, 0],
       ['users out of order', t.outOfOrder, 0],
       ['left behind (placeholders, notices)', t.leftBehind, leftAllowed],
+      // A reply left behind stands above its answer, which then comes as a new message below later ones.
+      ['users with replies out of place on screen', t.misplaced ?? 0, leftAllowed],
     ] as const) {
       if (count > allowed) found.push(`${name} ${platform}: ${count} ${what}${allowed === 0 ? '' : ` (at most ${allowed} allowed)`}`);
     }

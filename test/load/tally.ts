@@ -46,8 +46,12 @@ export interface PlatformTally {
   lost: number;
   /** Users whose replies were completed in a different order from the one they wrote in. */
   outOfOrder: number;
-  /** Users whose reply messages stand in a different order on screen (a notice posted before an earlier question's reply); reported, not asserted. */
-  misplaced: number;
+  /**
+   * Users whose reply messages stand in a different order on screen (a notice posted before an
+   * earlier question's reply). Only where a chat shows replies in one column (Teams); undefined on
+   * Slack, where each DM is answered in its own thread.
+   */
+  misplaced: number | undefined;
   /** Messages still showing a placeholder, a partial stream or a notice when the run ended. */
   leftBehind: number;
   /** A few of them, as "conversation: text", to see what was left. */
@@ -141,7 +145,7 @@ export function tally(platform: Platform, questions: readonly Question[], slotsB
     duplicates: 0,
     lost: 0,
     outOfOrder: 0,
-    misplaced: 0,
+    misplaced: platform === 'teams' ? 0 : undefined,
     leftBehind: 0,
     leftBehindSamples: [],
     lostSamples: [],
@@ -170,7 +174,7 @@ export function tally(platform: Platform, questions: readonly Question[], slotsB
     result.lost += lost.length;
     for (const q of lost) if (result.lostSamples.length < MAX_SAMPLES) result.lostSamples.push(`${conversation}: ${q.tag}`);
     if (!isIncreasing(answered.sort(([, a], [, b]) => a.textSeq - b.textSeq).map(([q]) => q.index))) result.outOfOrder += 1;
-    if (!isIncreasing(answered.sort(([, a], [, b]) => a.createdSeq - b.createdSeq).map(([q]) => q.index))) result.misplaced += 1;
+    if (result.misplaced !== undefined && !isIncreasing(answered.sort(([, a], [, b]) => a.createdSeq - b.createdSeq).map(([q]) => q.index))) result.misplaced += 1;
     for (const [question, slot] of answered) result.replyMs.push(slot.textAt - question.sentAt!);
   }
   result.replyMs.sort((a, b) => a - b);
