@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { describe, it } from 'node:test';
 import { HttpServer } from '../src/http/http-server.ts';
 import { ask, dm, startTempBot } from './support/temp-bot.ts';
@@ -31,6 +33,25 @@ describe('HTTP server', () => {
       const wrongMethod = await fetch(`${base}/healthz`, { method: 'POST' });
       assert.equal(wrongMethod.status, 405);
       assert.equal(wrongMethod.headers.get('allow'), 'GET');
+    } finally {
+      await server.close();
+      bot.close();
+    }
+  });
+
+  it('shares its port between several listening sockets on Linux, each new connection served, all closed together', async (t) => {
+    if (process.platform !== 'linux') return t.skip('SO_REUSEPORT listeners are used on Linux only');
+    const bot = startTempBot();
+    const server = new HttpServer({ log: bot.core.log, metrics: bot.core.metrics, ready: () => bot.core.ready(), listeners: 4 });
+    try {
+      const port = await server.listen(0, '127.0.0.1');
+      assert.equal(listeningSockets(port), 4, 'four sockets listen on the one port');
+      // Fresh connections each (no keep-alive), so the kernel spreads them over the sockets.
+      const statuses = await Promise.all(Array.from({ length: 40 }, () => getOnNewConnection(port, '/healthz')));
+      assert.deepEqual(new Set(statuses), new Set([200]));
+      await server.close();
+      assert.equal(listeningSockets(port), 0, 'none left listening after close');
+      await assert.rejects(getOnNewConnection(port, '/healthz'), /ECONNREFUSED/);
     } finally {
       await server.close();
       bot.close();
@@ -88,3 +109,26 @@ describe('HTTP server', () => {
     }
   });
 });
+
+/** Sockets in LISTEN state on `port` (IPv4), from the kernel's own table. */
+function listeningSockets(port: number): number {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .filter((line) => {
+      const fields = line.trim().split(/\s+/);
+      return fields[1]?.endsWith(`:${hexPort}`) === true && fields[3] === '0A';
+    }).length;
+}
+
+function getOnNewConnection(port: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false, headers: { connection: 'close' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

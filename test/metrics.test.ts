@@ -192,8 +192,12 @@ describe('/metrics over HTTP', () => {
     try {
       const taken = await holder.listen(0, '127.0.0.1');
       const server = new HttpServer({ log: bot.core.log, metrics: bot.core.metrics, ready: () => bot.core.ready(), metricsPort: taken });
-      await assert.rejects(server.listen(0, '127.0.0.1'), /cannot listen on 127\.0\.0\.1 port \d+ \(EADDRINUSE\): check METRICS_PORT and HOST/);
-      await assert.rejects(server.close(), /not running/, 'the main port was closed again');
+      const probe = new HttpServer({ log: bot.core.log, metrics: bot.core.metrics, ready: () => bot.core.ready() });
+      const main = await probe.listen(0, '127.0.0.1');
+      await probe.close();
+      await assert.rejects(server.listen(main, '127.0.0.1'), /cannot listen on 127\.0\.0\.1 port \d+ \(EADDRINUSE\): check METRICS_PORT and HOST/);
+      await assert.rejects(fetch(`http://127.0.0.1:${main}/healthz`), 'the main port was closed again');
+      await server.close();
     } finally {
       await holder.close();
       bot.close();

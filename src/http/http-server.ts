@@ -35,7 +35,17 @@ export interface HttpServerOptions {
   metricsPort?: number | undefined;
   /** `/metrics` answers 401 unless the request carries `Authorization: Bearer <this>` (METRICS_TOKEN). */
   metricsToken?: string | undefined;
+  /**
+   * Listening sockets sharing the main port (SO_REUSEPORT; Linux only, elsewhere always 1). Node
+   * takes one new connection per listening socket per turn of the event loop, so with the loop busy
+   * (a burst) a single socket lets new connections wait in the kernel's queue for seconds, past
+   * Slack's 3 s. Default {@link DEFAULT_LISTENERS} on Linux.
+   */
+  listeners?: number;
 }
+
+/** Listening sockets on the main port by default (Linux): 16 new connections per turn of a busy loop. */
+export const DEFAULT_LISTENERS = 16;
 
 type Routes = Map<string, { handler: RouteHandler; probe: boolean }>;
 
@@ -52,7 +62,8 @@ export class MetricsPortError extends HrbotError {
  */
 export class HttpServer {
   readonly #routes: Routes = new Map();
-  readonly #server: Server;
+  /** The main port's listening servers: one, or several sharing the port (see {@link HttpServerOptions.listeners}). */
+  readonly #servers: Server[];
   /** The `/metrics` listener, when it has its own port. */
   readonly #metricsServer: Server | undefined;
   readonly #options: HttpServerOptions;
@@ -60,7 +71,9 @@ export class HttpServer {
 
   constructor(options: HttpServerOptions) {
     this.#options = options;
-    this.#server = this.#createServer(this.#routes);
+    const listeners = process.platform === 'linux' ? (options.listeners ?? DEFAULT_LISTENERS) : 1;
+    if (!Number.isInteger(listeners) || listeners < 1) throw new RangeError(`Expected \`listeners\` to be an integer >= 1, got ${listeners}`);
+    this.#servers = Array.from({ length: listeners }, () => this.#createServer(this.#routes));
     // Probes answer even when the request cap is reached: an orchestrator must not restart a busy
     // process, nor take a flood of unauthenticated requests for a dead one.
     const probe = { probe: true };
@@ -115,13 +128,25 @@ export class HttpServer {
    * A metrics port that cannot be bound rejects with a {@link MetricsPortError}, the main port closed again.
    */
   async listen(port: number, host?: string): Promise<number> {
-    const bound = await listenOn(this.#server, port, host);
+    const [first, ...more] = this.#servers as [Server, ...Server[]];
+    const shared = more.length > 0;
+    const bound = await listenOn(first, port, host, shared);
+    for (const [index, server] of more.entries()) {
+      try {
+        await listenOn(server, bound, host, true);
+      } catch (error) {
+        // Without SO_REUSEPORT (an older kernel or Node) the port is served by the sockets bound so far.
+        this.#options.log.warn({ err: toError(error), listeners: index + 1 }, 'could not share the port with more listening sockets');
+        this.#servers.splice(index + 1);
+        break;
+      }
+    }
     if (this.#metricsServer !== undefined) {
       const metricsPort = this.#options.metricsPort ?? 0;
       try {
         await listenOn(this.#metricsServer, metricsPort, host);
       } catch (error) {
-        await closeServer(this.#server);
+        await Promise.all(this.#servers.map((server) => closeServer(server)));
         const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
         throw new MetricsPortError(`cannot listen on ${host ?? 'all interfaces'} port ${metricsPort} (${code}): check METRICS_PORT and HOST`, { cause: error });
       }
@@ -137,7 +162,8 @@ export class HttpServer {
 
   /** Stop accepting connections and wait for open requests to finish. */
   async close(): Promise<void> {
-    await Promise.all([closeServer(this.#server), ...(this.#metricsServer?.listening === true ? [closeServer(this.#metricsServer)] : [])]);
+    const open = [...this.#servers, ...(this.#metricsServer === undefined ? [] : [this.#metricsServer])].filter((server) => server.listening);
+    await Promise.all(open.map((server) => closeServer(server)));
   }
 
   async #dispatch(routes: Routes, request: HttpRequest, response: ServerResponse): Promise<void> {
@@ -180,10 +206,10 @@ export class HttpServer {
  */
 const LISTEN_BACKLOG = 4096;
 
-function listenOn(server: Server, port: number, host: string | undefined): Promise<number> {
+function listenOn(server: Server, port: number, host: string | undefined, reusePort = false): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ port, ...(host === undefined ? {} : { host }), backlog: LISTEN_BACKLOG }, () => {
+    server.listen({ port, ...(host === undefined ? {} : { host }), backlog: LISTEN_BACKLOG, ...(reusePort ? { reusePort } : {}) }, () => {
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });

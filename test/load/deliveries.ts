@@ -25,6 +25,8 @@ export interface DeliveryOutcome {
   undelivered: boolean;
   /** Each attempt's HTTP status; 0 when there was none (connection failed, or past the deadline). */
   statuses: number[];
+  /** Why each failed attempt failed and after how long (ms), for a closer look (LOAD_DUMP_ACKS). */
+  failures?: string[];
 }
 
 type Failure = 'http_error' | 'http_timeout' | 'connection_failed';
@@ -36,6 +38,7 @@ function failureOf(error: unknown): Failure {
 /** POST a Slack Events API body to `/slack/events` until acknowledged or Slack's retries are spent. */
 export async function deliverSlack(link: BotLink, body: string): Promise<DeliveryOutcome> {
   const statuses: number[] = [];
+  const failures: string[] = [];
   let reason: Failure | undefined;
   for (;;) {
     const { base, generation } = link.current();
@@ -52,11 +55,12 @@ export async function deliverSlack(link: BotLink, body: string): Promise<Deliver
       const response = await fetch(`${base}/slack/events`, { method: 'POST', headers, body, signal: AbortSignal.timeout(SLACK_ACK_DEADLINE_MS) });
       await response.arrayBuffer();
       statuses.push(response.status);
-      if (response.ok) return { attempts: statuses.length, acked: true, ackMs: performance.now() - started, undelivered: false, statuses };
+      if (response.ok) return { attempts: statuses.length, acked: true, ackMs: performance.now() - started, undelivered: false, statuses, failures };
       failure = 'http_error';
     } catch (error) {
       statuses.push(0);
       failure = failureOf(error);
+      failures.push(`${failure} after ${Math.round(performance.now() - started)} ms${failure === 'connection_failed' ? ` (${String((error as { cause?: { code?: unknown } }).cause?.code)})` : ''}`);
       if (failure === 'connection_failed' && link.wasKilled(generation) && statuses.length <= SLACK_RETRY_DELAYS_MS.length) {
         // The process was gone: Slack's retry finds the restarted one.
         reason = failure;
@@ -65,7 +69,7 @@ export async function deliverSlack(link: BotLink, body: string): Promise<Deliver
       }
     }
     const delay = SLACK_RETRY_DELAYS_MS[statuses.length - 1];
-    if (delay === undefined) return { attempts: statuses.length, acked: false, undelivered: false, statuses };
+    if (delay === undefined) return { attempts: statuses.length, acked: false, undelivered: false, statuses, failures };
     reason = failure;
     await sleep(delay);
   }

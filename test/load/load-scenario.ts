@@ -199,6 +199,7 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
       q.acked = outcome.acked;
       q.ackedFirstTry = outcome.acked && outcome.attempts === 1;
       if (outcome.ackMs !== undefined) q.ackMs = outcome.ackMs;
+      if (outcome.failures !== undefined && outcome.failures.length > 0) q.failures = outcome.failures;
       q.undelivered = outcome.undelivered;
       for (const status of outcome.statuses) {
         if (status >= 200 && status < 300) continue;
@@ -261,7 +262,7 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
     if (restartFailure !== undefined) throw restartFailure;
     // For a closer look at acks: every message's send time (from the start), attempts and first-attempt time.
     if (process.env.LOAD_DUMP_ACKS !== undefined) {
-      const rows = questions.map((q) => ({ tag: q.tag, platform: q.platform, at: (q.sentAt ?? started) - started, attempts: q.attempts, ackMs: q.ackMs, first: q.ackedFirstTry, undelivered: q.undelivered }));
+      const rows = questions.map((q) => ({ tag: q.tag, platform: q.platform, at: (q.sentAt ?? started) - started, attempts: q.attempts, ackMs: q.ackMs, first: q.ackedFirstTry, undelivered: q.undelivered, failures: q.failures }));
       writeFileSync(`${process.env.LOAD_DUMP_ACKS}-${scenario.name}.json`, JSON.stringify(rows));
     }
     progress(`${scenario.name}: all ${sent} sent after ${Math.round((Date.now() - started) / 1000)} s; waiting for replies`);

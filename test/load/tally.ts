@@ -24,6 +24,8 @@ export interface Question {
   /** The first attempt did. */
   ackedFirstTry: boolean;
   ackMs?: number;
+  /** Why its failed attempts failed (LOAD_DUMP_ACKS). */
+  failures?: string[];
   /**
    * The POST failed because the bot process was killed and the platform does not resend it (Teams):
    * the bot may never have seen it, so no answer is expected (one is still counted if it comes).
