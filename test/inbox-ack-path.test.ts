@@ -7,6 +7,7 @@ import type { NewInboxItem } from '../src/inbox/inbox-store.ts';
 import { InboxStore } from '../src/inbox/inbox-store.ts';
 import { InboxWorker } from '../src/inbox/inbox-worker.ts';
 import { NOTICE_SENDING, NoticeQueue } from '../src/inbox/notice-queue.ts';
+import { PROCESS_ID } from '../src/inbox/process-id.ts';
 import { createLogger } from '../src/log/logger.ts';
 import { openDatabase } from '../src/store/database.ts';
 import { eraseOwner } from '../src/store/erasure.ts';
@@ -88,6 +89,25 @@ describe('inbox: the ack path', () => {
     for (const order of [1, 2, 3]) plain.enqueue(item('a', order), now, { ...rule, inOrder: false });
     const unordered = plain.enqueue(item('a', 4), now, { ...rule, inOrder: false });
     assert.ok(unordered.status === 'accepted' && unordered.notice && unordered.earlier.length === 0, 'without inOrder only the item itself is held');
+  });
+
+  it('a restart releases at once the items a dead process held for notices it never sent', () => {
+    const store = new InboxStore(openDatabase(':memory:'));
+    const rule = { laneAhead: 1, inboxPending: 1_000, holdMs: 60_000 };
+    const now = Date.now();
+    store.enqueue(item('a', 1), now, rule);
+    const held = store.enqueue(item('a', 2), now, rule);
+    assert.ok(held.status === 'accepted' && held.notice);
+    const head = store.claim(10, 60_000, now, undefined, PROCESS_ID);
+    store.complete(head[0]!.id);
+    assert.deepEqual(store.claim(10, 60_000, now), [], 'held for its notice');
+    assert.equal(store.releaseDeadWorkers((worker) => worker === 'elsewhere:1'), 0, 'a live holder keeps its hold');
+    assert.equal(store.releaseDeadWorkers((worker) => worker === PROCESS_ID), 1, 'the holder died: its hold is released');
+    assert.deepEqual(
+      store.claim(10, 60_000, now).map((taken) => taken.id),
+      [held.id],
+      'taken at once, not after the hold',
+    );
   });
 
   it('writes the events of one turn in one transaction, each with its own answer', async () => {

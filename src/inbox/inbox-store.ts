@@ -1,6 +1,7 @@
 import type { Db } from '../store/database.ts';
 import { writeTransaction } from '../store/database.ts';
 import { keyedHash } from '../store/store-key.ts';
+import { PROCESS_ID } from './process-id.ts';
 
 /** Bounds of the inbox; every one has its default here. */
 export interface InboxLimits {
@@ -162,7 +163,9 @@ export class InboxStore {
         const notice = notices !== undefined && item.noNotice !== true && (laneOpen >= notices.laneAhead || pending >= notices.inboxPending);
         const heldUntil = notice ? now + notices.holdMs : 0;
         const owner = keyedHash(this.#db, item.ownerKey);
-        const id = Number(sql.insert.run(eventHash, item.platform, item.laneKey, owner, item.order, item.payload, size, now, heldUntil).lastInsertRowid);
+        // A held item names its holder: if this process dies before the notice, a restart releases it at once.
+        const holder = notice ? PROCESS_ID : null;
+        const id = Number(sql.insert.run(eventHash, item.platform, item.laneKey, owner, item.order, item.payload, size, now, heldUntil, holder).lastInsertRowid);
         // Counted by order, not arrival: a message that arrives late sorts before the ones it preceded.
         const ahead = laneOpen === 0 ? 0 : (sql.ahead.pluck().get({ lane: item.laneKey, ord: item.order, id }) as number);
         const earlier = notice && notices.inOrder === true && ahead > 0 ? this.#holdEarlier(item.laneKey, item.order, id, now, heldUntil) : [];
@@ -179,7 +182,7 @@ export class InboxStore {
   #holdEarlier(lane: string, ord: number, id: number, now: number, heldUntil: number): EarlierNotice[] {
     const rows = this.#sql.earlierUntouched.all({ lane, ord, id, now }) as { id: number; ord: number; payload: string }[];
     return rows.map((row) => {
-      this.#sql.hold.run(heldUntil, row.id);
+      this.#sql.hold.run(heldUntil, PROCESS_ID, row.id);
       return { id: row.id, ahead: this.#sql.ahead.pluck().get({ lane, ord: row.ord, id: row.id }) as number, payload: row.payload };
     });
   }
@@ -211,14 +214,16 @@ export class InboxStore {
     if (this.#sql.longWaiting.get(query) === undefined) return [];
     return writeTransaction(this.#db, () => {
       const rows = this.#sql.longWaiting.all(query) as ItemRow[];
-      for (const row of rows) this.#sql.hold.run(now + holdMs, row.id);
+      for (const row of rows) this.#sql.hold.run(now + holdMs, PROCESS_ID, row.id);
       return rows.map(toItem);
     });
   }
 
   /**
    * Hand back at once the items of workers that `isDead` says are gone (a crashed process on this
-   * host), instead of waiting for their leases. Returns how many items were handed back.
+   * host), instead of waiting for their leases: those it was answering, and those it held for a
+   * notice it never sent (held, such an item would wait out its hold, and a later message's notice
+   * could land above its answer). Returns how many items were handed back.
    */
   releaseDeadWorkers(isDead: (worker: string) => boolean): number {
     return writeTransaction(this.#db, () => {
@@ -327,8 +332,8 @@ function prepare(db: Db) {
     totals: db.prepare('SELECT open_items AS open, open_bytes AS bytes, pending FROM inbox_totals WHERE id = 1'),
     exists: db.prepare('SELECT 1 FROM inbox WHERE event_hash = ?'),
     insert: db.prepare(
-      `INSERT INTO inbox (event_hash, platform, lane_key, owner_hash, ord, payload, bytes, state, received_at, lease_until)
-       VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
+      `INSERT INTO inbox (event_hash, platform, lane_key, owner_hash, ord, payload, bytes, state, received_at, lease_until, worker)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
     ),
     ahead: db.prepare("SELECT count(*) FROM inbox WHERE lane_key = @lane AND state <> 'done' AND (ord < @ord OR (ord = @ord AND id < @id))"),
     // Waiting with nothing shown (no progress) and not held for a notice or a retry, in lane order.
@@ -346,8 +351,9 @@ function prepare(db: Db) {
        ORDER BY i.id LIMIT @limit`,
     ),
     take: db.prepare("UPDATE inbox SET state = 'working', lease_until = ?, worker = ?, attempts = attempts + 1 WHERE id = ?"),
-    workers: db.prepare("SELECT DISTINCT worker FROM inbox WHERE state = 'working' AND worker IS NOT NULL"),
-    releaseWorker: db.prepare("UPDATE inbox SET state = 'pending', lease_until = 0, worker = NULL WHERE state = 'working' AND worker = ?"),
+    // Taken (working) or held for a notice (pending): either way the named process answers for it.
+    workers: db.prepare("SELECT DISTINCT worker FROM inbox WHERE state <> 'done' AND worker IS NOT NULL"),
+    releaseWorker: db.prepare("UPDATE inbox SET state = 'pending', lease_until = 0, worker = NULL WHERE state <> 'done' AND worker = ?"),
     renew: db.prepare("UPDATE inbox SET lease_until = ? WHERE id = ? AND state = 'working'"),
     progress: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state <> 'done'"),
     markWaiting: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state = 'pending' AND progress IS NULL"),
@@ -362,8 +368,8 @@ function prepare(db: Db) {
          AND platform IN (SELECT value FROM json_each(@platforms))
        ORDER BY id LIMIT @limit`,
     ),
-    hold: db.prepare("UPDATE inbox SET lease_until = ? WHERE id = ? AND state = 'pending'"),
-    due: db.prepare("UPDATE inbox SET lease_until = 0 WHERE id = ? AND state = 'pending'"),
+    hold: db.prepare("UPDATE inbox SET lease_until = ?, worker = ? WHERE id = ? AND state = 'pending'"),
+    due: db.prepare("UPDATE inbox SET lease_until = 0, worker = NULL WHERE id = ? AND state = 'pending'"),
     release: db.prepare("UPDATE inbox SET state = 'pending', lease_until = ? WHERE id = ? AND state = 'working'"),
     pruneOld: db.prepare("DELETE FROM inbox WHERE state = 'done' AND finished_at < ?"),
     pruneExtra: db.prepare(

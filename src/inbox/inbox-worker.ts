@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import type { IntervalHistogram } from 'node:perf_hooks';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { HrbotError, toError } from '../errors.ts';
@@ -6,6 +5,7 @@ import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { REPLY_SECONDS_BUCKETS } from '../metrics.ts';
 import type { InboxItem, InboxStore } from './inbox-store.ts';
+import { PROCESS_ID } from './process-id.ts';
 
 /** How the worker takes items; every bound has its default in DEFAULT_WORKER_OPTIONS. */
 export interface InboxWorkerOptions {
@@ -104,7 +104,7 @@ export class InboxWorker {
   readonly #log: Logger;
   readonly #options: InboxWorkerOptions;
   /** `host:pid`, written on the items this process takes. */
-  readonly #id = `${hostname()}:${process.pid}`;
+  readonly #id = PROCESS_ID;
   readonly #handlers = new Map<string, InboxHandler>();
   readonly #notices = new Map<string, LongWaitNotice>();
   #lastPrune = Date.now();
