@@ -54,6 +54,20 @@ describe('HandbookIndex', () => {
     rmSync(fx.root, { recursive: true, force: true });
   });
 
+  test('a question asked again is answered from the result cache, never from a handbook version it no longer matches', () => {
+    fx.index.refresh();
+    const first = fx.index.retrieve('how many  sabbatical weeks?', { limit: 3 });
+    const again = fx.index.retrieve('how many sabbatical weeks?', { limit: 3 });
+    assert.deepEqual(again, first, 'the same question, spaced differently, gets the same result');
+    again.hits.pop();
+    assert.deepEqual(fx.index.retrieve('how many sabbatical weeks?', { limit: 3 }), first, 'a caller changing its copy changes nothing cached');
+    assert.ok(!first.hits.some((hit) => hit.text.includes('twelve weeks of sabbatical')), 'not in the handbook yet');
+    writeFileSync(join(fx.dir, 'sabbatical.md'), '# Sabbatical\n\n## How long\n\nAfter five years you may take twelve weeks of sabbatical leave, unpaid.\n');
+    fx.index.refresh();
+    const after = fx.index.retrieve('how many sabbatical weeks?', { limit: 3 });
+    assert.ok(after.hits.some((hit) => hit.text.includes('twelve weeks of sabbatical')), 'the new version is searched, not the cached result');
+  });
+
   test('indexes every handbook file into sections with headings, paths, anchors and sources', () => {
     const result = fx.index.refresh();
     assert.equal(result.changed, true);

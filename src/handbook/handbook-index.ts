@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
+import { LRUCache } from 'lru-cache';
 import { toError } from '../errors.ts';
 import { writeTransaction } from '../store/database.ts';
 import type { Db } from '../store/database.ts';
@@ -194,6 +195,12 @@ const WORD_HEAD_SHARE = 0.5;
  * means Bedrock is slow or throttling, and the words alone answer at once instead.
  */
 export const QUERY_EMBEDDING_BUDGET_MS = 2_000;
+
+/**
+ * Word-ranked results kept, by handbook version and question (whitespace collapsed): the same
+ * question asked by many people ("policy parental leave") is ranked once per handbook version.
+ */
+export const SEARCH_CACHE_MAX = 1_000;
 /** At most one "searched by words alone" warning per this many ms (the count of questions since the last is in it). */
 const WORDS_ALONE_WARNING_INTERVAL_MS = 60_000;
 
@@ -236,6 +243,7 @@ export class HandbookIndex {
   // While Bedrock is down every question fails to embed: one warning per interval, with the count since the last.
   #wordsAloneWarning = { at: Number.NEGATIVE_INFINITY, since: 0 };
   readonly #sql: ReturnType<typeof prepareStatements>;
+  readonly #results = new LRUCache<string, Retrieval>({ max: SEARCH_CACHE_MAX });
 
   constructor(options: HandbookIndexOptions) {
     this.#db = options.db;
@@ -304,6 +312,8 @@ export class HandbookIndex {
     }
 
     this.#version = handbookVersion(files.map((file) => [file.path, file.sha256]));
+    // Keyed by version, so nothing stale could be served; cleared to free what no question will reach.
+    this.#results.clear();
     const totals = this.#sql.totals.get() as { files: number; sections: number; passages: number };
     if (changed) {
       this.#log?.info(
@@ -342,8 +352,13 @@ export class HandbookIndex {
   retrieve(query: string, options: { limit?: number; antecedent?: string } = {}): Retrieval {
     const bounded = Math.min(Math.floor(options.limit ?? 3), MAX_SEARCH_LIMIT);
     if (!(bounded >= 1)) return emptyRetrieval();
+    const key = [this.version, bounded, options.antecedent ?? '', query.trim().replace(/\s+/g, ' ')].join('\u0000');
+    const cached = this.#results.get(key);
+    if (cached !== undefined) return { ...cached, hits: [...cached.hits], corrections: [...cached.corrections], unknown: [...cached.unknown] };
     const ranked = this.#rank(query, options.antecedent);
-    return { ...ranked.result, hits: ranked.scored.filter((entry) => entry.score > 0).slice(0, bounded).map((entry) => ranked.toHit(entry, entry.score)) };
+    const retrieval = { ...ranked.result, hits: ranked.scored.filter((entry) => entry.score > 0).slice(0, bounded).map((entry) => ranked.toHit(entry, entry.score)) };
+    this.#results.set(key, { ...retrieval, hits: [...retrieval.hits], corrections: [...retrieval.corrections], unknown: [...retrieval.unknown] });
+    return retrieval;
   }
 
   /**
