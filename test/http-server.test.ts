@@ -58,6 +58,22 @@ describe('HTTP server', () => {
     }
   });
 
+  it('refuses a port another server holds, as a single socket would, instead of sharing its traffic', async (t) => {
+    if (process.platform !== 'linux') return t.skip('SO_REUSEPORT listeners are used on Linux only');
+    const bot = startTempBot();
+    const first = new HttpServer({ log: bot.core.log, metrics: bot.core.metrics, ready: () => bot.core.ready() });
+    const second = new HttpServer({ log: bot.core.log, metrics: bot.core.metrics, ready: () => bot.core.ready() });
+    try {
+      const port = await first.listen(0, '127.0.0.1');
+      await assert.rejects(second.listen(port, '127.0.0.1'), /EADDRINUSE/);
+      assert.equal(listeningSockets(port), 16, 'only the first server listens');
+    } finally {
+      await second.close();
+      await first.close();
+      bot.close();
+    }
+  });
+
   it('reports not ready when the store cannot take writes', async () => {
     const bot = startTempBot();
     const server = new HttpServer({ log: bot.core.log, metrics: bot.core.metrics, ready: () => bot.core.ready() });

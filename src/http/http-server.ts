@@ -130,6 +130,9 @@ export class HttpServer {
   async listen(port: number, host?: string): Promise<number> {
     const [first, ...more] = this.#servers as [Server, ...Server[]];
     const shared = more.length > 0;
+    // A socket with SO_REUSEPORT may join one already bound the same way: a second bot started on a
+    // taken port would share its traffic instead of failing. A plain bind first fails as it should.
+    if (shared && port !== 0) await closeServer(await probeFree(port, host));
     const bound = await listenOn(first, port, host, shared);
     for (const [index, server] of more.entries()) {
       try {
@@ -214,6 +217,13 @@ function listenOn(server: Server, port: number, host: string | undefined, reuseP
       resolve((server.address() as AddressInfo).port);
     });
   });
+}
+
+/** A plain listener on `port`, which fails with EADDRINUSE when any socket holds it. */
+async function probeFree(port: number, host: string | undefined): Promise<Server> {
+  const probe = createServer();
+  await listenOn(probe, port, host);
+  return probe;
 }
 
 function closeServer(server: Server): Promise<void> {
