@@ -7,6 +7,7 @@ import { formatRandomThrottles, runRandomThrottles } from './bedrock-random-thro
 import { floodPassed, formatFlood, slowBodyFlood } from './slow-body-flood.ts';
 import { formatHandbookScale, handbookScale, handbookScalePassed } from './handbook-scale.ts';
 import { storeContention } from './store-contention.ts';
+import { formatSideBySide, runBoltSideBySide, sideBySidePassed } from './bolt-side-by-side.ts';
 
 const QUOTA_BASE = { requestsPerMinute: 300, timeScale: 10, latencyMs: 100, users: 500, questions: 1_000 } as const;
 const RANDOM_THROTTLES = { questions: 600, users: 300, latencyMs: 250, faults: { throttle: 0.3, error: 0.05, seed: 9 } } as const;
@@ -43,8 +44,16 @@ const scenarios: Record<string, () => Promise<string>> = {
     if (!handbookScalePassed(figures)) process.exitCode = 1;
     return formatHandbookScale(figures);
   },
+  // hrbot (adapters/main.ts) against a bare Bolt app answering the same Slack DMs, alternating, 3 runs
+  // each: replies/s, CPU, writes and disk per reply, ack times of a burst; medians and ratios, a report.
+  // A missing or duplicated reply fails the run (exit code 1).
+  'bolt-side-by-side': async () => {
+    const report = await runBoltSideBySide(undefined, (line) => process.stderr.write(`${line}\n`));
+    if (!sideBySidePassed(report)) process.exitCode = 1;
+    return formatSideBySide(report);
+  },
 };
-const DEFAULT_SCENARIOS = ['handbook-scale', 'store-contention', 'slow-body-flood', 'bedrock-quota', 'bedrock-quota-no-cap', 'bedrock-quota-repeats', 'bedrock-random-throttles'];
+const DEFAULT_SCENARIOS = ['handbook-scale', 'store-contention', 'slow-body-flood', 'bedrock-quota', 'bedrock-quota-no-cap', 'bedrock-quota-repeats', 'bedrock-random-throttles', 'bolt-side-by-side'];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);

@@ -79,6 +79,8 @@ export function runMain(input: string, options: MainOptions): Promise<MainResult
 
 /** A bot process serving HTTP. */
 export interface RunningMain {
+  /** The process id (for /proc/<pid>/stat and io). */
+  pid: number;
   /** The port from the start-up line. */
   port: number;
   /** The parsed start-up line ('hrbot listening'). */
@@ -140,6 +142,7 @@ export function startMain(options: MainOptions, timeoutMs = 30_000): Promise<Run
       settled = true;
       clearTimeout(timer);
       resolve({
+        pid: child.pid!,
         port: Number(started.port),
         started,
         stdout: () => stdout,
