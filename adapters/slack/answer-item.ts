@@ -63,6 +63,12 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
       Object.assign(progress, patch);
       context.saveProgress(JSON.stringify(progress));
     };
+    // The thread's title and status line wait for the next save (the reply, a post): a retry after a
+    // crash before it sets them again, and both calls are idempotent. One commit less each.
+    const saveShown = (patch: SlackShown): void => {
+      if (Object.keys(patch).every((key) => key === 'titled' || key === 'status')) Object.assign(progress, patch);
+      else save(patch);
+    };
     // Checked right before the engine reads the user's erasure mark: an erase after this claim
     // deleted the row, and nothing of the message may be stored after it.
     const reply = async (ask: () => Promise<Reply | null>): Promise<Reply | null> => {
@@ -86,7 +92,7 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
           client,
           work.target,
           log,
-          { shown: progress, onShown: save, itemId: item.id, after: (work.sentAt / 1000).toFixed(6) },
+          { shown: progress, onShown: saveShown, itemId: item.id, after: (work.sentAt / 1000).toFixed(6) },
           { render, ...(bot === undefined ? {} : { bot }) },
         );
         if (progress.reply === undefined && context.stillOpen()) await delivery.setTitle(work.message.text);
