@@ -129,6 +129,8 @@ async function startHrbot(apiUrl: string, dir: string): Promise<Child> {
         PORT: '0',
         DATABASE_PATH: join(dir, 'hrbot.db'),
         KNOWLEDGE_DIR,
+        // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": where hrbot's CPU per reply goes.
+        ...(process.env.BENCH_BOT_NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS: process.env.BENCH_BOT_NODE_OPTIONS }),
       },
       maxRunMs: 30 * 60_000,
     },
@@ -137,8 +139,9 @@ async function startHrbot(apiUrl: string, dir: string): Promise<Child> {
   return {
     pid: bot.pid,
     base: `http://127.0.0.1:${bot.port}`,
+    // Stopped as a service manager would (SIGTERM), so a CPU profile asked for is written on exit.
     kill: async () => {
-      await bot.kill();
+      await bot.stop('SIGTERM');
     },
     output: () => `${bot.stdout().slice(-2_000)}\n${bot.stderr().slice(-2_000)}`,
   };
