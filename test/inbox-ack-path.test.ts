@@ -110,6 +110,21 @@ describe('inbox: the ack path', () => {
     );
   });
 
+  it('a notice whose store closed under it (shutdown) is dropped with a warning, never a rejection', async () => {
+    const db = openDatabase(':memory:');
+    const store = new InboxStore(db);
+    const accepted = store.enqueue(item('a', 1), Date.now(), { laneAhead: 0, inboxPending: 0, holdMs: 60_000 });
+    assert.ok(accepted.status === 'accepted' && accepted.notice);
+    const warnings: string[] = [];
+    const log = createLogger({ level: 'warn', destination: { write: (line: string) => warnings.push(line) } });
+    const queue = new NoticeQueue(store, log);
+    db.close();
+    let sent = 0;
+    await queue.send(accepted.id, () => Promise.resolve(String(++sent)), () => undefined, 'a');
+    assert.equal(sent, 0, 'nothing sent without its mark');
+    assert.ok(warnings.some((line) => line.includes('could not mark a notice')), warnings.join('\n'));
+  });
+
   it('writes the events of one turn in one transaction, each with its own answer', async () => {
     const db = openDatabase(':memory:');
     const store = new InboxStore(db);

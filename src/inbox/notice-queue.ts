@@ -73,7 +73,13 @@ export class NoticeQueue {
 
   async #sendNow(id: number, send: () => Promise<string | undefined>, released: () => void): Promise<void> {
     // Only while the item still waits for its notice: marked first, so a crash from here on is known.
-    if (!this.#store.markProgress(id, this.#options.sendingMark)) return;
+    try {
+      if (!this.#store.markProgress(id, this.#options.sendingMark)) return;
+    } catch (error) {
+      // The store is closing (shutdown) or refused the write: no notice; the item's hold runs out by itself.
+      this.#log.warn({ err: toError(error) }, 'inbox: could not mark a notice as on its way; none is sent');
+      return;
+    }
     let progress: string | undefined;
     try {
       progress = await send();

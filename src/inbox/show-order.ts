@@ -77,7 +77,11 @@ export class ShowOrder {
     const entry = this.#unshown.get(lane);
     if (entry === undefined) return;
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#options.maxHeadWaitMs)));
+    const timedOut = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#options.maxHeadWaitMs);
+      // A notice waiting here never keeps a stopping process alive.
+      timer.unref();
+    });
     try {
       await Promise.race([entry.shown, timedOut]);
     } finally {
