@@ -77,11 +77,7 @@ export class ShowOrder {
     const entry = this.#unshown.get(lane);
     if (entry === undefined) return;
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.#options.maxHeadWaitMs);
-      // A notice waiting here never keeps a stopping process alive.
-      timer.unref();
-    });
+    const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#options.maxHeadWaitMs)));
     try {
       await Promise.race([entry.shown, timedOut]);
     } finally {
