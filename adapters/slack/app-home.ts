@@ -7,8 +7,7 @@ import type { UserSummary } from '../../src/engine/user-summary.ts';
 import { SUMMARY_DAYS } from '../../src/engine/user-summary.ts';
 import type { SlackClients } from './slack-tokens.ts';
 import type { Logger } from '../../src/log/logger.ts';
-import { FORGET } from './parse.ts';
-import { escapeMrkdwn } from './render.ts';
+import { eraseDataButton, escapeMrkdwn } from './render.ts';
 
 /** A home tab view as views.publish takes it. */
 export type HomeView = types.HomeView;
@@ -85,22 +84,7 @@ export function homeView(summary: UserSummary, options: HomeViewOptions): HomeVi
     {
       type: 'actions',
       block_id: 'hr_home_forget',
-      elements: [
-        {
-          type: 'button',
-          action_id: FORGET,
-          style: 'danger',
-          text: { type: 'plain_text', text: 'Erase my data' },
-          // Erasing cannot be undone, so Slack asks the clicking user to confirm first.
-          confirm: {
-            title: { type: 'plain_text', text: 'Erase everything?' },
-            text: { type: 'mrkdwn', text: 'This erases your questions, answers, feedback and usage records. It cannot be undone.' },
-            confirm: { type: 'plain_text', text: 'Erase' },
-            deny: { type: 'plain_text', text: 'Keep' },
-            style: 'danger',
-          },
-        },
-      ],
+      elements: [eraseDataButton()],
     },
   );
   if (summary.admin !== undefined) {

@@ -81,22 +81,7 @@ export function extraBlocks(reply: Reply, options: RenderOptions = {}): KnownBlo
     blocks.push({
       type: 'actions',
       block_id: 'hr_forget',
-      elements: [
-        {
-          type: 'button',
-          action_id: FORGET,
-          style: 'danger',
-          text: { type: 'plain_text', text: 'Erase my data', emoji: true },
-          // Erasing cannot be undone, so Slack asks the clicking user to confirm first.
-          confirm: {
-            title: { type: 'plain_text', text: 'Erase everything?' },
-            text: { type: 'mrkdwn', text: 'This erases your questions, answers, feedback and usage records. It cannot be undone.' },
-            confirm: { type: 'plain_text', text: 'Erase' },
-            deny: { type: 'plain_text', text: 'Keep' },
-            style: 'danger',
-          },
-        },
-      ],
+      elements: [eraseDataButton()],
     });
   }
   return blocks;
@@ -107,6 +92,23 @@ export function extraBlocks(reply: Reply, options: RenderOptions = {}): KnownBlo
  * KNOWLEDGE_BASE_URL is set, otherwise as `file › heading`. Whole items are dropped rather than a
  * link cut, to stay within a text object's 3,000 characters.
  */
+/** The "Erase my data" button, behind Slack's own confirmation (erasing cannot be undone); in replies and on the App Home. */
+export function eraseDataButton(): types.Button {
+  return {
+    type: 'button',
+    action_id: FORGET,
+    style: 'danger',
+    text: { type: 'plain_text', text: 'Erase my data', emoji: true },
+    confirm: {
+      title: { type: 'plain_text', text: 'Erase everything?' },
+      text: { type: 'mrkdwn', text: 'This erases your questions, answers, feedback and usage records. It cannot be undone.' },
+      confirm: { type: 'plain_text', text: 'Erase' },
+      deny: { type: 'plain_text', text: 'Keep' },
+      style: 'danger',
+    },
+  };
+}
+
 function sourcesText(sources: readonly Source[], options: RenderOptions): string {
   const seen = new Set<string>();
   const items: string[] = [];
