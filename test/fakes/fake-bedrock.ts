@@ -724,15 +724,7 @@ class FakeBedrockServer implements FakeBedrock {
         }),
         'utf8',
       );
-      exchange.respond(200, { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID() });
-      if (brk) {
-        await exchange.write(json.subarray(0, Math.floor(json.length / 2)));
-        exchange.reset();
-        return 'failed';
-      }
-      settle('succeeded');
-      await exchange.end(json);
-      return 'succeeded';
+      return this.#sendJson(exchange, settle, json, { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID() }, brk !== undefined);
     }
 
     exchange.respond(200, { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-requestid': randomUUID() });
@@ -781,8 +773,14 @@ class FakeBedrockServer implements FakeBedrock {
     const request = checkEmbeddingRequest(body);
     if (!request.ok) return this.#sendError(exchange, settle, 400, 'ValidationException', request.message);
     const json = Buffer.from(JSON.stringify(fault?.kind === 'empty' ? { inputTextTokenCount: 0 } : embeddingResponse(request)), 'utf8');
-    exchange.respond(200, { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID(), 'x-amzn-bedrock-input-token-count': String(Math.ceil(request.text.length / 4)) });
-    if (fault?.kind === 'break-stream') {
+    const headers = { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID(), 'x-amzn-bedrock-input-token-count': String(Math.ceil(request.text.length / 4)) };
+    return this.#sendJson(exchange, settle, json, headers, fault?.kind === 'break-stream');
+  }
+
+  /** A 200 JSON body, or (a break-stream fault) half of it and a reset connection. */
+  async #sendJson(exchange: Exchange, settle: Settle, json: Buffer, headers: Record<string, string>, breakHalfWay: boolean): Promise<Outcome> {
+    exchange.respond(200, headers);
+    if (breakHalfWay) {
       await exchange.write(json.subarray(0, Math.floor(json.length / 2)));
       exchange.reset();
       return 'failed';
