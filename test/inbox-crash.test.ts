@@ -2,7 +2,6 @@
 // DMs through the fake Web API with AI answers from the fake Bedrock, SIGKILLed half way and restarted
 // on the same database.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
@@ -10,8 +9,9 @@ import { FakeSlackApi } from './fakes/fake-slack-api.ts';
 import type { RecordedCall } from './fakes/fake-slack-api.ts';
 import { startMain } from './support/main-process.ts';
 import { sectionText } from './support/slack-blocks.ts';
-import { BOT_TOKEN, dmEvent, eventBody, JSON_TYPE, postSigned, SIGNING_SECRET } from './support/slack-requests.ts';
-import { KNOWLEDGE_DIR, tempDir } from './support/temp-bot.ts';
+import { dmEvent, eventBody, JSON_TYPE, postSigned } from './support/slack-requests.ts';
+import { tempDir } from './support/temp-bot.ts';
+import { slackProcessEnv } from './support/slack-process-env.ts';
 
 const USERS = 12;
 const PER_USER = 5;
@@ -42,16 +42,7 @@ describe('durable inbox across a crash', () => {
         return { text: `Full-time employees get 25 vacation days a year, see the handbook (answer for ${tag}).`, stopReason: 'end_turn' };
       },
     });
-    const env = {
-      SLACK_SIGNING_SECRET: SIGNING_SECRET,
-      SLACK_BOT_TOKEN: BOT_TOKEN,
-      SLACK_API_URL: api.apiUrl,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      DATABASE_PATH: join(dir.path, 'hrbot.db'),
-      KNOWLEDGE_DIR,
-      ...bedrockEnv(bedrock.url),
-    };
+    const env = { ...slackProcessEnv(api.apiUrl, dir.path), ...bedrockEnv(bedrock.url) };
     const answeredTags = () => new Set([...finalMessages(api).values()].map((text) => /answer for (q\d+x\d+)/.exec(text)?.[1]).filter((t) => t !== undefined));
     try {
       const first = await startMain({ env });

@@ -15,8 +15,9 @@ import { REPEAT_WINDOW_MS } from '../adapters/stop-signals.ts';
 import { buildProduction, outputLines, startMain } from './support/main-process.ts';
 import type { MainResult } from './support/main-process.ts';
 import { sectionText } from './support/slack-blocks.ts';
-import { BOT_TOKEN, dmEvent, eventBody, JSON_TYPE, postSigned, SIGNING_SECRET } from './support/slack-requests.ts';
+import { dmEvent, eventBody, JSON_TYPE, postSigned } from './support/slack-requests.ts';
 import { KNOWLEDGE_DIR, tempDir } from './support/temp-bot.ts';
+import { slackProcessEnv } from './support/slack-process-env.ts';
 
 const ANSWER_LATENCY_MS = 1_500;
 
@@ -60,16 +61,7 @@ describe('production command: stops cleanly under a supervisor', () => {
         return { text: `Full-time employees get 25 vacation days a year (answer for ${tag}).`, stopReason: 'end_turn' };
       },
     });
-    env = {
-      SLACK_SIGNING_SECRET: SIGNING_SECRET,
-      SLACK_BOT_TOKEN: BOT_TOKEN,
-      SLACK_API_URL: api.apiUrl,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      DATABASE_PATH: join(dir.path, 'hrbot.db'),
-      KNOWLEDGE_DIR,
-      ...bedrockEnv(bedrock.url),
-    };
+    env = { ...slackProcessEnv(api.apiUrl, dir.path), ...bedrockEnv(bedrock.url) };
   });
   after(async () => {
     await bedrock.close();

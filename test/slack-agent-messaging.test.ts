@@ -4,7 +4,6 @@
 // never left open, and each question still gets one message.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { webApi } from '@slack/bolt';
 import { MessageDelivery, replyMarker, SLACK_STATUS } from '../adapters/slack/delivery.ts';
@@ -16,9 +15,10 @@ import type { StoredMessage } from './fakes/fake-slack-api.ts';
 import { startMain } from './support/main-process.ts';
 import { buttons, sectionText } from './support/slack-blocks.ts';
 import { startSlackBot } from './support/slack-bot.ts';
-import { BOT_TOKEN, dmEvent, eventBody, JSON_TYPE, nextTs, postSigned, SIGNING_SECRET } from './support/slack-requests.ts';
-import { KNOWLEDGE_DIR, tempDir } from './support/temp-bot.ts';
+import { BOT_TOKEN, dmEvent, eventBody, JSON_TYPE, nextTs, postSigned } from './support/slack-requests.ts';
+import { tempDir } from './support/temp-bot.ts';
 import { fixedAnswerer, streamingAnswerer } from './support/test-answerers.ts';
+import { slackProcessEnv } from './support/slack-process-env.ts';
 
 /** What a message shows now: its blocks' body when it has blocks, else what was streamed into it, else its text. */
 function showing(message: StoredMessage): string {
@@ -39,16 +39,7 @@ describe('Slack agent messaging: a crash during a stream', () => {
     const api = await new FakeSlackApi().start();
     // Slow enough that the kill lands mid-stream: ~1,000 characters at 24 characters every 60 ms.
     const bedrock = await startFakeBedrock({ chunkChars: 24, chunkDelayMs: 60, reply: () => ({ text: ANSWER, stopReason: 'end_turn' }) });
-    const env = {
-      SLACK_SIGNING_SECRET: SIGNING_SECRET,
-      SLACK_BOT_TOKEN: BOT_TOKEN,
-      SLACK_API_URL: api.apiUrl,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      DATABASE_PATH: join(dir.path, 'hrbot.db'),
-      KNOWLEDGE_DIR,
-      ...bedrockEnv(bedrock.url),
-    };
+    const env = { ...slackProcessEnv(api.apiUrl, dir.path), ...bedrockEnv(bedrock.url) };
     const users = ['UCRASH1', 'UCRASH2', 'UCRASH3'];
     const events = users.map((user) => dmEvent('How many vacation days do I get?', user));
     try {

@@ -16,14 +16,14 @@ import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FakeSlackApi } from '../fakes/fake-slack-api.ts';
 import { classify, isReply, ReplyTracker } from '../load/reply-tracker.ts';
 import type { RunningMain } from '../support/main-process.ts';
 import { startMain } from '../support/main-process.ts';
 import { BOT_TOKEN, dmEvent, eventBody, sign, SIGNING_SECRET } from '../support/slack-requests.ts';
-import { KNOWLEDGE_DIR, tempDir } from '../support/temp-bot.ts';
+import { tempDir } from '../support/temp-bot.ts';
+import { slackProcessEnv } from '../support/slack-process-env.ts';
 
 /** Sizes of one side-by-side run; the bench's are {@link FULL_SIDE_BY_SIDE}, the test's much smaller. */
 export interface SideBySideSizes {
@@ -122,13 +122,7 @@ async function startHrbot(apiUrl: string, dir: string): Promise<Child> {
   const bot: RunningMain = await startMain(
     {
       env: {
-        SLACK_SIGNING_SECRET: SIGNING_SECRET,
-        SLACK_BOT_TOKEN: BOT_TOKEN,
-        SLACK_API_URL: apiUrl,
-        HOST: '127.0.0.1',
-        PORT: '0',
-        DATABASE_PATH: join(dir, 'hrbot.db'),
-        KNOWLEDGE_DIR,
+        ...slackProcessEnv(apiUrl, dir),
         // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": where hrbot's CPU per reply goes.
         ...(process.env.BENCH_BOT_NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS: process.env.BENCH_BOT_NODE_OPTIONS }),
       },

@@ -7,7 +7,6 @@
  * its HTTP answers and what the fakes received are read.
  */
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
@@ -17,9 +16,9 @@ import { FakeSlackApi } from '../fakes/fake-slack-api.ts';
 import { FakeTeamsConnector } from '../fakes/fake-teams-connector.ts';
 import type { RunningMain } from '../support/main-process.ts';
 import { outputLines, startMain } from '../support/main-process.ts';
-import { BOT_TOKEN, dmEvent, eventBody, SIGNING_SECRET } from '../support/slack-requests.ts';
+import { dmEvent, eventBody } from '../support/slack-requests.ts';
 import { personalMessage } from '../support/teams-bot.ts';
-import { KNOWLEDGE_DIR, tempDir } from '../support/temp-bot.ts';
+import { tempDir } from '../support/temp-bot.ts';
 import { BotLink } from './bot-link.ts';
 import type { DeliveryOutcome } from './deliveries.ts';
 import { deliverSlack, deliverTeams } from './deliveries.ts';
@@ -27,6 +26,7 @@ import { fakeModelAnswer, ReplyTracker } from './reply-tracker.ts';
 import type { PlatformTally, Question } from './tally.ts';
 import { tally } from './tally.ts';
 import { seededRandom as random } from '../support/seeded-random.ts';
+import { slackProcessEnv } from '../support/slack-process-env.ts';
 
 /** What one run does; sizes and times are the caller's (see run.ts for the full defaults). */
 export interface LoadScenario {
@@ -142,14 +142,8 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
     reply: (request) => ({ text: fakeModelAnswer(request.question), stopReason: 'end_turn' }),
   });
   const env = {
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    SLACK_BOT_TOKEN: BOT_TOKEN,
-    SLACK_API_URL: api.apiUrl,
+    ...slackProcessEnv(api.apiUrl, dir.path),
     TEAMS_EMULATOR: 'true',
-    HOST: '127.0.0.1',
-    PORT: '0',
-    DATABASE_PATH: join(dir.path, 'hrbot.db'),
-    KNOWLEDGE_DIR,
     ...bedrockEnv(bedrock.url),
     // e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the bot under load.
     ...(process.env.LOAD_BOT_NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS: process.env.LOAD_BOT_NODE_OPTIONS }),
