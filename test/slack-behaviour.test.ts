@@ -199,9 +199,11 @@ describe('Slack: rate limits and long answers', () => {
   });
 });
 
+/** An answer streamed in 8 parts, for the streaming and the no-streaming workspaces alike. */
+const chunks = Array.from({ length: 8 }, (_, i) => `Part ${i} of the answer, streamed as it arrives from the model. `.repeat(2));
+
 describe('Slack: progress and streaming', () => {
   let t: SlackTestBot;
-  const chunks = Array.from({ length: 8 }, (_, i) => `Part ${i} of the answer, streamed as it arrives from the model. `.repeat(2));
   before(async () => {
     t = await startSlackBot({ extensions: { answerer: streamingAnswerer(chunks, { gapMs: 150 }) } });
   });
@@ -276,7 +278,6 @@ describe('Slack: progress and streaming', () => {
 
 describe('Slack: a workspace without streaming', () => {
   let t: SlackTestBot;
-  const chunks = Array.from({ length: 8 }, (_, i) => `Part ${i} of the answer, streamed as it arrives from the model. `.repeat(2));
   before(async () => {
     t = await startSlackBot({ extensions: { answerer: streamingAnswerer(chunks, { gapMs: 150 }) } });
   });
