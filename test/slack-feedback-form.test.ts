@@ -5,10 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Retention } from '../src/store/retention.ts';
-import { FakeSlackApi } from './fakes/fake-slack-api.ts';
-import { FakeSocketMode } from './fakes/fake-socket-mode.ts';
+import type { FakeSocketMode } from './fakes/fake-socket-mode.ts';
 import type { SlackTestBot } from './support/slack-bot.ts';
-import { startSlackBot } from './support/slack-bot.ts';
+import { startSlackBot, startSocketModeBot } from './support/slack-bot.ts';
 import { feedbackAnswerId } from './support/slack-blocks.ts';
 import { commandBody, eventBody, feedbackButtonsBody, FORM_TYPE, interactionBody, JSON_TYPE, mentionEvent, postSigned } from './support/slack-requests.ts';
 
@@ -223,10 +222,7 @@ describe('Slack feedback form and App Home over Socket Mode', () => {
   let t: SlackTestBot;
   let socket: FakeSocketMode;
   before(async () => {
-    socket = await new FakeSocketMode().start();
-    const api = await new FakeSlackApi().start();
-    api.socketUrl = socket.url;
-    t = await startSlackBot({ api, env: { SLACK_APP_TOKEN: 'xapp-1-A1-1234567890-abcdefabcdefabcdefabcdef', SLACK_SIGNING_SECRET: '' } });
+    ({ t, socket } = await startSocketModeBot());
   });
   after(async () => {
     await t.close();

@@ -1,23 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { FakeSlackApi } from './fakes/fake-slack-api.ts';
-import { FakeSocketMode } from './fakes/fake-socket-mode.ts';
+import type { FakeSocketMode } from './fakes/fake-socket-mode.ts';
 import { contextText, sectionText } from './support/slack-blocks.ts';
 import type { SlackTestBot } from './support/slack-bot.ts';
-import { startSlackBot } from './support/slack-bot.ts';
+import { APP_TOKEN, startSocketModeBot } from './support/slack-bot.ts';
 import { BOT_TOKEN, eventBody, mentionEvent } from './support/slack-requests.ts';
 import { GatedAnswerer } from './support/test-answerers.ts';
-
-const APP_TOKEN = 'xapp-1-A1-1234567890-abcdefabcdefabcdefabcdef';
 
 describe('Slack over Socket Mode', () => {
   let t: SlackTestBot;
   let socket: FakeSocketMode;
   before(async () => {
-    socket = await new FakeSocketMode().start();
-    const api = await new FakeSlackApi().start();
-    api.socketUrl = socket.url;
-    t = await startSlackBot({ api, env: { SLACK_APP_TOKEN: APP_TOKEN, SLACK_SIGNING_SECRET: '' } });
+    ({ t, socket } = await startSocketModeBot());
   });
   after(async () => {
     await t.close();
@@ -62,11 +56,8 @@ describe('Slack over Socket Mode', () => {
 
 describe('Slack over Socket Mode: shutdown', () => {
   it('waits for an answer still being written before the stop resolves', async () => {
-    const socket = await new FakeSocketMode().start();
-    const api = await new FakeSlackApi().start();
-    api.socketUrl = socket.url;
     const gated = new GatedAnswerer();
-    const t = await startSlackBot({ api, env: { SLACK_APP_TOKEN: APP_TOKEN, SLACK_SIGNING_SECRET: '' }, extensions: { answerer: gated } });
+    const { t, socket } = await startSocketModeBot({ answerer: gated });
     try {
       socket.send('events_api', JSON.parse(eventBody(mentionEvent('how many vacation days do I get?', 'USTOP'), { eventId: 'EvSTOP1' })));
       await t.api.waitFor(() => gated.calls === 1, 5000, 'answerer called');

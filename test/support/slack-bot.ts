@@ -3,6 +3,7 @@ import type { SlackAdapter } from '../../adapters/slack/slack-adapter.ts';
 import type { CoreExtensions } from '../../src/core.ts';
 import { HttpServer } from '../../src/http/http-server.ts';
 import { FakeSlackApi } from '../fakes/fake-slack-api.ts';
+import { FakeSocketMode } from '../fakes/fake-socket-mode.ts';
 import { BOT_TOKEN, SIGNING_SECRET } from './slack-requests.ts';
 import type { TempBot } from './temp-bot.ts';
 import { startTempBot } from './temp-bot.ts';
@@ -52,4 +53,16 @@ export async function startSlackBot(
       if (options.keepApi !== true) await api.close();
     },
   };
+}
+
+/** The app-level token of the Socket Mode test bots. */
+export const APP_TOKEN = 'xapp-1-A1-1234567890-abcdefabcdefabcdefabcdef';
+
+/** The bot in Socket Mode (no signing secret), against a fake Socket Mode server the fake Web API points to; close both. */
+export async function startSocketModeBot(extensions?: CoreExtensions): Promise<{ t: SlackTestBot; socket: FakeSocketMode }> {
+  const socket = await new FakeSocketMode().start();
+  const api = await new FakeSlackApi().start();
+  api.socketUrl = socket.url;
+  const t = await startSlackBot({ api, env: { SLACK_APP_TOKEN: APP_TOKEN, SLACK_SIGNING_SECRET: '' }, ...(extensions === undefined ? {} : { extensions }) });
+  return { t, socket };
 }
