@@ -1,5 +1,6 @@
 // First: on a Node.js too old for better-sqlite3 this stops the process with one line, before anything native loads.
 import './node-version-check.ts';
+import cluster from 'node:cluster';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { checkStartup, loadConfig } from '../src/config.ts';
@@ -21,6 +22,8 @@ import { startSlack } from './slack/slack-adapter.ts';
 import { listenForStop, STOP_LIMIT_MS } from './stop-signals.ts';
 import { mountTeams } from './teams/mount-teams.ts';
 import type { TeamsAdapter } from './teams/teams-adapter.ts';
+import type { WorkerListening } from './worker-cluster.ts';
+import { runWorkerCluster, WORKER_METRICS_PORT_ENV, WORKER_PORT_ENV } from './worker-cluster.ts';
 
 /** Which way the bot runs: the terminal chat, or the HTTP server for Slack and Teams. */
 export function chooseMode(config: Config): 'console' | 'server' {
@@ -85,8 +88,25 @@ async function main(): Promise<number> {
       ...(config.env.LOG_PSEUDONYM_KEY === undefined ? {} : { pseudonymKey: config.env.LOG_PSEUDONYM_KEY }),
     }),
   );
-  if (fromEnvFile !== undefined) log.info({ variables: fromEnvFile }, 'read .env from the working directory');
-  for (const warning of warnings) log.warn(warning);
+  // A worker of WORKERS > 1 names itself on every line; what its supervisor already said it does not repeat.
+  const workerId = cluster.worker?.id;
+  if (workerId !== undefined) {
+    useLogger(log.child({ worker: workerId }));
+  } else {
+    if (fromEnvFile !== undefined) log.info({ variables: fromEnvFile }, 'read .env from the working directory');
+    for (const warning of warnings) log.warn(warning);
+  }
+  if (mode === 'server' && config.env.WORKERS > 1 && cluster.isPrimary) {
+    return runWorkerCluster({
+      workers: config.env.WORKERS,
+      port: config.env.PORT,
+      host: config.env.HOST,
+      metricsPort: config.env.METRICS_PORT,
+      log,
+      tellOperator,
+      pseudonymKey: config.env.LOG_PSEUDONYM_KEY,
+    });
+  }
   let core: Core;
   try {
     core = createCore(config, log);
@@ -123,8 +143,9 @@ async function main(): Promise<number> {
     log,
     metrics: core.metrics,
     ready: () => core.ready(),
-    metricsPort: config.env.METRICS_PORT,
+    metricsPort: workerId === undefined ? config.env.METRICS_PORT : workerPort(WORKER_METRICS_PORT_ENV),
     metricsToken: config.env.METRICS_TOKEN,
+    joinPort: workerId !== undefined,
   });
   // --- Slack (adapters/slack): POST /slack/events on this server, or Socket Mode ---
   let slack: SlackAdapter | undefined;
@@ -147,7 +168,7 @@ async function main(): Promise<number> {
   const host = config.env.HOST;
   let port: number;
   try {
-    port = await server.listen(config.env.PORT, host);
+    port = await server.listen(workerId === undefined ? config.env.PORT : (workerPort(WORKER_PORT_ENV) ?? config.env.PORT), host);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
     log.fatal({ err: toError(error), code, port: config.env.PORT }, 'could not listen');
@@ -161,8 +182,10 @@ async function main(): Promise<number> {
   const resumed = core.inbox.worker.start();
   log.info(
     { host: host ?? 'all interfaces', port, metricsPort: server.metricsPort, slack: config.slack.mode, teams: config.teams.mode, ai: config.bedrock.enabled ? 'on' : 'off', resumed },
-    'hrbot listening',
+    // A worker's supervisor says 'hrbot listening' once every worker does.
+    workerId === undefined ? 'hrbot listening' : 'worker listening',
   );
+  if (workerId !== undefined) process.send?.({ hrbot: 'listening', port } satisfies WorkerListening);
   const signal = await stopSignals.first;
   log.info({ signal, drainMs: SHUTDOWN_DRAIN_MS, limitMs: STOP_LIMIT_MS }, 'shutting down');
   // A second signal stops at once; a stop that hangs is ended at the limit (both exit 1).
@@ -179,13 +202,22 @@ async function main(): Promise<number> {
   return 0;
 }
 
+/** A port the supervisor reserved for its workers, from the environment it gave them. */
+function workerPort(name: string): number | undefined {
+  const value = process.env[name];
+  return value === undefined ? undefined : Number(value);
+}
+
 main().then(
   (code) => {
     process.exitCode = code;
+    // A worker's channel to its supervisor would keep it alive; closed, the process ends as any other.
+    cluster.worker?.disconnect();
   },
   (error: unknown) => {
     log.fatal({ err: toError(error) }, 'unexpected failure');
     tellOperator(`unexpected failure: ${toError(error).message}`);
     process.exitCode = 1;
+    cluster.worker?.disconnect();
   },
 );

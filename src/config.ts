@@ -33,6 +33,8 @@ const envSchema = z.object({
     (value) => value === undefined || (value.length >= 16 && !/\s/.test(value)),
     'must be at least 16 characters without spaces, e.g. the output of `openssl rand -hex 32`',
   ),
+  // Server processes on this machine, sharing PORT (the terminal chat is always one).
+  WORKERS: positiveInt(1, 64),
   HRBOT_MODE: z.enum(['auto', 'console', 'server']).default('auto'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_PSEUDONYM_KEY: optionalString,

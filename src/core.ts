@@ -18,6 +18,7 @@ import type { Db } from './store/database.ts';
 import { isWritable, openDatabase } from './store/database.ts';
 import type { ErasureStep } from './store/erasure.ts';
 import { CheckpointThread } from './store/checkpoint-thread.ts';
+import { ErasureFeed } from './store/erasure-feed.ts';
 import { JournalPurge } from './store/journal-purge.ts';
 import { Retention } from './store/retention.ts';
 
@@ -111,6 +112,18 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
   // never wait for it, and until a passage has its vector it is found by words alone.
   const embeddings = llm?.embeddings;
   void embeddings?.sync();
+  // Another process's `/hr forget` (WORKERS, replicas): drop this process's memory copies too.
+  const erasures = new ErasureFeed(db);
+  const answerCache = llm?.cache;
+  if (answerCache !== undefined) {
+    erasures.start(
+      (owners) => {
+        const dropped = answerCache.forgetErased(owners);
+        if (dropped > 0) log.info({ erased: owners.size, dropped }, 'answer-cache memory: dropped the answers of users erased elsewhere');
+      },
+      (error) => log.warn({ err: toError(error) }, 'could not read erasures made elsewhere; trying again'),
+    );
+  }
   const refresh = setInterval(() => {
     try {
       const result = handbook.refresh();
@@ -139,6 +152,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
     },
     close() {
       clearInterval(refresh);
+      erasures.stop();
       inbox.worker.halt();
       retention.stop();
       journal.close();

@@ -135,7 +135,7 @@ async function ask(
   // Checked right before the engine reads the user's erasure mark: an erase after this item was
   // taken deleted its row, and nothing of the message may be stored after it.
   if (!context.stillOpen()) return null;
-  const reply = await engine.handle(message, stream === undefined ? undefined : { onProgress: (p) => stream.progress(p) }, { deduplicated: true });
+  const reply = await engine.handle(message, stream === undefined ? undefined : { onProgress: (p) => stream.progress(p) }, { deduplicated: true, admission: context.admission });
   if (reply !== null) save({ reply });
   return reply;
 }

@@ -9,6 +9,7 @@ import type { Db } from '../store/database.ts';
 import { writeTransaction } from '../store/database.ts';
 import type { ErasureMark, ErasureStep } from '../store/erasure.ts';
 import { erasedSince } from '../store/erasure.ts';
+import { keyedHash } from '../store/store-key.ts';
 
 /** Bounds of both tiers; defaults in `.env.example` (ANSWER_CACHE_MAX_*). */
 export interface AnswerCacheOptions {
@@ -158,6 +159,24 @@ export class AnswerCache {
     }
     return deleted;
   };
+
+  /**
+   * Drop the memory copies of answers derived from these owners' questions (owner keys hashed as the
+   * erasure marks hold them): another process erased them, and deleted their rows with its erase.
+   */
+  forgetErased(ownerHashes: ReadonlySet<string>): number {
+    let dropped = 0;
+    const hashes = new Map<string, string>();
+    for (const [key, entry] of this.#memory.entries()) {
+      let hash = hashes.get(entry.origin);
+      if (hash === undefined) {
+        hash = keyedHash(this.#db, entry.origin);
+        hashes.set(entry.origin, hash);
+      }
+      if (ownerHashes.has(hash) && this.#memory.delete(key)) dropped += 1;
+    }
+    return dropped;
+  }
 
   /** Sizes of both tiers, for tests and metrics. */
   get sizes(): { entries: number; bytes: number; rows: number } {

@@ -16,7 +16,7 @@ import { EventLedger } from '../store/event-ledger.ts';
 import type { FeedbackNote } from '../store/history-store.ts';
 import { HistoryStore } from '../store/history-store.ts';
 import { JournalPurge } from '../store/journal-purge.ts';
-import type { UsageLimits } from '../store/usage-store.ts';
+import type { Admission, UsageLimits } from '../store/usage-store.ts';
 import { UsageStore } from '../store/usage-store.ts';
 import type { CommandName } from './command-parser.ts';
 import { parseCommand } from './command-parser.ts';
@@ -80,6 +80,8 @@ export interface HandleOptions {
    * event ledger is skipped: a crash's leftover claim must not silence the retry.
    */
   deduplicated?: boolean;
+  /** Whether an earlier attempt at this message already counted it against the user's limits (the inbox keeps it). */
+  admission?: Admission;
 }
 
 interface Turn {
@@ -91,6 +93,7 @@ interface Turn {
   conversation: string;
   text: string;
   hooks?: ReplyHooks;
+  admission?: Admission;
 }
 
 const HISTORY_LIST_LIMIT = 10;
@@ -143,7 +146,7 @@ export class Engine {
     this.#history = new HistoryStore(deps.db);
     this.#usage = new UsageStore(deps.db, options.limits);
     this.#lanes = new ConversationLanes(options.lanes);
-    this.#memory = new ConversationMemory((key, limit) => this.#history.recentTurns(key, limit), options.memory);
+    this.#memory = new ConversationMemory(this.#history, options.memory);
     this.#journal = deps.journal ?? new JournalPurge(deps.db, { log: deps.log });
     this.#now = deps.now ?? Date.now;
     this.metrics.collect(() => this.metrics.set('hrbot_active_conversations', 'Conversations with work in flight', this.#lanes.active));
@@ -177,6 +180,7 @@ export class Engine {
       text: '',
       // Answerers get hooks that never throw: a failed progress update is logged here, once.
       ...(hooks?.onProgress === undefined ? {} : { hooks: { onProgress: (progress: Progress) => this.#progress(hooks, progress) } }),
+      ...(options.admission === undefined ? {} : { admission: options.admission }),
     };
     const started = performance.now();
     // The logger keeps `text` only at debug level, redacted and truncated.
@@ -311,7 +315,7 @@ export class Engine {
     if (PERSONAL_COMMANDS.has(name) && !message.privateReplies) return personalOnlyReply(name);
     // Erasing and help must always work, even for a user who is over their limits.
     if (name !== 'forget' && name !== 'help') {
-      if (!this.#usage.admit(turn.owner, turn.tenant, { question: name === 'ask', mark: turn.mark })) {
+      if (!this.#usage.admit(turn.owner, turn.tenant, { question: name === 'ask', mark: turn.mark, ...(turn.admission === undefined ? {} : { admission: turn.admission }) })) {
         return textReply('notice', DROPPED_AFTER_ERASE_TEXT, 'private');
       }
     }
@@ -578,11 +582,15 @@ export class Engine {
       this.#log.info({ platform: turn.message.platform, ownerKey: turn.owner }, 'reply not stored: the user was erased while it was written');
       return textReply('notice', DROPPED_AFTER_ERASE_TEXT, 'private');
     }
-    const { answerId, seq } = stored;
-    this.#memory.append(turn.conversation, [
-      { seq, role: 'user', text: question, command, answerId: null, createdAt: now },
-      { seq: seq + 1, role: 'assistant', text: reply.text, command, answerId, createdAt: now },
-    ]);
+    const { answerId, seq, heads } = stored;
+    this.#memory.append(
+      turn.conversation,
+      [
+        { seq, role: 'user', text: question, command, answerId: null, createdAt: now },
+        { seq: seq + 1, role: 'assistant', text: reply.text, command, answerId, createdAt: now },
+      ],
+      heads,
+    );
     return { ...reply, answerId };
   }
 

@@ -352,7 +352,10 @@ export class HandbookIndex {
   retrieve(query: string, options: { limit?: number; antecedent?: string } = {}): Retrieval {
     const bounded = Math.min(Math.floor(options.limit ?? 3), MAX_SEARCH_LIMIT);
     if (!(bounded >= 1)) return emptyRetrieval();
-    const key = [this.version, bounded, options.antecedent ?? '', query.trim().replace(/\s+/g, ' ')].join('\u0000');
+    // Hashed: the cache keeps no one's question readable in memory (an erased user's included).
+    const key = createHash('sha256')
+      .update([this.version, bounded, options.antecedent ?? '', query.trim().replace(/\s+/g, ' ')].join('\u0000'))
+      .digest('base64url');
     const cached = this.#results.get(key);
     if (cached !== undefined) return { ...cached, hits: [...cached.hits], corrections: [...cached.corrections], unknown: [...cached.unknown] };
     const ranked = this.#rank(query, options.antecedent);

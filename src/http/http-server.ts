@@ -42,6 +42,12 @@ export interface HttpServerOptions {
    * Slack's 3 s. Default {@link DEFAULT_LISTENERS} on Linux.
    */
   listeners?: number;
+  /**
+   * The ports were reserved by a supervisor (WORKERS > 1) and are shared with the other worker
+   * processes: bind them without the free-port probe, each socket on its own (`exclusive`, so a
+   * cluster worker does not route accepts through the primary) with SO_REUSEPORT. Default false.
+   */
+  joinPort?: boolean;
 }
 
 /** Listening sockets on the main port by default (Linux): 16 new connections per turn of a busy loop. */
@@ -129,10 +135,12 @@ export class HttpServer {
    */
   async listen(port: number, host?: string): Promise<number> {
     const [first, ...more] = this.#servers as [Server, ...Server[]];
-    const shared = more.length > 0;
+    const join = this.#options.joinPort === true && process.platform === 'linux';
+    const shared = more.length > 0 || join;
     // A socket with SO_REUSEPORT may join one already bound the same way: a second bot started on a
-    // taken port would share its traffic instead of failing. A plain bind first fails as it should.
-    if (shared && port !== 0) await closeServer(await probeFree(port, host));
+    // taken port would share its traffic instead of failing. A plain bind first fails as it should
+    // (a worker's supervisor made that check for all its workers).
+    if (shared && !join && port !== 0) await closeServer(await probeFree(port, host));
     const bound = await listenOn(first, port, host, shared);
     for (const [index, server] of more.entries()) {
       try {
@@ -147,7 +155,7 @@ export class HttpServer {
     if (this.#metricsServer !== undefined) {
       const metricsPort = this.#options.metricsPort ?? 0;
       try {
-        await listenOn(this.#metricsServer, metricsPort, host);
+        await listenOn(this.#metricsServer, metricsPort, host, join);
       } catch (error) {
         await Promise.all(this.#servers.map((server) => closeServer(server)));
         const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
@@ -212,7 +220,8 @@ const LISTEN_BACKLOG = 4096;
 function listenOn(server: Server, port: number, host: string | undefined, reusePort = false): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ port, ...(host === undefined ? {} : { host }), backlog: LISTEN_BACKLOG, ...(reusePort ? { reusePort } : {}) }, () => {
+    // exclusive: in a cluster worker, bind this socket here rather than share the primary's.
+    server.listen({ port, ...(host === undefined ? {} : { host }), backlog: LISTEN_BACKLOG, ...(reusePort ? { reusePort, exclusive: true } : {}) }, () => {
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });

@@ -77,6 +77,8 @@ export interface InboxItem {
   receivedAt: number;
   /** What an earlier attempt already showed the user (a placeholder's id), for the adapter to complete or replace. */
   progress: string | null;
+  /** An earlier attempt counted the message against its user's limits (see {@link InboxStore.markAdmitted}). */
+  admitted: boolean;
 }
 
 /** The answer to an enqueue. `ahead` counts items of the same lane still waiting before this one. */
@@ -113,6 +115,7 @@ interface ItemRow {
   attempts: number;
   receivedAt: number;
   progress: string | null;
+  admitted: number;
 }
 
 /**
@@ -226,6 +229,8 @@ export class InboxStore {
    * could land above its answer). Returns how many items were handed back.
    */
   releaseDeadWorkers(isDead: (worker: string) => boolean): number {
+    // Asked outside a write transaction first: nearly always every holder is alive, and no write lock is taken.
+    if (!(this.#sql.workers.pluck().all() as string[]).some(isDead)) return 0;
     return writeTransaction(this.#db, () => {
       let released = 0;
       for (const worker of this.#sql.workers.pluck().all() as string[]) {
@@ -254,6 +259,11 @@ export class InboxStore {
    */
   markProgress(id: number, progress: string): boolean {
     return this.#sql.markWaiting.run(progress, id).changes > 0;
+  }
+
+  /** The item was counted against its user's limits: call it inside the transaction that counts. */
+  markAdmitted(id: number): void {
+    this.#sql.admitted.run(id);
   }
 
   /** Record progress only if none was recorded yet. */
@@ -319,11 +329,12 @@ function toItem(row: ItemRow): InboxItem {
     attempts: row.attempts,
     receivedAt: row.receivedAt,
     progress: row.progress,
+    admitted: row.admitted === 1,
   };
 }
 
 const COLUMNS = `id, platform, lane_key AS laneKey, ord, payload, attempts,
-  received_at AS receivedAt, progress`;
+  received_at AS receivedAt, progress, admitted`;
 
 // Statements prepared once per store: the inbox is on every message's path.
 function prepare(db: Db) {
@@ -357,6 +368,7 @@ function prepare(db: Db) {
     renew: db.prepare("UPDATE inbox SET lease_until = ? WHERE id = ? AND state = 'working'"),
     progress: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state <> 'done'"),
     markWaiting: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state = 'pending' AND progress IS NULL"),
+    admitted: db.prepare("UPDATE inbox SET admitted = 1 WHERE id = ? AND state <> 'done'"),
     progressIfNone: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state <> 'done' AND progress IS NULL"),
     done: db.prepare("UPDATE inbox SET state = 'done', payload = NULL, progress = NULL, bytes = 0, finished_at = ? WHERE id = ? AND state <> 'done'"),
     isOpen: db.prepare("SELECT 1 FROM inbox WHERE id = ? AND state <> 'done'"),

@@ -4,6 +4,7 @@ import { HrbotError, toError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { REPLY_SECONDS_BUCKETS } from '../metrics.ts';
+import type { Admission } from '../store/usage-store.ts';
 import type { InboxItem, InboxStore } from './inbox-store.ts';
 import { PROCESS_ID } from './process-id.ts';
 
@@ -24,6 +25,11 @@ export interface InboxWorkerOptions {
   /** How often done keys past their retention are pruned, in ms. */
   pruneEveryMs: number;
   /**
+   * How often the items of processes on this host that died (a crashed worker of WORKERS > 1, while
+   * its siblings run on) are looked for and taken up, in ms, rather than after their leases.
+   */
+  deadWorkerCheckMs: number;
+  /**
    * The event loop's delay, in ms, above which fewer items are taken at once (halved per check, down to
    * `minConcurrency`; raised again as it recovers, starting from `minConcurrency`): acks share the loop
    * with answers, and an ack that waits behind answers misses the platform's deadline, while an item
@@ -42,6 +48,7 @@ export const DEFAULT_WORKER_OPTIONS: InboxWorkerOptions = {
   retryBaseMs: 1_000,
   longWaitMs: 20_000,
   pruneEveryMs: 10 * 60_000,
+  deadWorkerCheckMs: 2_000,
   maxEventLoopDelayMs: 150,
   minConcurrency: 4,
 };
@@ -81,6 +88,11 @@ export interface InboxWorkContext {
   stillOpen(): boolean;
   /** Mark the item done, running `effect` in the same transaction (e.g. recording the reply as sent). */
   complete(effect?: () => void): boolean;
+  /**
+   * Whether an earlier attempt already counted the message against its user's limits, and how to
+   * record that this one did (inside the counting transaction): hand it to the engine.
+   */
+  admission: Admission;
 }
 
 /** Answers one item; the platform's adapter registers one per platform. */
@@ -108,6 +120,7 @@ export class InboxWorker {
   readonly #handlers = new Map<string, InboxHandler>();
   readonly #notices = new Map<string, LongWaitNotice>();
   #lastPrune = Date.now();
+  #lastDeadCheck = Date.now();
   readonly #active = new Map<number, { done: Promise<void>; abort: AbortController }>();
   #poll: NodeJS.Timeout | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -173,8 +186,7 @@ export class InboxWorker {
     if (this.#running) return 0;
     // A process that died on this host (a crash, SIGKILL) leaves leases that would hold its items
     // for up to leaseMs; its pid tells it is gone, so they are taken up now. Other hosts' leases run out.
-    const handedBack = this.#store.releaseDeadWorkers((worker) => isDeadLocalWorker(worker, this.#id));
-    if (handedBack > 0) this.#log.info({ items: handedBack }, 'inbox: took up the items of a process that died');
+    this.#releaseDeadWorkers();
     const stats = this.#store.stats();
     const resumed = stats.pending + stats.working;
     this.#running = true;
@@ -241,11 +253,20 @@ export class InboxWorker {
         this.#lastPrune = now;
         this.#store.prune(now);
       }
+      if (now - this.#lastDeadCheck >= this.#options.deadWorkerCheckMs) {
+        this.#lastDeadCheck = now;
+        this.#releaseDeadWorkers();
+      }
       const waiting = this.#store.holdLongWaiting(now - this.#options.longWaitMs, MAX_NOTICES_PER_POLL, NOTICE_HOLD_MS, [...this.#notices.keys()], now);
       for (const item of waiting) void this.#noticeLongWait(item, now - item.receivedAt);
     } catch (error) {
       this.#log.error({ err: toError(error) }, 'inbox: housekeeping failed');
     }
+  }
+
+  #releaseDeadWorkers(): void {
+    const handedBack = this.#store.releaseDeadWorkers((worker) => isDeadLocalWorker(worker, this.#id));
+    if (handedBack > 0) this.#log.info({ items: handedBack }, 'inbox: took up the items of a process that died');
   }
 
   async #noticeLongWait(item: InboxItem, waitedMs: number): Promise<void> {
@@ -321,6 +342,7 @@ export class InboxWorker {
       lastAttempt,
       signal,
       saveProgress: (progress) => this.#store.saveProgress(item.id, progress),
+      admission: { done: item.admitted, record: () => this.#store.markAdmitted(item.id) },
       stillOpen: () => this.#store.isOpen(item.id),
       complete: (effect) => {
         completed = this.#store.complete(item.id, effect);

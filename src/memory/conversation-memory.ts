@@ -20,12 +20,28 @@ export const DEFAULT_MEMORY_OPTIONS: ConversationMemoryOptions = {
   idleTtlMs: 30 * 60_000,
 };
 
-/** Reads the last `limit` turns of a conversation from the append-only history, oldest first. */
-export type HistoryLoader = (conversationKey: string, limit: number) => StoredMessage[];
+/** The append-only history memory reads from (the history store). */
+export interface HistorySource {
+  /** The last `limit` turns of a conversation, oldest first. */
+  recentTurns(conversationKey: string, limit: number): StoredMessage[];
+  /**
+   * Where the conversation's stored history stands: changed by every exchange appended and by an
+   * erase, whichever process wrote it; undefined when none is stored.
+   */
+  head(conversationKey: string): string | undefined;
+}
+
+/** Where the history stood before and after an exchange this process appended. */
+export interface AppendedHeads {
+  before: string;
+  after: string;
+}
 
 interface Entry {
   owner: string;
   turns: StoredMessage[];
+  /** The history's head these turns were read at. */
+  head: string | undefined;
 }
 
 /** About four characters per token: close enough to bound a prompt, and needs no tokenizer. */
@@ -36,20 +52,22 @@ export function estimateTokens(text: string): number {
 /**
  * The recent turns of active conversations, so a question does not cost a history read, with every
  * dimension bounded: turns and tokens per conversation, conversations in total (LRU), and idle time.
- * Memory therefore stays flat however many users there are; the append-only history in SQLite stays
+ * Memory therefore stays flat however many users there are; the append-only history in the store stays
  * the source of truth, and an evicted or expired conversation is reloaded from it on the next question.
+ * Each read checks the history's head (one keyed read), so turns another process appended, or an
+ * erase made on another process, are never missed: memory saves reading the turns, never their truth.
  */
 export class ConversationMemory {
   readonly #options: ConversationMemoryOptions;
-  readonly #load: HistoryLoader;
+  readonly #history: HistorySource;
   readonly #entries: LRUCache<string, Entry>;
 
-  constructor(load: HistoryLoader, options: Partial<ConversationMemoryOptions> = {}) {
+  constructor(history: HistorySource, options: Partial<ConversationMemoryOptions> = {}) {
     this.#options = { ...DEFAULT_MEMORY_OPTIONS, ...options };
     for (const [name, value] of Object.entries(this.#options)) {
       if (!Number.isInteger(value) || value < 1) throw new RangeError(`Expected \`${name}\` to be an integer >= 1, got ${value}`);
     }
-    this.#load = load;
+    this.#history = history;
     // No autopurge: expiry is checked on access, so no timer outlives the memory.
     this.#entries = new LRUCache<string, Entry>({ max: this.#options.maxConversations, ttl: this.#options.idleTtlMs, updateAgeOnGet: true });
   }
@@ -59,21 +77,31 @@ export class ConversationMemory {
     return this.#entries.size;
   }
 
-  /** The bounded recent turns of one conversation, oldest first (loaded from history on a miss). */
+  /** The bounded recent turns of one conversation, oldest first (loaded from history on a miss, or when it moved on). */
   recent(conversationKey: string, ownerKey: string): readonly StoredMessage[] {
+    // Read before the turns: should another process append in between, the next read sees a newer head and reloads.
+    const head = this.#history.head(conversationKey);
     let entry = this.#entries.get(conversationKey);
-    if (entry === undefined) {
-      entry = { owner: ownerKey, turns: this.#bound(this.#load(conversationKey, this.#options.turns)) };
+    if (entry === undefined || entry.head !== head) {
+      entry = { owner: ownerKey, turns: this.#bound(this.#history.recentTurns(conversationKey, this.#options.turns)), head };
       this.#entries.set(conversationKey, entry);
     }
     return entry.turns;
   }
 
-  /** Add turns just written to history. A conversation not in memory is left to load them later. */
-  append(conversationKey: string, turns: readonly StoredMessage[]): void {
-    const entry = this.#entries.get(conversationKey);
+  /**
+   * Add turns just written to history. A conversation not in memory, or one whose memory was not at
+   * the head this exchange was appended to (another process wrote in between), is read again later.
+   */
+  append(conversationKey: string, turns: readonly StoredMessage[], heads: AppendedHeads): void {
+    const entry = this.#entries.peek(conversationKey);
     if (entry === undefined) return;
+    if (entry.head !== heads.before) {
+      this.#entries.delete(conversationKey);
+      return;
+    }
     entry.turns = this.#bound([...entry.turns, ...turns]);
+    entry.head = heads.after;
   }
 
   /** Drop every conversation of one user (after `/hr forget`); returns how many were dropped. */

@@ -67,13 +67,13 @@ export class HistoryStore {
    * Append a question and its answer as two consecutive turns; returns the answer's id for feedback,
    * or undefined (nothing written) when the owner was erased after `mark` was taken.
    */
-  appendExchange(exchange: Exchange, now = Date.now(), mark?: ErasureMark): { answerId: string; seq: number } | undefined {
+  appendExchange(exchange: Exchange, now = Date.now(), mark?: ErasureMark): { answerId: string; seq: number; heads: { before: string; after: string } } | undefined {
     const answerId = randomBytes(12).toString('base64url');
     return writeTransaction(this.#db, () => {
       if (mark !== undefined && erasedSince(this.#db, exchange.ownerKey, mark)) return undefined;
       const sql = this.#sql;
       sql.openConversation.run(exchange.conversationKey, exchange.ownerKey, exchange.platform, exchange.kind, now, now);
-      const { seq } = sql.takeSeq.get(now, exchange.conversationKey) as { seq: number };
+      const { seq, createdAt } = sql.takeSeq.get(now, exchange.conversationKey) as { seq: number; createdAt: number };
       const insert = sql.insertMessage;
       insert.run(exchange.conversationKey, exchange.ownerKey, seq, 'user', exchange.command, exchange.question, null, null, null, now);
       insert.run(
@@ -88,8 +88,17 @@ export class HistoryStore {
         JSON.stringify(exchange.answer.sources),
         now,
       );
-      return { answerId, seq };
+      return { answerId, seq, heads: { before: headOf(createdAt, seq), after: headOf(createdAt, seq + 2) } };
     });
+  }
+
+  /**
+   * Where a conversation's history stands (see {@link HistorySource.head}): its creation time and next
+   * sequence number. An erase deletes the row; a conversation begun again starts at another time.
+   */
+  head(conversationKey: string): string | undefined {
+    const row = this.#sql.head.get(conversationKey) as { createdAt: number; nextSeq: number } | undefined;
+    return row === undefined ? undefined : headOf(row.createdAt, row.nextSeq);
   }
 
   /** The last `limit` turns of one conversation, oldest first. */
@@ -161,13 +170,18 @@ export class HistoryStore {
   }
 }
 
+function headOf(createdAt: number, nextSeq: number): string {
+  return `${createdAt}/${nextSeq}`;
+}
+
 function prepareHistory(db: Db) {
   return {
     openConversation: db.prepare(
       `INSERT INTO conversations (conversation_key, owner_key, platform, kind, next_seq, created_at, updated_at)
        VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (conversation_key) DO NOTHING`,
     ),
-    takeSeq: db.prepare('UPDATE conversations SET next_seq = next_seq + 2, updated_at = ? WHERE conversation_key = ? RETURNING next_seq - 2 AS seq'),
+    takeSeq: db.prepare('UPDATE conversations SET next_seq = next_seq + 2, updated_at = ? WHERE conversation_key = ? RETURNING next_seq - 2 AS seq, created_at AS createdAt'),
+    head: db.prepare('SELECT created_at AS createdAt, next_seq AS nextSeq FROM conversations WHERE conversation_key = ?'),
     insertMessage: db.prepare(
       `INSERT INTO messages (conversation_key, owner_key, seq, role, command, text, answer_id, answer_kind, sources, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -332,4 +332,13 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 11,
+    name: 'inbox-admitted',
+    up(db) {
+      // Whether a message was counted against its user's rate limit and daily quota, set in the
+      // counting transaction: a retry after a crash (on any process) does not count it again.
+      db.exec('ALTER TABLE inbox ADD COLUMN admitted INTEGER NOT NULL DEFAULT 0');
+    },
+  },
 ];

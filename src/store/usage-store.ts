@@ -12,6 +12,16 @@ export interface UsageLimits {
   dailyQuestions: number;
 }
 
+/**
+ * A message's count against its user's limits, where something durable remembers it across attempts
+ * (the inbox): `done` when an earlier attempt counted it (then it is neither counted nor refused
+ * again), and `record`, run inside the counting transaction.
+ */
+export interface Admission {
+  done: boolean;
+  record(): void;
+}
+
 /** One user's usage for a day. */
 export interface DailyUsage {
   day: string;
@@ -62,9 +72,11 @@ export class UsageStore {
    * Count one message against the rate limit and, when `question` is true, one question against
    * the daily quota. Throws RateLimitedError (nothing counted) when either is spent. Returns false
    * (nothing counted) when the owner was erased after `mark` was taken: the message arrived before
-   * the erase, and its turn must not write anything.
+   * the erase, and its turn must not write anything. With an `admission` already done (an earlier
+   * attempt counted this message), admits without counting or checking again.
    */
-  admit(ownerKey: string, tenantKey: string, options: { question: boolean; mark?: ErasureMark }, now = Date.now()): boolean {
+  admit(ownerKey: string, tenantKey: string, options: { question: boolean; mark?: ErasureMark; admission?: Admission }, now = Date.now()): boolean {
+    if (options.admission?.done === true) return true;
     const admitted = writeTransaction(this.#db, (): boolean => {
       const db = this.#db;
       if (options.mark !== undefined && erasedSince(db, ownerKey, options.mark)) return false;
@@ -93,6 +105,7 @@ export class UsageStore {
       } else {
         sql.countInWindow.run(ownerKey);
       }
+      options.admission?.record();
       return true;
     });
     if (++this.#admitsSincePrune >= PRUNE_EVERY) {

@@ -1,4 +1,5 @@
 import { createHmac, randomUUID } from 'node:crypto';
+import { request } from 'node:http';
 
 /** The signing secret every Slack test bot uses. */
 export const SIGNING_SECRET = 'test-signing-secret-8f2a1c9d';
@@ -31,6 +32,32 @@ export async function postSigned(baseUrl: string, body: string, contentType: str
     ...options.headers,
   };
   return fetch(`${baseUrl}/slack/events`, { method: 'POST', headers, body });
+}
+
+/**
+ * {@link postSigned} on a connection of its own (closed after), resolving with the status: where
+ * several processes share the port (WORKERS), the kernel hands each new connection to any of them.
+ */
+export function postSignedOnNewConnection(baseUrl: string, body: string, contentType: string): Promise<number> {
+  const timestamp = Math.floor(Date.now() / 1000);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${baseUrl}/slack/events`,
+      {
+        method: 'POST',
+        agent: false,
+        timeout: 10_000,
+        headers: { 'content-type': contentType, 'x-slack-request-timestamp': String(timestamp), 'x-slack-signature': sign(SIGNING_SECRET, timestamp, body), connection: 'close' },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** An Events API callback around `event`. */

@@ -1,0 +1,198 @@
+// WORKERS=n: several processes on one database. First two cores on one file, as two workers are
+// (memory and caches that must follow what the other process wrote or erased); then the production
+// entry point with WORKERS=3 on one port, fed signed Slack events on fresh connections (so the kernel
+// spreads them across the workers), with redeliveries and one worker SIGKILLed half way.
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { createCore } from '../src/core.ts';
+import { createLogger } from '../src/log/logger.ts';
+import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
+import type { FakeRequest } from './fakes/fake-bedrock.ts';
+import { FakeSlackApi } from './fakes/fake-slack-api.ts';
+import type { RecordedCall } from './fakes/fake-slack-api.ts';
+import { outputLines, runMain, startMain } from './support/main-process.ts';
+import { sectionText } from './support/slack-blocks.ts';
+import { dmEvent, eventBody, JSON_TYPE, mentionEvent, postSignedOnNewConnection } from './support/slack-requests.ts';
+import { slackProcessEnv } from './support/slack-process-env.ts';
+import { ask, dm, startTempBot, tempDir } from './support/temp-bot.ts';
+
+function shown(call: RecordedCall): string {
+  return call.args.blocks === undefined ? String(call.args.text ?? call.args.markdown_text ?? '') : sectionText(call.args.blocks);
+}
+
+/** Each message the bot left in front of users, by channel and ts, with its final text. */
+function finalMessages(api: FakeSlackApi): Map<string, string> {
+  const messages = new Map<string, string>();
+  for (const call of api.calls) {
+    const channel = String(call.args.channel ?? '');
+    if ((call.method === 'chat.postMessage' || call.method === 'chat.startStream') && call.postedTs !== undefined) messages.set(`${channel} ${call.postedTs}`, shown(call));
+    else if (call.method === 'chat.update') messages.set(`${channel} ${String(call.args.ts)}`, shown(call));
+  }
+  return messages;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+void describe('two processes on one database', () => {
+  void it("a follow-up sees the turns another process stored, and nothing of what another process erased, answer cache included", async () => {
+    const prompts: FakeRequest[] = [];
+    const bedrock = await startFakeBedrock({
+      reply: (request) => {
+        prompts.push(request);
+        return { text: 'Full-time employees get 25 vacation days a year [1].', stopReason: 'end_turn' };
+      },
+    });
+    const a = startTempBot(bedrockEnv(bedrock.url));
+    const b = createCore(a.config, createLogger({ level: 'silent' }));
+    const lastPrompt = () => prompts.at(-1)!.messages.map((message) => message.text).join('\n');
+    try {
+      await ask(a.core, dm('how many vacation days do I get as a full-time employee?'));
+      await ask(a.core, dm('and for part-time?'));
+      assert.match(lastPrompt(), /full-time employee/, 'the follow-up carries the earlier question');
+      // Alice's next exchange is answered by the other process: this one's memory must not miss it.
+      await ask(b, dm('how many sick days do I get each year?'));
+      await ask(a.core, dm('and after that?'));
+      assert.match(lastPrompt(), /sick days/, 'the turn the other process stored is in the prompt');
+
+      const cache = a.core.llm!.cache;
+      assert.ok(cache.sizes.entries >= 1, 'an answer is cached in this process');
+      const forgot = await ask(b, dm('/hr forget'));
+      assert.match(forgot.text, /erased/i);
+      await ask(a.core, dm('and for part-time?'));
+      assert.doesNotMatch(lastPrompt(), /full-time employee|sick days/, 'nothing erased elsewhere reaches the prompt');
+      const deadline = Date.now() + 5_000;
+      while (cache.sizes.entries > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(cache.sizes.entries, 0, "the answers derived from the erased user's questions left this process's memory too");
+    } finally {
+      b.close();
+      a.close();
+      await bedrock.close();
+    }
+  });
+});
+
+const USERS = 12;
+const PER_USER = 3;
+const QUOTA = 3;
+/** Questions from one user in as many channels (lanes answered in parallel, by any worker). */
+const QUOTA_ASKS = 6;
+
+void describe('WORKERS=3 on one port', () => {
+  void it('every message answered once and in order, redeliveries ignored, the quota exact, a killed worker replaced, SIGTERM drains all', async () => {
+    const dir = tempDir();
+    const api = await new FakeSlackApi().start();
+    const bedrock = await startFakeBedrock({
+      latencyMs: 150,
+      reply: (request) => {
+        const tag = /q\d+x\d+/.exec(request.messages.at(-1)?.text ?? '')?.[0] ?? 'none';
+        return { text: `Full-time employees get 25 vacation days a year, see the handbook (answer for ${tag}).`, stopReason: 'end_turn' };
+      },
+    });
+    const env = { ...slackProcessEnv(api.apiUrl, dir.path), ...bedrockEnv(bedrock.url), WORKERS: '3', DAILY_QUESTION_QUOTA: String(QUOTA) };
+    const answers = () => [...finalMessages(api).values()].map((text) => /answer for (q\d+x\d+)/.exec(text)?.[1]).filter((tag) => tag !== undefined);
+    try {
+      const bot = await startMain({ env, maxRunMs: 120_000 }, 60_000);
+      const pids = bot.started['pids'] as number[];
+      assert.equal(pids.length, 3, 'three workers listening');
+      assert.ok(pids.every(isAlive));
+      const base = `http://127.0.0.1:${bot.port}`;
+      const bodies: string[] = [];
+      const statuses = await Promise.all([
+        ...Array.from({ length: USERS }, async (_, u) => {
+          const codes: number[] = [];
+          for (let m = 0; m < PER_USER; m++) {
+            const body = eventBody(dmEvent(`how many vacation days do I get q${u}x${m}?`, `UW${u}`));
+            bodies.push(body);
+            codes.push(await postSignedOnNewConnection(base, body, JSON_TYPE));
+          }
+          return codes;
+        }),
+        Promise.all(
+          Array.from({ length: QUOTA_ASKS }, (_, m) =>
+            postSignedOnNewConnection(base, eventBody(mentionEvent(`how many vacation days do I get q99x${m}?`, 'UQUOTA', { channel: `CQ${m}` })), JSON_TYPE),
+          ),
+        ),
+      ]);
+      assert.deepEqual(statuses.flat(), Array.from({ length: USERS * PER_USER + QUOTA_ASKS }, () => 200), 'every message acknowledged');
+
+      await api.waitFor(() => answers().length >= (USERS * PER_USER) / 4, 30_000, 'a quarter answered');
+      process.kill(pids[1]!, 'SIGKILL');
+      const lines = () => outputLines(bot.stdout());
+      const until = async (what: (line: Record<string, unknown>) => boolean, why: string) => {
+        const deadline = Date.now() + 10_000;
+        while (!lines().some(what) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.ok(lines().some(what), why);
+      };
+      // Connections waiting in the killed worker's queue were reset with it (Slack would retry them); from here on
+      // the kernel hands new ones to the live workers only.
+      await until((line) => line.msg === 'worker exited; starting another' && line.signal === 'SIGKILL', 'the killed worker was noticed');
+      // Slack's retries of events already acknowledged, on fresh connections: to any worker, a no-op.
+      const retried = await Promise.all(bodies.map((body) => postSignedOnNewConnection(base, body, JSON_TYPE)));
+      assert.ok(retried.every((status) => status === 200), 'a redelivery is acknowledged');
+
+      const wanted = USERS * PER_USER + QUOTA;
+      await api.waitFor(() => answers().length >= wanted, 60_000, 'every message answered');
+      // In a channel the refusal is shown to the asker alone.
+      const refusals = () => api.calls.filter((call) => call.method === 'chat.postEphemeral' && /used today's 3 questions/.test(shown(call))).length;
+      await api.waitFor(() => refusals() >= QUOTA_ASKS - QUOTA, 10_000, 'the questions past the quota refused');
+      await until((line) => line.msg === 'worker started again', 'the killed worker was replaced');
+
+      const result = await bot.stop();
+      assert.equal(result.code, 0, result.stderr);
+      assert.ok(outputLines(result.stdout).filter((line) => line.msg === 'stopped' && line.worker !== undefined).length >= 3, 'every worker drained and stopped');
+      assert.ok(pids.every((pid) => !isAlive(pid)), 'no worker left running');
+
+      const tags = answers();
+      assert.equal(tags.length, new Set(tags).size, `no message answered twice (${tags.length} answers)`);
+      assert.equal(tags.filter((tag) => tag.startsWith('q99x')).length, QUOTA, 'exactly the quota admitted across workers');
+      assert.equal(refusals(), QUOTA_ASKS - QUOTA, 'and the rest refused, once each');
+      const finals = [...finalMessages(api).entries()];
+      for (let u = 0; u < USERS; u++) {
+        const mine = finals.filter(([key]) => key.startsWith(`DUW${u} `));
+        assert.equal(mine.length, PER_USER, `user ${u}: one message per question, no placeholder or duplicate (${JSON.stringify(mine)})`);
+        const order = api.calls
+          .filter((call) => call.args.channel === `DUW${u}` && /answer for q\d+x\d+\)\.$/.test(shown(call)))
+          .map((call) => Number(/q\d+x(\d+)/.exec(shown(call))?.[1]));
+        const firstShown = [...new Set(order)];
+        assert.deepEqual(firstShown, [0, 1, 2], `user ${u}: answered in the order written`);
+      }
+      const db = new Database(env.DATABASE_PATH, { readonly: true });
+      try {
+        assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
+        assert.equal(db.prepare("SELECT count(*) FROM inbox WHERE state <> 'done'").pluck().get(), 0);
+      } finally {
+        db.close();
+      }
+    } finally {
+      await bedrock.close();
+      await api.close();
+      dir.remove();
+    }
+  });
+
+  void it('a port already taken stops the start with one clear line, before any worker starts', async () => {
+    const dir = tempDir();
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (holder.address() as AddressInfo).port;
+      const result = await runMain('', { env: { ...slackProcessEnv('http://127.0.0.1:9/api/', dir.path), PORT: String(port), WORKERS: '2' } });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, new RegExp(`PORT ${port} is already in use`));
+      assert.ok(!outputLines(result.stdout).some((line) => line.msg === 'worker listening' || line.worker !== undefined), 'no worker was started');
+    } finally {
+      holder.close();
+      dir.remove();
+    }
+  });
+});
