@@ -39,6 +39,10 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_PSEUDONYM_KEY: optionalString,
   DATABASE_PATH: z.string().trim().min(1).default('./data/hrbot.db'),
+  DATABASE_URL: optionalString.refine(
+    (value) => value === undefined || /^postgres(ql)?:\/\/./.test(value),
+    'must be a PostgreSQL URL such as postgres://hrbot:<password>@db.internal:5432/hrbot',
+  ),
   KNOWLEDGE_DIR: z.string().trim().min(1).default('./knowledge'),
   KNOWLEDGE_BASE_URL: url,
   BOT_NAME: z.string().trim().min(1).max(30).default('HR Assistant'),
@@ -252,6 +256,14 @@ function misconfigured(variable: string, problem: string, fix: string): ConfigEr
 export function checkStartup(config: Config): string[] {
   const env = config.env;
   const warnings: string[] = [];
+  // --- Store: refused rather than ignored, so no replica believes it shares state that it does not.
+  if (env.DATABASE_URL !== undefined) {
+    throw misconfigured(
+      'DATABASE_URL',
+      'is set, but this release keeps its data in SQLite only (DATABASE_PATH): the PostgreSQL store is not finished',
+      'Unset DATABASE_URL; to use several processes on one machine, set WORKERS',
+    );
+  }
   // --- Slack
   if (env.SLACK_BOT_TOKEN !== undefined && env.SLACK_SIGNING_SECRET === undefined && env.SLACK_APP_TOKEN === undefined) {
     throw misconfigured(

@@ -108,6 +108,14 @@ describe('misconfiguration: Amazon Bedrock', () => {
   });
 });
 
+describe('misconfiguration: the store', () => {
+  it('DATABASE_URL is refused, not ignored, while the PostgreSQL store is not finished; a malformed one is named', () => {
+    assert.throws(() => check({ DATABASE_URL: 'postgres://hrbot:s3cret@db.internal:5432/hrbot' }), /DATABASE_URL is set, but this release keeps its data in SQLite only.*Unset DATABASE_URL/);
+    assert.throws(() => loadConfig({ DATABASE_URL: 'mysql://db/hrbot' }), /DATABASE_URL: must be a PostgreSQL URL/);
+    assert.deepEqual(check({ DATABASE_URL: '' }), [], 'empty means unset');
+  });
+});
+
 describe('misconfiguration: Microsoft Teams', () => {
   it('MICROSOFT_APP_ID without a password refuses to start (it started without a word)', async () => {
     const result = await start({ MICROSOFT_APP_ID: '11111111-2222-4333-8444-555555555555', HOST: '127.0.0.1', PORT: '0' });
