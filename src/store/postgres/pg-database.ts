@@ -27,12 +27,12 @@ export interface PostgresOptions {
 
 const DEFAULTS = { maxConnections: 10, statementTimeoutMs: 10_000, connectTimeoutMs: 10_000, applicationName: 'hrbot' } as const;
 
+/** OID of PostgreSQL's int8 (BIGINT). */
+const INT8_OID = 20;
+const defaultParser = pg.types.getTypeParser as (oid: number, format?: 'text') => (value: string) => unknown;
 /** Type parsers: 64-bit integers (ms timestamps, counters, ids) come back as numbers, as they do from SQLite. */
 const TYPES = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
-    if (oid === pg.types.builtins.INT8 && format !== 'binary') return (value: string) => Number(value);
-    return pg.types.getTypeParser(oid, format);
-  }) as typeof pg.types.getTypeParser,
+  getTypeParser: (oid: number) => (oid === INT8_OID ? (value: string) => Number(value) : defaultParser(oid)),
 };
 
 /**

@@ -14,7 +14,7 @@ export interface PgMigration {
 }
 
 /** The handbook index stays in each process's own SQLite file: nothing to do on the shared store. */
-const LOCAL_ONLY = async (): Promise<void> => undefined;
+const LOCAL_ONLY = (): Promise<void> => Promise.resolve();
 
 export const pgMigrations: readonly PgMigration[] = [
   {
