@@ -9,7 +9,7 @@ import type { Reply } from '../src/message.ts';
 import { openDatabase } from '../src/store/database.ts';
 import { EventLedger } from '../src/store/event-ledger.ts';
 import { JournalPurge } from '../src/store/journal-purge.ts';
-import { UsageStore } from '../src/store/usage-store.ts';
+import { SqliteUsageStore } from '../src/store/usage-store.ts';
 import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
 import type { FakeBedrock } from './fakes/fake-bedrock.ts';
 import type { TempBot } from './support/temp-bot.ts';
@@ -261,11 +261,11 @@ void describe('what an erase leaves behind', () => {
     const dir = tempDir();
     const db = openDatabase(join(dir.path, 'r.db'));
     try {
-      const usage = new UsageStore(db, { perMinute: 10, dailyQuestions: 10 });
+      const usage = new SqliteUsageStore(db, { perMinute: 10, dailyQuestions: 10 });
       const start = Date.parse('2031-05-01T10:00:00Z');
-      for (let i = 0; i < 499; i++) usage.admit(`console:local:u${i}`, 'console:local', { question: false }, start);
+      for (let i = 0; i < 499; i++) usage.admitNow(`console:local:u${i}`, 'console:local', { question: false }, start);
       assert.equal(db.prepare('SELECT COUNT(*) FROM rate_windows').pluck().get(), 499);
-      usage.admit('console:local:late', 'console:local', { question: false }, start + 60_000);
+      usage.admitNow('console:local:late', 'console:local', { question: false }, start + 60_000);
       assert.deepEqual(db.prepare('SELECT owner_key FROM rate_windows').pluck().all(), ['console:local:late']);
     } finally {
       db.close();

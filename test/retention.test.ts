@@ -10,7 +10,7 @@ import type { Db } from '../src/store/database.ts';
 import { openDatabase } from '../src/store/database.ts';
 import { HistoryStore } from '../src/store/history-store.ts';
 import { Retention } from '../src/store/retention.ts';
-import { UsageStore, utcDay } from '../src/store/usage-store.ts';
+import { SqliteUsageStore, utcDay } from '../src/store/usage-store.ts';
 import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
 import { ask, dm, startTempBot, tempDir } from './support/temp-bot.ts';
 
@@ -57,8 +57,8 @@ void describe('retention', () => {
       exchange(db, 'old', cutoff - 1);
       exchange(db, 'edge', cutoff);
       exchange(db, 'new', NOW - 1000);
-      const usage = new UsageStore(db, { perMinute: 100, dailyQuestions: 100 });
-      for (const at of [cutoff - DAY_MS, cutoff, NOW]) usage.admit('console:local:u', 'console:local', { question: true }, at);
+      const usage = new SqliteUsageStore(db, { perMinute: 100, dailyQuestions: 100 });
+      for (const at of [cutoff - DAY_MS, cutoff, NOW]) usage.admitNow('console:local:u', 'console:local', { question: true }, at);
       const cache = new AnswerCache(db, { maxEntries: 10, maxBytes: 100_000, maxRows: 10 });
       cache.set('old-key', { text: 'old answer', sources: [] }, 'console:local:old', cutoff - 1);
       cache.set('edge-key', { text: 'edge answer', sources: [] }, 'console:local:edge', cutoff);

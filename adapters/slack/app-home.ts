@@ -14,7 +14,7 @@ export type HomeView = types.HomeView;
 
 /** What the home tab reads from the engine. */
 export interface HomeEngine {
-  summary(owner: Owner): UserSummary;
+  summary(owner: Owner): Promise<UserSummary>;
   onErased(listener: (owner: Owner) => void): () => void;
 }
 
@@ -153,7 +153,7 @@ export class AppHome {
   async publish(owner: Owner, notice?: string): Promise<boolean> {
     this.remember(owner);
     try {
-      const view = homeView(this.#engine.summary(owner), { ...this.#options, ...(notice === undefined ? {} : { notice }) });
+      const view = homeView(await this.#engine.summary(owner), { ...this.#options, ...(notice === undefined ? {} : { notice }) });
       // The workspace's own token (OAuth installs); none when the app was uninstalled there meanwhile.
       const client = await this.#clients.forTeam(owner.tenantId);
       if (client === undefined) return false;

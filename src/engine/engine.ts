@@ -16,8 +16,8 @@ import { EventLedger } from '../store/event-ledger.ts';
 import type { FeedbackNote } from '../store/history-store.ts';
 import { HistoryStore } from '../store/history-store.ts';
 import { JournalPurge } from '../store/journal-purge.ts';
-import type { Admission, UsageLimits } from '../store/usage-store.ts';
-import { UsageStore } from '../store/usage-store.ts';
+import type { Admission, UsageLimits, UsageStore } from '../store/usage-store.ts';
+import { SqliteUsageStore } from '../store/usage-store.ts';
 import type { CommandName } from './command-parser.ts';
 import { parseCommand } from './command-parser.ts';
 import type { ConversationLanesOptions } from './conversation-lanes.ts';
@@ -67,6 +67,8 @@ export interface EngineDependencies {
   answerer?: Answerer;
   /** Extra per-user tables to erase with `/hr forget` (the answer cache). */
   erasureSteps?: readonly ErasureStep[];
+  /** Rate limits and quotas; default on `db` (SQLite) with `limits` from the options. */
+  usage?: UsageStore;
   /** Empties the database journal after an erase; defaults to one of its own on `db`. */
   journal?: JournalPurge;
   /** The clock for "this year" and "the next holiday", in ms since the epoch; default `Date.now`. */
@@ -144,7 +146,7 @@ export class Engine {
     this.#options = options;
     this.#ledger = new EventLedger(deps.db);
     this.#history = new HistoryStore(deps.db);
-    this.#usage = new UsageStore(deps.db, options.limits);
+    this.#usage = deps.usage ?? new SqliteUsageStore(deps.db, options.limits);
     this.#lanes = new ConversationLanes(options.lanes);
     this.#memory = new ConversationMemory(this.#history, options.memory);
     this.#journal = deps.journal ?? new JournalPurge(deps.db, { log: deps.log });
@@ -266,19 +268,19 @@ export class Engine {
   }
 
   /** What `owner` may see about themselves (and their workspace, for an admin): for a home page. */
-  summary(owner: Owner): UserSummary {
+  async summary(owner: Owner): Promise<UserSummary> {
     const key = ownerKey(owner);
     const keepsHistory = this.#options.keepHistory !== false;
     const summary: UserSummary = {
       keepsHistory,
       recentQuestions: keepsHistory ? this.#history.recentQuestions(key, SUMMARY_QUESTIONS) : [],
-      today: this.#usage.userDay(key),
-      recent: this.#usage.userSince(key, SUMMARY_DAYS),
+      today: await this.#usage.userDay(key),
+      recent: await this.#usage.userSince(key, SUMMARY_DAYS),
       limits: this.#usage.limits,
     };
     if (!this.#isAdmin(owner)) return summary;
     const tenant = tenantKey(owner);
-    return { ...summary, admin: { today: this.#usage.tenantDay(tenant), feedback: this.#history.feedbackTotals(tenant, Date.now() - SUMMARY_DAYS * 24 * 60 * 60_000) } };
+    return { ...summary, admin: { today: await this.#usage.tenantDay(tenant), feedback: this.#history.feedbackTotals(tenant, Date.now() - SUMMARY_DAYS * 24 * 60 * 60_000) } };
   }
 
   /** Call `listener` after every erase, with whose data went; returns a function that stops it. */
@@ -315,7 +317,7 @@ export class Engine {
     if (PERSONAL_COMMANDS.has(name) && !message.privateReplies) return personalOnlyReply(name);
     // Erasing and help must always work, even for a user who is over their limits.
     if (name !== 'forget' && name !== 'help') {
-      if (!this.#usage.admit(turn.owner, turn.tenant, { question: name === 'ask', mark: turn.mark, ...(turn.admission === undefined ? {} : { admission: turn.admission }) })) {
+      if (!(await this.#usage.admit(turn.owner, turn.tenant, { question: name === 'ask', mark: turn.mark, ...(turn.admission === undefined ? {} : { admission: turn.admission }) }))) {
         return textReply('notice', DROPPED_AFTER_ERASE_TEXT, 'private');
       }
     }
@@ -339,7 +341,7 @@ export class Engine {
       case 'forget':
         return this.#forgetCommand(args, turn);
       case 'usage':
-        return this.#usageReport(turn);
+        return await this.#usageReport(turn);
       default:
         return assertNever(name);
     }
@@ -394,7 +396,7 @@ export class Engine {
       erasureMark: turn.mark,
       ...(hooks === undefined ? {} : { hooks }),
     });
-    if (result.usage !== undefined) this.#usage.recordTokens(turn.owner, turn.tenant, result.usage, Date.now(), turn.mark);
+    if (result.usage !== undefined) await this.#usage.recordTokens(turn.owner, turn.tenant, result.usage, Date.now(), turn.mark);
     const reply: Reply = { kind: result.kind, text: result.text, sources: result.sources, visibility: 'public' };
     return this.#remember(turn, 'ask', question, this.#shown(reply, sensitive, turn));
   }
@@ -529,9 +531,9 @@ export class Engine {
     return textReply('notice', erasedText(report, whose, purged ? undefined : { retryMs: this.#journal.giveUpAfterMs }, shownId), 'private');
   }
 
-  #usageReport(turn: Turn): Reply {
-    const today = this.#usage.userDay(turn.owner);
-    const month = this.#usage.userSince(turn.owner, 30);
+  async #usageReport(turn: Turn): Promise<Reply> {
+    const today = await this.#usage.userDay(turn.owner);
+    const month = await this.#usage.userSince(turn.owner, 30);
     const { dailyQuestions, perMinute } = this.#usage.limits;
     const lines = [
       '**Your usage**',
@@ -540,7 +542,7 @@ export class Engine {
       `- Last 30 days: ${month.questions} questions, ${month.inputTokens + month.outputTokens} AI tokens`,
     ];
     if (this.#isAdmin(turn.message)) {
-      const totals = this.#usage.tenantDay(turn.tenant);
+      const totals = await this.#usage.tenantDay(turn.tenant);
       lines.push(
         '**Workspace totals today**',
         `- ${totals.users} user${totals.users === 1 ? '' : 's'}, ${totals.questions} questions, ${totals.inputTokens + totals.outputTokens} AI tokens (${totals.inputTokens} in, ${totals.outputTokens} out)`,

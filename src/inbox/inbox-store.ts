@@ -77,7 +77,7 @@ export interface InboxItem {
   receivedAt: number;
   /** What an earlier attempt already showed the user (a placeholder's id), for the adapter to complete or replace. */
   progress: string | null;
-  /** An earlier attempt counted the message against its user's limits (see {@link InboxStore.markAdmitted}). */
+  /** An earlier attempt counted the message against its user's limits (the usage store marks it in its count). */
   admitted: boolean;
 }
 
@@ -261,11 +261,6 @@ export class InboxStore {
     return this.#sql.markWaiting.run(progress, id).changes > 0;
   }
 
-  /** The item was counted against its user's limits: call it inside the transaction that counts. */
-  markAdmitted(id: number): void {
-    this.#sql.admitted.run(id);
-  }
-
   /** Record progress only if none was recorded yet. */
   saveProgressIfNone(id: number, progress: string): void {
     this.#sql.progressIfNone.run(progress, id);
@@ -368,7 +363,6 @@ function prepare(db: Db) {
     renew: db.prepare("UPDATE inbox SET lease_until = ? WHERE id = ? AND state = 'working'"),
     progress: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state <> 'done'"),
     markWaiting: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state = 'pending' AND progress IS NULL"),
-    admitted: db.prepare("UPDATE inbox SET admitted = 1 WHERE id = ? AND state <> 'done'"),
     progressIfNone: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state <> 'done' AND progress IS NULL"),
     done: db.prepare("UPDATE inbox SET state = 'done', payload = NULL, progress = NULL, bytes = 0, finished_at = ? WHERE id = ? AND state <> 'done'"),
     isOpen: db.prepare("SELECT 1 FROM inbox WHERE id = ? AND state <> 'done'"),

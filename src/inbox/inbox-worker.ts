@@ -342,7 +342,7 @@ export class InboxWorker {
       lastAttempt,
       signal,
       saveProgress: (progress) => this.#store.saveProgress(item.id, progress),
-      admission: { done: item.admitted, record: () => this.#store.markAdmitted(item.id) },
+      admission: { done: item.admitted, inboxItemId: item.id },
       stillOpen: () => this.#store.isOpen(item.id),
       complete: (effect) => {
         completed = this.#store.complete(item.id, effect);

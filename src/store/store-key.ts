@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3';
 import { StoreError } from '../errors.ts';
 
 /** The `meta` row holding the key for {@link keyedHash}; generated once by a migration, never logged. */
-const STORE_KEY_META = 'store_hmac_key';
+export const STORE_KEY_META = 'store_hmac_key';
 
 const keys = new WeakMap<Database.Database, Buffer>();
 
@@ -24,5 +24,10 @@ export function keyedHash(db: Database.Database, value: string): string {
     key = Buffer.from(stored, 'base64');
     keys.set(db, key);
   }
+  return hmacOf(key, value);
+}
+
+/** The keyed hash itself, the same on either store (PostgreSQL keeps its key in the same `meta` row). */
+export function hmacOf(key: Buffer, value: string): string {
   return createHmac('sha256', key).update(value).digest('base64url');
 }

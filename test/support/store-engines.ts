@@ -1,0 +1,97 @@
+import { join } from 'node:path';
+import { openDatabase } from '../../src/store/database.ts';
+import type { Db } from '../../src/store/database.ts';
+import { keyedHash } from '../../src/store/store-key.ts';
+import { numberedParams } from '../../src/store/sql-params.ts';
+import { openPostgres } from '../../src/store/postgres/pg-database.ts';
+import type { PgPool } from '../../src/store/postgres/pg-database.ts';
+import { pgKeyedHash } from '../../src/store/postgres/pg-store-key.ts';
+import { PgUsageStore } from '../../src/store/postgres/pg-usage-store.ts';
+import type { UsageLimits, UsageStore } from '../../src/store/usage-store.ts';
+import { SqliteUsageStore } from '../../src/store/usage-store.ts';
+import { createTestDatabase } from './postgres.ts';
+import { tempDir } from './temp-bot.ts';
+
+/**
+ * One process's view of a shared store, for contract suites that run on both engines: SQLite (one
+ * file; each replica its own connection, as each process has) and PostgreSQL (one database on the
+ * real server; each replica its own pool).
+ */
+export interface StoreReplica {
+  usage(limits: UsageLimits): UsageStore;
+  /** Run one statement written with `?` placeholders; resolves with the rows. */
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** The store's keyed hash (erasure marks and inbox owners are stored hashed). */
+  hash(value: string): Promise<string>;
+}
+
+export interface StoreUnderTest {
+  /** A process of its own on the shared store. */
+  replica(): Promise<StoreReplica>;
+  close(): Promise<void>;
+}
+
+export interface StoreEngine {
+  name: 'sqlite' | 'postgres';
+  open(): Promise<StoreUnderTest>;
+}
+
+function sqliteReplica(db: Db): StoreReplica {
+  return {
+    usage: (limits) => new SqliteUsageStore(db, limits),
+    query: <T>(sql: string, params: unknown[] = []) => {
+      const statement = db.prepare(sql);
+      return Promise.resolve((statement.reader ? statement.all(...params) : (statement.run(...params), [])) as T[]);
+    },
+    hash: (value) => Promise.resolve(keyedHash(db, value)),
+  };
+}
+
+function pgReplica(pool: PgPool): StoreReplica {
+  return {
+    usage: (limits) => new PgUsageStore(pool, limits),
+    query: async <T>(sql: string, params: unknown[] = []) => (await pool.query(numberedParams(sql), params)).rows as T[],
+    hash: async (value) => (await pgKeyedHash(pool))(value),
+  };
+}
+
+export const STORE_ENGINES: readonly StoreEngine[] = [
+  {
+    name: 'sqlite',
+    open() {
+      const dir = tempDir();
+      const path = join(dir.path, 'shared.db');
+      const open: Db[] = [];
+      return Promise.resolve({
+        replica() {
+          const db = openDatabase(path);
+          open.push(db);
+          return Promise.resolve(sqliteReplica(db));
+        },
+        close() {
+          for (const db of open) db.close();
+          dir.remove();
+          return Promise.resolve();
+        },
+      });
+    },
+  },
+  {
+    name: 'postgres',
+    async open() {
+      const database = await createTestDatabase();
+      const pools: PgPool[] = [];
+      return {
+        async replica() {
+          const pool = await openPostgres(database.url, { maxConnections: 8 });
+          pools.push(pool);
+          return pgReplica(pool);
+        },
+        async close() {
+          await Promise.all(pools.map((pool) => pool.end()));
+          await database.drop();
+        },
+      };
+    },
+  },
+];
