@@ -18,6 +18,8 @@ import { tempDir } from './temp-bot.ts';
  * real server; each replica its own pool).
  */
 export interface StoreReplica {
+  /** The replica's own handle on the store, for building a store class under test on it. */
+  raw: { engine: 'sqlite'; db: Db } | { engine: 'postgres'; pool: PgPool };
   usage(limits: UsageLimits): UsageStore;
   /** Run one statement written with `?` placeholders; resolves with the rows. */
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
@@ -38,6 +40,7 @@ export interface StoreEngine {
 
 function sqliteReplica(db: Db): StoreReplica {
   return {
+    raw: { engine: 'sqlite', db },
     usage: (limits) => new SqliteUsageStore(db, limits),
     query: <T>(sql: string, params: unknown[] = []) => {
       const statement = db.prepare(sql);
@@ -49,6 +52,7 @@ function sqliteReplica(db: Db): StoreReplica {
 
 function pgReplica(pool: PgPool): StoreReplica {
   return {
+    raw: { engine: 'postgres', pool },
     usage: (limits) => new PgUsageStore(pool, limits),
     query: async <T>(sql: string, params: unknown[] = []) => (await pool.query(numberedParams(sql), params)).rows as T[],
     hash: async (value) => (await pgKeyedHash(pool))(value),
