@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { Reply } from '../src/message.ts';
 import { openDatabase } from '../src/store/database.ts';
-import { EventLedger } from '../src/store/event-ledger.ts';
+import { SqliteEventLedger } from '../src/store/event-ledger.ts';
 import { JournalPurge } from '../src/store/journal-purge.ts';
 import { SqliteUsageStore } from '../src/store/usage-store.ts';
 import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
@@ -248,7 +248,7 @@ void describe('what an erase leaves behind', () => {
         const keys = migrated.prepare('SELECT event_key FROM processed_events').pluck().all() as string[];
         assert.equal(keys.length, 1);
         assert.doesNotMatch(keys[0] ?? '', /abc|teams/);
-        assert.equal(new EventLedger(migrated).claim('teams:19:abc@thread.v2;messageid=42', 3), 'done', 'the old event is still recognized');
+        assert.equal(new SqliteEventLedger(migrated).claimNow('teams:19:abc@thread.v2;messageid=42', 3), 'done', 'the old event is still recognized');
       } finally {
         migrated.close();
       }

@@ -8,7 +8,7 @@ import { createCore } from '../src/core.ts';
 import { createLogger } from '../src/log/logger.ts';
 import type { Db } from '../src/store/database.ts';
 import { openDatabase } from '../src/store/database.ts';
-import { HistoryStore } from '../src/store/history-store.ts';
+import { HISTORY_SQL, SqliteHistoryStore } from '../src/store/history-store.ts';
 import { Retention } from '../src/store/retention.ts';
 import { SqliteUsageStore, utcDay } from '../src/store/usage-store.ts';
 import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
@@ -30,7 +30,7 @@ function withDb(body: (db: Db) => Promise<void> | void): Promise<void> {
 
 /** One stored question and answer (with a rating) in its own conversation, at `at`. */
 function exchange(db: Db, name: string, at: number): void {
-  const stored = new HistoryStore(db).appendExchange(
+  const stored = new SqliteHistoryStore(db).appendExchangeNow(
     {
       conversationKey: `conv-${name}`,
       ownerKey: `console:local:${name}`,
@@ -43,7 +43,7 @@ function exchange(db: Db, name: string, at: number): void {
     at,
   );
   assert.ok(stored);
-  new HistoryStore(db).recordFeedback(stored.answerId, `console:local:${name}`, 'up', at);
+  db.prepare(HISTORY_SQL.recordFeedback).run(stored.answerId, `console:local:${name}`, 'up', at);
 }
 
 function count(db: Db, sql: string): number {

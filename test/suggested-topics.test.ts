@@ -2,15 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { suggestedTopics } from '../src/engine/suggested-topics.ts';
 import type { Source } from '../src/message.ts';
-import { HistoryStore } from '../src/store/history-store.ts';
+import { SqliteHistoryStore } from '../src/store/history-store.ts';
 import { startTempBot } from './support/temp-bot.ts';
 
 const FALLBACK = ['Benefits', 'Code of Conduct', 'Expenses and Travel', 'Company Holidays'];
 const section = (heading: string, file = 'pto.md'): Source => ({ file, title: 'Paid Time Off', heading, headingPath: `Paid Time Off › ${heading}`, anchor: heading.toLowerCase().replace(/\s+/g, '-') });
 
 /** Store one question and its answer from `sources` for `user` in `tenant`. */
-function ask(history: HistoryStore, tenant: string, user: string, question: string, sources: Source[]): void {
-  history.appendExchange({
+function ask(history: SqliteHistoryStore, tenant: string, user: string, question: string, sources: Source[]): void {
+  history.appendExchangeNow({
     conversationKey: `${tenant}-${user}-${question}`,
     ownerKey: `slack:${tenant}:${user}`,
     platform: 'slack',
@@ -25,7 +25,7 @@ describe('suggested topics', () => {
   it("are the sections most people were answered from, by title, and only a workspace's own", () => {
     const bot = startTempBot();
     try {
-      const history = new HistoryStore(bot.core.db);
+      const history = new SqliteHistoryStore(bot.core.db);
       for (const user of ['U1', 'U2', 'U3', 'U4']) ask(history, 'T1', user, `carry over question of ${user}`, [section('Carry over'), section('Half days')]);
       for (const user of ['U1', 'U2', 'U3']) ask(history, 'T1', user, `sick note question of ${user}`, [section('Sick notes', 'sick-leave.md')]);
       // Asked often, but by one person: it could tell colleagues what that person asked.
@@ -50,7 +50,7 @@ describe('suggested topics', () => {
     try {
       assert.deepEqual(suggestedTopics(bot.core.db, { platform: 'slack', tenantId: 'T1' }).map((t) => t.title), FALLBACK);
       bot.core.db.prepare("UPDATE messages SET sources = 'not json'").run();
-      const history = new HistoryStore(bot.core.db);
+      const history = new SqliteHistoryStore(bot.core.db);
       ask(history, 'T1', 'U1', 'q', [section('Carry over')]);
       bot.core.db.prepare("UPDATE messages SET sources = '{not json' WHERE role = 'assistant'").run();
       assert.deepEqual(suggestedTopics(bot.core.db, { platform: 'slack', tenantId: 'T1' }, { minAskers: 1 }).map((t) => t.title), FALLBACK);

@@ -15,8 +15,8 @@ import { envelopeTeam, feedbackClick, FORGET } from './parse.ts';
 
 /** What the App Home, the feedback form and the home's erase button need from the engine. */
 export interface SurfaceEngine {
-  ownsAnswer(owner: Owner, answerId: string): boolean;
-  commentOnFeedback(actor: Owner, answerId: string, note: FeedbackNote): 'saved' | 'not_found' | 'forbidden';
+  ownsAnswer(owner: Owner, answerId: string): Promise<boolean>;
+  commentOnFeedback(actor: Owner, answerId: string, note: FeedbackNote): Promise<'saved' | 'not_found' | 'forbidden'>;
   act(action: UserAction): Promise<Reply>;
 }
 
@@ -70,7 +70,7 @@ export class SlackSurfaces implements SlackEventSink {
       }
     }
     if (body.type === 'view_submission' && (body.view as { callback_id?: unknown } | undefined)?.callback_id === FEEDBACK_MODAL) {
-      await event.ack(this.#submitFeedback(body as unknown as ViewSubmissionBody));
+      await event.ack(await this.#submitFeedback(body as unknown as ViewSubmissionBody));
       return;
     }
     if (body.type === 'block_actions') {
@@ -102,12 +102,12 @@ export class SlackSurfaces implements SlackEventSink {
   }
 
   /** The HTTP answer to a form submission: nothing (Slack closes the form) or the errors to show in it. */
-  #submitFeedback(body: ViewSubmissionBody): { response_action: 'errors'; errors: Record<string, string> } | undefined {
+  async #submitFeedback(body: ViewSubmissionBody): Promise<{ response_action: 'errors'; errors: Record<string, string> } | undefined> {
     const submission = readFeedbackSubmission(body);
     if (!submission.ok) return { response_action: 'errors', errors: submission.errors };
     let outcome: 'saved' | 'not_found' | 'forbidden' | 'failed';
     try {
-      outcome = this.#engine.commentOnFeedback(submission.actor, submission.answerId, submission.note);
+      outcome = await this.#engine.commentOnFeedback(submission.actor, submission.answerId, submission.note);
     } catch (error) {
       // Never the note itself in the log: it is what a user typed.
       this.#log.error({ err: toError(error) }, 'slack: could not store a feedback note');
@@ -119,7 +119,7 @@ export class SlackSurfaces implements SlackEventSink {
 
   async #openForm(actor: Owner, answerId: string, triggerId: string): Promise<void> {
     // Only the answer's owner is asked; anyone else's click is refused by the engine as before.
-    if (!this.#engine.ownsAnswer(actor, answerId)) return;
+    if (!(await this.#engine.ownsAnswer(actor, answerId))) return;
     try {
       const client = await this.#clients.forTeam(actor.tenantId);
       if (client === undefined) return;

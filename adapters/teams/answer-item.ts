@@ -20,7 +20,7 @@ export interface TeamsEngine {
   handle(message: IncomingMessage, hooks?: ReplyHooks, options?: HandleOptions): Promise<Reply | null>;
   act(action: UserAction): Promise<Reply>;
   /** Store what the answer's owner wrote in the feedback form with their rating (erased with it). */
-  commentOnFeedback?(actor: Owner, answerId: string, note: { comment?: string }): 'saved' | 'not_found' | 'forbidden';
+  commentOnFeedback?(actor: Owner, answerId: string, note: { comment?: string }): Promise<'saved' | 'not_found' | 'forbidden'>;
 }
 
 /** What an attempt got done, saved with the inbox item so a retry (after a crash too) does not do it again. */

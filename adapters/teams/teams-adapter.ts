@@ -358,7 +358,7 @@ class TeamsBot extends ActivityHandler {
     const owner = { platform: 'teams' as const, tenantId: identity.tenantId, userId: identity.userId };
     const reply = await this.#options.engine.act({ ...owner, action: { type: 'feedback', answerId, rating: press.rating }, eventId });
     // The form's text goes with the rating, for the answer's owner only (the engine checks); never logged.
-    const comment = press.comment === undefined ? undefined : this.#options.engine.commentOnFeedback?.(owner, answerId, { comment: press.comment });
+    const comment = press.comment === undefined ? undefined : await this.#options.engine.commentOnFeedback?.(owner, answerId, { comment: press.comment });
     this.#options.log.info({ rating: press.rating, outcome: reply.kind, comment: comment ?? 'none', chars: press.comment?.length ?? 0 }, 'teams feedback handled');
     return { status: 200 };
   }

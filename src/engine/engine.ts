@@ -11,10 +11,13 @@ import { assertNever } from '../message.ts';
 import { Metrics, REPLY_SECONDS_BUCKETS } from '../metrics.ts';
 import type { Db } from '../store/database.ts';
 import type { ErasureMark, ErasureStep } from '../store/erasure.ts';
-import { eraseOwner, erasureMark } from '../store/erasure.ts';
-import { EventLedger } from '../store/event-ledger.ts';
+import type { ErasureStore } from '../store/erasure.ts';
+import { SqliteErasureStore } from '../store/erasure.ts';
+import type { EventLedger } from '../store/event-ledger.ts';
+import { SqliteEventLedger } from '../store/event-ledger.ts';
 import type { FeedbackNote } from '../store/history-store.ts';
-import { HistoryStore } from '../store/history-store.ts';
+import type { HistoryStore } from '../store/history-store.ts';
+import { SqliteHistoryStore } from '../store/history-store.ts';
 import { JournalPurge } from '../store/journal-purge.ts';
 import type { Admission, UsageLimits, UsageStore } from '../store/usage-store.ts';
 import { SqliteUsageStore } from '../store/usage-store.ts';
@@ -69,6 +72,12 @@ export interface EngineDependencies {
   erasureSteps?: readonly ErasureStep[];
   /** Rate limits and quotas; default on `db` (SQLite) with `limits` from the options. */
   usage?: UsageStore;
+  /** Conversation history and feedback; default on `db` (SQLite). */
+  history?: HistoryStore;
+  /** Event ids seen (dedupe of what does not come through the inbox); default on `db` (SQLite). */
+  ledger?: EventLedger;
+  /** `/hr forget` and the marks turns take; default on `db` (SQLite) with `erasureSteps`. */
+  erasure?: ErasureStore;
   /** Empties the database journal after an erase; defaults to one of its own on `db`. */
   journal?: JournalPurge;
   /** The clock for "this year" and "the next holiday", in ms since the epoch; default `Date.now`. */
@@ -124,9 +133,9 @@ export class Engine {
   readonly #handbook: HandbookIndex;
   readonly #log: Logger;
   readonly #answerer: Answerer;
-  readonly #erasureSteps: readonly ErasureStep[];
   readonly #options: EngineOptions;
   readonly #ledger: EventLedger;
+  readonly #erasure: ErasureStore;
   readonly #history: HistoryStore;
   readonly #usage: UsageStore;
   readonly #lanes: ConversationLanes;
@@ -142,10 +151,10 @@ export class Engine {
     this.#log = deps.log;
     this.metrics = deps.metrics ?? new Metrics();
     this.#answerer = deps.answerer ?? new HandbookExcerptAnswerer();
-    this.#erasureSteps = deps.erasureSteps ?? [];
     this.#options = options;
-    this.#ledger = new EventLedger(deps.db);
-    this.#history = new HistoryStore(deps.db);
+    this.#ledger = deps.ledger ?? new SqliteEventLedger(deps.db);
+    this.#erasure = deps.erasure ?? new SqliteErasureStore(deps.db, deps.erasureSteps ?? []);
+    this.#history = deps.history ?? new SqliteHistoryStore(deps.db);
     this.#usage = deps.usage ?? new SqliteUsageStore(deps.db, options.limits);
     this.#lanes = new ConversationLanes(options.lanes);
     this.#memory = new ConversationMemory(this.#history, options.memory);
@@ -165,7 +174,7 @@ export class Engine {
    */
   async handle(message: IncomingMessage, hooks?: ReplyHooks, options: HandleOptions = {}): Promise<Reply | null> {
     const eventKey = `${message.platform}:${message.eventId}`;
-    const claim = options.deduplicated === true ? 'claimed' : this.#ledger.claim(eventKey);
+    const claim = options.deduplicated === true ? 'claimed' : await this.#ledger.claim(eventKey);
     if (claim !== 'claimed') {
       this.metrics.increment('hrbot_duplicate_events_total', 'Redelivered events not processed again', { platform: message.platform });
       this.#log.info({ platform: message.platform, claim }, 'duplicate event ignored');
@@ -176,7 +185,7 @@ export class Engine {
       message,
       owner,
       // Taken on arrival, before waiting in the lane: a message that arrived before an erase writes nothing after it.
-      mark: erasureMark(this.#db, owner),
+      mark: await this.#erasure.mark(owner),
       tenant: tenantKey(message),
       conversation: conversationKey(message),
       text: '',
@@ -195,7 +204,7 @@ export class Engine {
     }
     // Marked done even when the reply reports a failure: the user has been answered, and a
     // platform retry must not produce a second reply.
-    if (options.deduplicated !== true) this.#ledger.finish(eventKey);
+    if (options.deduplicated !== true) await this.#ledger.finish(eventKey);
     this.metrics.increment('hrbot_replies_total', 'Replies sent, by kind', { platform: message.platform, kind: reply.kind });
     const ms = performance.now() - started;
     this.metrics.observe(
@@ -221,18 +230,18 @@ export class Engine {
   async act(action: UserAction): Promise<Reply> {
     const actor: Owner = action;
     const eventKey = `${action.platform}:${action.eventId}`;
-    if (this.#ledger.claim(eventKey) !== 'claimed') {
+    if ((await this.#ledger.claim(eventKey)) !== 'claimed') {
       return textReply('notice', 'Already done.', 'private');
     }
     let reply: Reply;
     try {
       switch (action.action.type) {
         case 'feedback': {
-          const owner = this.#history.answerOwner(action.action.answerId);
+          const owner = await this.#history.answerOwner(action.action.answerId);
           if (owner === undefined) throw new ForbiddenError('No such answer');
           // Ownership comes from the verified actor, never from the payload's answer id alone.
           if (owner !== ownerKey(actor)) throw new ForbiddenError('That answer belongs to someone else');
-          this.#history.recordFeedback(action.action.answerId, owner, action.action.rating);
+          await this.#history.recordFeedback(action.action.answerId, owner, action.action.rating);
           this.metrics.increment('hrbot_feedback_total', 'Feedback ratings', { rating: action.action.rating });
           reply = textReply('notice', action.action.rating === 'up' ? 'Thanks for the feedback!' : 'Thanks, noted. HR reviews answers marked unhelpful.', 'private');
           break;
@@ -246,13 +255,13 @@ export class Engine {
     } catch (error) {
       reply = this.#failureReply(error, action.platform, 'action');
     }
-    this.#ledger.finish(eventKey);
+    await this.#ledger.finish(eventKey);
     return reply;
   }
 
   /** Whether `answerId` is an answer stored for `owner` (so a feedback form may be offered for it). */
-  ownsAnswer(owner: Owner, answerId: string): boolean {
-    return this.#history.answerOwner(answerId) === ownerKey(owner);
+  async ownsAnswer(owner: Owner, answerId: string): Promise<boolean> {
+    return (await this.#history.answerOwner(answerId)) === ownerKey(owner);
   }
 
   /**
@@ -260,9 +269,9 @@ export class Engine {
    * rated down). Refused, with nothing written, for an answer that is not theirs or no longer stored.
    * The note is never logged.
    */
-  commentOnFeedback(actor: Owner, answerId: string, note: FeedbackNote): 'saved' | 'not_found' | 'forbidden' {
+  async commentOnFeedback(actor: Owner, answerId: string, note: FeedbackNote): Promise<'saved' | 'not_found' | 'forbidden'> {
     if (this.#options.keepHistory === false) return 'not_found';
-    const outcome = this.#history.recordFeedbackComment(answerId, ownerKey(actor), note);
+    const outcome = await this.#history.recordFeedbackComment(answerId, ownerKey(actor), note);
     this.metrics.increment('hrbot_feedback_comments_total', 'Feedback forms submitted, by outcome', { outcome });
     return outcome;
   }
@@ -273,14 +282,14 @@ export class Engine {
     const keepsHistory = this.#options.keepHistory !== false;
     const summary: UserSummary = {
       keepsHistory,
-      recentQuestions: keepsHistory ? this.#history.recentQuestions(key, SUMMARY_QUESTIONS) : [],
+      recentQuestions: keepsHistory ? await this.#history.recentQuestions(key, SUMMARY_QUESTIONS) : [],
       today: await this.#usage.userDay(key),
       recent: await this.#usage.userSince(key, SUMMARY_DAYS),
       limits: this.#usage.limits,
     };
     if (!this.#isAdmin(owner)) return summary;
     const tenant = tenantKey(owner);
-    return { ...summary, admin: { today: await this.#usage.tenantDay(tenant), feedback: this.#history.feedbackTotals(tenant, Date.now() - SUMMARY_DAYS * 24 * 60 * 60_000) } };
+    return { ...summary, admin: { today: await this.#usage.tenantDay(tenant), feedback: await this.#history.feedbackTotals(tenant, Date.now() - SUMMARY_DAYS * 24 * 60 * 60_000) } };
   }
 
   /** Call `listener` after every erase, with whose data went; returns a function that stops it. */
@@ -347,7 +356,7 @@ export class Engine {
     }
   }
 
-  #policy(args: string, turn: Turn): Reply {
+  async #policy(args: string, turn: Turn): Promise<Reply> {
     if (args === '') return textReply('error', 'What should I look up? For example: `/hr policy parental leave`.');
     const sensitive = sensitiveTopic(args);
     const refusal = this.#privateOnly(sensitive, turn);
@@ -355,10 +364,10 @@ export class Engine {
     const retrieval = this.#handbook.retrieve(args, { limit: POLICY_PASSAGES });
     // Below the confidence threshold the handbook does not cover it: say so and name who to ask,
     // instead of showing passages about something else.
-    if (!retrieval.covered) return this.#remember(turn, 'policy', args, this.#shown(this.#notFound(args, sensitive), sensitive, turn));
+    if (!retrieval.covered) return await this.#remember(turn, 'policy', args, this.#shown(this.#notFound(args, sensitive), sensitive, turn));
     const text = renderSections(retrieval.hits, `Handbook passages matching _${quoteUserText(args)}_:`);
     const reply: Reply = { kind: 'lookup', text, sources: retrieval.hits.map(sourceOf), visibility: 'public' };
-    return this.#remember(turn, 'policy', args, this.#shown(reply, sensitive, turn));
+    return await this.#remember(turn, 'policy', args, this.#shown(reply, sensitive, turn));
   }
 
   async #ask(question: string, turn: Turn): Promise<Reply> {
@@ -382,7 +391,7 @@ export class Engine {
     await hooks?.onProgress?.({ type: 'status', text: 'Looking that up…' });
     // Earlier turns go into the prompt only for a follow-up; a question that stands alone keeps
     // its answer shareable. A follow-up also searches with the question it follows, at a lower weight.
-    const earlier = isFollowUp(question) ? this.#memory.recent(turn.conversation, turn.owner) : [];
+    const earlier = isFollowUp(question) ? await this.#memory.recent(turn.conversation, turn.owner) : [];
     const previousQuestion = earlier.findLast((t) => t.role === 'user')?.text;
     // By words and, when AI is on, by meaning too (hybrid); /hr policy stays words alone, instant and without Bedrock.
     const retrieval = await this.#handbook.retrieveHybrid(question, { limit: ANSWER_PASSAGES, ...(previousQuestion === undefined ? {} : { antecedent: previousQuestion }) });
@@ -492,11 +501,11 @@ export class Engine {
     return textReply('lookup', [topic === '' ? '**HR contacts**' : `**Who to contact about ${quoteUserText(topic)}**`, ...lines].join('\n'));
   }
 
-  #historyList(turn: Turn): Reply {
+  async #historyList(turn: Turn): Promise<Reply> {
     if (this.#options.keepHistory === false) {
       return textReply('lookup', "I don't keep your questions: this bot is set to store nothing once it has answered.", 'private');
     }
-    const questions = this.#history.recentQuestions(turn.owner, HISTORY_LIST_LIMIT);
+    const questions = await this.#history.recentQuestions(turn.owner, HISTORY_LIST_LIMIT);
     if (questions.length === 0) return textReply('lookup', "You haven't asked me anything yet (or you erased it).", 'private');
     const lines = questions.map((q) => `- ${new Date(q.createdAt).toISOString().slice(0, 16).replace('T', ' ')} UTC: ${q.command === 'policy' ? '`policy` ' : ''}${quoteUserText(q.text, 200)}`);
     const text = [`**Your last ${questions.length} question${questions.length === 1 ? '' : 's'}** (only you can see this)`, ...lines].join('\n');
@@ -515,7 +524,7 @@ export class Engine {
   async #forget(who: Owner, whose: 'your' | 'their', shownId?: string): Promise<Reply> {
     const owner = ownerKey(who);
     // The erase commits at once (readers never block it); only emptying the journal may have to wait.
-    const report = eraseOwner(this.#db, owner, this.#erasureSteps);
+    const report = await this.#erasure.erase(owner);
     this.#memory.forgetOwner(owner);
     this.metrics.increment('hrbot_erasures_total', 'Users erased', { by: whose === 'your' ? 'self' : 'admin' });
     const purged = await this.#journal.purge(FORGET_PURGE_WAIT_MS);
@@ -564,10 +573,10 @@ export class Engine {
    * reply was being written, nothing is stored and the reply is replaced by a notice saying so: the
    * erase was confirmed first, and the answer may repeat what they wanted gone.
    */
-  #remember(turn: Turn, command: CommandName, question: string, reply: Reply): Reply {
+  async #remember(turn: Turn, command: CommandName, question: string, reply: Reply): Promise<Reply> {
     if (this.#options.keepHistory === false) return reply;
     const now = Date.now();
-    const stored = this.#history.appendExchange(
+    const stored = await this.#history.appendExchange(
       {
         conversationKey: turn.conversation,
         ownerKey: turn.owner,

@@ -23,12 +23,12 @@ export const DEFAULT_MEMORY_OPTIONS: ConversationMemoryOptions = {
 /** The append-only history memory reads from (the history store). */
 export interface HistorySource {
   /** The last `limit` turns of a conversation, oldest first. */
-  recentTurns(conversationKey: string, limit: number): StoredMessage[];
+  recentTurns(conversationKey: string, limit: number): Promise<StoredMessage[]>;
   /**
    * Where the conversation's stored history stands: changed by every exchange appended and by an
    * erase, whichever process wrote it; undefined when none is stored.
    */
-  head(conversationKey: string): string | undefined;
+  head(conversationKey: string): Promise<string | undefined>;
 }
 
 /** Where the history stood before and after an exchange this process appended. */
@@ -78,15 +78,14 @@ export class ConversationMemory {
   }
 
   /** The bounded recent turns of one conversation, oldest first (loaded from history on a miss, or when it moved on). */
-  recent(conversationKey: string, ownerKey: string): readonly StoredMessage[] {
+  async recent(conversationKey: string, ownerKey: string): Promise<readonly StoredMessage[]> {
     // Read before the turns: should another process append in between, the next read sees a newer head and reloads.
-    const head = this.#history.head(conversationKey);
-    let entry = this.#entries.get(conversationKey);
-    if (entry === undefined || entry.head !== head) {
-      entry = { owner: ownerKey, turns: this.#bound(this.#history.recentTurns(conversationKey, this.#options.turns)), head };
-      this.#entries.set(conversationKey, entry);
-    }
-    return entry.turns;
+    const head = await this.#history.head(conversationKey);
+    const entry = this.#entries.get(conversationKey);
+    if (entry !== undefined && entry.head === head) return entry.turns;
+    const loaded = { owner: ownerKey, turns: this.#bound(await this.#history.recentTurns(conversationKey, this.#options.turns)), head };
+    this.#entries.set(conversationKey, loaded);
+    return loaded.turns;
   }
 
   /**

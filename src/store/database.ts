@@ -73,6 +73,15 @@ function notWritable(path: string, cause: unknown): StoreError {
   );
 }
 
+/**
+ * The result of synchronous SQLite work as a promise, for the store interfaces both engines share:
+ * a thrown error (a constraint, a busy database, a refusal) becomes the rejection, never an exception
+ * thrown at the caller before it awaits.
+ */
+export function promised<T>(work: () => T): Promise<T> {
+  return new Promise((resolve) => resolve(work()));
+}
+
 /** Run `fn` in a BEGIN IMMEDIATE transaction: the write lock is taken up front, so two writers never deadlock on upgrade. */
 export function writeTransaction<T>(db: Db, fn: () => T): T {
   return db.transaction(fn).immediate();

@@ -1,5 +1,5 @@
 import type { Db } from './database.ts';
-import { writeTransaction } from './database.ts';
+import { promised, writeTransaction } from './database.ts';
 import { keyedHash } from './store-key.ts';
 
 /** What an erase removed, for the confirmation the user sees. */
@@ -58,6 +58,51 @@ export function erasedSince(db: Db, ownerKey: string, mark: ErasureMark): boolea
 }
 
 /**
+ * Erasing one user, on either store: the mark a turn takes when it begins, and the erase itself,
+ * everything in one transaction that leaves a newer mark.
+ */
+export interface ErasureStore {
+  /** The owner's erasure mark now; take it when a turn begins. */
+  mark(ownerKey: string): Promise<ErasureMark>;
+  /** Delete everything stored about the owner (see {@link eraseOwner}); resolves with what went. */
+  erase(ownerKey: string, now?: number): Promise<ErasureReport>;
+}
+
+/** {@link ErasureStore} on SQLite, with the extra steps later parts register (the answer cache's). */
+export class SqliteErasureStore implements ErasureStore {
+  readonly #db: Db;
+  readonly #steps: readonly ErasureStep[];
+
+  constructor(db: Db, steps: readonly ErasureStep[] = []) {
+    this.#db = db;
+    this.#steps = steps;
+  }
+
+  mark(ownerKey: string): Promise<ErasureMark> {
+    return promised(() => erasureMark(this.#db, ownerKey));
+  }
+
+  erase(ownerKey: string, now = Date.now()): Promise<ErasureReport> {
+    return promised(() => eraseOwner(this.#db, ownerKey, this.#steps, now));
+  }
+}
+
+/** Statements of the erase that read the same on both stores (`?` placeholders). */
+export const ERASURE_SQL = {
+  feedback: 'DELETE FROM feedback WHERE owner_key = ?',
+  messages: 'DELETE FROM messages WHERE owner_key = ?',
+  conversations: 'DELETE FROM conversations WHERE owner_key = ?',
+  usageDays: 'DELETE FROM usage_daily WHERE owner_key = ?',
+  rateWindows: 'DELETE FROM rate_windows WHERE owner_key = ?',
+  // Messages still waiting in the inbox, and the keys of those answered (the inbox keeps owners hashed).
+  inbox: 'DELETE FROM inbox WHERE owner_hash = ?',
+  nextSeq: `INSERT INTO meta (key, value) VALUES ('erasure_seq', '1')
+    ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT) RETURNING value`,
+  mark: `INSERT INTO erasures (owner_hash, seq, erased_at) VALUES (?, ?, ?)
+    ON CONFLICT (owner_hash) DO UPDATE SET seq = excluded.seq, erased_at = excluded.erased_at`,
+} as const;
+
+/**
  * Delete everything stored about one user in a single transaction: either all of it goes or
  * none does; the same transaction leaves an erasure mark, so writes of turns that began before it
  * are dropped. secure_delete zeroes the freed pages; emptying the write-ahead log is the caller's
@@ -66,28 +111,17 @@ export function erasedSince(db: Db, ownerKey: string, mark: ErasureMark): boolea
 export function eraseOwner(db: Db, ownerKey: string, cacheSteps: readonly ErasureStep[] = [], now = Date.now()): ErasureReport {
   return writeTransaction(db, (): ErasureReport => {
     const count = (sql: string) => db.prepare(sql).run(ownerKey).changes;
-    const feedback = count('DELETE FROM feedback WHERE owner_key = ?');
-    const messages = count('DELETE FROM messages WHERE owner_key = ?');
-    const conversations = count('DELETE FROM conversations WHERE owner_key = ?');
-    const usageDays = count('DELETE FROM usage_daily WHERE owner_key = ?');
-    count('DELETE FROM rate_windows WHERE owner_key = ?');
-    // Messages still waiting in the inbox, and the keys of those answered (the inbox keeps owners hashed).
-    db.prepare('DELETE FROM inbox WHERE owner_hash = ?').run(keyedHash(db, ownerKey));
+    const feedback = count(ERASURE_SQL.feedback);
+    const messages = count(ERASURE_SQL.messages);
+    const conversations = count(ERASURE_SQL.conversations);
+    const usageDays = count(ERASURE_SQL.usageDays);
+    count(ERASURE_SQL.rateWindows);
+    const ownerHash = keyedHash(db, ownerKey);
+    db.prepare(ERASURE_SQL.inbox).run(ownerHash);
     let cachedAnswers = 0;
     for (const step of cacheSteps) cachedAnswers += step(db, ownerKey);
-    const seq = Number(
-      db
-        .prepare(
-          `INSERT INTO meta (key, value) VALUES ('erasure_seq', '1')
-           ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value`,
-        )
-        .pluck()
-        .get(),
-    );
-    db.prepare(
-      `INSERT INTO erasures (owner_hash, seq, erased_at) VALUES (?, ?, ?)
-       ON CONFLICT (owner_hash) DO UPDATE SET seq = excluded.seq, erased_at = excluded.erased_at`,
-    ).run(keyedHash(db, ownerKey), seq, now);
+    const seq = Number(db.prepare(ERASURE_SQL.nextSeq).pluck().get());
+    db.prepare(ERASURE_SQL.mark).run(ownerHash, seq, now);
     return { conversations, messages, feedback, usageDays, cachedAnswers };
   });
 }

@@ -1,5 +1,5 @@
 import type { Db } from './database.ts';
-import { writeTransaction } from './database.ts';
+import { promised, writeTransaction } from './database.ts';
 import { keyedHash } from './store-key.ts';
 
 /** Options for {@link EventLedger}. */
@@ -18,12 +18,28 @@ export const EVENT_RETENTION_MS = 24 * 60 * 60_000;
 export type ClaimResult = 'claimed' | 'in_progress' | 'done';
 
 /**
+ * Event ids already seen, on either store, so a redelivered event is processed at most once: see
+ * {@link SqliteEventLedger}.
+ */
+export interface EventLedger {
+  /** Try to take the event for processing. */
+  claim(eventId: string, now?: number): Promise<ClaimResult>;
+  /** Mark a claimed event as fully handled. */
+  finish(eventId: string, now?: number): Promise<void>;
+  /** Give a claim back (the work failed before any reply), so a redelivery may try again. */
+  release(eventId: string): Promise<void>;
+}
+
+/** The default lease of a claim, retention of ids and bound on rows; stated once for both stores. */
+export const LEDGER_DEFAULTS = { leaseMs: 5 * 60_000, maxRows: 200_000, pruneEvery: 1000 } as const;
+
+/**
  * Records platform event ids, as keyed hashes (the raw ids name chats and users), so that a redelivered event is processed at most once. A delivery
  * first claims its id; a redelivery that arrives while the first is still working sees
  * `in_progress` and stays quiet; one that arrives after a crash (lease expired) takes it over,
  * so nothing is lost either.
  */
-export class EventLedger {
+export class SqliteEventLedger implements EventLedger {
   readonly #db: Db;
   readonly #leaseMs: number;
   readonly #retentionMs: number;
@@ -32,13 +48,17 @@ export class EventLedger {
 
   constructor(db: Db, options: EventLedgerOptions = {}) {
     this.#db = db;
-    this.#leaseMs = options.leaseMs ?? 5 * 60_000;
+    this.#leaseMs = options.leaseMs ?? LEDGER_DEFAULTS.leaseMs;
     this.#retentionMs = options.retentionMs ?? EVENT_RETENTION_MS;
-    this.#maxRows = options.maxRows ?? 200_000;
+    this.#maxRows = options.maxRows ?? LEDGER_DEFAULTS.maxRows;
   }
 
-  /** Try to take the event for processing. */
-  claim(eventId: string, now = Date.now()): ClaimResult {
+  claim(eventId: string, now = Date.now()): Promise<ClaimResult> {
+    return promised(() => this.claimNow(eventId, now));
+  }
+
+  /** {@link claim}, synchronously (tests and scripts that drive SQLite directly). */
+  claimNow(eventId: string, now = Date.now()): ClaimResult {
     const eventKey = keyedHash(this.#db, eventId);
     const result = writeTransaction(this.#db, (): ClaimResult => {
       const row = this.#db
@@ -53,23 +73,23 @@ export class EventLedger {
       this.#db.prepare('UPDATE processed_events SET claimed_at = ? WHERE event_key = ?').run(now, eventKey);
       return 'claimed';
     });
-    if (++this.#claimsSincePrune >= 1000) {
+    if (++this.#claimsSincePrune >= LEDGER_DEFAULTS.pruneEvery) {
       this.#claimsSincePrune = 0;
       this.prune(now);
     }
     return result;
   }
 
-  /** Mark a claimed event as fully handled. */
-  finish(eventId: string, now = Date.now()): void {
-    const eventKey = keyedHash(this.#db, eventId);
-    this.#db.prepare("UPDATE processed_events SET state = 'done', finished_at = ? WHERE event_key = ?").run(now, eventKey);
+  finish(eventId: string, now = Date.now()): Promise<void> {
+    return promised(() => {
+      this.#db.prepare(LEDGER_SQL.finish).run(now, keyedHash(this.#db, eventId));
+    });
   }
 
-  /** Give a claim back (the work failed before any reply), so a redelivery may try again. */
-  release(eventId: string): void {
-    const eventKey = keyedHash(this.#db, eventId);
-    this.#db.prepare("DELETE FROM processed_events WHERE event_key = ? AND state = 'processing'").run(eventKey);
+  release(eventId: string): Promise<void> {
+    return promised(() => {
+      this.#db.prepare(LEDGER_SQL.release).run(keyedHash(this.#db, eventId));
+    });
   }
 
   /** Drop ids past their retention, and the oldest beyond the row bound. */
@@ -84,3 +104,9 @@ export class EventLedger {
     });
   }
 }
+
+/** Statements that read the same on both stores (`?` placeholders). */
+export const LEDGER_SQL = {
+  finish: "UPDATE processed_events SET state = 'done', finished_at = ? WHERE event_key = ?",
+  release: "DELETE FROM processed_events WHERE event_key = ? AND state = 'processing'",
+} as const;

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { ConversationKind, Platform, ReplyKind, Source } from '../message.ts';
+import type Database from 'better-sqlite3';
 import type { Db } from './database.ts';
-import { writeTransaction } from './database.ts';
+import { promised, writeTransaction } from './database.ts';
 import type { ErasureMark } from './erasure.ts';
 import { erasedSince } from './erasure.ts';
 
@@ -49,151 +50,177 @@ export interface Exchange {
   answer: { text: string; kind: ReplyKind; sources: readonly Source[] };
 }
 
+/** The appended exchange: the answer's id for feedback, the question's place, and the history's head around it. */
+export interface AppendedExchange {
+  answerId: string;
+  seq: number;
+  heads: { before: string; after: string };
+}
+
 /**
- * Append-only conversation history. Each conversation hands out its own sequence numbers inside
- * the write transaction, so two messages never take the same place and nothing is overwritten.
+ * Append-only conversation history, on either store. Each conversation hands out its own sequence
+ * numbers inside the write transaction, so two messages never take the same place and nothing is
+ * overwritten, whichever process or replica writes.
  */
-export class HistoryStore {
-  readonly #db: Db;
-  // Prepared once: every answered message appends an exchange.
-  readonly #sql: ReturnType<typeof prepareHistory>;
-
-  constructor(db: Db) {
-    this.#db = db;
-    this.#sql = prepareHistory(db);
-  }
-
+export interface HistoryStore {
   /**
-   * Append a question and its answer as two consecutive turns; returns the answer's id for feedback,
-   * or undefined (nothing written) when the owner was erased after `mark` was taken.
+   * Append a question and its answer as two consecutive turns; resolves with the answer's id for
+   * feedback, or undefined (nothing written) when the owner was erased after `mark` was taken.
    */
-  appendExchange(exchange: Exchange, now = Date.now(), mark?: ErasureMark): { answerId: string; seq: number; heads: { before: string; after: string } } | undefined {
-    const answerId = randomBytes(12).toString('base64url');
-    return writeTransaction(this.#db, () => {
-      if (mark !== undefined && erasedSince(this.#db, exchange.ownerKey, mark)) return undefined;
-      const sql = this.#sql;
-      sql.openConversation.run(exchange.conversationKey, exchange.ownerKey, exchange.platform, exchange.kind, now, now);
-      const { seq, createdAt } = sql.takeSeq.get(now, exchange.conversationKey) as { seq: number; createdAt: number };
-      const insert = sql.insertMessage;
-      insert.run(exchange.conversationKey, exchange.ownerKey, seq, 'user', exchange.command, exchange.question, null, null, null, now);
-      insert.run(
-        exchange.conversationKey,
-        exchange.ownerKey,
-        seq + 1,
-        'assistant',
-        exchange.command,
-        exchange.answer.text,
-        answerId,
-        exchange.answer.kind,
-        JSON.stringify(exchange.answer.sources),
-        now,
-      );
-      return { answerId, seq, heads: { before: headOf(createdAt, seq), after: headOf(createdAt, seq + 2) } };
-    });
-  }
-
+  appendExchange(exchange: Exchange, now?: number, mark?: ErasureMark): Promise<AppendedExchange | undefined>;
   /**
-   * Where a conversation's history stands (see {@link HistorySource.head}): its creation time and next
-   * sequence number. An erase deletes the row; a conversation begun again starts at another time.
+   * Where a conversation's history stands: its creation time and next sequence number. An erase
+   * deletes the row; a conversation begun again starts at another time.
    */
-  head(conversationKey: string): string | undefined {
-    const row = this.#sql.head.get(conversationKey) as { createdAt: number; nextSeq: number } | undefined;
-    return row === undefined ? undefined : headOf(row.createdAt, row.nextSeq);
-  }
-
+  head(conversationKey: string): Promise<string | undefined>;
   /** The last `limit` turns of one conversation, oldest first. */
-  recentTurns(conversationKey: string, limit: number): StoredMessage[] {
-    const rows = this.#sql.recentTurns.all(conversationKey, limit) as StoredMessage[];
-    return rows.reverse();
-  }
-
+  recentTurns(conversationKey: string, limit: number): Promise<StoredMessage[]>;
   /** The user's own most recent questions across all their conversations, newest first. */
-  recentQuestions(ownerKey: string, limit: number): AskedQuestion[] {
-    return this.#sql.recentQuestions.all(ownerKey, limit) as AskedQuestion[];
-  }
-
+  recentQuestions(ownerKey: string, limit: number): Promise<AskedQuestion[]>;
   /** Who owns an answer, or undefined if there is no such answer. */
-  answerOwner(answerId: string): string | undefined {
-    const row = this.#sql.answerOwner.get(answerId) as
-      | { ownerKey: string }
-      | undefined;
-    return row?.ownerKey;
-  }
-
+  answerOwner(answerId: string): Promise<string | undefined>;
   /** Store (or change) the owner's rating of their answer. The caller has checked ownership. */
-  recordFeedback(answerId: string, ownerKey: string, rating: 'up' | 'down', now = Date.now()): void {
-    this.#db
-      .prepare(
-        `INSERT INTO feedback (answer_id, owner_key, rating, created_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (answer_id) DO UPDATE SET rating = excluded.rating, created_at = excluded.created_at`,
-      )
-      .run(answerId, ownerKey, rating, now);
-  }
-
+  recordFeedback(answerId: string, ownerKey: string, rating: 'up' | 'down', now?: number): Promise<void>;
   /**
    * Store what the owner said was wrong with their answer, as a down rating with a reason and text.
    * Ownership is checked in the same transaction as the write, so an answer erased or owned by
    * someone else is never written to: 'not_found' or 'forbidden' then, and nothing changes.
    */
-  recordFeedbackComment(answerId: string, ownerKey: string, note: FeedbackNote, now = Date.now()): 'saved' | 'not_found' | 'forbidden' {
-    return writeTransaction(this.#db, () => {
-      const owner = this.answerOwner(answerId);
-      if (owner === undefined) return 'not_found';
-      if (owner !== ownerKey) return 'forbidden';
-      this.#db
-        .prepare(
-          `INSERT INTO feedback (answer_id, owner_key, rating, reason, comment, created_at) VALUES (?, ?, 'down', ?, ?, ?)
-           ON CONFLICT (answer_id) DO UPDATE SET rating = 'down', reason = excluded.reason, comment = excluded.comment, created_at = excluded.created_at`,
-        )
-        .run(answerId, ownerKey, note.reason ?? null, note.comment ?? null, now);
-      return 'saved';
-    });
-  }
-
+  recordFeedbackComment(answerId: string, ownerKey: string, note: FeedbackNote, now?: number): Promise<'saved' | 'not_found' | 'forbidden'>;
   /** Ratings given in one tenant since `since` (ms), for its admins: no text, only counts. */
-  feedbackTotals(tenantKey: string, since: number): FeedbackTotals {
-    // A prefix match on the owner key (platform:tenant:user) without LIKE, whose wildcards a tenant id could contain.
-    const prefix = `${tenantKey}:`;
-    return this.#db
-      .prepare(
-        `SELECT COALESCE(SUM(rating = 'up'), 0) AS up, COALESCE(SUM(rating = 'down'), 0) AS down,
-           COALESCE(SUM(comment IS NOT NULL OR reason IS NOT NULL), 0) AS explained
-         FROM feedback WHERE substr(owner_key, 1, ?) = ? AND created_at >= ?`,
-      )
-      .get(prefix.length, prefix, since) as FeedbackTotals;
-  }
-
+  feedbackTotals(tenantKey: string, since: number): Promise<FeedbackTotals>;
   /** The stored rating of an answer, if any. */
-  feedbackFor(answerId: string): 'up' | 'down' | undefined {
-    const row = this.#db.prepare('SELECT rating FROM feedback WHERE answer_id = ?').get(answerId) as { rating: 'up' | 'down' } | undefined;
-    return row?.rating;
-  }
+  feedbackFor(answerId: string): Promise<'up' | 'down' | undefined>;
 }
 
-function headOf(createdAt: number, nextSeq: number): string {
+export function headOf(createdAt: number, nextSeq: number): string {
   return `${createdAt}/${nextSeq}`;
 }
 
-function prepareHistory(db: Db) {
-  return {
-    openConversation: db.prepare(
-      `INSERT INTO conversations (conversation_key, owner_key, platform, kind, next_seq, created_at, updated_at)
-       VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (conversation_key) DO NOTHING`,
-    ),
-    takeSeq: db.prepare('UPDATE conversations SET next_seq = next_seq + 2, updated_at = ? WHERE conversation_key = ? RETURNING next_seq - 2 AS seq, created_at AS createdAt'),
-    head: db.prepare('SELECT created_at AS createdAt, next_seq AS nextSeq FROM conversations WHERE conversation_key = ?'),
-    insertMessage: db.prepare(
-      `INSERT INTO messages (conversation_key, owner_key, seq, role, command, text, answer_id, answer_kind, sources, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    recentTurns: db.prepare(
-      `SELECT seq, role, text, command, answer_id AS answerId, created_at AS createdAt
-       FROM messages WHERE conversation_key = ? ORDER BY seq DESC LIMIT ?`,
-    ),
-    recentQuestions: db.prepare(
-      `SELECT text, command, created_at AS createdAt FROM messages
-       WHERE owner_key = ? AND role = 'user' ORDER BY created_at DESC, id DESC LIMIT ?`,
-    ),
-    answerOwner: db.prepare("SELECT owner_key AS ownerKey FROM messages WHERE answer_id = ? AND role = 'assistant'"),
-  };
+/** A new answer's id (for feedback buttons): unguessable, so an id in a payload names no one else's answer. */
+export function newAnswerId(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+/** The feedback prefix of a tenant's owner keys (platform:tenant:user), matched without LIKE, whose wildcards a tenant id could contain. */
+export function tenantPrefix(tenantKey: string): string {
+  return `${tenantKey}:`;
+}
+
+/**
+ * The history statements, one text for both stores (`?` placeholders, numbered for PostgreSQL);
+ * aliases are quoted, which PostgreSQL needs to keep their case.
+ */
+export const HISTORY_SQL = {
+  openConversation: `INSERT INTO conversations (conversation_key, owner_key, platform, kind, next_seq, created_at, updated_at)
+    VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (conversation_key) DO NOTHING`,
+  takeSeq: `UPDATE conversations SET next_seq = next_seq + 2, updated_at = ? WHERE conversation_key = ?
+    RETURNING next_seq - 2 AS seq, created_at AS "createdAt"`,
+  head: 'SELECT created_at AS "createdAt", next_seq AS "nextSeq" FROM conversations WHERE conversation_key = ?',
+  insertMessage: `INSERT INTO messages (conversation_key, owner_key, seq, role, command, text, answer_id, answer_kind, sources, created_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  recentTurns: `SELECT seq, role, text, command, answer_id AS "answerId", created_at AS "createdAt"
+    FROM messages WHERE conversation_key = ? ORDER BY seq DESC LIMIT ?`,
+  recentQuestions: `SELECT text, command, created_at AS "createdAt" FROM messages
+    WHERE owner_key = ? AND role = 'user' ORDER BY created_at DESC, id DESC LIMIT ?`,
+  answerOwner: `SELECT owner_key AS "ownerKey" FROM messages WHERE answer_id = ? AND role = 'assistant'`,
+  recordFeedback: `INSERT INTO feedback (answer_id, owner_key, rating, created_at) VALUES (?, ?, ?, ?)
+    ON CONFLICT (answer_id) DO UPDATE SET rating = excluded.rating, created_at = excluded.created_at`,
+  recordFeedbackComment: `INSERT INTO feedback (answer_id, owner_key, rating, reason, comment, created_at) VALUES (?, ?, 'down', ?, ?, ?)
+    ON CONFLICT (answer_id) DO UPDATE SET rating = 'down', reason = excluded.reason, comment = excluded.comment, created_at = excluded.created_at`,
+  feedbackTotals: `SELECT CAST(COALESCE(SUM(CASE WHEN rating = 'up' THEN 1 ELSE 0 END), 0) AS BIGINT) AS up,
+      CAST(COALESCE(SUM(CASE WHEN rating = 'down' THEN 1 ELSE 0 END), 0) AS BIGINT) AS down,
+      CAST(COALESCE(SUM(CASE WHEN comment IS NOT NULL OR reason IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS explained
+    FROM feedback WHERE substr(owner_key, 1, ?) = ? AND created_at >= ?`,
+  feedbackFor: 'SELECT rating FROM feedback WHERE answer_id = ?',
+} as const;
+
+/** The two message rows of an exchange, as {@link HISTORY_SQL.insertMessage} takes them. */
+export function exchangeRows(exchange: Exchange, seq: number, answerId: string, now: number): unknown[][] {
+  const { conversationKey, ownerKey, command } = exchange;
+  return [
+    [conversationKey, ownerKey, seq, 'user', command, exchange.question, null, null, null, now],
+    [conversationKey, ownerKey, seq + 1, 'assistant', command, exchange.answer.text, answerId, exchange.answer.kind, JSON.stringify(exchange.answer.sources), now],
+  ];
+}
+
+/**
+ * {@link HistoryStore} on SQLite (statements prepared once: every answered message appends an
+ * exchange). Asynchronous for the interface only: the work is done before the promise returns.
+ */
+export class SqliteHistoryStore implements HistoryStore {
+  readonly #db: Db;
+  readonly #sql: Record<keyof typeof HISTORY_SQL, Database.Statement>;
+
+  constructor(db: Db) {
+    this.#db = db;
+    this.#sql = Object.fromEntries(Object.entries(HISTORY_SQL).map(([name, text]) => [name, db.prepare(text)])) as Record<keyof typeof HISTORY_SQL, Database.Statement>;
+  }
+
+  appendExchange(exchange: Exchange, now = Date.now(), mark?: ErasureMark): Promise<AppendedExchange | undefined> {
+    return promised(() => this.appendExchangeNow(exchange, now, mark));
+  }
+
+  /** {@link appendExchange}, synchronously (tests and scripts that drive SQLite directly). */
+  appendExchangeNow(exchange: Exchange, now = Date.now(), mark?: ErasureMark): AppendedExchange | undefined {
+    const answerId = newAnswerId();
+    return writeTransaction(this.#db, () => {
+      if (mark !== undefined && erasedSince(this.#db, exchange.ownerKey, mark)) return undefined;
+      const sql = this.#sql;
+      sql.openConversation.run(exchange.conversationKey, exchange.ownerKey, exchange.platform, exchange.kind, now, now);
+      const { seq, createdAt } = sql.takeSeq.get(now, exchange.conversationKey) as { seq: number; createdAt: number };
+      for (const row of exchangeRows(exchange, seq, answerId, now)) sql.insertMessage.run(...row);
+      return { answerId, seq, heads: { before: headOf(createdAt, seq), after: headOf(createdAt, seq + 2) } };
+    });
+  }
+
+  head(conversationKey: string): Promise<string | undefined> {
+    return promised(() => {
+      const row = this.#sql.head.get(conversationKey) as { createdAt: number; nextSeq: number } | undefined;
+      return row === undefined ? undefined : headOf(row.createdAt, row.nextSeq);
+    });
+  }
+
+  recentTurns(conversationKey: string, limit: number): Promise<StoredMessage[]> {
+    return promised(() => (this.#sql.recentTurns.all(conversationKey, limit) as StoredMessage[]).reverse());
+  }
+
+  recentQuestions(ownerKey: string, limit: number): Promise<AskedQuestion[]> {
+    return promised(() => this.#sql.recentQuestions.all(ownerKey, limit) as AskedQuestion[]);
+  }
+
+  answerOwner(answerId: string): Promise<string | undefined> {
+    return promised(() => this.#answerOwner(answerId));
+  }
+
+  #answerOwner(answerId: string): string | undefined {
+    return (this.#sql.answerOwner.get(answerId) as { ownerKey: string } | undefined)?.ownerKey;
+  }
+
+  recordFeedback(answerId: string, ownerKey: string, rating: 'up' | 'down', now = Date.now()): Promise<void> {
+    return promised(() => {
+      this.#sql.recordFeedback.run(answerId, ownerKey, rating, now);
+    });
+  }
+
+  recordFeedbackComment(answerId: string, ownerKey: string, note: FeedbackNote, now = Date.now()): Promise<'saved' | 'not_found' | 'forbidden'> {
+    return promised(() =>
+      writeTransaction(this.#db, () => {
+        const owner = this.#answerOwner(answerId);
+        if (owner === undefined) return 'not_found';
+        if (owner !== ownerKey) return 'forbidden';
+        this.#sql.recordFeedbackComment.run(answerId, ownerKey, note.reason ?? null, note.comment ?? null, now);
+        return 'saved';
+      }),
+    );
+  }
+
+  feedbackTotals(tenantKey: string, since: number): Promise<FeedbackTotals> {
+    const prefix = tenantPrefix(tenantKey);
+    return promised(() => this.#sql.feedbackTotals.get(prefix.length, prefix, since) as FeedbackTotals);
+  }
+
+  feedbackFor(answerId: string): Promise<'up' | 'down' | undefined> {
+    return promised(() => (this.#sql.feedbackFor.get(answerId) as { rating: 'up' | 'down' } | undefined)?.rating);
+  }
 }

@@ -1,6 +1,6 @@
 import { RateLimitedError } from '../errors.ts';
 import type { Db } from './database.ts';
-import { writeTransaction } from './database.ts';
+import { promised, writeTransaction } from './database.ts';
 import type { ErasureMark } from './erasure.ts';
 import { erasedSince } from './erasure.ts';
 
@@ -157,8 +157,7 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   admit(ownerKey: string, tenantKey: string, options: AdmitOptions, now = Date.now()): Promise<boolean> {
-    // A refusal (RateLimitedError) or a store error becomes the rejection.
-    return new Promise((resolve) => resolve(this.admitNow(ownerKey, tenantKey, options, now)));
+    return promised(() => this.admitNow(ownerKey, tenantKey, options, now));
   }
 
   /** {@link admit}, synchronously (scripts and tests that drive SQLite directly). */
@@ -190,7 +189,7 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   recordTokens(ownerKey: string, tenantKey: string, tokens: { input: number; output: number }, now = Date.now(), mark?: ErasureMark): Promise<boolean> {
-    return Promise.resolve(
+    return promised(() =>
       writeTransaction(this.#db, (): boolean => {
         if (mark !== undefined && erasedSince(this.#db, ownerKey, mark)) return false;
         this.#sql.addTokens.run(ownerKey, tenantKey, utcDay(now), tokens.input, tokens.output);
@@ -201,17 +200,17 @@ export class SqliteUsageStore implements UsageStore {
 
   userDay(ownerKey: string, now = Date.now()): Promise<DailyUsage> {
     const day = utcDay(now);
-    return Promise.resolve((this.#sql.userDay.get(ownerKey, day) as DailyUsage | undefined) ?? { day, questions: 0, inputTokens: 0, outputTokens: 0 });
+    return promised(() => (this.#sql.userDay.get(ownerKey, day) as DailyUsage | undefined) ?? { day, questions: 0, inputTokens: 0, outputTokens: 0 });
   }
 
   userSince(ownerKey: string, days: number, now = Date.now()): Promise<DailyUsage> {
     const from = sinceDay(days, now);
-    return Promise.resolve({ day: from, ...(this.#sql.userSince.get(ownerKey, from) as Omit<DailyUsage, 'day'>) });
+    return promised(() => ({ day: from, ...(this.#sql.userSince.get(ownerKey, from) as Omit<DailyUsage, 'day'>) }));
   }
 
   tenantDay(tenantKey: string, now = Date.now()): Promise<TenantUsage> {
     const day = utcDay(now);
-    return Promise.resolve({ day, ...(this.#sql.tenantDay.get(tenantKey, day) as Omit<TenantUsage, 'day'>) });
+    return promised(() => ({ day, ...(this.#sql.tenantDay.get(tenantKey, day) as Omit<TenantUsage, 'day'>) }));
   }
 }
 

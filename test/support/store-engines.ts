@@ -7,6 +7,15 @@ import { openPostgres } from '../../src/store/postgres/pg-database.ts';
 import type { PgPool } from '../../src/store/postgres/pg-database.ts';
 import { pgKeyedHash } from '../../src/store/postgres/pg-store-key.ts';
 import { PgUsageStore } from '../../src/store/postgres/pg-usage-store.ts';
+import type { ErasureStore } from '../../src/store/erasure.ts';
+import { SqliteErasureStore } from '../../src/store/erasure.ts';
+import type { EventLedger } from '../../src/store/event-ledger.ts';
+import { SqliteEventLedger } from '../../src/store/event-ledger.ts';
+import type { HistoryStore } from '../../src/store/history-store.ts';
+import { SqliteHistoryStore } from '../../src/store/history-store.ts';
+import { PgErasureStore } from '../../src/store/postgres/pg-erasure-store.ts';
+import { PgEventLedger } from '../../src/store/postgres/pg-event-ledger.ts';
+import { PgHistoryStore } from '../../src/store/postgres/pg-history-store.ts';
 import type { UsageLimits, UsageStore } from '../../src/store/usage-store.ts';
 import { SqliteUsageStore } from '../../src/store/usage-store.ts';
 import { createTestDatabase } from './postgres.ts';
@@ -21,6 +30,9 @@ export interface StoreReplica {
   /** The replica's own handle on the store, for building a store class under test on it. */
   raw: { engine: 'sqlite'; db: Db } | { engine: 'postgres'; pool: PgPool };
   usage(limits: UsageLimits): UsageStore;
+  history(): HistoryStore;
+  erasure(): ErasureStore;
+  ledger(options?: { leaseMs?: number }): EventLedger;
   /** Run one statement written with `?` placeholders; resolves with the rows. */
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   /** The store's keyed hash (erasure marks and inbox owners are stored hashed). */
@@ -42,6 +54,9 @@ function sqliteReplica(db: Db): StoreReplica {
   return {
     raw: { engine: 'sqlite', db },
     usage: (limits) => new SqliteUsageStore(db, limits),
+    history: () => new SqliteHistoryStore(db),
+    erasure: () => new SqliteErasureStore(db),
+    ledger: (options) => new SqliteEventLedger(db, options),
     query: <T>(sql: string, params: unknown[] = []) => {
       const statement = db.prepare(sql);
       return Promise.resolve((statement.reader ? statement.all(...params) : (statement.run(...params), [])) as T[]);
@@ -54,6 +69,9 @@ function pgReplica(pool: PgPool): StoreReplica {
   return {
     raw: { engine: 'postgres', pool },
     usage: (limits) => new PgUsageStore(pool, limits),
+    history: () => new PgHistoryStore(pool),
+    erasure: () => new PgErasureStore(pool),
+    ledger: (options) => new PgEventLedger(pool, options),
     query: async <T>(sql: string, params: unknown[] = []) => (await pool.query(numberedParams(sql), params)).rows as T[],
     hash: async (value) => (await pgKeyedHash(pool))(value),
   };

@@ -1,0 +1,76 @@
+import type { ErasureMark } from '../erasure.ts';
+import type { AppendedExchange, AskedQuestion, Exchange, FeedbackNote, FeedbackTotals, HistoryStore, StoredMessage } from '../history-store.ts';
+import { exchangeRows, HISTORY_SQL, headOf, newAnswerId, tenantPrefix } from '../history-store.ts';
+import { numberedParams } from '../sql-params.ts';
+import type { PgPool } from './pg-database.ts';
+import { pgTransaction } from './pg-database.ts';
+import { erasedSinceOnPg, lockOwner } from './pg-owner.ts';
+
+/** The history statements in PostgreSQL's placeholders. */
+const SQL = Object.fromEntries(Object.entries(HISTORY_SQL).map(([name, text]) => [name, numberedParams(text)])) as Record<keyof typeof HISTORY_SQL, string>;
+
+/**
+ * {@link HistoryStore} on PostgreSQL. An append holds the owner's advisory lock (as an erase does),
+ * so an erase and an answer written at the same time on two replicas never interleave; the
+ * conversation row's update hands out sequence numbers one writer at a time.
+ */
+export class PgHistoryStore implements HistoryStore {
+  readonly #pool: PgPool;
+
+  constructor(pool: PgPool) {
+    this.#pool = pool;
+  }
+
+  appendExchange(exchange: Exchange, now = Date.now(), mark?: ErasureMark): Promise<AppendedExchange | undefined> {
+    const answerId = newAnswerId();
+    return pgTransaction(this.#pool, async (client) => {
+      await lockOwner(client, exchange.ownerKey);
+      if (mark !== undefined && (await erasedSinceOnPg(this.#pool, client, exchange.ownerKey, mark))) return undefined;
+      await client.query(SQL.openConversation, [exchange.conversationKey, exchange.ownerKey, exchange.platform, exchange.kind, now, now]);
+      const { seq, createdAt } = (await client.query<{ seq: number; createdAt: number }>(SQL.takeSeq, [now, exchange.conversationKey])).rows[0]!;
+      for (const row of exchangeRows(exchange, seq, answerId, now)) await client.query(SQL.insertMessage, row);
+      return { answerId, seq, heads: { before: headOf(createdAt, seq), after: headOf(createdAt, seq + 2) } };
+    });
+  }
+
+  async head(conversationKey: string): Promise<string | undefined> {
+    const row = (await this.#pool.query<{ createdAt: number; nextSeq: number }>(SQL.head, [conversationKey])).rows[0];
+    return row === undefined ? undefined : headOf(row.createdAt, row.nextSeq);
+  }
+
+  async recentTurns(conversationKey: string, limit: number): Promise<StoredMessage[]> {
+    return (await this.#pool.query<StoredMessage>(SQL.recentTurns, [conversationKey, limit])).rows.reverse();
+  }
+
+  async recentQuestions(ownerKey: string, limit: number): Promise<AskedQuestion[]> {
+    return (await this.#pool.query<AskedQuestion>(SQL.recentQuestions, [ownerKey, limit])).rows;
+  }
+
+  async answerOwner(answerId: string): Promise<string | undefined> {
+    return (await this.#pool.query<{ ownerKey: string }>(SQL.answerOwner, [answerId])).rows[0]?.ownerKey;
+  }
+
+  async recordFeedback(answerId: string, ownerKey: string, rating: 'up' | 'down', now = Date.now()): Promise<void> {
+    await this.#pool.query(SQL.recordFeedback, [answerId, ownerKey, rating, now]);
+  }
+
+  recordFeedbackComment(answerId: string, ownerKey: string, note: FeedbackNote, now = Date.now()): Promise<'saved' | 'not_found' | 'forbidden'> {
+    return pgTransaction(this.#pool, async (client) => {
+      // The answer row is locked while its owner is checked, so an erase cannot slip in between.
+      const owner = (await client.query<{ ownerKey: string }>(`${SQL.answerOwner} FOR UPDATE`, [answerId])).rows[0]?.ownerKey;
+      if (owner === undefined) return 'not_found';
+      if (owner !== ownerKey) return 'forbidden';
+      await client.query(SQL.recordFeedbackComment, [answerId, ownerKey, note.reason ?? null, note.comment ?? null, now]);
+      return 'saved';
+    });
+  }
+
+  async feedbackTotals(tenantKey: string, since: number): Promise<FeedbackTotals> {
+    const prefix = tenantPrefix(tenantKey);
+    return (await this.#pool.query<FeedbackTotals>(SQL.feedbackTotals, [prefix.length, prefix, since])).rows[0]!;
+  }
+
+  async feedbackFor(answerId: string): Promise<'up' | 'down' | undefined> {
+    return (await this.#pool.query<{ rating: 'up' | 'down' }>(SQL.feedbackFor, [answerId])).rows[0]?.rating;
+  }
+}

@@ -1,0 +1,121 @@
+// The history, erasure and event-ledger stores' contract, on SQLite and on PostgreSQL alike: two
+// replicas appending to one conversation never take the same place; the head moves with every
+// exchange and with an erase; an erase takes everything of one user and nothing of another, and a
+// write begun before it writes nothing; a redelivered event is claimed by one replica only.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Exchange } from '../src/store/history-store.ts';
+import { STORE_ENGINES } from './support/store-engines.ts';
+import type { StoreUnderTest } from './support/store-engines.ts';
+
+const NOW = Date.parse('2031-03-10T12:00:00.000Z');
+
+function exchange(owner: string, conversation: string, question: string): Exchange {
+  return { conversationKey: conversation, ownerKey: owner, platform: 'slack', kind: 'dm', command: 'ask', question, answer: { text: `answer to ${question}`, kind: 'excerpts', sources: [] } };
+}
+
+for (const engine of STORE_ENGINES) {
+  const withStore = async (fn: (store: StoreUnderTest) => Promise<void>) => {
+    const store = await engine.open();
+    try {
+      await fn(store);
+    } finally {
+      await store.close();
+    }
+  };
+
+  void describe(`history store on ${engine.name}`, () => {
+    void it('two replicas appending to one conversation at once: every exchange in its own place, in order, none lost', () =>
+      withStore(async (store) => {
+        const replicas = [(await store.replica()).history(), (await store.replica()).history()];
+        const appended = await Promise.all(Array.from({ length: 20 }, (_, i) => replicas[i % 2]!.appendExchange(exchange('slack:T1:UA', 'c1', `q${i}`), NOW + i)));
+        const seqs = appended.map((a) => a!.seq).sort((x, y) => x - y);
+        assert.deepEqual(seqs, Array.from({ length: 20 }, (_, i) => 1 + 2 * i), 'sequence numbers 1, 3, 5, … each taken once');
+        const turns = await replicas[0]!.recentTurns('c1', 100);
+        assert.equal(turns.length, 40);
+        assert.deepEqual(turns.map((t) => t.seq), Array.from({ length: 40 }, (_, i) => i + 1), 'oldest first');
+        for (let i = 0; i < 40; i += 2) assert.equal(turns[i + 1]!.text, `answer to ${turns[i]!.text}`, 'each answer right after its question');
+        assert.equal(new Set(appended.map((a) => a!.answerId)).size, 20);
+      }));
+
+    void it('the head moves with each exchange and after an erase, whichever replica wrote', () =>
+      withStore(async (store) => {
+        const [a, b] = [await store.replica(), await store.replica()];
+        assert.equal(await a.history().head('c1'), undefined);
+        const first = await a.history().appendExchange(exchange('slack:T1:UA', 'c1', 'one'), NOW);
+        assert.equal(await b.history().head('c1'), first!.heads.after);
+        const second = await b.history().appendExchange(exchange('slack:T1:UA', 'c1', 'two'), NOW + 1);
+        assert.equal(second!.heads.before, first!.heads.after);
+        assert.equal(await a.history().head('c1'), second!.heads.after);
+        await b.erasure().erase('slack:T1:UA', NOW + 2);
+        assert.equal(await a.history().head('c1'), undefined, 'erased: no head');
+        const again = await a.history().appendExchange(exchange('slack:T1:UA', 'c1', 'three'), NOW + 3);
+        assert.notEqual(again!.heads.after, second!.heads.after, 'a conversation begun again has another head');
+      }));
+
+    void it("lists a user's own questions newest first, and who owns an answer", () =>
+      withStore(async (store) => {
+        const history = (await store.replica()).history();
+        await history.appendExchange(exchange('slack:T1:UA', 'c1', 'older'), NOW);
+        const newer = await history.appendExchange(exchange('slack:T1:UA', 'c2', 'newer'), NOW + 1);
+        await history.appendExchange(exchange('slack:T1:UB', 'c3', 'not mine'), NOW + 2);
+        assert.deepEqual(
+          (await history.recentQuestions('slack:T1:UA', 10)).map((q) => q.text),
+          ['newer', 'older'],
+        );
+        assert.equal(await history.answerOwner(newer!.answerId), 'slack:T1:UA');
+        assert.equal(await history.answerOwner('no-such-answer'), undefined);
+      }));
+  });
+
+  void describe(`erasure store on ${engine.name}`, () => {
+    void it("takes everything of one user in one go, nothing of another's, and a write begun before it writes nothing", () =>
+      withStore(async (store) => {
+        const replica = await store.replica();
+        const other = await store.replica();
+        const history = replica.history();
+        const usage = replica.usage({ perMinute: 100, dailyQuestions: 100 });
+        const mine = await history.appendExchange(exchange('slack:T1:UA', 'c1', 'mine'), NOW);
+        await history.recordFeedback(mine!.answerId, 'slack:T1:UA', 'up', NOW);
+        await usage.admit('slack:T1:UA', 'slack:T1', { question: true }, NOW);
+        await history.appendExchange(exchange('slack:T1:UB', 'c2', 'theirs'), NOW);
+        await replica.query(
+          "INSERT INTO inbox (event_hash, platform, lane_key, owner_hash, ord, payload, bytes, state, received_at) VALUES ('e1', 'slack', 'c1', ?, 1, '{}', 2, 'pending', ?)",
+          [await replica.hash('slack:T1:UA'), NOW],
+        );
+        const before = await other.erasure().mark('slack:T1:UA');
+        assert.equal(before, 0, 'never erased');
+        const report = await other.erasure().erase('slack:T1:UA', NOW + 1);
+        assert.deepEqual(report, { conversations: 1, messages: 2, feedback: 1, usageDays: 1, cachedAnswers: 0 });
+        assert.ok((await replica.erasure().mark('slack:T1:UA')) > before, 'a newer mark, seen by every replica');
+        assert.deepEqual(await replica.query("SELECT COUNT(*) AS n FROM messages WHERE owner_key = 'slack:T1:UA'"), [{ n: 0 }]);
+        assert.deepEqual(await replica.query('SELECT COUNT(*) AS n FROM inbox'), [{ n: 0 }], 'its waiting messages too');
+        assert.deepEqual(await replica.query("SELECT COUNT(*) AS n FROM messages WHERE owner_key = 'slack:T1:UB'"), [{ n: 2 }], "another's untouched");
+        // A turn that began before the erase (it took mark 0) writes nothing after it.
+        assert.equal(await history.appendExchange(exchange('slack:T1:UA', 'c1', 'late'), NOW + 2, before), undefined);
+        assert.equal(await usage.admit('slack:T1:UA', 'slack:T1', { question: true, mark: before }, NOW + 2), false);
+        assert.deepEqual(await replica.query("SELECT COUNT(*) AS n FROM messages WHERE owner_key = 'slack:T1:UA'"), [{ n: 0 }]);
+        // Marks only grow.
+        await replica.erasure().erase('slack:T1:UB', NOW + 3);
+        const marks = await replica.query<{ seq: number }>('SELECT seq FROM erasures ORDER BY seq');
+        assert.deepEqual(marks.map((m) => Number(m.seq)), [1, 2]);
+      }));
+  });
+
+  void describe(`event ledger on ${engine.name}`, () => {
+    void it('an event delivered to two replicas at once is claimed by one; done stays done; an abandoned claim is taken over', () =>
+      withStore(async (store) => {
+        const ledgers = [(await store.replica()).ledger({ leaseMs: 1_000 }), (await store.replica()).ledger({ leaseMs: 1_000 })];
+        const claims = await Promise.all(Array.from({ length: 10 }, (_, i) => ledgers[i % 2]!.claim('slack:Ev1', NOW)));
+        assert.deepEqual(claims.filter((c) => c === 'claimed').length, 1, JSON.stringify(claims));
+        assert.ok(claims.every((c) => c === 'claimed' || c === 'in_progress'));
+        await ledgers[0]!.finish('slack:Ev1', NOW + 1);
+        assert.equal(await ledgers[1]!.claim('slack:Ev1', NOW + 10_000), 'done');
+        assert.equal(await ledgers[0]!.claim('slack:Ev2', NOW), 'claimed');
+        assert.equal(await ledgers[1]!.claim('slack:Ev2', NOW + 500), 'in_progress');
+        assert.equal(await ledgers[1]!.claim('slack:Ev2', NOW + 1_500), 'claimed', 'its lease ran out: the claimer crashed');
+        await ledgers[1]!.release('slack:Ev2');
+        assert.equal(await ledgers[0]!.claim('slack:Ev2', NOW + 1_600), 'claimed', 'given back, taken again');
+      }));
+  });
+}
