@@ -7,8 +7,6 @@ import { SLACK_BOT_SCOPES } from '../adapters/slack/oauth-routes.ts';
 import { checkStartup, loadConfig } from '../src/config.ts';
 import { ConfigError } from '../src/errors.ts';
 import { SecretBox, SecretBoxError } from '../src/secret-box.ts';
-import { openDatabase } from '../src/store/database.ts';
-import { InstallationStore } from '../src/store/installation-store.ts';
 
 const KEY = randomBytes(32).toString('base64');
 const OAUTH = { SLACK_CLIENT_ID: '1.2', SLACK_CLIENT_SECRET: 'client-secret', SLACK_STATE_SECRET: 'state-secret-0123456789', HRBOT_ENCRYPTION_KEY: KEY };
@@ -98,29 +96,5 @@ describe('SecretBox (tokens at rest)', () => {
     assert.throws(() => box.open(parts.join('.'), 'row-1'), (error: unknown) => error instanceof SecretBoxError && error.code === 'secret_tampered');
     assert.throws(() => box.open('xoxb-plain', 'row-1'), (error: unknown) => error instanceof SecretBoxError && error.code === 'secret_malformed');
     assert.throws(() => new SecretBox('c2hvcnQ='), /HRBOT_ENCRYPTION_KEY must decode to 32 bytes, but decodes to 5/);
-  });
-
-  it('the installation store keeps a token bound to its row: moved to another row, it does not open', () => {
-    const db = openDatabase(':memory:');
-    try {
-      const store = new InstallationStore(db, box, 'slack');
-      store.save({ teamId: 'T1', isEnterpriseInstall: false, botUserId: 'U1', scopes: ['chat:write'], botToken: 'xoxb-t1' });
-      store.save({ teamId: 'T2', isEnterpriseInstall: false, botUserId: 'U2', scopes: ['chat:write'], botToken: 'xoxb-t2' });
-      assert.equal(store.find({ teamId: 'T1' })?.botToken, 'xoxb-t1');
-      db.prepare("UPDATE installations SET bot_token_sealed = (SELECT bot_token_sealed FROM installations WHERE install_key = 'team:T1') WHERE install_key = 'team:T2'").run();
-      assert.throws(() => store.find({ teamId: 'T2' }), (error: unknown) => error instanceof SecretBoxError && error.code === 'secret_tampered');
-      // A reinstall replaces the row; a team install wins over its org's org-wide one; delete removes the row.
-      store.save({ teamId: 'T2', isEnterpriseInstall: false, botUserId: 'U2', scopes: ['chat:write'], botToken: 'xoxb-t2-new' });
-      store.save({ enterpriseId: 'E1', isEnterpriseInstall: true, botUserId: 'UE', scopes: ['chat:write'], botToken: 'xoxb-e1' });
-      assert.equal(store.find({ teamId: 'T2', enterpriseId: 'E1' })?.botToken, 'xoxb-t2-new');
-      assert.equal(store.find({ teamId: 'T3', enterpriseId: 'E1' })?.botToken, 'xoxb-e1');
-      assert.equal(store.find({ teamId: 'T3' }), undefined);
-      assert.deepEqual(store.census(), { installations: 3, otherKey: 0 });
-      assert.equal(store.delete({ teamId: 'T3', enterpriseId: 'E1', isEnterpriseInstall: true }), 1);
-      assert.equal(store.find({ teamId: 'T3', enterpriseId: 'E1' }), undefined);
-      assert.equal(store.delete({ teamId: 'T9' }), 0);
-    } finally {
-      db.close();
-    }
   });
 });

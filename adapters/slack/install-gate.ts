@@ -37,7 +37,7 @@ export class SlackInstallGate implements SlackEventSink {
     const lifecycle = lifecycleEvent(body);
     if (lifecycle !== undefined) {
       // Deleted before the ack: if the store fails, the receiver answers 503 and Slack sends it again.
-      const erased = where === undefined ? 0 : this.#installations.delete(where);
+      const erased = where === undefined ? 0 : await this.#installations.delete(where);
       this.#log.info({ event: lifecycle, teamId: where?.teamId, enterpriseId: where?.enterpriseId, erased }, 'slack: installation erased');
       this.#metrics.increment('hrbot_slack_installations_erased_total', 'Slack installations deleted on app_uninstalled or tokens_revoked', { event: lifecycle }, erased);
       await event.ack();

@@ -110,18 +110,16 @@ export function mountSlackOAuth(options: SlackOAuthOptions): void {
 /** @slack/oauth's InstallationStore over ours: only the bot's token and identity are kept (no user tokens). */
 function boltStore(installations: InstallationStore): BoltInstallationStore {
   return {
-    storeInstallation(installation) {
-      installations.save(fromSlack(installation));
-      return Promise.resolve();
+    async storeInstallation(installation) {
+      await installations.save(fromSlack(installation));
     },
-    fetchInstallation(query) {
-      const found = installations.find(query);
-      if (found === undefined) return Promise.reject(new Error('no installation for this workspace'));
-      return Promise.resolve(toSlack(found));
+    async fetchInstallation(query) {
+      const found = await installations.find(query);
+      if (found === undefined) throw new Error('no installation for this workspace');
+      return toSlack(found);
     },
-    deleteInstallation(query) {
-      installations.delete(query);
-      return Promise.resolve();
+    async deleteInstallation(query) {
+      await installations.delete(query);
     },
   };
 }

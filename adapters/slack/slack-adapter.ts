@@ -9,7 +9,8 @@ import type { Logger } from '../../src/log/logger.ts';
 import type { Metrics } from '../../src/metrics.ts';
 import { SecretBox } from '../../src/secret-box.ts';
 import type { Db } from '../../src/store/database.ts';
-import { InstallationStore } from '../../src/store/installation-store.ts';
+import type { InstallationStore } from '../../src/store/installation-store.ts';
+import { SqliteInstallationStore } from '../../src/store/installation-store.ts';
 import type { SlackEngine } from './answer-item.ts';
 import { answerSlackItem, slackLongWaitNotice, slackNotices } from './answer-item.ts';
 import type { HomeEngine } from './app-home.ts';
@@ -42,6 +43,11 @@ export interface StartSlackOptions {
   server: HttpServer;
   /** The store: with OAuth installs, each workspace's installation (token encrypted) is kept in it. */
   db: Db;
+  /**
+   * With OAuth installs, the installation store, built on the box of HRBOT_ENCRYPTION_KEY (which
+   * startSlack checks first). Default: a {@link SqliteInstallationStore} on `db`.
+   */
+  installationStore?: (box: SecretBox) => InstallationStore;
   log: Logger;
 }
 
@@ -106,7 +112,10 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
       throw authTestFailure(error, env.SLACK_API_URL ?? DEFAULT_API_URL);
     }
   }
-  const installations = installs === 'oauth' ? openInstallations(options.db, env.HRBOT_ENCRYPTION_KEY, log) : undefined;
+  const installations =
+    installs === 'oauth'
+      ? await openInstallations(options.installationStore ?? ((box) => new SqliteInstallationStore(options.db, box, 'slack')), env.HRBOT_ENCRYPTION_KEY, log)
+      : undefined;
   const tokens = installations === undefined ? undefined : installedTokens(installations);
 
   let receiver: Receiver;
@@ -228,10 +237,10 @@ const DEFAULT_API_URL = 'https://slack.com/api/';
  * once here, in one line an operator can act on; the bot still starts (their events are dropped with
  * the same reason), so a changed key never turns into a crash loop.
  */
-function openInstallations(db: Db, key: string | undefined, log: Logger): InstallationStore {
+async function openInstallations(storeOn: (box: SecretBox) => InstallationStore, key: string | undefined, log: Logger): Promise<InstallationStore> {
   if (key === undefined) throw new SlackStartError('HRBOT_ENCRYPTION_KEY is required with OAuth installs');
-  const installations = new InstallationStore(db, new SecretBox(key), 'slack');
-  const census = installations.census();
+  const installations = storeOn(new SecretBox(key));
+  const census = await installations.census();
   if (census.otherKey > 0) {
     log.error(
       { installations: census.installations, otherKey: census.otherKey },

@@ -38,10 +38,10 @@ export function oneClient(client: WebClient): SlackClients {
 /** OAuth installs: each workspace's token from its stored installation. */
 export function installedTokens(installations: InstallationStore): SlackTokens {
   return {
-    forTeam(teamId, enterpriseId) {
-      const found = installations.find({ teamId, enterpriseId });
-      if (found === undefined) return Promise.resolve(undefined);
-      return Promise.resolve({ token: found.botToken, bot: { userId: found.botUserId, ...(found.botId === undefined ? {} : { botId: found.botId }) } });
+    async forTeam(teamId, enterpriseId) {
+      const found = await installations.find({ teamId, enterpriseId });
+      if (found === undefined) return undefined;
+      return { token: found.botToken, bot: { userId: found.botUserId, ...(found.botId === undefined ? {} : { botId: found.botId }) } };
     },
   };
 }
