@@ -179,7 +179,7 @@ async function main(): Promise<number> {
     return 1;
   }
   // Taken up now: what an earlier run acknowledged and did not finish (a crash, or a stop past its drain).
-  const resumed = core.inbox.worker.start();
+  const resumed = await core.inbox.worker.start();
   log.info(
     { host: host ?? 'all interfaces', port, metricsPort: server.metricsPort, slack: config.slack.mode, teams: config.teams.mode, ai: config.bedrock.enabled ? 'on' : 'off', resumed },
     // A worker's supervisor says 'hrbot listening' once every worker does.

@@ -7,7 +7,8 @@ import { ConfigError, toError } from './errors.ts';
 import { HandbookIndex } from './handbook/handbook-index.ts';
 import { PassageVectors } from './handbook/passage-vectors.ts';
 import type { InboxLimits } from './inbox/inbox-store.ts';
-import { InboxStore } from './inbox/inbox-store.ts';
+import type { InboxStore } from './inbox/inbox-store.ts';
+import { SqliteInboxStore } from './inbox/inbox-store.ts';
 import type { InboxWorkerOptions } from './inbox/inbox-worker.ts';
 import { InboxWorker } from './inbox/inbox-worker.ts';
 import { createBedrockClient } from './llm/bedrock-client.ts';
@@ -76,7 +77,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
   const answerer = extensions.answerer ?? llm?.answerer;
   const checkpoints = CheckpointThread.start(db, env.DATABASE_PATH, log);
   const journal = new JournalPurge(db, { log });
-  const inboxStore = new InboxStore(db, extensions.inbox?.limits);
+  const inboxStore = new SqliteInboxStore(db, extensions.inbox?.limits);
   const erasureSteps = [...(llm === undefined ? [] : [llm.cache.erasureStep]), ...(extensions.erasureSteps ?? [])];
   const engine = new Engine(
     {

@@ -43,7 +43,7 @@ interface Family {
 export class Metrics {
   readonly #registry = new Registry();
   readonly #families = new Map<string, Family>();
-  readonly #collectors: Array<() => void> = [];
+  readonly #collectors: Array<() => void | Promise<void>> = [];
   readonly #processMetrics: boolean;
 
   constructor(options: MetricsOptions = {}) {
@@ -84,8 +84,8 @@ export class Metrics {
     series.family.values.set(series.key, (series.family.values.get(series.key) ?? 0) + 1);
   }
 
-  /** Register a function run before each render, to refresh gauges from live state. */
-  collect(fn: () => void): void {
+  /** Register a function run before each render, to refresh gauges from live state (it may read the store). */
+  collect(fn: () => void | Promise<void>): void {
     this.#collectors.push(fn);
   }
 
@@ -97,12 +97,9 @@ export class Metrics {
     return this.#families.get(name)?.values.get(labelKey(labels)) ?? 0;
   }
 
-  /**
-   * The Prometheus text exposition of every series, then the process metrics. The collectors run
-   * synchronously, before this returns its promise.
-   */
-  render(): Promise<string> {
-    for (const fn of this.#collectors) fn();
+  /** The Prometheus text exposition of every series, then the process metrics, once every collector has run. */
+  async render(): Promise<string> {
+    await Promise.all(this.#collectors.map((fn) => Promise.resolve(fn())));
     return this.#text();
   }
 

@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { noticeRule } from '../src/inbox/backlog-notice.ts';
 import { InboxBatcher } from '../src/inbox/inbox-batcher.ts';
 import type { NewInboxItem } from '../src/inbox/inbox-store.ts';
-import { InboxStore } from '../src/inbox/inbox-store.ts';
+import type { InboxStore } from '../src/inbox/inbox-store.ts';
+import { SqliteInboxStore } from '../src/inbox/inbox-store.ts';
 import { InboxWorker } from '../src/inbox/inbox-worker.ts';
 import { NOTICE_SENDING, NoticeQueue } from '../src/inbox/notice-queue.ts';
 import { PROCESS_ID } from '../src/inbox/process-id.ts';
@@ -19,58 +20,60 @@ function item(lane: string, order: number, payload = 'x'): NewInboxItem {
 }
 
 /** The totals the triggers keep, against a count of the rows themselves. */
-function totalsAgree(db: ReturnType<typeof openDatabase>, store: InboxStore): void {
+async function totalsAgree(db: ReturnType<typeof openDatabase>, store: InboxStore): Promise<void> {
   const counted = db
     .prepare("SELECT count(*) AS open, coalesce(sum(bytes), 0) AS bytes, coalesce(sum(state = 'pending'), 0) AS pending FROM inbox WHERE state <> 'done'")
     .get() as { open: number; bytes: number; pending: number };
-  const stats = store.stats();
+  const stats = (await store.stats());
   assert.deepEqual({ open: stats.pending + stats.working, bytes: stats.openBytes, pending: stats.pending }, counted);
 }
 
 describe('inbox: the ack path', () => {
-  it('keeps its open totals exact through every change an item goes through', () => {
+  it('keeps its open totals exact through every change an item goes through', async () => {
     const db = openDatabase(':memory:');
-    const store = new InboxStore(db);
-    for (let i = 0; i < 12; i++) store.enqueue(item(`lane${i % 4}`, i, 'p'.repeat(10 + i)));
-    totalsAgree(db, store);
-    const taken = store.claim(3, 60_000);
-    totalsAgree(db, store);
-    store.complete(taken[0]!.id);
-    store.release(taken[1]!.id);
-    store.saveProgress(taken[2]!.id, '{"noticeId":"1"}');
-    totalsAgree(db, store);
+    const store = new SqliteInboxStore(db);
+    for (let i = 0; i < 12; i++) (await store.enqueue(item(`lane${i % 4}`, i, 'p'.repeat(10 + i))));
+    await totalsAgree(db, store);
+    const taken = (await store.claim(3, 60_000));
+    await totalsAgree(db, store);
+    (await store.complete(taken[0]!.id));
+    (await store.release(taken[1]!.id));
+    (await store.saveProgress(taken[2]!.id, '{"noticeId":"1"}'));
+    await totalsAgree(db, store);
     eraseOwner(db, 'test:t:lane3');
-    totalsAgree(db, store);
-    for (const next of store.claim(10, 60_000)) store.complete(next.id);
-    store.prune(Date.now() + 48 * 60 * 60_000);
-    totalsAgree(db, store);
-    assert.ok(store.stats().pending > 0, 'items remain to check against');
+    await totalsAgree(db, store);
+    for (const next of (await store.claim(10, 60_000))) (await store.complete(next.id));
+    (await store.prune(Date.now() + 48 * 60 * 60_000));
+    await totalsAgree(db, store);
+    assert.ok((await store.stats()).pending > 0, 'items remain to check against');
   });
 
-  it('decides a notice in the write itself: a lane with items ahead, or a backed-up inbox, holds the item', () => {
-    const store = new InboxStore(openDatabase(':memory:'));
+  it('decides a notice in the write itself: a lane with items ahead, or a backed-up inbox, holds the item', async () => {
+    const store = new SqliteInboxStore(openDatabase(':memory:'));
     const rule = { laneAhead: 2, inboxPending: 5, holdMs: 60_000 };
-    const lane = [1, 2, 3].map((order) => store.enqueue(item('a', order), Date.now(), rule));
+    const lane = [];
+    for (const order of [1, 2, 3]) lane.push(await store.enqueue(item('a', order), Date.now(), rule));
     assert.deepEqual(lane.map((r) => (r.status === 'accepted' ? [r.ahead, r.notice] : r.status)), [[0, false], [1, false], [2, true]]);
-    assert.deepEqual(store.claim(10, 60_000).map((t) => t.order), [1], 'the held item is not taken: only the head of lane a is');
-    store.enqueue(item('b', 1), Date.now(), rule);
-    store.enqueue(item('c', 1), Date.now(), rule);
-    const fourth = store.enqueue(item('d', 1), Date.now(), rule);
+    assert.deepEqual((await store.claim(10, 60_000)).map((t) => t.order), [1], 'the held item is not taken: only the head of lane a is');
+    (await store.enqueue(item('b', 1), Date.now(), rule));
+    (await store.enqueue(item('c', 1), Date.now(), rule));
+    const fourth = (await store.enqueue(item('d', 1), Date.now(), rule));
     assert.ok(fourth.status === 'accepted' && !fourth.notice && fourth.pending === 4, `a2, a3, b, c waiting: ${JSON.stringify(fourth)}`);
-    const crowded = store.enqueue(item('e', 1), Date.now(), rule);
+    const crowded = (await store.enqueue(item('e', 1), Date.now(), rule));
     assert.ok(crowded.status === 'accepted' && crowded.notice && crowded.pending === 5, `five waiting before it: ${JSON.stringify(crowded)}`);
   });
 
-  it('where replies stand in one column, holds the earlier untouched messages of the lane for notices too, in order', () => {
-    const store = new InboxStore(openDatabase(':memory:'));
+  it('where replies stand in one column, holds the earlier untouched messages of the lane for notices too, in order', async () => {
+    const store = new SqliteInboxStore(openDatabase(':memory:'));
     const rule = { laneAhead: 3, inboxPending: 1_000, holdMs: 60_000, inOrder: true };
     const now = Date.now();
-    const first = store.enqueue(item('a', 1, 'p1'), now, rule);
-    assert.deepEqual(store.claim(10, 60_000, now).map((t) => t.order), [1], 'the first message is being answered');
-    const [second, third] = [2, 3].map((order) => store.enqueue(item('a', order, `p${order}`), now, rule));
+    const first = (await store.enqueue(item('a', 1, 'p1'), now, rule));
+    assert.deepEqual((await store.claim(10, 60_000, now)).map((t) => t.order), [1], 'the first message is being answered');
+    const second = await store.enqueue(item('a', 2, 'p2'), now, rule);
+    const third = await store.enqueue(item('a', 3, 'p3'), now, rule);
     assert.ok(second?.status === 'accepted' && !second.notice && third?.status === 'accepted' && !third.notice, 'no notice below the bound');
-    store.enqueue(item('b', 1), now, rule);
-    const fourth = store.enqueue(item('a', 4), now, rule);
+    (await store.enqueue(item('b', 1), now, rule));
+    const fourth = (await store.enqueue(item('a', 4), now, rule));
     assert.ok(fourth.status === 'accepted' && fourth.notice, 'the fourth has three ahead');
     assert.deepEqual(
       fourth.earlier.map(({ id, ahead, payload }) => [id, ahead, payload]),
@@ -80,31 +83,31 @@ describe('inbox: the ack path', () => {
       ],
       'the second and third (not the one being answered, not another lane) get notices first',
     );
-    const fifth = store.enqueue(item('a', 5), now, rule);
+    const fifth = (await store.enqueue(item('a', 5), now, rule));
     assert.ok(fifth.status === 'accepted' && fifth.notice && fifth.earlier.length === 0, 'those already held are not held twice');
     assert.equal(first.status, 'accepted');
-    store.complete(store.claim(10, 60_000, now).find((t) => t.laneKey === 'b')!.id);
-    assert.deepEqual(store.claim(10, 60_000, now), [], 'the held ones wait for their notices');
-    const plain = new InboxStore(openDatabase(':memory:'));
-    for (const order of [1, 2, 3]) plain.enqueue(item('a', order), now, { ...rule, inOrder: false });
-    const unordered = plain.enqueue(item('a', 4), now, { ...rule, inOrder: false });
+    await store.complete((await store.claim(10, 60_000, now)).find((t) => t.laneKey === 'b')!.id);
+    assert.deepEqual((await store.claim(10, 60_000, now)), [], 'the held ones wait for their notices');
+    const plain = new SqliteInboxStore(openDatabase(':memory:'));
+    for (const order of [1, 2, 3]) (await plain.enqueue(item('a', order), now, { ...rule, inOrder: false }));
+    const unordered = (await plain.enqueue(item('a', 4), now, { ...rule, inOrder: false }));
     assert.ok(unordered.status === 'accepted' && unordered.notice && unordered.earlier.length === 0, 'without inOrder only the item itself is held');
   });
 
-  it('a restart releases at once the items a dead process held for notices it never sent', () => {
-    const store = new InboxStore(openDatabase(':memory:'));
+  it('a restart releases at once the items a dead process held for notices it never sent', async () => {
+    const store = new SqliteInboxStore(openDatabase(':memory:'));
     const rule = { laneAhead: 1, inboxPending: 1_000, holdMs: 60_000 };
     const now = Date.now();
-    store.enqueue(item('a', 1), now, rule);
-    const held = store.enqueue(item('a', 2), now, rule);
+    (await store.enqueue(item('a', 1), now, rule));
+    const held = (await store.enqueue(item('a', 2), now, rule));
     assert.ok(held.status === 'accepted' && held.notice);
-    const head = store.claim(10, 60_000, now, undefined, PROCESS_ID);
-    store.complete(head[0]!.id);
-    assert.deepEqual(store.claim(10, 60_000, now), [], 'held for its notice');
-    assert.equal(store.releaseDeadWorkers((worker) => worker === 'elsewhere:1'), 0, 'a live holder keeps its hold');
-    assert.equal(store.releaseDeadWorkers((worker) => worker === PROCESS_ID), 1, 'the holder died: its hold is released');
+    const head = (await store.claim(10, 60_000, now, undefined, PROCESS_ID));
+    (await store.complete(head[0]!.id));
+    assert.deepEqual((await store.claim(10, 60_000, now)), [], 'held for its notice');
+    assert.equal((await store.releaseDeadWorkers((worker) => worker === 'elsewhere:1')), 0, 'a live holder keeps its hold');
+    assert.equal((await store.releaseDeadWorkers((worker) => worker === PROCESS_ID)), 1, 'the holder died: its hold is released');
     assert.deepEqual(
-      store.claim(10, 60_000, now).map((taken) => taken.id),
+      (await store.claim(10, 60_000, now)).map((taken) => taken.id),
       [held.id],
       'taken at once, not after the hold',
     );
@@ -112,8 +115,8 @@ describe('inbox: the ack path', () => {
 
   it('a notice whose store closed under it (shutdown) is dropped with a warning, never a rejection', async () => {
     const db = openDatabase(':memory:');
-    const store = new InboxStore(db);
-    const accepted = store.enqueue(item('a', 1), Date.now(), { laneAhead: 0, inboxPending: 0, holdMs: 60_000 });
+    const store = new SqliteInboxStore(db);
+    const accepted = (await store.enqueue(item('a', 1), Date.now(), { laneAhead: 0, inboxPending: 0, holdMs: 60_000 }));
     assert.ok(accepted.status === 'accepted' && accepted.notice);
     const warnings: string[] = [];
     const log = createLogger({ level: 'warn', destination: { write: (line: string) => warnings.push(line) } });
@@ -127,7 +130,7 @@ describe('inbox: the ack path', () => {
 
   it('writes the events of one turn in one transaction, each with its own answer', async () => {
     const db = openDatabase(':memory:');
-    const store = new InboxStore(db);
+    const store = new SqliteInboxStore(db);
     let commits = 0;
     const enqueueMany = store.enqueueMany.bind(store);
     store.enqueueMany = (items, now, notices) => {
@@ -145,7 +148,7 @@ describe('inbox: the ack path', () => {
 
   it('refuses every event of a batch the store could not write, and none is half-stored', async () => {
     const db = openDatabase(':memory:');
-    const store = new InboxStore(db);
+    const store = new SqliteInboxStore(db);
     const batcher = new InboxBatcher(store, undefined, 3);
     // A payload that is not text makes the insert fail after the first rows of the transaction were written.
     const bad = { ...item('z', 1), payload: Symbol('not storable') as unknown as string };
@@ -156,10 +159,10 @@ describe('inbox: the ack path', () => {
   });
 
   it('starts slow, takes more items at once while the loop keeps up, and fewer while it is slow', async () => {
-    const store = new InboxStore(openDatabase(':memory:'));
+    const store = new SqliteInboxStore(openDatabase(':memory:'));
     const worker = new InboxWorker(store, quiet, { concurrency: 32, minConcurrency: 2, pollMs: 50, maxEventLoopDelayMs: 40 });
     worker.handle('test', () => Promise.resolve());
-    worker.start();
+    await worker.start();
     try {
       assert.equal(worker.limit, 2, 'a start into a backlog first leaves room for acks');
       const rising = Date.now() + 10_000;
@@ -189,18 +192,19 @@ describe('inbox: the ack path', () => {
 
   it('sends few notices at once, marks each before it goes, and drops one whose message a worker already took', async () => {
     const db = openDatabase(':memory:');
-    const store = new InboxStore(db);
+    const store = new SqliteInboxStore(db);
     const progressOf = (id: number) => db.prepare('SELECT progress FROM inbox WHERE id = ?').pluck().get(id) as string | null;
     const rule = { laneAhead: 0, inboxPending: 0, holdMs: 60_000 };
-    const ids = Array.from({ length: 12 }, (_, i) => {
-      const result = store.enqueue(item(`lane${i}`, 1), Date.now(), rule);
+    const ids: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const result = await store.enqueue(item(`lane${i}`, 1), Date.now(), rule);
       assert.ok(result.status === 'accepted' && result.notice);
-      return result.id;
-    });
+      ids.push(result.id);
+    }
     // The hold of the last one ran out and a worker took it before its notice's turn.
     const late = ids.at(-1)!;
-    store.makeDue(late);
-    const taken = store.claim(1, 60_000);
+    (await store.makeDue(late));
+    const taken = (await store.claim(1, 60_000));
     assert.equal(taken[0]?.id, late);
 
     const queue = new NoticeQueue(store, quiet, { concurrency: 3, maxQueued: 100 });
@@ -230,19 +234,20 @@ describe('inbox: the ack path', () => {
     assert.deepEqual([...sent].sort((a, b) => a - b), ids.slice(0, -1), 'every notice but the one whose message was taken');
     assert.ok(progressAtSend.every((p) => p === NOTICE_SENDING), 'marked as on its way before each send');
     assert.equal(released, 11);
-    const next = store.claim(20, 60_000);
+    const next = (await store.claim(20, 60_000));
     assert.equal(next.length, 11, 'released: every noticed message may be taken now');
     assert.ok(next.every((t) => t.progress === JSON.stringify({ noticeId: `n${t.id}` })), 'each carries its notice for the answer to replace');
   });
 
   it('answers without a notice, at once, when too many notices wait', async () => {
-    const store = new InboxStore(openDatabase(':memory:'));
+    const store = new SqliteInboxStore(openDatabase(':memory:'));
     const rule = { laneAhead: 0, inboxPending: 0, holdMs: 60_000 };
-    const ids = [1, 2, 3].map((i) => {
-      const result = store.enqueue(item(`lane${i}`, 1), Date.now(), rule);
+    const ids: number[] = [];
+    for (const i of [1, 2, 3]) {
+      const result = await store.enqueue(item(`lane${i}`, 1), Date.now(), rule);
       assert.ok(result.status === 'accepted');
-      return result.id;
-    });
+      ids.push(result.id);
+    }
     const queue = new NoticeQueue(store, quiet, { concurrency: 1, maxQueued: 1 });
     let sends = 0;
     const slow = () => sleep(30).then(() => {
@@ -251,7 +256,7 @@ describe('inbox: the ack path', () => {
     });
     await Promise.all(ids.map((id) => queue.send(id, slow, () => undefined)));
     assert.equal(sends, 2, 'one on its way, one waiting; the third went without');
-    assert.equal(store.claim(10, 60_000).length, 3);
+    assert.equal((await store.claim(10, 60_000)).length, 3);
   });
 });
 

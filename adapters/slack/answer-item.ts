@@ -59,23 +59,23 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
   return async (item, context) => {
     const work = JSON.parse(item.payload) as SlackWork;
     const progress = (item.progress === null ? {} : JSON.parse(item.progress)) as SlackProgress;
-    const save = (patch: Partial<SlackProgress>): void => {
+    const save = (patch: Partial<SlackProgress>): Promise<void> => {
       Object.assign(progress, patch);
-      context.saveProgress(JSON.stringify(progress));
+      return context.saveProgress(JSON.stringify(progress));
     };
     // The thread's title and status line wait for the next save (the reply, a post): a retry after a
     // crash before it sets them again, and both calls are idempotent. One commit less each.
-    const saveShown = (patch: SlackShown): void => {
+    const saveShown = async (patch: SlackShown): Promise<void> => {
       if (Object.keys(patch).every((key) => key === 'titled' || key === 'status')) Object.assign(progress, patch);
-      else save(patch);
+      else await save(patch);
     };
     // Checked right before the engine reads the user's erasure mark: an erase after this claim
     // deleted the row, and nothing of the message may be stored after it.
     const reply = async (ask: () => Promise<Reply | null>): Promise<Reply | null> => {
       if (progress.reply !== undefined) return progress.reply;
-      if (!context.stillOpen()) return null;
+      if (!(await context.stillOpen())) return null;
       const computed = await ask();
-      if (computed !== null) save({ reply: computed });
+      if (computed !== null) await save({ reply: computed });
       // Stopped meanwhile: the item was handed back with the reply saved; whoever takes it delivers.
       return context.signal.aborted ? null : computed;
     };
@@ -95,7 +95,7 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
           { shown: progress, onShown: saveShown, itemId: item.id, after: (work.sentAt / 1000).toFixed(6) },
           { render, ...(bot === undefined ? {} : { bot }) },
         );
-        if (progress.reply === undefined && context.stillOpen()) await delivery.setTitle(work.message.text);
+        if (progress.reply === undefined && (await context.stillOpen())) await delivery.setTitle(work.message.text);
         const answer = await reply(() => engine.handle(work.message, delivery.hooks, { deduplicated: true, admission: context.admission }));
         await delivery.finish(answer);
         return;
@@ -172,16 +172,16 @@ export function slackLongWaitNotice(notices: SlackNotices): LongWaitNotice {
     // Buttons are answered in milliseconds once taken; a notice would outlive its reason.
     if (work.kind === 'action' || work.kind === 'prompts') return undefined;
     const seconds = Math.max(1, Math.round(waitedMs / 1000));
-    markShowing(JSON.stringify({ posting: true }));
+    await markShowing(JSON.stringify({ posting: true }));
     const ts = await notices.post(work, `Sorry for the wait: I'm busier than usual and haven't got to this yet (${seconds} s so far). I'll reply right here.`, item.id);
     return ts === undefined ? undefined : JSON.stringify({ placeholderTs: ts });
   };
 }
 
-async function respond(url: string, messages: Array<SlackMessage & Record<string, unknown>>, progress: SlackProgress, save: (patch: Partial<SlackProgress>) => void): Promise<void> {
+async function respond(url: string, messages: Array<SlackMessage & Record<string, unknown>>, progress: SlackProgress, save: (patch: Partial<SlackProgress>) => Promise<void>): Promise<void> {
   for (let part = progress.sentParts ?? 0; part < messages.length; part++) {
     await postJson(url, messages[part]);
-    save({ sentParts: part + 1 });
+    await save({ sentParts: part + 1 });
   }
 }
 

@@ -26,7 +26,7 @@ export interface SlackShown {
 /** Where a delivery starts from, and where it reports what it shows. */
 export interface DeliveryResume {
   shown?: SlackShown;
-  onShown?: (shown: SlackShown) => void;
+  onShown?: (shown: SlackShown) => Promise<void>;
   /** The inbox item answered: its posts carry it in message metadata, so a retry can find them again. */
   itemId?: number;
   /** Slack ts of the user's message: a lost first post can only be after it. */
@@ -86,7 +86,7 @@ export class MessageDelivery {
   #placeholderTs: string | undefined;
   #lastPreviewAt = 0;
   #statusShown: boolean;
-  readonly #onShown: ((shown: SlackShown) => void) | undefined;
+  readonly #onShown: ((shown: SlackShown) => Promise<void>) | undefined;
   /** The placeholder is a stream an earlier attempt never stopped: stop it before editing it. */
   #orphanStream: boolean;
   readonly #resume: DeliveryResume;
@@ -124,7 +124,7 @@ export class MessageDelivery {
     if (startsThread !== true || threadTs === undefined || this.#resume.shown?.titled === true) return;
     try {
       await this.#client.assistant.threads.setTitle({ channel_id: channel, thread_ts: threadTs, title: threadTitle(question) });
-      this.#onShown?.({ titled: true });
+      await this.#onShown?.({ titled: true });
     } catch (error) {
       this.#log.warn({ err: toError(error) }, 'slack: could not set the thread title');
     }
@@ -138,7 +138,7 @@ export class MessageDelivery {
         if (threadTs !== undefined) {
           // Slack shows it as "<app name> is looking through the handbook…" until the answer arrives.
           await this.#client.assistant.threads.setStatus({ channel_id: channel, thread_ts: threadTs, status: SLACK_STATUS });
-          if (!this.#statusShown) this.#onShown?.({ status: true });
+          if (!this.#statusShown) await this.#onShown?.({ status: true });
           this.#statusShown = true;
         } else if (this.#placeholderTs === undefined) {
           await this.#postFirst({ channel, text: `_${toMrkdwn(progress.text)}_` });
@@ -167,7 +167,7 @@ export class MessageDelivery {
     if (text === '') return;
     if (this.#streamer === undefined) {
       // On its way: a crash before the ts is saved leaves a stream the next attempt must find.
-      this.#onShown?.({ posting: true });
+      await this.#onShown?.({ posting: true });
       this.#streamer = this.#client.chatStream({
         channel: this.#target.channel,
         thread_ts: threadTs,
@@ -182,7 +182,7 @@ export class MessageDelivery {
       for (let at = 0; at < text.length; at += STREAM_PIECE_CHARS) {
         const known = this.#streamer.ts;
         await this.#streamer.append({ markdown_text: text.slice(at, at + STREAM_PIECE_CHARS) });
-        if (known === undefined && this.#streamer.ts !== undefined) this.#onShown?.({ streamTs: this.#streamer.ts });
+        if (known === undefined && this.#streamer.ts !== undefined) await this.#onShown?.({ streamTs: this.#streamer.ts });
       }
     } catch (error) {
       this.#log.warn({ err: toError(error) }, 'slack: chat stream failed; falling back to message updates');
@@ -275,9 +275,9 @@ export class MessageDelivery {
    * its metadata, so that a crash between Slack taking it and the ts being saved can be repaired.
    */
   async #postFirst(args: webApi.ChatPostMessageArguments): Promise<void> {
-    this.#onShown?.({ posting: true });
+    await this.#onShown?.({ posting: true });
     const posted = await this.#client.chat.postMessage({ ...args, ...this.#marker(0) });
-    this.#shown(posted.ts);
+    await this.#shown(posted.ts);
   }
 
   /**
@@ -299,7 +299,7 @@ export class MessageDelivery {
         return m.metadata?.event_type === REPLY_MARKER && payload?.['item'] === item && payload['part'] === undefined;
       });
       if (marked?.ts !== undefined) {
-        this.#shown(marked.ts);
+        await this.#shown(marked.ts);
         return;
       }
       const own = (m: (typeof messages)[number]) => (this.#bot?.botId !== undefined && m.bot_id === this.#bot.botId) || (this.#bot !== undefined && m.user === this.#bot.userId);
@@ -307,7 +307,7 @@ export class MessageDelivery {
       const stream = threadTs === undefined ? undefined : [...messages].reverse().find((m) => m.ts !== threadTs && m.metadata === undefined && own(m));
       if (stream?.ts !== undefined) {
         this.#orphanStream = true;
-        this.#shown(stream.ts, 'stream');
+        await this.#shown(stream.ts, 'stream');
       }
     } catch (error) {
       // Without the history scope (a channel thread) or on failure, the answer comes as a new message.
@@ -324,9 +324,9 @@ export class MessageDelivery {
     }
   }
 
-  #shown(ts: string | undefined, as: 'placeholder' | 'stream' = 'placeholder'): void {
+  async #shown(ts: string | undefined, as: 'placeholder' | 'stream' = 'placeholder'): Promise<void> {
     this.#placeholderTs = ts;
-    if (ts !== undefined) this.#onShown?.(as === 'stream' ? { streamTs: ts } : { placeholderTs: ts });
+    if (ts !== undefined) await this.#onShown?.(as === 'stream' ? { streamTs: ts } : { placeholderTs: ts });
   }
 
   async #stopOrphanStream(): Promise<void> {

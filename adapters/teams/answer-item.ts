@@ -87,7 +87,7 @@ async function answerInTurn(deps: TeamsAnswerDeps, work: TeamsWork, progress: Te
     if (progress.stopped === true) {
       // The user pressed Stop: Teams keeps what was streamed, and a final answer posted anyway
       // would be the message they asked not to get. The answer stays in their history.
-      context.complete();
+      await context.complete();
       return;
     }
     const shownId = await deliver(deps, turn, work.message, reply, progress);
@@ -95,7 +95,7 @@ async function answerInTurn(deps: TeamsAnswerDeps, work: TeamsWork, progress: Te
       deps.feedback.remember(work.reference.conversation?.id ?? work.message.conversationId, shownId, reply.answerId);
     }
     // Recorded as done even if stop handed it back while the answer was on its way: it was sent.
-    context.complete();
+    await context.complete();
   });
 }
 
@@ -108,9 +108,13 @@ async function ask(
   shown: (() => void) | undefined,
 ): Promise<Reply | null> {
   const { engine, log } = deps;
-  const save = (patch: Partial<TeamsProgress>): void => {
+  const save = (patch: Partial<TeamsProgress>): Promise<void> => {
     Object.assign(progress, patch);
-    context.saveProgress(JSON.stringify(progress));
+    return context.saveProgress(JSON.stringify(progress));
+  };
+  // From the stream's callbacks, which do not wait: a failed save costs only what a retry after a crash would know.
+  const saveSoon = (patch: Partial<TeamsProgress>): void => {
+    save(patch).catch((error: unknown) => log.warn({ err: describeError(error) }, 'teams: could not record what was shown'));
   };
   try {
     await turn.sendActivity({ type: 'typing' });
@@ -126,17 +130,17 @@ async function ask(
           log,
           deps.stream,
           (streamId) => {
-            save({ streamId });
+            saveSoon({ streamId });
             shown?.();
           },
-          () => save({ stopped: true }),
+          () => saveSoon({ stopped: true }),
         )
       : undefined;
   // Checked right before the engine reads the user's erasure mark: an erase after this item was
   // taken deleted its row, and nothing of the message may be stored after it.
-  if (!context.stillOpen()) return null;
+  if (!(await context.stillOpen())) return null;
   const reply = await engine.handle(message, stream === undefined ? undefined : { onProgress: (p) => stream.progress(p) }, { deduplicated: true, admission: context.admission });
-  if (reply !== null) save({ reply });
+  if (reply !== null) await save({ reply });
   return reply;
 }
 

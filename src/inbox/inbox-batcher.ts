@@ -46,18 +46,16 @@ export class InboxBatcher {
   #flush(): void {
     const batch = this.#waiting.splice(0, this.#maxBatch);
     if (batch.length === 0) return;
-    let results: EnqueueResult[];
-    try {
-      results = this.#store.enqueueMany(
-        batch.map((entry) => entry.item),
-        Date.now(),
-        this.#notices,
-      );
-    } catch (error) {
+    this.#store.enqueueMany(
+      batch.map((entry) => entry.item),
+      Date.now(),
+      this.#notices,
+    ).then(
+      (results) => batch.forEach((entry, index) => entry.resolve(results[index] ?? { status: 'duplicate' })),
       // Nothing of the batch was written (one transaction): each event is refused, and retried by its platform or user.
-      for (const entry of batch) entry.reject(error);
-      return;
-    }
-    batch.forEach((entry, index) => entry.resolve(results[index] ?? { status: 'duplicate' }));
+      (error: unknown) => {
+        for (const entry of batch) entry.reject(error);
+      },
+    );
   }
 }

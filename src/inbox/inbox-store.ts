@@ -1,5 +1,5 @@
 import type { Db } from '../store/database.ts';
-import { writeTransaction } from '../store/database.ts';
+import { promised, writeTransaction } from '../store/database.ts';
 import { keyedHash } from '../store/store-key.ts';
 import { PROCESS_ID } from './process-id.ts';
 
@@ -106,7 +106,7 @@ export interface InboxStats {
   oldestWaitMs: number;
 }
 
-interface ItemRow {
+export interface ItemRow {
   id: number;
   platform: string;
   laneKey: string;
@@ -119,12 +119,56 @@ interface ItemRow {
 }
 
 /**
- * The durable inbox: every verified event is a row before the platform gets its ack. Rows are
- * claimed with a lease (a crashed worker's items are taken up again when it expires), one lane
- * at a time in platform order, and marked done with their payload dropped, so a done row is only
- * a key that makes a redelivery a no-op.
+ * The durable inbox, on either store: every verified event is a row before the platform gets its
+ * ack. Rows are claimed with a lease (a crashed worker's items are taken up again when it expires),
+ * one lane at a time in platform order, by any process or replica, and marked done with their
+ * payload dropped, so a done row is only a key that makes a redelivery a no-op.
  */
-export class InboxStore {
+export interface InboxStore {
+  readonly limits: InboxLimits;
+  /** Store one event, unless its key is known or a bound is reached. */
+  enqueue(item: NewInboxItem, now?: number, notices?: NoticeRule): Promise<EnqueueResult>;
+  /** Store several events in one transaction: a burst's acks share one commit. */
+  enqueueMany(items: readonly NewInboxItem[], now?: number, notices?: NoticeRule): Promise<EnqueueResult[]>;
+  /**
+   * Take up to `limit` items, at most one per lane and only a lane's first open item, whose lane has
+   * no live lease. A lease that expired (its worker died) counts as open again.
+   */
+  claim(limit: number, leaseMs: number, now?: number, platforms?: readonly string[], worker?: string | null): Promise<InboxItem[]>;
+  /**
+   * Hold up to `limit` items that have waited since before `receivedBefore` with nothing shown yet,
+   * for `holdMs`, so a notice can be sent before any worker answers them (then {@link makeDue}).
+   */
+  holdLongWaiting(receivedBefore: number, limit: number, holdMs: number, platforms: readonly string[], now?: number): Promise<InboxItem[]>;
+  /**
+   * Hand back at once the items of workers that `isDead` says are gone (a crashed process on this
+   * host), instead of waiting for their leases: those it was answering, and those it held for a
+   * notice it never sent. Resolves with how many items were handed back.
+   */
+  releaseDeadWorkers(isDead: (worker: string) => boolean): Promise<number>;
+  /** Extend the lease of items still being worked on. */
+  renew(ids: readonly number[], leaseMs: number, now?: number): Promise<void>;
+  /** Record what has been shown for an item so far (for a retry after a crash). */
+  saveProgress(id: number, progress: string): Promise<void>;
+  /** Record `progress` for an item that still waits untouched (pending, nothing recorded yet); false when it no longer waits so. */
+  markProgress(id: number, progress: string): Promise<boolean>;
+  /** Record progress only if none was recorded yet. */
+  saveProgressIfNone(id: number, progress: string): Promise<void>;
+  /** Mark an item done and drop its payload; false when it was no longer open (erased meanwhile). */
+  complete(id: number, now?: number): Promise<boolean>;
+  /** Whether an item is still open (not done, not erased). */
+  isOpen(id: number): Promise<boolean>;
+  /** An item held at enqueue (`holdMs`) may be taken now. */
+  makeDue(id: number): Promise<void>;
+  /** Give an item back (shutdown, or a retry after `delayMs`): it keeps its place in its lane. */
+  release(id: number, delayMs?: number, now?: number): Promise<void>;
+  /** Drop done keys past their retention and beyond the row bound; resolves with how many went. */
+  prune(now?: number): Promise<number>;
+  stats(now?: number): Promise<InboxStats>;
+}
+
+/** {@link InboxStore} on SQLite: each method one synchronous transaction, its result as a promise. */
+export class SqliteInboxStore implements InboxStore {
   readonly #db: Db;
   readonly #limits: InboxLimits;
   readonly #sql: ReturnType<typeof prepare>;
@@ -142,18 +186,14 @@ export class InboxStore {
     return this.#limits;
   }
 
-  /** Store one event, unless its key is known or a bound is reached. */
-  enqueue(item: NewInboxItem, now = Date.now(), notices?: NoticeRule): EnqueueResult {
-    return this.enqueueMany([item], now, notices)[0] ?? { status: 'duplicate' };
+  async enqueue(item: NewInboxItem, now = Date.now(), notices?: NoticeRule): Promise<EnqueueResult> {
+    return (await this.enqueueMany([item], now, notices))[0] ?? { status: 'duplicate' };
   }
 
-  /**
-   * Store several events in one transaction: a burst's acks share one commit. Reads only the
-   * totals row, the event's key and its lane (all indexed), whatever the backlog.
-   */
-  enqueueMany(items: readonly NewInboxItem[], now = Date.now(), notices?: NoticeRule): EnqueueResult[] {
-    if (items.length === 0) return [];
-    return writeTransaction(this.#db, () => {
+  /** Reads only the totals row, the event's key and its lane (all indexed), whatever the backlog. */
+  enqueueMany(items: readonly NewInboxItem[], now = Date.now(), notices?: NoticeRule): Promise<EnqueueResult[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    return promised(() => writeTransaction(this.#db, () => {
       const sql = this.#sql;
       let { open, bytes, pending } = sql.totals.get() as { open: number; bytes: number; pending: number };
       return items.map((item): EnqueueResult => {
@@ -163,7 +203,7 @@ export class InboxStore {
         if (open + 1 > this.#limits.maxOpenItems) return { status: 'full', reason: 'items' };
         if (bytes + size > this.#limits.maxOpenBytes) return { status: 'full', reason: 'bytes' };
         const laneOpen = sql.laneOpen.pluck().get(item.laneKey) as number;
-        const notice = notices !== undefined && item.noNotice !== true && (laneOpen >= notices.laneAhead || pending >= notices.inboxPending);
+        const notice = needsNotice(notices, item, laneOpen, pending);
         const heldUntil = notice ? now + notices.holdMs : 0;
         const owner = keyedHash(this.#db, item.ownerKey);
         // A held item names its holder: if this process dies before the notice, a restart releases it at once.
@@ -178,7 +218,7 @@ export class InboxStore {
         pending += 1;
         return { status: 'accepted', id, ahead, pending: waiting, notice, earlier };
       });
-    });
+    }));
   }
 
   /** Hold the lane's items before (`ord`, `id`) that wait untouched and unheld, for notices of their own. */
@@ -190,131 +230,136 @@ export class InboxStore {
     });
   }
 
-  /**
-   * Take up to `limit` items, at most one per lane and only a lane's first open item, whose lane has
-   * no live lease. A lease that expired (its worker died) counts as open again.
-   */
-  claim(limit: number, leaseMs: number, now = Date.now(), platforms?: readonly string[], worker: string | null = null): InboxItem[] {
-    if (limit < 1) return [];
-    return writeTransaction(this.#db, () => {
+  claim(limit: number, leaseMs: number, now = Date.now(), platforms?: readonly string[], worker: string | null = null): Promise<InboxItem[]> {
+    if (limit < 1) return Promise.resolve([]);
+    return promised(() => writeTransaction(this.#db, () => {
       const rows = this.#sql.claimable.all({ now, limit, platforms: platforms === undefined ? null : JSON.stringify(platforms) }) as ItemRow[];
       for (const row of rows) {
         this.#sql.take.run(now + leaseMs, worker, row.id);
         row.attempts += 1;
       }
       return rows.map(toItem);
-    });
+    }));
   }
 
-  /**
-   * Hold up to `limit` items that have waited since before `receivedBefore` with nothing shown yet,
-   * for `holdMs`, so a notice can be sent before any worker answers them (then {@link makeDue}).
-   */
-  holdLongWaiting(receivedBefore: number, limit: number, holdMs: number, platforms: readonly string[], now = Date.now()): InboxItem[] {
-    if (limit < 1 || platforms.length === 0) return [];
+  holdLongWaiting(receivedBefore: number, limit: number, holdMs: number, platforms: readonly string[], now = Date.now()): Promise<InboxItem[]> {
+    if (limit < 1 || platforms.length === 0) return Promise.resolve([]);
     const query = { before: receivedBefore, now, limit, platforms: JSON.stringify(platforms) };
-    // Looked for outside a write transaction first: most polls find nothing, and take no write lock.
-    if (this.#sql.longWaiting.get(query) === undefined) return [];
-    return writeTransaction(this.#db, () => {
-      const rows = this.#sql.longWaiting.all(query) as ItemRow[];
-      for (const row of rows) this.#sql.hold.run(now + holdMs, PROCESS_ID, row.id);
-      return rows.map(toItem);
+    return promised(() => {
+      // Looked for outside a write transaction first: most polls find nothing, and take no write lock.
+      if (this.#sql.longWaiting.get(query) === undefined) return [];
+      return writeTransaction(this.#db, () => {
+        const rows = this.#sql.longWaiting.all(query) as ItemRow[];
+        for (const row of rows) this.#sql.hold.run(now + holdMs, PROCESS_ID, row.id);
+        return rows.map(toItem);
+      });
     });
   }
 
-  /**
-   * Hand back at once the items of workers that `isDead` says are gone (a crashed process on this
-   * host), instead of waiting for their leases: those it was answering, and those it held for a
-   * notice it never sent (held, such an item would wait out its hold, and a later message's notice
-   * could land above its answer). Returns how many items were handed back.
-   */
-  releaseDeadWorkers(isDead: (worker: string) => boolean): number {
-    // Asked outside a write transaction first: nearly always every holder is alive, and no write lock is taken.
-    if (!(this.#sql.workers.pluck().all() as string[]).some(isDead)) return 0;
-    return writeTransaction(this.#db, () => {
-      let released = 0;
-      for (const worker of this.#sql.workers.pluck().all() as string[]) {
-        if (isDead(worker)) released += this.#sql.releaseWorker.run(worker).changes;
-      }
-      return released;
+  // (Held for a notice never sent, such an item would wait out its hold, and a later message's notice could land above its answer.)
+  releaseDeadWorkers(isDead: (worker: string) => boolean): Promise<number> {
+    return promised(() => {
+      // Asked outside a write transaction first: nearly always every holder is alive, and no write lock is taken.
+      if (!(this.#sql.workers.pluck().all() as string[]).some(isDead)) return 0;
+      return writeTransaction(this.#db, () => {
+        let released = 0;
+        for (const worker of this.#sql.workers.pluck().all() as string[]) {
+          if (isDead(worker)) released += this.#sql.releaseWorker.run(worker).changes;
+        }
+        return released;
+      });
     });
   }
 
-  /** Extend the lease of items still being worked on. */
-  renew(ids: readonly number[], leaseMs: number, now = Date.now()): void {
-    if (ids.length === 0) return;
-    writeTransaction(this.#db, () => {
-      for (const id of ids) this.#sql.renew.run(now + leaseMs, id);
+  renew(ids: readonly number[], leaseMs: number, now = Date.now()): Promise<void> {
+    if (ids.length === 0) return Promise.resolve();
+    return promised(() => {
+      writeTransaction(this.#db, () => {
+        for (const id of ids) this.#sql.renew.run(now + leaseMs, id);
+      });
     });
   }
 
-  /** Record what has been shown for an item so far (for a retry after a crash). */
-  saveProgress(id: number, progress: string): void {
-    this.#sql.progress.run(progress, id);
+  saveProgress(id: number, progress: string): Promise<void> {
+    return promised(() => {
+      this.#sql.progress.run(progress, id);
+    });
   }
 
-  /**
-   * Record `progress` for an item that still waits untouched (pending, nothing recorded yet), so a
-   * notice is sent only while no worker has taken its item. False when it no longer waits so.
-   */
-  markProgress(id: number, progress: string): boolean {
-    return this.#sql.markWaiting.run(progress, id).changes > 0;
+  // A notice is sent only while no worker has taken its item.
+  markProgress(id: number, progress: string): Promise<boolean> {
+    return promised(() => this.#sql.markWaiting.run(progress, id).changes > 0);
   }
 
-  /** Record progress only if none was recorded yet. */
-  saveProgressIfNone(id: number, progress: string): void {
-    this.#sql.progressIfNone.run(progress, id);
+  saveProgressIfNone(id: number, progress: string): Promise<void> {
+    return promised(() => {
+      this.#sql.progressIfNone.run(progress, id);
+    });
   }
 
-  /**
-   * Mark an item done and drop its payload. `effect` runs in the same transaction (recording the
-   * reply as sent), so the two cannot disagree. False when the item was no longer this worker's
-   * (erased meanwhile).
-   */
-  complete(id: number, effect?: () => void, now = Date.now()): boolean {
+  complete(id: number, now = Date.now()): Promise<boolean> {
+    return promised(() => this.#sql.done.run(now, id).changes > 0);
+  }
+
+  /** {@link complete}, running `effect` in the same transaction (a test's record of the reply, so the two cannot disagree). */
+  completeWith(id: number, effect: () => void, now = Date.now()): boolean {
     return writeTransaction(this.#db, () => {
       const changed = this.#sql.done.run(now, id).changes > 0;
-      if (changed) effect?.();
+      if (changed) effect();
       return changed;
     });
   }
 
-  /** Whether an item is still open (not done, not erased). */
-  isOpen(id: number): boolean {
-    return this.#sql.isOpen.get(id) !== undefined;
+  isOpen(id: number): Promise<boolean> {
+    return promised(() => this.#sql.isOpen.get(id) !== undefined);
   }
 
-  /** An item held at enqueue (`holdMs`) may be taken now. */
-  makeDue(id: number): void {
-    this.#sql.due.run(id);
-  }
-
-  /** Give an item back (shutdown, or a retry after `delayMs`): it keeps its place in its lane. */
-  release(id: number, delayMs = 0, now = Date.now()): void {
-    this.#sql.release.run(delayMs === 0 ? 0 : now + delayMs, id);
-  }
-
-  /** Drop done keys past their retention and beyond the row bound. */
-  prune(now = Date.now()): number {
-    return writeTransaction(this.#db, () => {
-      const old = this.#sql.pruneOld.run(now - this.#limits.doneRetentionMs).changes;
-      return old + this.#sql.pruneExtra.run(this.#limits.maxDoneItems).changes;
+  makeDue(id: number): Promise<void> {
+    return promised(() => {
+      this.#sql.due.run(id);
     });
   }
 
-  stats(now = Date.now()): InboxStats {
-    const totals = this.#sql.totals.get() as { open: number; bytes: number; pending: number };
-    const oldest = this.#sql.oldestPending.pluck().get() as number | undefined;
-    return {
-      pending: totals.pending,
-      working: totals.open - totals.pending,
-      openBytes: totals.bytes,
-      oldestWaitMs: oldest === undefined ? 0 : Math.max(0, now - oldest),
-    };
+  release(id: number, delayMs = 0, now = Date.now()): Promise<void> {
+    return promised(() => {
+      this.#sql.release.run(delayMs === 0 ? 0 : now + delayMs, id);
+    });
+  }
+
+  prune(now = Date.now()): Promise<number> {
+    return promised(() =>
+      writeTransaction(this.#db, () => {
+        const old = this.#sql.pruneOld.run(now - this.#limits.doneRetentionMs).changes;
+        return old + this.#sql.pruneExtra.run(this.#limits.maxDoneItems).changes;
+      }),
+    );
+  }
+
+  stats(now = Date.now()): Promise<InboxStats> {
+    return promised(() => {
+      const totals = this.#sql.totals.get() as { open: number; bytes: number; pending: number };
+      const oldest = this.#sql.oldestPending.pluck().get() as number | undefined;
+      return statsOf(totals, oldest, now);
+    });
   }
 }
 
-function toItem(row: ItemRow): InboxItem {
+/** Whether an item is stored held for a notice under `notices` (see {@link NoticeRule}); the same on both stores. */
+export function needsNotice(notices: NoticeRule | undefined, item: NewInboxItem, laneOpen: number, pending: number): notices is NoticeRule {
+  return notices !== undefined && item.noNotice !== true && (laneOpen >= notices.laneAhead || pending >= notices.inboxPending);
+}
+
+/** The counts both stores report, from the totals row and the oldest waiting item's receipt. */
+export function statsOf(totals: { open: number; bytes: number; pending: number }, oldest: number | undefined, now: number): InboxStats {
+  return {
+    pending: totals.pending,
+    working: totals.open - totals.pending,
+    openBytes: totals.bytes,
+    oldestWaitMs: oldest === undefined ? 0 : Math.max(0, now - oldest),
+  };
+}
+
+export function toItem(row: ItemRow): InboxItem {
   return {
     id: row.id,
     platform: row.platform,

@@ -65,7 +65,7 @@ const NOTICE_HOLD_MS = 5_000;
  * Tells a user whose message has waited long that it is still coming. Resolves with what it showed
  * (saved as the item's progress, so the answer replaces it), or undefined when nothing was shown.
  */
-export type LongWaitNotice = (item: InboxItem, waitedMs: number, markShowing: (progress: string) => void) => Promise<string | undefined>;
+export type LongWaitNotice = (item: InboxItem, waitedMs: number, markShowing: (progress: string) => Promise<void>) => Promise<string | undefined>;
 
 const MAX_RETRY_DELAY_MS = 30_000;
 
@@ -81,13 +81,13 @@ export interface InboxWorkContext {
   /** This is the item's last attempt: a failure now is final. */
   lastAttempt: boolean;
   /** Record what the user has been shown so far, so a retry (after a crash too) completes it instead of repeating it. */
-  saveProgress(progress: string): void;
+  saveProgress(progress: string): Promise<void>;
   /** Aborted when the worker stops: finish quickly or give the item back by throwing. */
   signal: AbortSignal;
-  /** Whether the item is still this worker's to answer (an erasure deletes it). Synchronous: check it right before storing anything. */
-  stillOpen(): boolean;
-  /** Mark the item done, running `effect` in the same transaction (e.g. recording the reply as sent). */
-  complete(effect?: () => void): boolean;
+  /** Whether the item is still this worker's to answer (an erasure deletes it): check it right before storing anything. */
+  stillOpen(): Promise<boolean>;
+  /** Mark the item done now (before the reply is on its way, where a platform cannot be asked twice); false when it was erased meanwhile. */
+  complete(): Promise<boolean>;
   /**
    * Whether an earlier attempt already counted the message against its user's limits, and how to
    * record that this one did (inside the counting transaction): hand it to the engine.
@@ -121,6 +121,9 @@ export class InboxWorker {
   readonly #notices = new Map<string, LongWaitNotice>();
   #lastPrune = Date.now();
   #lastDeadCheck = Date.now();
+  #housekeeping = false;
+  #claiming = false;
+  #notifiedWhileClaiming = false;
   readonly #active = new Map<number, { done: Promise<void>; abort: AbortController }>();
   #poll: NodeJS.Timeout | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -170,8 +173,8 @@ export class InboxWorker {
   /** Inbox gauges on `/metrics`, and the wait and reply-time histograms. */
   collectMetrics(metrics: Metrics): void {
     this.#metrics = metrics;
-    metrics.collect(() => {
-      const stats = this.#store.stats();
+    metrics.collect(async () => {
+      const stats = await this.#store.stats();
       metrics.set('hrbot_inbox_pending', 'Inbox items waiting to be answered', stats.pending);
       metrics.set('hrbot_inbox_working', 'Inbox items being answered, by any process', stats.working);
       metrics.set('hrbot_inbox_oldest_wait_seconds', 'How long the oldest waiting inbox item has waited', stats.oldestWaitMs / 1000);
@@ -182,14 +185,15 @@ export class InboxWorker {
    * Start taking items. Returns how many unfinished items the inbox holds now: those an earlier run
    * left (taken up as their leases expire) and those other processes are working on.
    */
-  start(): number {
+  async start(): Promise<number> {
     if (this.#running) return 0;
+    this.#running = true;
     // A process that died on this host (a crash, SIGKILL) leaves leases that would hold its items
     // for up to leaseMs; its pid tells it is gone, so they are taken up now. Other hosts' leases run out.
-    this.#releaseDeadWorkers();
-    const stats = this.#store.stats();
+    await this.#releaseDeadWorkers();
+    const stats = await this.#store.stats();
     const resumed = stats.pending + stats.working;
-    this.#running = true;
+    if (!this.#running) return resumed; // halted meanwhile
     this.#loopDelay = monitorEventLoopDelay({ resolution: 10 });
     this.#loopDelay.enable();
     this.#poll = setInterval(() => this.#tick(), this.#options.pollMs);
@@ -208,6 +212,7 @@ export class InboxWorker {
 
   /** Something was enqueued or finished: look for work soon (coalesced). */
   notify(): void {
+    if (this.#claiming) this.#notifiedWhileClaiming = true;
     if (!this.#running || this.#pumpQueued) return;
     this.#pumpQueued = true;
     setImmediate(() => {
@@ -227,11 +232,13 @@ export class InboxWorker {
     await Promise.race([Promise.allSettled(inHand), new Promise((resolve) => (timer = setTimeout(resolve, drainMs)))]);
     clearTimeout(timer);
     const left = [...this.#active.keys()];
+    const handedBack: Promise<void>[] = [];
     for (const [id, entry] of this.#active) {
       // The handler is told, and the item is no longer its own: whatever it finishes late is not delivered.
       entry.abort.abort();
-      this.#store.release(id);
+      handedBack.push(this.#store.release(id));
     }
+    await Promise.all(handedBack);
     return left.length;
   }
 
@@ -247,25 +254,32 @@ export class InboxWorker {
 
   #tick(): void {
     this.notify();
-    const now = Date.now();
-    try {
-      if (now - this.#lastPrune >= this.#options.pruneEveryMs) {
-        this.#lastPrune = now;
-        this.#store.prune(now);
-      }
-      if (now - this.#lastDeadCheck >= this.#options.deadWorkerCheckMs) {
-        this.#lastDeadCheck = now;
-        this.#releaseDeadWorkers();
-      }
-      const waiting = this.#store.holdLongWaiting(now - this.#options.longWaitMs, MAX_NOTICES_PER_POLL, NOTICE_HOLD_MS, [...this.#notices.keys()], now);
-      for (const item of waiting) void this.#noticeLongWait(item, now - item.receivedAt);
-    } catch (error) {
-      this.#log.error({ err: toError(error) }, 'inbox: housekeeping failed');
-    }
+    // One housekeeping pass at a time: a slow store must not pile them up.
+    if (this.#housekeeping) return;
+    this.#housekeeping = true;
+    this.#housekeep()
+      .catch((error: unknown) => this.#log.error({ err: toError(error) }, 'inbox: housekeeping failed'))
+      .finally(() => {
+        this.#housekeeping = false;
+      });
   }
 
-  #releaseDeadWorkers(): void {
-    const handedBack = this.#store.releaseDeadWorkers((worker) => isDeadLocalWorker(worker, this.#id));
+  async #housekeep(): Promise<void> {
+    const now = Date.now();
+    if (now - this.#lastPrune >= this.#options.pruneEveryMs) {
+      this.#lastPrune = now;
+      await this.#store.prune(now);
+    }
+    if (now - this.#lastDeadCheck >= this.#options.deadWorkerCheckMs) {
+      this.#lastDeadCheck = now;
+      await this.#releaseDeadWorkers();
+    }
+    const waiting = await this.#store.holdLongWaiting(now - this.#options.longWaitMs, MAX_NOTICES_PER_POLL, NOTICE_HOLD_MS, [...this.#notices.keys()], now);
+    for (const item of waiting) void this.#noticeLongWait(item, now - item.receivedAt);
+  }
+
+  async #releaseDeadWorkers(): Promise<void> {
+    const handedBack = await this.#store.releaseDeadWorkers((worker) => isDeadLocalWorker(worker, this.#id));
     if (handedBack > 0) this.#log.info({ items: handedBack }, 'inbox: took up the items of a process that died');
   }
 
@@ -280,9 +294,9 @@ export class InboxWorker {
     try {
       // Something always stays recorded, so the item is not picked for a notice again; a mark the
       // notice left (on its way) is kept when it showed nothing it could name.
-      if (shown === undefined) this.#store.saveProgressIfNone(item.id, '{}');
-      else this.#store.saveProgress(item.id, shown);
-      this.#store.makeDue(item.id);
+      if (shown === undefined) await this.#store.saveProgressIfNone(item.id, '{}');
+      else await this.#store.saveProgress(item.id, shown);
+      await this.#store.makeDue(item.id);
       this.notify();
     } catch (error) {
       this.#log.error({ err: toError(error) }, 'inbox: could not release an item after its notice');
@@ -301,18 +315,33 @@ export class InboxWorker {
   }
 
   #pump(): void {
-    if (!this.#running) return;
+    if (!this.#running || this.#claiming) return;
     const free = this.#limit - this.#active.size;
     if (free <= 0) return;
-    let items: InboxItem[];
-    try {
-      items = this.#store.claim(free, this.#options.leaseMs, Date.now(), [...this.#handlers.keys()], this.#id);
-    } catch (error) {
-      // The store is briefly unavailable (locked past the busy timeout, disk full): the next poll retries.
-      this.#log.error({ err: toError(error) }, 'inbox: could not take items');
-      return;
-    }
-    for (const item of items) this.#start(item);
+    // One claim at a time: what a claim in flight takes is not free yet, and two would over-take.
+    this.#claiming = true;
+    this.#store
+      .claim(free, this.#options.leaseMs, Date.now(), [...this.#handlers.keys()], this.#id)
+      .then(
+        (items) => {
+          // Stopped while the claim ran: what it took goes back at once, for the next start or another process.
+          if (!this.#running) {
+            for (const item of items) this.#store.release(item.id).catch((error: unknown) => this.#log.error({ err: toError(error) }, 'inbox: could not hand an item back'));
+            return;
+          }
+          for (const item of items) this.#start(item);
+        },
+        // The store is briefly unavailable (locked past the busy timeout, disk full): the next poll retries.
+        (error: unknown) => this.#log.error({ err: toError(error) }, 'inbox: could not take items'),
+      )
+      .finally(() => {
+        this.#claiming = false;
+        // Work finished or arrived during the claim: look again.
+        if (this.#notifiedWhileClaiming) {
+          this.#notifiedWhileClaiming = false;
+          this.notify();
+        }
+      });
   }
 
   #start(item: InboxItem): void {
@@ -344,8 +373,8 @@ export class InboxWorker {
       saveProgress: (progress) => this.#store.saveProgress(item.id, progress),
       admission: { done: item.admitted, inboxItemId: item.id },
       stillOpen: () => this.#store.isOpen(item.id),
-      complete: (effect) => {
-        completed = this.#store.complete(item.id, effect);
+      complete: async () => {
+        completed = await this.#store.complete(item.id);
         return completed;
       },
     };
@@ -359,28 +388,28 @@ export class InboxWorker {
     // stop() handed the item back: it is no longer this worker's to close or retry.
     if (signal.aborted) return;
     try {
-      this.#settle(item, completed, failure, lastAttempt);
+      await this.#settle(item, completed, failure, lastAttempt);
     } catch (error) {
       // The store went away under a late handler (shutdown): the lease expiring hands the item on.
       this.#log.error({ err: toError(error), platform: item.platform }, 'inbox: could not record the outcome of an item');
     }
   }
 
-  #settle(item: InboxItem, completed: boolean, failure: unknown, lastAttempt: boolean): void {
+  async #settle(item: InboxItem, completed: boolean, failure: unknown, lastAttempt: boolean): Promise<void> {
     if (failure === undefined) {
-      if (!completed) this.#store.complete(item.id);
+      if (!completed) await this.#store.complete(item.id);
       this.#observeReply(item, 'answered');
       return;
     }
     if (lastAttempt) {
       this.#log.error({ err: toError(failure), platform: item.platform, attempts: item.attempts }, 'inbox: item failed for good');
-      this.#store.complete(item.id);
+      await this.#store.complete(item.id);
       this.#observeReply(item, 'failed');
       return;
     }
     const delay = Math.min(MAX_RETRY_DELAY_MS, this.#options.retryBaseMs * 2 ** (item.attempts - 1));
     this.#log.warn({ err: toError(failure), platform: item.platform, attempts: item.attempts, retryInMs: delay }, 'inbox: item will be retried');
-    this.#store.release(item.id, delay);
+    await this.#store.release(item.id, delay);
   }
 
   /** Receipt to done: what the user waited, across retries and restarts. */
@@ -395,11 +424,7 @@ export class InboxWorker {
   }
 
   #renew(): void {
-    try {
-      this.#store.renew([...this.#active.keys()], this.#options.leaseMs);
-    } catch (error) {
-      this.#log.error({ err: toError(error) }, 'inbox: could not renew leases');
-    }
+    this.#store.renew([...this.#active.keys()], this.#options.leaseMs).catch((error: unknown) => this.#log.error({ err: toError(error) }, 'inbox: could not renew leases'));
   }
 }
 

@@ -64,7 +64,7 @@ export class NoticeQueue {
   async send(id: number, send: () => Promise<string | undefined>, released: () => void, lane?: string): Promise<void> {
     if (this.#queue.size >= this.#options.maxQueued) {
       this.#log.warn({ queued: this.#queue.size }, 'inbox: too many notices waiting; this message is answered without one');
-      this.#release(id, undefined, released);
+      await this.#release(id, undefined, released);
       return;
     }
     const queued = (): Promise<void> => this.#queue.add(() => this.#sendNow(id, send, released));
@@ -74,7 +74,7 @@ export class NoticeQueue {
   async #sendNow(id: number, send: () => Promise<string | undefined>, released: () => void): Promise<void> {
     // Only while the item still waits for its notice: marked first, so a crash from here on is known.
     try {
-      if (!this.#store.markProgress(id, this.#options.sendingMark)) return;
+      if (!(await this.#store.markProgress(id, this.#options.sendingMark))) return;
     } catch (error) {
       // The store is closing (shutdown) or refused the write: no notice; the item's hold runs out by itself.
       this.#log.warn({ err: toError(error) }, 'inbox: could not mark a notice as on its way; none is sent');
@@ -87,7 +87,7 @@ export class NoticeQueue {
       // It may or may not be on screen: the mark stays, and the answer comes as a new message.
       this.#log.warn({ err: toError(error) }, 'inbox: could not send a notice');
     }
-    this.#release(id, progress, released);
+    await this.#release(id, progress, released);
   }
 
   /** Wait (at most `timeoutMs`) for the notices on their way. */
@@ -102,10 +102,10 @@ export class NoticeQueue {
     }
   }
 
-  #release(id: number, progress: string | undefined, released: () => void): void {
+  async #release(id: number, progress: string | undefined, released: () => void): Promise<void> {
     try {
-      if (progress !== undefined) this.#store.saveProgress(id, progress);
-      this.#store.makeDue(id);
+      if (progress !== undefined) await this.#store.saveProgress(id, progress);
+      await this.#store.makeDue(id);
       released();
     } catch (error) {
       // The hold expires by itself; the answer then comes as a new message.

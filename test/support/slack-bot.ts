@@ -32,7 +32,7 @@ export async function startSlackBot(
   let slack: SlackAdapter;
   try {
     slack = await startSlack({ config: bot.config, engine: bot.core.engine, inbox: bot.core.inbox, metrics: bot.core.metrics, server, db: bot.core.db, log: bot.core.log });
-    bot.core.inbox.worker.start();
+    await bot.core.inbox.worker.start();
   } catch (error) {
     bot.close();
     await api.close();

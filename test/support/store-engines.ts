@@ -17,6 +17,9 @@ import { PgErasureStore } from '../../src/store/postgres/pg-erasure-store.ts';
 import { PgEventLedger } from '../../src/store/postgres/pg-event-ledger.ts';
 import { PgHistoryStore } from '../../src/store/postgres/pg-history-store.ts';
 import type { UsageLimits, UsageStore } from '../../src/store/usage-store.ts';
+import type { InboxLimits, InboxStore } from '../../src/inbox/inbox-store.ts';
+import { SqliteInboxStore } from '../../src/inbox/inbox-store.ts';
+import { PgInboxStore } from '../../src/store/postgres/pg-inbox-store.ts';
 import { SqliteUsageStore } from '../../src/store/usage-store.ts';
 import { createTestDatabase } from './postgres.ts';
 import { tempDir } from './temp-bot.ts';
@@ -31,6 +34,7 @@ export interface StoreReplica {
   raw: { engine: 'sqlite'; db: Db } | { engine: 'postgres'; pool: PgPool };
   usage(limits: UsageLimits): UsageStore;
   history(): HistoryStore;
+  inbox(limits?: Partial<InboxLimits>): InboxStore;
   erasure(): ErasureStore;
   ledger(options?: { leaseMs?: number }): EventLedger;
   /** Run one statement written with `?` placeholders; resolves with the rows. */
@@ -55,6 +59,7 @@ function sqliteReplica(db: Db): StoreReplica {
     raw: { engine: 'sqlite', db },
     usage: (limits) => new SqliteUsageStore(db, limits),
     history: () => new SqliteHistoryStore(db),
+    inbox: (limits) => new SqliteInboxStore(db, limits),
     erasure: () => new SqliteErasureStore(db),
     ledger: (options) => new SqliteEventLedger(db, options),
     query: <T>(sql: string, params: unknown[] = []) => {
@@ -70,6 +75,7 @@ function pgReplica(pool: PgPool): StoreReplica {
     raw: { engine: 'postgres', pool },
     usage: (limits) => new PgUsageStore(pool, limits),
     history: () => new PgHistoryStore(pool),
+    inbox: (limits) => new PgInboxStore(pool, limits),
     erasure: () => new PgErasureStore(pool),
     ledger: (options) => new PgEventLedger(pool, options),
     query: async <T>(sql: string, params: unknown[] = []) => (await pool.query(numberedParams(sql), params)).rows as T[],

@@ -43,7 +43,7 @@ export async function startTeamsBot(
     { server, config: bot.config, engine: bot.core.engine, inbox: bot.core.inbox, metrics: bot.core.metrics, log: bot.core.log },
     { retry: { baseDelayMs: 20 }, ...options.tuning },
   );
-  bot.core.inbox.worker.start();
+  await bot.core.inbox.worker.start();
   const port = await server.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}/api/messages`;
   const postRaw = async (body: string, headers: Record<string, string> = {}) => {
