@@ -66,6 +66,23 @@ for (const engine of STORE_ENGINES) {
         assert.equal(await history.answerOwner(newer!.answerId), 'slack:T1:UA');
         assert.equal(await history.answerOwner('no-such-answer'), undefined);
       }));
+
+    void it("gives one tenant's recent answer sources for suggested topics, never another tenant's", () =>
+      withStore(async (store) => {
+        const history = (await store.replica()).history();
+        const withSources = (owner: string, question: string): Exchange => ({
+          ...exchange(owner, `conv-${owner}`, question),
+          answer: { text: 'a', kind: 'excerpts', sources: [{ file: 'leave.md', anchor: 'x', heading: 'Leave', headingPath: 'Leave', title: 'Leave' }] },
+        });
+        await history.appendExchange(withSources('slack:T1:UA', 'one'), NOW);
+        await history.appendExchange(withSources('slack:T_:UB', 'wildcard tenant'), NOW + 1);
+        await history.appendExchange(withSources('slack:T10:UC', 'longer tenant id'), NOW + 2);
+        await history.appendExchange(exchange('slack:T1:UD', 'c9', 'no sources'), NOW + 3);
+        const rows = await history.recentSources('slack:T1', 10);
+        assert.deepEqual(rows.map((row) => row.owner), ['slack:T1:UA']);
+        assert.match(rows[0]!.sources, /leave\.md/);
+        assert.deepEqual((await history.recentSources('slack:T_', 10)).map((row) => row.owner), ['slack:T_:UB']);
+      }));
   });
 
   void describe(`erasure store on ${engine.name}`, () => {

@@ -22,7 +22,7 @@ function ask(history: SqliteHistoryStore, tenant: string, user: string, question
 }
 
 describe('suggested topics', () => {
-  it("are the sections most people were answered from, by title, and only a workspace's own", () => {
+  it("are the sections most people were answered from, by title, and only a workspace's own", async () => {
     const bot = startTempBot();
     try {
       const history = new SqliteHistoryStore(bot.core.db);
@@ -33,27 +33,27 @@ describe('suggested topics', () => {
       // Another workspace's questions never show here.
       for (const user of ['V1', 'V2', 'V3', 'V4', 'V5']) ask(history, 'T2', user, 'other', [section('Severance', 'other.md')]);
 
-      const topics = suggestedTopics(bot.core.db, { platform: 'slack', tenantId: 'T1' });
+      const topics = await suggestedTopics(new SqliteHistoryStore(bot.core.db), bot.core.db, { platform: 'slack', tenantId: 'T1' });
       assert.deepEqual(topics.map((t) => t.title), ['Carry over', 'Half days', 'Sick notes', 'Benefits']);
       assert.equal(topics[0]!.message, 'What does the handbook say about Carry over?');
       assert.doesNotMatch(JSON.stringify(topics), /question|U1|Visa|Severance/);
-      assert.deepEqual(bot.core.engine.suggestions({ platform: 'slack', tenantId: 'T2' }).map((t) => t.title), ['Severance', ...FALLBACK.slice(0, 3)]);
-      assert.deepEqual(suggestedTopics(bot.core.db, { platform: 'teams', tenantId: 'T1' }).map((t) => t.title), FALLBACK, 'nor another platform');
-      assert.deepEqual(suggestedTopics(bot.core.db, { platform: 'slack', tenantId: 'T1' }, { minAskers: 1, limit: 2 }).map((t) => t.title), ['Carry over', 'Half days']);
+      assert.deepEqual((await bot.core.engine.suggestions({ platform: 'slack', tenantId: 'T2' })).map((t) => t.title), ['Severance', ...FALLBACK.slice(0, 3)]);
+      assert.deepEqual((await suggestedTopics(new SqliteHistoryStore(bot.core.db), bot.core.db, { platform: 'teams', tenantId: 'T1' })).map((t) => t.title), FALLBACK, 'nor another platform');
+      assert.deepEqual((await suggestedTopics(new SqliteHistoryStore(bot.core.db), bot.core.db, { platform: 'slack', tenantId: 'T1' }, { minAskers: 1, limit: 2 })).map((t) => t.title), ['Carry over', 'Half days']);
     } finally {
       bot.close();
     }
   });
 
-  it("fall back to the handbook's documents with no history, and survive a row that does not parse", () => {
+  it("fall back to the handbook's documents with no history, and survive a row that does not parse", async () => {
     const bot = startTempBot();
     try {
-      assert.deepEqual(suggestedTopics(bot.core.db, { platform: 'slack', tenantId: 'T1' }).map((t) => t.title), FALLBACK);
+      assert.deepEqual((await suggestedTopics(new SqliteHistoryStore(bot.core.db), bot.core.db, { platform: 'slack', tenantId: 'T1' })).map((t) => t.title), FALLBACK);
       bot.core.db.prepare("UPDATE messages SET sources = 'not json'").run();
       const history = new SqliteHistoryStore(bot.core.db);
       ask(history, 'T1', 'U1', 'q', [section('Carry over')]);
       bot.core.db.prepare("UPDATE messages SET sources = '{not json' WHERE role = 'assistant'").run();
-      assert.deepEqual(suggestedTopics(bot.core.db, { platform: 'slack', tenantId: 'T1' }, { minAskers: 1 }).map((t) => t.title), FALLBACK);
+      assert.deepEqual((await suggestedTopics(new SqliteHistoryStore(bot.core.db), bot.core.db, { platform: 'slack', tenantId: 'T1' }, { minAskers: 1 })).map((t) => t.title), FALLBACK);
     } finally {
       bot.close();
     }

@@ -20,7 +20,7 @@ export interface SlackEngine {
   handle(message: IncomingMessage, hooks?: ReplyHooks, options?: HandleOptions): Promise<Reply | null>;
   act(action: UserAction): Promise<Reply>;
   /** Topics to suggest in a workspace: its most-asked handbook sections (never anyone's words). */
-  suggestions(tenant: Pick<Owner, 'platform' | 'tenantId'>): SuggestedTopic[];
+  suggestions(tenant: Pick<Owner, 'platform' | 'tenantId'>): Promise<SuggestedTopic[]>;
 }
 
 /** What the Slack inbox handler needs. */
@@ -116,7 +116,7 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
       case 'prompts': {
         const client = await clients.forTeam(work.target.tenantId);
         if (client === undefined) return;
-        await suggestPrompts(client, work.target, engine.suggestions({ platform: 'slack', tenantId: work.target.tenantId }), deps.botName);
+        await suggestPrompts(client, work.target, await engine.suggestions({ platform: 'slack', tenantId: work.target.tenantId }), deps.botName);
         return;
       }
     }

@@ -223,8 +223,8 @@ export class Engine {
 
   /** Act on a button or card: feedback on an answer, or erasing the acting user's data. */
   /** Topics worth suggesting in a workspace or tenant: its most-asked handbook sections, never anyone's own words. */
-  suggestions(tenant: Pick<Owner, 'platform' | 'tenantId'>): SuggestedTopic[] {
-    return suggestedTopics(this.#db, tenant);
+  suggestions(tenant: Pick<Owner, 'platform' | 'tenantId'>): Promise<SuggestedTopic[]> {
+    return suggestedTopics(this.#history, this.#db, tenant);
   }
 
   async act(action: UserAction): Promise<Reply> {

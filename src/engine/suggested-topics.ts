@@ -1,5 +1,6 @@
 import type { Source } from '../message.ts';
 import type { Db } from '../store/database.ts';
+import type { HistoryStore } from '../store/history-store.ts';
 import type { Owner } from './ownership.ts';
 import { tenantKey } from './ownership.ts';
 
@@ -37,17 +38,14 @@ const MAX_TITLE_CHARS = 60;
  * handbook's own top-level documents fill the list. Only section and document titles leave this
  * function; no question text, and nothing that ties a topic to a person.
  */
-export function suggestedTopics(db: Db, tenant: Pick<Owner, 'platform' | 'tenantId'>, options: Partial<SuggestedTopicsOptions> = {}): SuggestedTopic[] {
+export async function suggestedTopics(
+  history: HistoryStore,
+  handbook: Db,
+  tenant: Pick<Owner, 'platform' | 'tenantId'>,
+  options: Partial<SuggestedTopicsOptions> = {},
+): Promise<SuggestedTopic[]> {
   const { limit, window, minAskers } = { ...DEFAULT_SUGGESTED_TOPICS, ...options };
-  // Owner keys are `platform:tenant:user`; the prefix selects one tenant's rows on the owner index.
-  const prefix = `${tenantKey(tenant)}:`;
-  const rows = db
-    .prepare(
-      `SELECT owner_key AS owner, sources FROM messages
-       WHERE role = 'assistant' AND owner_key >= ? AND owner_key < ? AND sources IS NOT NULL AND sources <> '[]'
-       ORDER BY id DESC LIMIT ?`,
-    )
-    .all(prefix, `${prefix}\uFFFF`, window) as Array<{ owner: string; sources: string }>;
+  const rows = await history.recentSources(tenantKey(tenant), window);
   const topics = new Map<string, { heading: string; askers: Set<string>; answers: number }>();
   for (const row of rows) {
     let sources: Source[];
@@ -82,7 +80,8 @@ export function suggestedTopics(db: Db, tenant: Pick<Owner, 'platform' | 'tenant
     .sort((a, b) => b.askers.size - a.askers.size || b.answers - a.answers || a.heading.localeCompare(b.heading))
     .forEach((topic) => add(topic.heading));
   if (chosen.length < limit) {
-    const documents = db.prepare('SELECT title FROM handbook_files ORDER BY path LIMIT ?').all(limit * 4) as Array<{ title: string }>;
+    // The handbook's own documents: from this process's index (derived from the files, never shared).
+    const documents = handbook.prepare('SELECT title FROM handbook_files ORDER BY path LIMIT ?').all(limit * 4) as Array<{ title: string }>;
     for (const document of documents) add(document.title);
   }
   return chosen;

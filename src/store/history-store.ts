@@ -91,6 +91,8 @@ export interface HistoryStore {
   feedbackTotals(tenantKey: string, since: number): Promise<FeedbackTotals>;
   /** The stored rating of an answer, if any. */
   feedbackFor(answerId: string): Promise<'up' | 'down' | undefined>;
+  /** The sources (JSON) of a tenant's last `limit` answers that had any, with whom each answered, newest first: for suggested topics. */
+  recentSources(tenantKey: string, limit: number): Promise<Array<{ owner: string; sources: string }>>;
 }
 
 export function headOf(createdAt: number, nextSeq: number): string {
@@ -151,9 +153,15 @@ export function exchangeRows(exchange: Exchange, seq: number, answerId: string, 
 export class SqliteHistoryStore implements HistoryStore {
   readonly #db: Db;
   readonly #sql: Record<keyof typeof HISTORY_SQL, Database.Statement>;
+  readonly #recentSources: Database.Statement;
 
   constructor(db: Db) {
     this.#db = db;
+    this.#recentSources = db.prepare(
+      `SELECT owner_key AS owner, sources FROM messages
+       WHERE role = 'assistant' AND owner_key >= ? AND owner_key < ? AND sources IS NOT NULL AND sources <> '[]'
+       ORDER BY id DESC LIMIT ?`,
+    );
     this.#sql = Object.fromEntries(Object.entries(HISTORY_SQL).map(([name, text]) => [name, db.prepare(text)])) as Record<keyof typeof HISTORY_SQL, Database.Statement>;
   }
 
@@ -222,5 +230,11 @@ export class SqliteHistoryStore implements HistoryStore {
 
   feedbackFor(answerId: string): Promise<'up' | 'down' | undefined> {
     return promised(() => (this.#sql.feedbackFor.get(answerId) as { rating: 'up' | 'down' } | undefined)?.rating);
+  }
+
+  recentSources(tenantKey: string, limit: number): Promise<Array<{ owner: string; sources: string }>> {
+    // Owner keys are `platform:tenant:user`; a range on the prefix selects one tenant's rows on the owner index.
+    const prefix = tenantPrefix(tenantKey);
+    return promised(() => this.#recentSources.all(prefix, `${prefix}\uFFFF`, limit) as Array<{ owner: string; sources: string }>);
   }
 }

@@ -70,6 +70,18 @@ export class PgHistoryStore implements HistoryStore {
     return (await this.#pool.query<FeedbackTotals>(SQL.feedbackTotals, [prefix.length, prefix, since])).rows[0]!;
   }
 
+  async recentSources(tenantKey: string, limit: number): Promise<Array<{ owner: string; sources: string }>> {
+    const prefix = tenantPrefix(tenantKey);
+    // starts_with: a prefix test without LIKE, whose wildcards a tenant id could contain.
+    const rows = await this.#pool.query<{ owner: string; sources: string }>(
+      `SELECT owner_key AS owner, sources FROM messages
+       WHERE role = 'assistant' AND starts_with(owner_key, $1) AND sources IS NOT NULL AND sources <> '[]'
+       ORDER BY id DESC LIMIT $2`,
+      [prefix, limit],
+    );
+    return rows.rows;
+  }
+
   async feedbackFor(answerId: string): Promise<'up' | 'down' | undefined> {
     return (await this.#pool.query<{ rating: 'up' | 'down' }>(SQL.feedbackFor, [answerId])).rows[0]?.rating;
   }
