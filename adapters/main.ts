@@ -11,6 +11,10 @@ import { loadEnvFile } from '../src/env-file.ts';
 import { ConfigError, HrbotError, toError } from '../src/errors.ts';
 import { HttpServer, MetricsPortError } from '../src/http/http-server.ts';
 import { routeConsoleTo } from '../src/log/console-bridge.ts';
+import type { SecretBox } from '../src/secret-box.ts';
+import { PgInstallationStore } from '../src/store/postgres/pg-installation-store.ts';
+import type { PostgresStores } from '../src/store/postgres/pg-stores.ts';
+import { openPostgresStores } from '../src/store/postgres/pg-stores.ts';
 import { createLogger } from '../src/log/logger.ts';
 import type { Logger } from '../src/log/logger.ts';
 import { redactText } from '../src/log/redact.ts';
@@ -107,10 +111,26 @@ async function main(): Promise<number> {
       pseudonymKey: config.env.LOG_PSEUDONYM_KEY,
     });
   }
+  // DATABASE_URL: users' data on PostgreSQL, shared by every replica (the handbook index stays in DATABASE_PATH).
+  let postgres: PostgresStores | undefined;
+  if (config.env.DATABASE_URL !== undefined) {
+    try {
+      postgres = await openPostgresStores(config.env.DATABASE_URL, {
+        limits: { perMinute: config.env.RATE_LIMIT_PER_MINUTE, dailyQuestions: config.env.DAILY_QUESTION_QUOTA },
+        log,
+      });
+    } catch (error) {
+      if (!(error instanceof HrbotError)) throw error;
+      log.fatal({ err: error, code: error.code }, 'could not open the store');
+      tellOperator(error.message);
+      return 1;
+    }
+  }
   let core: Core;
   try {
-    core = createCore(config, log);
+    core = createCore(config, log, postgres === undefined ? {} : { shared: postgres });
   } catch (error) {
+    await postgres?.close();
     if (error instanceof HrbotError) {
       log.fatal({ err: error, code: error.code }, 'could not start');
       tellOperator(error.message);
@@ -151,7 +171,17 @@ async function main(): Promise<number> {
   let slack: SlackAdapter | undefined;
   if (config.slack.mode !== 'off') {
     try {
-      slack = await startSlack({ config, engine: core.engine, inbox: core.inbox, metrics: core.metrics, server, db: core.db, log });
+      const pool = postgres?.pool;
+      slack = await startSlack({
+        config,
+        engine: core.engine,
+        inbox: core.inbox,
+        metrics: core.metrics,
+        server,
+        db: core.db,
+        log,
+        ...(pool === undefined ? {} : { installationStore: (box: SecretBox) => new PgInstallationStore(pool, box, 'slack') }),
+      });
     } catch (error) {
       if (!(error instanceof HrbotError)) throw error;
       log.fatal({ err: error, code: error.code }, 'could not start Slack');

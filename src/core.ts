@@ -8,7 +8,6 @@ import { HandbookIndex } from './handbook/handbook-index.ts';
 import { PassageVectors } from './handbook/passage-vectors.ts';
 import type { InboxLimits } from './inbox/inbox-store.ts';
 import type { InboxStore } from './inbox/inbox-store.ts';
-import { SqliteInboxStore } from './inbox/inbox-store.ts';
 import type { InboxWorkerOptions } from './inbox/inbox-worker.ts';
 import { InboxWorker } from './inbox/inbox-worker.ts';
 import { createBedrockClient } from './llm/bedrock-client.ts';
@@ -16,10 +15,12 @@ import { LlmGateway } from './llm/llm-gateway.ts';
 import type { Logger } from './log/logger.ts';
 import { Metrics } from './metrics.ts';
 import type { Db } from './store/database.ts';
-import { isWritable, openDatabase } from './store/database.ts';
+import { openDatabase } from './store/database.ts';
 import type { ErasureStep } from './store/erasure.ts';
 import { CheckpointThread } from './store/checkpoint-thread.ts';
 import { ErasureFeed } from './store/erasure-feed.ts';
+import type { SharedStores } from './store/shared-stores.ts';
+import { sqliteStores } from './store/shared-stores.ts';
 import { JournalPurge } from './store/journal-purge.ts';
 import { Retention } from './store/retention.ts';
 
@@ -35,8 +36,10 @@ export interface Core {
   llm?: { gateway: LlmGateway; cache: AnswerCache; embeddings?: { gateway: LlmGateway; vectors: PassageVectors; sync(): Promise<void> } };
   /** The durable inbox: platform adapters store verified events here before their ack, and register a handler with the worker. */
   inbox: { store: InboxStore; worker: InboxWorker };
+  /** Where users' data lives: the SQLite file, or PostgreSQL (DATABASE_URL). */
+  shared: SharedStores;
   /** Readiness for `/readyz`: the store takes writes and the engine is not saturated. */
-  ready(): { ready: boolean; reason?: string };
+  ready(): Promise<{ ready: boolean; reason?: string }>;
   /** Stop timers and close the database (stop the inbox worker first: it hands unfinished items back). */
   close(): void;
 }
@@ -47,6 +50,11 @@ export interface CoreExtensions {
   erasureSteps?: readonly ErasureStep[];
   /** Inbox bounds and worker timing other than the defaults (tests: short leases, tiny bounds). */
   inbox?: { limits?: Partial<InboxLimits>; worker?: Partial<InboxWorkerOptions> };
+  /**
+   * The shared stores, already open (PostgreSQL with DATABASE_URL: see openPostgresStores); by
+   * default they are on the SQLite file DATABASE_PATH. The core closes them with itself.
+   */
+  shared?: SharedStores;
 }
 
 /** How often the handbook folder is checked for changed files, in ms. */
@@ -77,8 +85,10 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
   const answerer = extensions.answerer ?? llm?.answerer;
   const checkpoints = CheckpointThread.start(db, env.DATABASE_PATH, log);
   const journal = new JournalPurge(db, { log });
-  const inboxStore = new SqliteInboxStore(db, extensions.inbox?.limits);
   const erasureSteps = [...(llm === undefined ? [] : [llm.cache.erasureStep]), ...(extensions.erasureSteps ?? [])];
+  const limits = { perMinute: env.RATE_LIMIT_PER_MINUTE, dailyQuestions: env.DAILY_QUESTION_QUOTA };
+  const shared = extensions.shared ?? sqliteStores(db, { limits, erasureSteps, ...(extensions.inbox?.limits === undefined ? {} : { inboxLimits: extensions.inbox.limits }) });
+  const inboxStore = shared.inbox;
   const engine = new Engine(
     {
       db,
@@ -88,10 +98,14 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
       ...(answerer === undefined ? {} : { answerer }),
       erasureSteps,
       journal,
+      usage: shared.usage,
+      history: shared.history,
+      ledger: shared.ledger,
+      erasure: shared.erasure,
     },
     {
       maxMessageChars: env.MAX_MESSAGE_CHARS,
-      limits: { perMinute: env.RATE_LIMIT_PER_MINUTE, dailyQuestions: env.DAILY_QUESTION_QUOTA },
+      limits,
       lanes: { maxPendingPerLane: env.CONVERSATION_QUEUE_LIMIT, maxLanes: env.ACTIVE_CONVERSATIONS_MAX },
       admins: config.admins,
       memory: {
@@ -114,7 +128,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
   const embeddings = llm?.embeddings;
   void embeddings?.sync();
   // Another process's `/hr forget` (WORKERS, replicas): drop this process's memory copies too.
-  const erasures = new ErasureFeed(db);
+  const erasures = new ErasureFeed(shared.erasureLog);
   const answerCache = llm?.cache;
   if (answerCache !== undefined) {
     erasures.start(
@@ -145,8 +159,9 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
     log,
     ...(llm === undefined ? {} : { llm: { gateway: llm.gateway, cache: llm.cache, ...(llm.embeddings === undefined ? {} : { embeddings: llm.embeddings }) } }),
     inbox,
-    ready() {
-      if (!isWritable(db)) return { ready: false, reason: 'store not writable' };
+    shared,
+    async ready() {
+      if (!(await shared.writable())) return { ready: false, reason: 'store not writable' };
       if (engine.activeConversations >= env.ACTIVE_CONVERSATIONS_MAX * 0.9) return { ready: false, reason: 'engine saturated' };
       if (llm?.gateway.saturated === true) return { ready: false, reason: 'llm queue saturated' };
       return { ready: true };
@@ -160,6 +175,8 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
       llm?.embeddings?.close();
       llm?.gateway.close();
       checkpoints?.stop();
+      // The shared store may still be ending its connections; nothing waits for it (the process is stopping).
+      shared.close().catch((error: unknown) => log.warn({ err: toError(error) }, 'could not close the shared store'));
       if (db.open) db.close();
     },
   };

@@ -289,13 +289,13 @@ void describe('AI answers through the engine', () => {
   void it('reports the LLM queue in readiness', async () => {
     await withBot(
       async (_fake, bot) => {
-        assert.deepEqual(bot.core.ready(), { ready: true });
+        assert.deepEqual(await bot.core.ready(), { ready: true });
         const pending = ['a', 'b', 'c'].map((user, i) => ask(bot.core, dm(`${QUESTION} ${i}`, user)));
         const deadline = Date.now() + 5_000;
-        while (bot.core.ready().ready && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-        assert.deepEqual(bot.core.ready(), { ready: false, reason: 'llm queue saturated' });
+        while ((await bot.core.ready()).ready && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+        assert.deepEqual(await bot.core.ready(), { ready: false, reason: 'llm queue saturated' });
         await Promise.all(pending);
-        assert.deepEqual(bot.core.ready(), { ready: true });
+        assert.deepEqual(await bot.core.ready(), { ready: true });
       },
       { LLM_CONCURRENCY: '1', LLM_QUEUE_LIMIT: '2' },
       { latencyMs: 150 },

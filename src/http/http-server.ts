@@ -25,7 +25,7 @@ export interface HttpServerOptions {
   log: Logger;
   metrics: Metrics;
   /** Readiness: store writable, queues not saturated. */
-  ready: () => { ready: boolean; reason?: string };
+  ready: () => { ready: boolean; reason?: string } | Promise<{ ready: boolean; reason?: string }>;
   /** Requests in flight (probes not counted) before new ones get 503. Default 1000. */
   maxConcurrentRequests?: number;
   /**
@@ -87,8 +87,8 @@ export class HttpServer {
     this.route(
       'GET',
       '/readyz',
-      (_req, res) => {
-        const state = options.ready();
+      async (_req, res) => {
+        const state = await options.ready();
         sendJson(res, state.ready ? 200 : 503, state.ready ? { status: 'ready' } : { status: 'not ready', reason: state.reason });
       },
       probe,

@@ -1,4 +1,5 @@
 import type { Db } from './database.ts';
+import { promised } from './database.ts';
 
 /** Options of {@link ErasureFeed}; each default is stated here. */
 export interface ErasureFeedOptions {
@@ -10,6 +11,39 @@ export interface ErasureFeedOptions {
 
 const DEFAULTS = { pollMs: 1_000, batch: 500 } as const;
 
+/** The erasure marks in the order they were made, on either store. */
+export interface ErasureLog {
+  /** The newest erasure's sequence number (0 when none yet). */
+  latest(): Promise<number>;
+  /** Erasures after `seq`, oldest first, at most `limit`: their sequence numbers and owner hashes. */
+  since(seq: number, limit: number): Promise<Array<{ seq: number; ownerHash: string }>>;
+}
+
+/** SQL both stores read the log with (`?` placeholders). */
+export const ERASURE_LOG_SQL = {
+  latest: "SELECT value FROM meta WHERE key = 'erasure_seq'",
+  since: 'SELECT seq, owner_hash AS "ownerHash" FROM erasures WHERE seq > ? ORDER BY seq LIMIT ?',
+} as const;
+
+/** {@link ErasureLog} on SQLite. */
+export class SqliteErasureLog implements ErasureLog {
+  readonly #latest;
+  readonly #since;
+
+  constructor(db: Db) {
+    this.#latest = db.prepare(ERASURE_LOG_SQL.latest).pluck();
+    this.#since = db.prepare(ERASURE_LOG_SQL.since);
+  }
+
+  latest(): Promise<number> {
+    return promised(() => Number(this.#latest.get() ?? 0));
+  }
+
+  since(seq: number, limit: number): Promise<Array<{ seq: number; ownerHash: string }>> {
+    return promised(() => this.#since.all(seq, limit) as Array<{ seq: number; ownerHash: string }>);
+  }
+}
+
 /**
  * Erasures made by any process on the same store, in the order they were made, for what a process
  * keeps in memory about a user (the answer cache's memory tier): with WORKERS or replicas, `/hr forget`
@@ -18,23 +52,27 @@ const DEFAULTS = { pollMs: 1_000, batch: 500 } as const;
  */
 export class ErasureFeed {
   readonly #options: Required<ErasureFeedOptions>;
-  readonly #read;
-  #seen: number;
+  readonly #log: ErasureLog;
+  /** The last erasure seen; undefined until the first look, which starts from the newest (this process held nothing before it). */
+  #seen: number | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #looking = false;
 
-  constructor(db: Db, options: ErasureFeedOptions = {}) {
+  constructor(log: ErasureLog, options: ErasureFeedOptions = {}) {
     this.#options = { ...DEFAULTS, ...options };
     for (const [name, value] of Object.entries(this.#options)) {
       if (!Number.isInteger(value) || value < 1) throw new RangeError(`Expected \`${name}\` to be an integer >= 1, got ${value}`);
     }
-    this.#read = db.prepare('SELECT seq, owner_hash AS ownerHash FROM erasures WHERE seq > ? ORDER BY seq LIMIT ?');
-    // From now on: what was erased before this process started, it never held.
-    this.#seen = Number(db.prepare("SELECT value FROM meta WHERE key = 'erasure_seq'").pluck().get() ?? 0);
+    this.#log = log;
   }
 
-  /** Owner hashes erased since the last call (at most `batch`). */
-  next(): string[] {
-    const rows = this.#read.all(this.#seen, this.#options.batch) as { seq: number; ownerHash: string }[];
+  /** Owner hashes erased since the last call (at most `batch`); the first call only notes where the log stands. */
+  async next(): Promise<string[]> {
+    if (this.#seen === undefined) {
+      this.#seen = await this.#log.latest();
+      return [];
+    }
+    const rows = await this.#log.since(this.#seen, this.#options.batch);
     const last = rows.at(-1);
     if (last !== undefined) this.#seen = last.seq;
     return rows.map((row) => row.ownerHash);
@@ -43,14 +81,21 @@ export class ErasureFeed {
   /** Look every `pollMs` and hand `listener` the owner hashes erased since; `onError` is told when a look fails. */
   start(listener: (ownerHashes: ReadonlySet<string>) => void, onError: (error: unknown) => void): void {
     if (this.#timer !== undefined) return;
+    const look = async () => {
+      const erased = await this.next();
+      if (erased.length > 0) listener(new Set(erased));
+    };
+    // Where the log stands now, so an erase from here on is seen even before the first tick.
+    look().catch(onError);
     this.#timer = setInterval(() => {
-      try {
-        const erased = this.next();
-        if (erased.length > 0) listener(new Set(erased));
-      } catch (error) {
-        // A store busy past its timeout: the next look reads from the same place.
-        onError(error);
-      }
+      if (this.#looking) return;
+      this.#looking = true;
+      // A store busy past its timeout: the next look reads from the same place.
+      look()
+        .catch(onError)
+        .finally(() => {
+          this.#looking = false;
+        });
     }, this.#options.pollMs);
     this.#timer.unref();
   }
