@@ -256,14 +256,6 @@ function misconfigured(variable: string, problem: string, fix: string): ConfigEr
 export function checkStartup(config: Config): string[] {
   const env = config.env;
   const warnings: string[] = [];
-  // --- Store: refused rather than ignored, so no replica believes it shares state that it does not.
-  if (env.DATABASE_URL !== undefined) {
-    throw misconfigured(
-      'DATABASE_URL',
-      'is set, but this release keeps its data in SQLite only (DATABASE_PATH): the PostgreSQL store is not finished',
-      'Unset DATABASE_URL; to use several processes on one machine, set WORKERS',
-    );
-  }
   // --- Slack
   if (env.SLACK_BOT_TOKEN !== undefined && env.SLACK_SIGNING_SECRET === undefined && env.SLACK_APP_TOKEN === undefined) {
     throw misconfigured(

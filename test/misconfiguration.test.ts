@@ -109,10 +109,16 @@ describe('misconfiguration: Amazon Bedrock', () => {
 });
 
 describe('misconfiguration: the store', () => {
-  it('DATABASE_URL is refused, not ignored, while the PostgreSQL store is not finished; a malformed one is named', () => {
-    assert.throws(() => check({ DATABASE_URL: 'postgres://hrbot:s3cret@db.internal:5432/hrbot' }), /DATABASE_URL is set, but this release keeps its data in SQLite only.*Unset DATABASE_URL/);
+  it('a DATABASE_URL that is not a PostgreSQL URL is named; an empty one means SQLite', () => {
     assert.throws(() => loadConfig({ DATABASE_URL: 'mysql://db/hrbot' }), /DATABASE_URL: must be a PostgreSQL URL/);
-    assert.deepEqual(check({ DATABASE_URL: '' }), [], 'empty means unset');
+    assert.deepEqual(check({ DATABASE_URL: 'postgres://hrbot@db.internal:5432/hrbot' }), []);
+    assert.equal(loadConfig({ DATABASE_URL: '' }).env.DATABASE_URL, undefined, 'empty means unset');
+  });
+
+  it('a PostgreSQL server that cannot be reached stops the start with one line saying so, its password never shown', async () => {
+    const result = await start({ DATABASE_URL: 'postgres://hrbot:s3cret-pw@127.0.0.1:9/hrbot', HRBOT_MODE: 'server', HOST: '127.0.0.1', PORT: '0' });
+    assertOneLine(result, 1, /DATABASE_URL \(127\.0\.0\.1:9\/hrbot\): nothing listens there/);
+    assert.doesNotMatch(result.stdout + result.stderr, /s3cret-pw/);
   });
 });
 
