@@ -17,10 +17,10 @@ import { tempDir } from './support/temp-bot.ts';
 const SOURCE = { file: 'pto.md', title: 'PTO', heading: 'Carry-over', headingPath: 'PTO › Carry-over', anchor: 'carry-over' };
 const ANSWER: CachedAnswer = { text: 'Up to five unused PTO days carry over into the next year [1].', sources: [SOURCE] };
 
-function withCache(
-  body: (cache: AnswerCache, db: Db, logs: () => Array<Record<string, unknown>>) => void,
+async function withCache(
+  body: (cache: AnswerCache, db: Db, logs: () => Array<Record<string, unknown>>) => Promise<void>,
   options = { maxEntries: 100, maxBytes: 1_000_000, maxRows: 1_000 },
-): void {
+): Promise<void> {
   const dir = tempDir();
   const db = openDatabase(join(dir.path, 'cache.db'));
   let text = '';
@@ -28,7 +28,7 @@ function withCache(
   sink.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
   const log = createLogger({ destination: sink, pseudonymKey: 'k' });
   try {
-    body(new AnswerCache(db, options, { log }), db, () =>
+    await body(new AnswerCache(db, options, { log }), db, () =>
       text
         .split('\n')
         .filter((l) => l !== '')
@@ -74,30 +74,29 @@ void describe('answer cache', () => {
     assert.notEqual(key('a'), answerCacheKey({ question: 'a', handbookVersion: 'v1', modelId: 'm', promptVersion: 'p2' }));
   });
 
-  void it('serves from memory and, after a restart of the memory tier, from SQLite', () => {
-    withCache((cache) => {
+  void it('serves from memory and, after a restart of the memory tier, from SQLite', () =>
+    withCache(async (cache) => {
       const k = key('pto carry over');
-      assert.equal(cache.get(k), undefined);
-      cache.set(k, ANSWER, 'console:local:alice');
-      assert.deepEqual(cache.get(k), ANSWER);
+      assert.equal(await cache.get(k), undefined);
+      await cache.set(k, ANSWER, 'console:local:alice');
+      assert.deepEqual(await cache.get(k), ANSWER);
       cache.clearMemory();
-      assert.deepEqual(cache.get(k), ANSWER);
+      assert.deepEqual(await cache.get(k), ANSWER);
       assert.equal(cache.sizes.entries, 1, 'a store hit is promoted to memory');
-    });
-  });
+    }));
 
-  void it('deletes a row that fails its checksum or does not parse, logs it once, and treats it as a miss', () => {
-    withCache((cache, db, logs) => {
+  void it('deletes a row that fails its checksum or does not parse, logs it once, and treats it as a miss', () =>
+    withCache(async (cache, db, logs) => {
       const tampered = key('tampered');
       const garbage = key('garbage');
-      cache.set(tampered, ANSWER, 'u1');
-      cache.set(garbage, ANSWER, 'u1');
+      await cache.set(tampered, ANSWER, 'u1');
+      await cache.set(garbage, ANSWER, 'u1');
       cache.clearMemory();
       db.prepare('UPDATE answer_cache SET payload = ? WHERE cache_key = ?').run(JSON.stringify({ text: 'Something else entirely', sources: [] }), tampered);
       db.prepare("UPDATE answer_cache SET payload = '{not json', checksum = ? WHERE cache_key = ?").run('x', garbage);
       // Even a row with a matching checksum but the wrong shape is refused.
       const shapeless = key('shapeless');
-      cache.set(shapeless, ANSWER, 'u1');
+      await cache.set(shapeless, ANSWER, 'u1');
       cache.clearMemory();
       const payload = JSON.stringify({ text: '', sources: 'nope' });
       db.prepare('UPDATE answer_cache SET payload = ?, checksum = ? WHERE cache_key = ?').run(
@@ -107,43 +106,40 @@ void describe('answer cache', () => {
       );
 
       for (const k of [tampered, garbage, shapeless]) {
-        assert.equal(cache.get(k), undefined);
-        assert.equal(cache.get(k), undefined, 'still a miss, and not logged again');
+        assert.equal(await cache.get(k), undefined);
+        assert.equal(await cache.get(k), undefined, 'still a miss, and not logged again');
       }
       assert.equal(db.prepare('SELECT COUNT(*) FROM answer_cache').pluck().get(), 0);
       const warnings = logs().filter((l) => l.msg === 'corrupt answer-cache row deleted');
       assert.equal(warnings.length, 3);
       assert.ok(!JSON.stringify(warnings).includes('Something else'), 'the row content is not logged');
-    });
-  });
+    }));
 
-  void it('bounds memory by entries and bytes, and SQLite by rows with the oldest evicted', () => {
+  void it('bounds memory by entries and bytes, and SQLite by rows with the oldest evicted', () =>
     withCache(
-      (cache, db) => {
-        for (let i = 0; i < 500; i++) cache.set(key(`question ${i}`), { text: `Answer number ${i} `.repeat(20), sources: [SOURCE] }, 'u', 1_000 + i);
+      async (cache, db) => {
+        for (let i = 0; i < 500; i++) await cache.set(key(`question ${i}`), { text: `Answer number ${i} `.repeat(20), sources: [SOURCE] }, 'u', 1_000 + i);
         const sizes = cache.sizes;
         assert.ok(sizes.entries <= 50, `entries ${sizes.entries}`);
         assert.ok(sizes.bytes <= 40_000, `bytes ${sizes.bytes}`);
-        assert.equal(sizes.rows, 200);
+        assert.equal(await cache.storedRows(), 200);
         const oldest = db.prepare('SELECT MIN(created_at) FROM answer_cache').pluck().get();
         assert.equal(oldest, 1_300, 'the 300 oldest rows were evicted');
         cache.clearMemory();
-        assert.equal(cache.get(key('question 0')), undefined);
-        assert.ok(cache.get(key('question 499')) !== undefined);
+        assert.equal(await cache.get(key('question 0')), undefined);
+        assert.ok(await cache.get(key('question 499')) !== undefined);
       },
       { maxEntries: 50, maxBytes: 40_000, maxRows: 200 },
-    );
-  });
+    ));
 
-  void it('erases rows and memory entries derived from one user in the erase transaction', () => {
-    withCache((cache, db) => {
-      cache.set(key('alice question'), ANSWER, 'console:local:alice');
-      cache.set(key('bob question'), ANSWER, 'console:local:bob');
+  void it('erases rows and memory entries derived from one user in the erase transaction', () =>
+    withCache(async (cache, db) => {
+      await cache.set(key('alice question'), ANSWER, 'console:local:alice');
+      await cache.set(key('bob question'), ANSWER, 'console:local:bob');
       const report = eraseOwner(db, 'console:local:alice', [cache.erasureStep]);
       assert.equal(report.cachedAnswers, 1);
-      assert.equal(cache.get(key('alice question')), undefined, 'gone from memory too');
-      assert.deepEqual(cache.get(key('bob question')), ANSWER);
-    });
-  });
+      assert.equal(await cache.get(key('alice question')), undefined, 'gone from memory too');
+      assert.deepEqual(await cache.get(key('bob question')), ANSWER);
+    }));
 });
 

@@ -60,8 +60,8 @@ void describe('retention', () => {
       const usage = new SqliteUsageStore(db, { perMinute: 100, dailyQuestions: 100 });
       for (const at of [cutoff - DAY_MS, cutoff, NOW]) usage.admitNow('console:local:u', 'console:local', { question: true }, at);
       const cache = new AnswerCache(db, { maxEntries: 10, maxBytes: 100_000, maxRows: 10 });
-      cache.set('old-key', { text: 'old answer', sources: [] }, 'console:local:old', cutoff - 1);
-      cache.set('edge-key', { text: 'edge answer', sources: [] }, 'console:local:edge', cutoff);
+      await cache.set('old-key', { text: 'old answer', sources: [] }, 'console:local:old', cutoff - 1);
+      await cache.set('edge-key', { text: 'edge answer', sources: [] }, 'console:local:edge', cutoff);
 
       const report = await new Retention(db, { days: 90, now: () => NOW }).sweep();
 

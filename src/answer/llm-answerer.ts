@@ -73,7 +73,7 @@ export class LlmAnswerer implements Answerer {
           promptVersion: PROMPT_VERSION,
         });
     if (key !== undefined) {
-      const cached = cache.get(key);
+      const cached = await cache.get(key);
       if (cached !== undefined) return { kind: 'answer', text: cached.text, sources: cached.sources };
     }
 
@@ -112,7 +112,7 @@ export class LlmAnswerer implements Answerer {
     // Followers of a coalesced call got the leader's answer: the leader stores it once. The write is
     // dropped if the asker was erased while the answer was being written (the row derives from their question).
     if (key !== undefined && verdict.ok && !result.shared && this.#options.cacheAnswers !== false) {
-      cache.set(key, { text, sources }, request.ownerKey, Date.now(), request.erasureMark);
+      await cache.set(key, { text, sources }, request.ownerKey, Date.now(), request.erasureMark);
     }
     if (!verdict.ok) this.#deps.metrics?.increment('hrbot_answer_not_cached_total', 'LLM answers not cached, by reason', { reason: verdict.reason });
     const shown = result.stopReason === 'max_tokens' ? `${text}\n\n_(This answer was cut short; ask a narrower question for the rest.)_` : text;

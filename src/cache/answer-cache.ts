@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
-import { toError } from '../errors.ts';
+import { StoreError, toError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Source } from '../message.ts';
 import type { Metrics } from '../metrics.ts';
@@ -17,7 +17,7 @@ export interface AnswerCacheOptions {
   maxEntries: number;
   /** Bytes (UTF-16 estimate of text + sources) kept in memory. */
   maxBytes: number;
-  /** Rows kept in SQLite; the oldest are evicted past it. */
+  /** Rows kept in the store (shared by every process); the oldest are evicted past it. */
   maxRows: number;
 }
 
@@ -72,25 +72,139 @@ function checksum(key: string, payload: string): string {
   return createHash('sha256').update(key).update('\n').update(payload).digest('base64url');
 }
 
+/** A keyed hash of identifiers with the store's key: erasure marks hold owners hashed so. */
+export type KeyedHash = (value: string) => string;
+
+/** One answer-cache row as stored. */
+export interface AnswerRow {
+  key: string;
+  payload: string;
+  checksum: string;
+  /** The owner key of the user whose question the answer derives from (erased with them). */
+  origin: string;
+  createdAt: number;
+}
+
 /**
- * The validated answer cache: an LRU in memory (bounded by entries and bytes) over a SQLite table
- * (bounded by rows, oldest evicted). Callers store only answers that passed validation and did not use
- * a user's conversation context. A row that does not parse or fails its checksum is deleted, logged
- * once and treated as a miss.
+ * The answer cache's store tier, on either engine: the `answer_cache` table shared by every process
+ * (and replica) on the store.
+ */
+export interface AnswerCacheRows {
+  readonly engine: 'sqlite' | 'postgres';
+  /** The row of `key`, if any. */
+  read(key: string): Promise<Omit<AnswerRow, 'key' | 'createdAt'> | undefined>;
+  /**
+   * Store `row` (replacing one with its key) and delete the oldest rows past `maxRows`, in one
+   * transaction. Writes nothing and resolves false when the origin user was erased after `mark` was
+   * taken, checked inside that transaction so an erase cannot slip in before the commit.
+   */
+  write(row: AnswerRow, maxRows: number, mark?: ErasureMark): Promise<boolean>;
+  /** Delete the row of `key` if it still holds `checksum` (the corrupt row read, not one written since); resolves with how many went. */
+  remove(key: string, checksum: string): Promise<number>;
+  /** Rows stored. */
+  count(): Promise<number>;
+  /** The store's keyed hash, as erasure marks hold owners. */
+  keyedHash(): Promise<KeyedHash>;
+}
+
+/**
+ * The answer-cache statements, one text for both engines (`?` placeholders, numbered for PostgreSQL).
+ * The count is cast to BIGINT, which the PostgreSQL pool reads back as a number.
+ */
+export const ANSWER_CACHE_SQL = {
+  read: 'SELECT payload, checksum, origin_owner_key AS origin FROM answer_cache WHERE cache_key = ?',
+  put: `INSERT INTO answer_cache (cache_key, payload, checksum, origin_owner_key, created_at) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (cache_key) DO UPDATE SET payload = excluded.payload, checksum = excluded.checksum,
+      origin_owner_key = excluded.origin_owner_key, created_at = excluded.created_at`,
+  remove: 'DELETE FROM answer_cache WHERE cache_key = ? AND checksum = ?',
+  count: 'SELECT CAST(COUNT(*) AS BIGINT) AS count FROM answer_cache',
+  // Oldest first; equal ages in key order, so every engine and replica trims the same rows.
+  trim: 'DELETE FROM answer_cache WHERE cache_key IN (SELECT cache_key FROM answer_cache ORDER BY created_at ASC, cache_key ASC LIMIT ?)',
+  /** The rows derived from one user's questions; PostgreSQL's erase transaction runs it itself. */
+  eraseOwner: 'DELETE FROM answer_cache WHERE origin_owner_key = ?',
+} as const;
+
+/**
+ * {@link AnswerCacheRows} on SQLite, statements prepared once. Asynchronous for the interface only:
+ * the work is done before the promise returns.
+ */
+export class SqliteAnswerCacheRows implements AnswerCacheRows {
+  readonly engine = 'sqlite';
+  readonly #db: Db;
+  readonly #sql;
+
+  constructor(db: Db) {
+    this.#db = db;
+    this.#sql = {
+      read: db.prepare(ANSWER_CACHE_SQL.read),
+      put: db.prepare(ANSWER_CACHE_SQL.put),
+      remove: db.prepare(ANSWER_CACHE_SQL.remove),
+      count: db.prepare(ANSWER_CACHE_SQL.count).pluck(),
+      trim: db.prepare(ANSWER_CACHE_SQL.trim),
+      eraseOwner: db.prepare(ANSWER_CACHE_SQL.eraseOwner),
+    };
+  }
+
+  read(key: string): Promise<Omit<AnswerRow, 'key' | 'createdAt'> | undefined> {
+    // A store error becomes the rejection.
+    return new Promise((resolve) => resolve(this.#sql.read.get(key) as Omit<AnswerRow, 'key' | 'createdAt'> | undefined));
+  }
+
+  write(row: AnswerRow, maxRows: number, mark?: ErasureMark): Promise<boolean> {
+    return new Promise((resolve) =>
+      resolve(
+        writeTransaction(this.#db, (): boolean => {
+          if (mark !== undefined && erasedSince(this.#db, row.origin, mark)) return false;
+          this.#sql.put.run(row.key, row.payload, row.checksum, row.origin, row.createdAt);
+          const excess = (this.#sql.count.get() as number) - maxRows;
+          if (excess > 0) this.#sql.trim.run(excess);
+          return true;
+        }),
+      ),
+    );
+  }
+
+  remove(key: string, checksum: string): Promise<number> {
+    return new Promise((resolve) => resolve(this.#sql.remove.run(key, checksum).changes));
+  }
+
+  count(): Promise<number> {
+    return new Promise((resolve) => resolve(this.#sql.count.get() as number));
+  }
+
+  keyedHash(): Promise<KeyedHash> {
+    return Promise.resolve((value: string) => keyedHash(this.#db, value));
+  }
+
+  /** Delete the rows derived from one user's questions; synchronous, for SQLite's erase transaction. */
+  deleteOwner(ownerKey: string): number {
+    return this.#sql.eraseOwner.run(ownerKey).changes;
+  }
+}
+
+/**
+ * The validated answer cache: an LRU in memory (bounded by entries and bytes) over the store's table
+ * (bounded by rows, oldest evicted), on SQLite or PostgreSQL. Callers store only answers that passed
+ * validation and did not use a user's conversation context. A row that does not parse or fails its
+ * checksum is deleted, logged once and treated as a miss.
  */
 export class AnswerCache {
-  readonly #db: Db;
+  readonly #rows: AnswerCacheRows;
   readonly #options: AnswerCacheOptions;
   readonly #memory: LRUCache<string, MemoryEntry>;
   readonly #log: Logger | undefined;
   readonly #metrics: Metrics | undefined;
-  readonly #sql;
+  /** Known once anything reached memory (every way in awaits it first); {@link forgetErased} needs it synchronously. */
+  #hash: KeyedHash | undefined;
+  /** Counts calls that dropped owners from memory: a store read or write that spans one does not fill memory. */
+  #forgets = 0;
 
-  constructor(db: Db, options: AnswerCacheOptions, deps: { log?: Logger; metrics?: Metrics } = {}) {
+  /** `store`: the store tier, or a SQLite connection (shorthand for `new SqliteAnswerCacheRows(db)`). */
+  constructor(store: AnswerCacheRows | Db, options: AnswerCacheOptions, deps: { log?: Logger; metrics?: Metrics } = {}) {
     for (const name of ['maxEntries', 'maxBytes', 'maxRows'] as const) {
       if (!Number.isInteger(options[name]) || options[name] < 1) throw new RangeError(`Expected \`${name}\` to be an integer >= 1, got ${options[name]}`);
     }
-    this.#db = db;
+    this.#rows = 'engine' in store ? store : new SqliteAnswerCacheRows(store);
     this.#options = options;
     this.#log = deps.log;
     this.#metrics = deps.metrics;
@@ -100,95 +214,114 @@ export class AnswerCache {
       // An entry larger than the whole budget is simply not kept in memory (lru-cache skips it).
       sizeCalculation: (entry, key) => Math.max(1, 2 * (key.length + entry.origin.length + entry.answer.text.length) + 2 * JSON.stringify(entry.answer.sources).length),
     });
-    this.#sql = {
-      get: db.prepare('SELECT payload, checksum, origin_owner_key AS origin FROM answer_cache WHERE cache_key = ?'),
-      put: db.prepare(
-        `INSERT INTO answer_cache (cache_key, payload, checksum, origin_owner_key, created_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (cache_key) DO UPDATE SET payload = excluded.payload, checksum = excluded.checksum,
-           origin_owner_key = excluded.origin_owner_key, created_at = excluded.created_at`,
-      ),
-      remove: db.prepare('DELETE FROM answer_cache WHERE cache_key = ?'),
-      count: db.prepare('SELECT COUNT(*) FROM answer_cache').pluck(),
-      trim: db.prepare('DELETE FROM answer_cache WHERE rowid IN (SELECT rowid FROM answer_cache ORDER BY created_at ASC, rowid ASC LIMIT ?)'),
-      eraseOwner: db.prepare('DELETE FROM answer_cache WHERE origin_owner_key = ?'),
-    };
   }
 
-  /** The cached answer for `key`, from memory or SQLite; undefined on a miss or a corrupt row. */
-  get(key: string): CachedAnswer | undefined {
+  /** The cached answer for `key`, from memory or the store; undefined on a miss or a corrupt row. */
+  async get(key: string): Promise<CachedAnswer | undefined> {
     const hit = this.#memory.get(key);
     if (hit !== undefined) {
       this.#result('hit_memory');
       return hit.answer;
     }
-    const row = this.#sql.get.get(key) as { payload: string; checksum: string; origin: string } | undefined;
+    this.#hash ??= await this.#rows.keyedHash();
+    const forgets = this.#forgets;
+    const row = await this.#rows.read(key);
     if (row === undefined) {
       this.#result('miss');
       return undefined;
     }
-    const answer = this.#parse(key, row);
+    const answer = await this.#parse(key, row);
     if (answer === undefined) return undefined;
     this.#result('hit_store');
-    this.#memory.set(key, { answer, origin: row.origin });
+    // An erase forgotten while the row was read may have been of its origin: the row was read before
+    // the erase, so it may answer this once, but memory must not keep it.
+    if (forgets === this.#forgets) this.#memory.set(key, { answer, origin: row.origin });
     return answer;
   }
 
   /**
    * Store a validated, shareable answer derived from `originOwnerKey`'s question. Nothing is stored
-   * (returns false) when that user was erased after `mark` was taken: the row derives from their question.
+   * (resolves false) when that user was erased after `mark` was taken: the row derives from their question.
    */
-  set(key: string, answer: CachedAnswer, originOwnerKey: string, now = Date.now(), mark?: ErasureMark): boolean {
+  async set(key: string, answer: CachedAnswer, originOwnerKey: string, now = Date.now(), mark?: ErasureMark): Promise<boolean> {
     const payload = JSON.stringify({ text: answer.text, sources: answer.sources });
-    const stored = writeTransaction(this.#db, (): boolean => {
-      if (mark !== undefined && erasedSince(this.#db, originOwnerKey, mark)) return false;
-      this.#sql.put.run(key, payload, checksum(key, payload), originOwnerKey, now);
-      const excess = (this.#sql.count.get() as number) - this.#options.maxRows;
-      if (excess > 0) this.#sql.trim.run(excess);
-      return true;
-    });
-    if (stored) this.#memory.set(key, { answer: { text: answer.text, sources: [...answer.sources] }, origin: originOwnerKey });
+    this.#hash ??= await this.#rows.keyedHash();
+    const forgets = this.#forgets;
+    const stored = await this.#rows.write({ key, payload, checksum: checksum(key, payload), origin: originOwnerKey, createdAt: now }, this.#options.maxRows, mark);
+    // An erase that waited for this write (it takes the same per-user turn) and was forgotten before
+    // this line would leave the copy behind: memory keeps it only if nothing was forgotten meanwhile.
+    if (stored && forgets === this.#forgets) {
+      this.#memory.set(key, { answer: { text: answer.text, sources: [...answer.sources] }, origin: originOwnerKey });
+    }
     return stored;
   }
 
-  /** For `/hr forget`: deletes rows derived from the owner's questions, in the erase transaction, and their memory copies. */
+  /**
+   * For `/hr forget` on SQLite: deletes rows derived from the owner's questions, in the erase
+   * transaction, and their memory copies. On PostgreSQL the erase transaction deletes the rows itself
+   * and then calls {@link forgetMemoryOf}: this step refuses to run there.
+   */
   readonly erasureStep: ErasureStep = (_db, ownerKey) => {
-    const deleted = this.#sql.eraseOwner.run(ownerKey).changes;
-    // Dropping memory entries early is harmless even if the transaction rolls back: it is a cache.
-    for (const [key, entry] of this.#memory.entries()) {
-      if (entry.origin === ownerKey) this.#memory.delete(key);
+    if (!(this.#rows instanceof SqliteAnswerCacheRows)) {
+      throw new StoreError('answer_cache_erasure_step_sqlite_only', "The answer cache's erasure step runs in SQLite's erase transaction only; on PostgreSQL use forgetMemoryOf");
     }
+    const deleted = this.#rows.deleteOwner(ownerKey);
+    // Dropping memory entries early is harmless even if the transaction rolls back: it is a cache.
+    this.forgetMemoryOf(ownerKey);
     return deleted;
   };
+
+  /**
+   * Drop the memory copies of answers derived from one owner's questions (their rows are the erase
+   * transaction's to delete); returns how many went.
+   */
+  forgetMemoryOf(ownerKey: string): number {
+    this.#forgets += 1;
+    let dropped = 0;
+    for (const [key, entry] of this.#memory.entries()) {
+      if (entry.origin === ownerKey && this.#memory.delete(key)) dropped += 1;
+    }
+    return dropped;
+  }
 
   /**
    * Drop the memory copies of answers derived from these owners' questions (owner keys hashed as the
    * erasure marks hold them): another process erased them, and deleted their rows with its erase.
    */
   forgetErased(ownerHashes: ReadonlySet<string>): number {
+    this.#forgets += 1;
+    const hash = this.#hash;
+    // Unknown only while nothing has reached memory.
+    if (hash === undefined) return 0;
     let dropped = 0;
     const hashes = new Map<string, string>();
     for (const [key, entry] of this.#memory.entries()) {
-      let hash = hashes.get(entry.origin);
-      if (hash === undefined) {
-        hash = keyedHash(this.#db, entry.origin);
-        hashes.set(entry.origin, hash);
+      let ownerHash = hashes.get(entry.origin);
+      if (ownerHash === undefined) {
+        ownerHash = hash(entry.origin);
+        hashes.set(entry.origin, ownerHash);
       }
-      if (ownerHashes.has(hash) && this.#memory.delete(key)) dropped += 1;
+      if (ownerHashes.has(ownerHash) && this.#memory.delete(key)) dropped += 1;
     }
     return dropped;
   }
 
-  /** Sizes of both tiers, for tests and metrics. */
-  get sizes(): { entries: number; bytes: number; rows: number } {
-    return { entries: this.#memory.size, bytes: this.#memory.calculatedSize, rows: this.#sql.count.get() as number };
+  /** Size of the memory tier, for tests and metrics. */
+  get sizes(): { entries: number; bytes: number } {
+    return { entries: this.#memory.size, bytes: this.#memory.calculatedSize };
   }
 
-  /** Drop the in-memory tier (tests use it to exercise the SQLite tier). */
+  /** Rows in the store tier. */
+  storedRows(): Promise<number> {
+    return this.#rows.count();
+  }
+
+  /** Drop the in-memory tier (tests use it to exercise the store tier). */
   clearMemory(): void {
     this.#memory.clear();
   }
 
-  #parse(key: string, row: { payload: string; checksum: string }): CachedAnswer | undefined {
+  async #parse(key: string, row: { payload: string; checksum: string }): Promise<CachedAnswer | undefined> {
     let problem: string | undefined;
     let answer: CachedAnswer | undefined;
     if (row.checksum !== checksum(key, row.payload)) {
@@ -203,10 +336,10 @@ export class AnswerCache {
       }
     }
     if (answer !== undefined) return answer;
-    // Deleted at once, so the same bad row is logged once and never read again.
-    this.#sql.remove.run(key);
     this.#result('corrupt');
-    this.#log?.warn({ cacheKey: key.slice(0, 12), problem }, 'corrupt answer-cache row deleted');
+    // Deleted at once, so the same bad row is never read again; logged by the process that deleted it,
+    // so once even when replicas read it together.
+    if ((await this.#rows.remove(key, row.checksum)) > 0) this.#log?.warn({ cacheKey: key.slice(0, 12), problem }, 'corrupt answer-cache row deleted');
     return undefined;
   }
 

@@ -1,4 +1,5 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type Database from 'better-sqlite3';
 import { toError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Db } from './database.ts';
@@ -9,6 +10,38 @@ import type { JournalPurge } from './journal-purge.ts';
 import { RATE_WINDOW_MS, utcDay } from './usage-store.ts';
 
 const DAY_MS = 24 * 60 * 60_000;
+
+/**
+ * Delete at most `limit` rows of `table` where `condition` holds (its one `?` bound to `bound`), in
+ * one short transaction of its own; returns (or resolves with) how many went. One per engine:
+ * {@link sqliteDeleteBatch} here, `pgDeleteBatch` in postgres/pg-retention.ts. SQLite's returns at
+ * once, so a sweep with little to delete is over before {@link Retention.start} returns.
+ */
+export type DeleteBatch = (table: string, condition: string, bound: number | string, limit: number) => number | Promise<number>;
+
+/**
+ * The batch delete's text, the same on both engines but for the row address: SQLite's `rowid`,
+ * PostgreSQL's `ctid` (an index scan picks the batch, a TID scan deletes it).
+ */
+export function deleteBatchSql(rowAddress: 'rowid' | 'ctid', table: string, condition: string): string {
+  return `DELETE FROM ${table} WHERE ${rowAddress} IN (SELECT ${rowAddress} FROM ${table} WHERE ${condition} LIMIT ?)`;
+}
+
+/** {@link DeleteBatch} on SQLite: one BEGIN IMMEDIATE transaction per batch, synchronous, each statement prepared once. */
+export function sqliteDeleteBatch(db: Db): DeleteBatch {
+  // Bounded by the fixed list of sweep steps.
+  const statements = new Map<string, Database.Statement<[number | string, number]>>();
+  return (table, condition, bound, limit) => {
+    const sql = deleteBatchSql('rowid', table, condition);
+    let statement = statements.get(sql);
+    if (statement === undefined) {
+      statement = db.prepare<[number | string, number]>(sql);
+      statements.set(sql, statement);
+    }
+    const remove = statement;
+    return writeTransaction(db, () => remove.run(bound, limit).changes);
+  };
+}
 
 /** Options for {@link Retention}. */
 export interface RetentionOptions {
@@ -23,7 +56,7 @@ export interface RetentionOptions {
   /** The clock (tests inject one). */
   now?: () => number;
   log?: Logger;
-  /** Emptied after a sweep that deleted rows (and retried if an erase's purge gave up). */
+  /** SQLite only: emptied after a sweep that deleted rows (and retried if an erase's purge gave up). PostgreSQL has none to empty. */
   journal?: JournalPurge;
 }
 
@@ -49,7 +82,7 @@ type Part = Exclude<keyof RetentionReport, 'batches'>;
  * windows, old erasure marks and old event ids.
  */
 export class Retention {
-  readonly #db: Db;
+  readonly #deleteBatch: DeleteBatch;
   readonly #days: number;
   readonly #intervalMs: number;
   readonly #batchRows: number;
@@ -61,9 +94,13 @@ export class Retention {
   #running: Promise<RetentionReport> | undefined;
   #stopped = false;
 
-  constructor(db: Db, options: RetentionOptions) {
+  /**
+   * `store`: the engine's {@link DeleteBatch} (`pgDeleteBatch(pool)` on PostgreSQL), or a SQLite
+   * connection (shorthand for `sqliteDeleteBatch(db)`).
+   */
+  constructor(store: Db | DeleteBatch, options: RetentionOptions) {
     if (!Number.isInteger(options.days) || options.days < 0) throw new RangeError(`Expected \`days\` to be an integer >= 0, got ${options.days}`);
-    this.#db = db;
+    this.#deleteBatch = typeof store === 'function' ? store : sqliteDeleteBatch(store);
     this.#days = options.days;
     this.#intervalMs = options.intervalMs ?? 60 * 60_000;
     this.#batchRows = options.batchRows ?? 500;
@@ -144,10 +181,11 @@ export class Retention {
     ];
     for (const [part, table, condition, bound] of steps) {
       if (this.#stopped) return report;
-      const remove = this.#db.prepare(`DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE ${condition} LIMIT ?)`);
       for (let batch = 0; batch < this.#maxBatches; batch++) {
         if (this.#stopped) return report;
-        const deleted = writeTransaction(this.#db, () => remove.run(bound, this.#batchRows).changes);
+        const done = this.#deleteBatch(table, condition, bound, this.#batchRows);
+        // Awaited only when the engine is asynchronous: on SQLite a small sweep ends within start().
+        const deleted = typeof done === 'number' ? done : await done;
         report[part] += deleted;
         report.batches += 1;
         if (deleted < this.#batchRows) break;
