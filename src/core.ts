@@ -1,8 +1,10 @@
 import type { Answerer } from './answer/answerer.ts';
 import { LlmAnswerer } from './answer/llm-answerer.ts';
-import { AnswerCache } from './cache/answer-cache.ts';
+import type { AnswerCacheRows } from './cache/answer-cache.ts';
+import { AnswerCache, SqliteAnswerCacheRows } from './cache/answer-cache.ts';
 import type { Config } from './config.ts';
 import { Engine } from './engine/engine.ts';
+import { ownerKey } from './engine/ownership.ts';
 import { ConfigError, toError } from './errors.ts';
 import { HandbookIndex } from './handbook/handbook-index.ts';
 import { PassageVectors } from './handbook/passage-vectors.ts';
@@ -77,7 +79,9 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
   // An answerer given by the caller (tests) wins; otherwise Bedrock when configured, else excerpts.
   let llm: ReturnType<typeof createLlm> | undefined;
   try {
-    llm = extensions.answerer === undefined && config.bedrock.enabled ? createLlm(config, db, handbook, log, metrics) : undefined;
+    // The cache's shared tier lives with the other shared data (PostgreSQL with DATABASE_URL).
+    const cacheRows = extensions.shared?.answerCacheRows() ?? new SqliteAnswerCacheRows(db);
+    llm = extensions.answerer === undefined && config.bedrock.enabled ? createLlm(config, db, cacheRows, handbook, log, metrics) : undefined;
   } catch (error) {
     db.close();
     throw error;
@@ -85,7 +89,8 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
   const answerer = extensions.answerer ?? llm?.answerer;
   const checkpoints = CheckpointThread.start(db, env.DATABASE_PATH, log);
   const journal = new JournalPurge(db, { log });
-  const erasureSteps = [...(llm === undefined ? [] : [llm.cache.erasureStep]), ...(extensions.erasureSteps ?? [])];
+  // On SQLite the cache's rows go in the erase's own transaction; PostgreSQL's erase deletes them itself.
+  const erasureSteps = [...(llm === undefined || extensions.shared !== undefined ? [] : [llm.cache.erasureStep]), ...(extensions.erasureSteps ?? [])];
   const limits = { perMinute: env.RATE_LIMIT_PER_MINUTE, dailyQuestions: env.DAILY_QUESTION_QUOTA };
   const shared = extensions.shared ?? sqliteStores(db, { limits, erasureSteps, ...(extensions.inbox?.limits === undefined ? {} : { inboxLimits: extensions.inbox.limits }) });
   const inboxStore = shared.inbox;
@@ -121,7 +126,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
   // Once now (so a lowered RETENTION_DAYS takes effect at start) and hourly.
   const inbox = { store: inboxStore, worker: new InboxWorker(inboxStore, log.child({ component: 'inbox' }), extensions.inbox?.worker) };
   inbox.worker.collectMetrics(metrics);
-  const retention = new Retention(db, { days: env.RETENTION_DAYS, log, journal });
+  const retention = new Retention(shared.deleteBatch, { days: env.RETENTION_DAYS, log, ...(shared.engine === 'sqlite' ? { journal } : {}) });
   retention.start();
   // Passages are embedded in the background, after the first index and after each refresh: answers
   // never wait for it, and until a passage has its vector it is found by words alone.
@@ -130,6 +135,8 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
   // Another process's `/hr forget` (WORKERS, replicas): drop this process's memory copies too.
   const erasures = new ErasureFeed(shared.erasureLog);
   const answerCache = llm?.cache;
+  // This process's own erase: at once (on SQLite the erase's cache step already did it).
+  if (answerCache !== undefined && shared.engine !== 'sqlite') engine.onErased((owner) => answerCache.forgetMemoryOf(ownerKey(owner)));
   if (answerCache !== undefined) {
     erasures.start(
       (owners) => {
@@ -183,7 +190,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
 }
 
 /** Bedrock client, gateway, answer cache and the answerer over them, from the Bedrock block of the config. */
-function createLlm(config: Config, db: Db, handbook: HandbookIndex, log: Logger, metrics: Metrics) {
+function createLlm(config: Config, db: Db, cacheRows: AnswerCacheRows, handbook: HandbookIndex, log: Logger, metrics: Metrics) {
   const { env } = config;
   const region = env.AWS_REGION;
   const modelId = env.BEDROCK_MODEL_ID;
@@ -210,7 +217,7 @@ function createLlm(config: Config, db: Db, handbook: HandbookIndex, log: Logger,
     { log, metrics },
   );
   const cache = new AnswerCache(
-    db,
+    cacheRows,
     { maxEntries: env.ANSWER_CACHE_MAX_ENTRIES, maxBytes: env.ANSWER_CACHE_MAX_BYTES, maxRows: env.ANSWER_CACHE_MAX_ROWS },
     { log, metrics },
   );

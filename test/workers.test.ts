@@ -9,11 +9,13 @@ import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { createCore } from '../src/core.ts';
 import { createLogger } from '../src/log/logger.ts';
+import { openPostgresStores } from '../src/store/postgres/pg-stores.ts';
 import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
 import type { FakeRequest } from './fakes/fake-bedrock.ts';
 import { FakeSlackApi } from './fakes/fake-slack-api.ts';
 import type { RecordedCall } from './fakes/fake-slack-api.ts';
 import { outputLines, runMain, startMain } from './support/main-process.ts';
+import { createTestDatabase } from './support/postgres.ts';
 import { sectionText } from './support/slack-blocks.ts';
 import { dmEvent, eventBody, JSON_TYPE, mentionEvent, postSignedOnNewConnection } from './support/slack-requests.ts';
 import { slackProcessEnv } from './support/slack-process-env.ts';
@@ -43,43 +45,52 @@ function isAlive(pid: number): boolean {
   }
 }
 
-void describe('two processes on one database', () => {
-  void it("a follow-up sees the turns another process stored, and nothing of what another process erased, answer cache included", async () => {
-    const prompts: FakeRequest[] = [];
-    const bedrock = await startFakeBedrock({
-      reply: (request) => {
-        prompts.push(request);
-        return { text: 'Full-time employees get 25 vacation days a year [1].', stopReason: 'end_turn' };
-      },
-    });
-    const a = startTempBot(bedrockEnv(bedrock.url));
-    const b = createCore(a.config, createLogger({ level: 'silent' }));
-    const lastPrompt = () => prompts.at(-1)!.messages.map((message) => message.text).join('\n');
-    try {
-      await ask(a.core, dm('how many vacation days do I get as a full-time employee?'));
-      await ask(a.core, dm('and for part-time?'));
-      assert.match(lastPrompt(), /full-time employee/, 'the follow-up carries the earlier question');
-      // Alice's next exchange is answered by the other process: this one's memory must not miss it.
-      await ask(b, dm('how many sick days do I get each year?'));
-      await ask(a.core, dm('and after that?'));
-      assert.match(lastPrompt(), /sick days/, 'the turn the other process stored is in the prompt');
+for (const engine of ['sqlite', 'postgres'] as const) {
+  void describe(`two processes on one ${engine} store`, () => {
+    void it("a follow-up sees the turns another process stored, and nothing of what another process erased, answer cache included", async () => {
+      const prompts: FakeRequest[] = [];
+      const bedrock = await startFakeBedrock({
+        reply: (request) => {
+          prompts.push(request);
+          return { text: 'Full-time employees get 25 vacation days a year [1].', stopReason: 'end_turn' };
+        },
+      });
+      const database = engine === 'postgres' ? await createTestDatabase() : undefined;
+      const limits = { perMinute: 100, dailyQuestions: 100 };
+      const sharedFor = async () => (database === undefined ? {} : { shared: await openPostgresStores(database.url, { limits }) });
+      const a = startTempBot({ ...bedrockEnv(bedrock.url), RATE_LIMIT_PER_MINUTE: '100', DAILY_QUESTION_QUOTA: '100' }, await sharedFor());
+      const b = createCore(a.config, createLogger({ level: 'silent' }), await sharedFor());
+      const lastPrompt = () => prompts.at(-1)!.messages.map((message) => message.text).join('\n');
+      try {
+        await ask(a.core, dm('how many vacation days do I get as a full-time employee?'));
+        await ask(a.core, dm('and for part-time?'));
+        assert.match(lastPrompt(), /full-time employee/, 'the follow-up carries the earlier question');
+        // Alice's next exchange is answered by the other process: this one's memory must not miss it.
+        await ask(b, dm('how many sick days do I get each year?'));
+        await ask(a.core, dm('and after that?'));
+        assert.match(lastPrompt(), /sick days/, 'the turn the other process stored is in the prompt');
 
-      const cache = a.core.llm!.cache;
-      assert.ok(cache.sizes.entries >= 1, 'an answer is cached in this process');
-      const forgot = await ask(b, dm('/hr forget'));
-      assert.match(forgot.text, /erased/i);
-      await ask(a.core, dm('and for part-time?'));
-      assert.doesNotMatch(lastPrompt(), /full-time employee|sick days/, 'nothing erased elsewhere reaches the prompt');
-      const deadline = Date.now() + 5_000;
-      while (cache.sizes.entries > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.equal(cache.sizes.entries, 0, "the answers derived from the erased user's questions left this process's memory too");
-    } finally {
-      b.close();
-      a.close();
-      await bedrock.close();
-    }
+        const cache = a.core.llm!.cache;
+        assert.ok(cache.sizes.entries >= 1, 'an answer is cached in this process');
+        const forgot = await ask(b, dm('/hr forget'));
+        assert.match(forgot.text, /erased/i);
+        assert.equal(await a.core.llm!.cache.storedRows(), 0, "the cached answers derived from the user's questions went with the erase");
+        await ask(a.core, dm('and for part-time?'));
+        assert.doesNotMatch(lastPrompt(), /full-time employee|sick days/, 'nothing erased elsewhere reaches the prompt');
+        const deadline = Date.now() + 5_000;
+        while (cache.sizes.entries > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.equal(cache.sizes.entries, 0, "the answers derived from the erased user's questions left this process's memory too");
+      } finally {
+        b.close();
+        a.close();
+        await bedrock.close();
+        // The cores end their pools without waiting; give them a moment before the database goes.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        await database?.drop();
+      }
+    });
   });
-});
+}
 
 const USERS = 12;
 const PER_USER = 3;

@@ -1,3 +1,5 @@
+import type { AnswerCacheRows } from '../cache/answer-cache.ts';
+import { SqliteAnswerCacheRows } from '../cache/answer-cache.ts';
 import type { InboxLimits, InboxStore } from '../inbox/inbox-store.ts';
 import { SqliteInboxStore } from '../inbox/inbox-store.ts';
 import type { Db } from './database.ts';
@@ -10,6 +12,8 @@ import type { EventLedger } from './event-ledger.ts';
 import { SqliteEventLedger } from './event-ledger.ts';
 import type { HistoryStore } from './history-store.ts';
 import { SqliteHistoryStore } from './history-store.ts';
+import type { DeleteBatch } from './retention.ts';
+import { sqliteDeleteBatch } from './retention.ts';
 import type { UsageLimits, UsageStore } from './usage-store.ts';
 import { SqliteUsageStore } from './usage-store.ts';
 
@@ -26,6 +30,10 @@ export interface SharedStores {
   ledger: EventLedger;
   erasure: ErasureStore;
   erasureLog: ErasureLog;
+  /** The answer cache's shared tier (rows every process reads). */
+  answerCacheRows(): AnswerCacheRows;
+  /** One batch of a retention sweep's deletes. */
+  deleteBatch: DeleteBatch;
   /** Whether the store takes a write now (`/readyz`). */
   writable(): Promise<boolean>;
   /** Let the store go (the SQLite file is closed by its owner, the core). */
@@ -50,6 +58,8 @@ export function sqliteStores(db: Db, options: SharedStoreOptions): SharedStores 
     ledger: new SqliteEventLedger(db),
     erasure: new SqliteErasureStore(db, options.erasureSteps ?? []),
     erasureLog: new SqliteErasureLog(db),
+    answerCacheRows: () => new SqliteAnswerCacheRows(db),
+    deleteBatch: sqliteDeleteBatch(db),
     writable: () => promised(() => isWritable(db)),
     close: () => Promise.resolve(),
   };

@@ -1,3 +1,4 @@
+import { ANSWER_CACHE_SQL } from '../../cache/answer-cache.ts';
 import type { ErasureMark, ErasureReport, ErasureStore } from '../erasure.ts';
 import { ERASURE_SQL } from '../erasure.ts';
 import { numberedParams } from '../sql-params.ts';
@@ -6,6 +7,7 @@ import { pgTransaction } from './pg-database.ts';
 import { lockOwner } from './pg-owner.ts';
 import { pgKeyedHash } from './pg-store-key.ts';
 
+const ERASE_CACHED_ANSWERS = numberedParams(ANSWER_CACHE_SQL.eraseOwner);
 const SQL = Object.fromEntries(Object.entries(ERASURE_SQL).map(([name, text]) => [name, numberedParams(text)])) as Record<keyof typeof ERASURE_SQL, string>;
 
 /**
@@ -37,7 +39,7 @@ export class PgErasureStore implements ErasureStore {
       const usageDays = await count(SQL.usageDays);
       await count(SQL.rateWindows);
       await count(SQL.inbox, hash);
-      const cachedAnswers = await count('DELETE FROM answer_cache WHERE origin_owner_key = $1');
+      const cachedAnswers = await count(ERASE_CACHED_ANSWERS);
       const seq = Number((await client.query<{ value: string }>(SQL.nextSeq)).rows[0]!.value);
       await client.query(SQL.mark, [hash, seq, now]);
       return { conversations, messages, feedback, usageDays, cachedAnswers };

@@ -9,6 +9,8 @@ import { PgEventLedger } from './pg-event-ledger.ts';
 import { PgHistoryStore } from './pg-history-store.ts';
 import { PgInboxStore } from './pg-inbox-store.ts';
 import { PgUsageStore } from './pg-usage-store.ts';
+import { PgAnswerCacheRows } from './pg-answer-cache-rows.ts';
+import { pgDeleteBatch } from './pg-retention.ts';
 import type { PgPool } from './pg-database.ts';
 
 /** The shared stores on PostgreSQL, with the pool they share. */
@@ -32,6 +34,8 @@ export async function openPostgresStores(url: string, options: SharedStoreOption
     ledger: new PgEventLedger(pool),
     erasure: new PgErasureStore(pool),
     erasureLog: new PgErasureLog(pool),
+    answerCacheRows: () => new PgAnswerCacheRows(pool),
+    deleteBatch: pgDeleteBatch(pool),
     async writable() {
       try {
         await pool.query("INSERT INTO meta (key, value) VALUES ('ready_probe', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(Date.now())]);
