@@ -6,7 +6,10 @@ import type { Config } from './config.ts';
 import { Engine } from './engine/engine.ts';
 import { ownerKey } from './engine/ownership.ts';
 import { ConfigError, toError } from './errors.ts';
+import type { HandbookAgreementOptions } from './handbook/handbook-agreement.ts';
+import { HandbookAgreement } from './handbook/handbook-agreement.ts';
 import { HandbookIndex } from './handbook/handbook-index.ts';
+import { PROCESS_ID } from './inbox/process-id.ts';
 import { PassageVectors } from './handbook/passage-vectors.ts';
 import type { InboxLimits } from './inbox/inbox-store.ts';
 import type { InboxStore } from './inbox/inbox-store.ts';
@@ -57,6 +60,8 @@ export interface CoreExtensions {
    * default they are on the SQLite file DATABASE_PATH. The core closes them with itself.
    */
   shared?: SharedStores;
+  /** Timing of the handbook-version agreement between processes, and this process's name in it (tests: short beats, several cores in one process). */
+  agreement?: HandbookAgreementOptions & { processId?: string };
 }
 
 /** How often the handbook folder is checked for changed files, in ms. */
@@ -146,6 +151,10 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
       (error) => log.warn({ err: toError(error) }, 'could not read erasures made elsewhere; trying again'),
     );
   }
+  // Every process sharing the store answers from the same handbook, or /readyz says it does not.
+  const { processId = PROCESS_ID, ...agreementTiming } = extensions.agreement ?? {};
+  const agreement = new HandbookAgreement(shared.replicas, processId, () => handbook.version, log, agreementTiming);
+  agreement.start();
   const refresh = setInterval(() => {
     try {
       const result = handbook.refresh();
@@ -169,6 +178,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
     shared,
     async ready() {
       if (!(await shared.writable())) return { ready: false, reason: 'store not writable' };
+      if (!agreement.state.agreed) return { ready: false, reason: 'handbook version differs from the other replicas' };
       if (engine.activeConversations >= env.ACTIVE_CONVERSATIONS_MAX * 0.9) return { ready: false, reason: 'engine saturated' };
       if (llm?.gateway.saturated === true) return { ready: false, reason: 'llm queue saturated' };
       return { ready: true };
@@ -176,6 +186,8 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
     close() {
       clearInterval(refresh);
       erasures.stop();
+      // Gone from the registry at once; should this fail, its row ages out of the live window.
+      agreement.stop().catch((error: unknown) => log.warn({ err: toError(error) }, 'could not leave the replica registry'));
       inbox.worker.halt();
       retention.stop();
       journal.close();

@@ -1,6 +1,15 @@
 import type Database from 'better-sqlite3';
 import { ensureStoreKey, keyedHash } from './store-key.ts';
 
+/** The replicas table, the same on both stores (migration 12). */
+export const REPLICAS_TABLE = `
+  CREATE TABLE replicas (
+    process_id TEXT PRIMARY KEY,
+    handbook_version TEXT NOT NULL,
+    version_since BIGINT NOT NULL,
+    seen_at BIGINT NOT NULL
+  )`;
+
 /** A numbered schema change; applied once, in order, inside the start-up transaction. Never edit a shipped one. */
 export interface Migration {
   version: number;
@@ -339,6 +348,15 @@ export const migrations: readonly Migration[] = [
       // Whether a message was counted against its user's rate limit and daily quota, set in the
       // counting transaction: a retry after a crash (on any process) does not count it again.
       db.exec('ALTER TABLE inbox ADD COLUMN admitted INTEGER NOT NULL DEFAULT 0');
+    },
+  },
+  {
+    version: 12,
+    name: 'replicas',
+    up(db) {
+      // Each serving process's handbook version, refreshed every few seconds, so /readyz can say when
+      // the processes sharing this store do not answer from the same handbook.
+      db.exec(REPLICAS_TABLE);
     },
   },
 ];

@@ -12,6 +12,8 @@ import type { EventLedger } from './event-ledger.ts';
 import { SqliteEventLedger } from './event-ledger.ts';
 import type { HistoryStore } from './history-store.ts';
 import { SqliteHistoryStore } from './history-store.ts';
+import type { ReplicaRegistry } from './replica-registry.ts';
+import { SqliteReplicaRegistry } from './replica-registry.ts';
 import type { DeleteBatch } from './retention.ts';
 import { sqliteDeleteBatch } from './retention.ts';
 import type { UsageLimits, UsageStore } from './usage-store.ts';
@@ -34,6 +36,8 @@ export interface SharedStores {
   answerCacheRows(): AnswerCacheRows;
   /** One batch of a retention sweep's deletes. */
   deleteBatch: DeleteBatch;
+  /** The processes sharing the store and their handbook versions. */
+  replicas: ReplicaRegistry;
   /** Whether the store takes a write now (`/readyz`). */
   writable(): Promise<boolean>;
   /** Let the store go (the SQLite file is closed by its owner, the core). */
@@ -60,6 +64,7 @@ export function sqliteStores(db: Db, options: SharedStoreOptions): SharedStores 
     erasureLog: new SqliteErasureLog(db),
     answerCacheRows: () => new SqliteAnswerCacheRows(db),
     deleteBatch: sqliteDeleteBatch(db),
+    replicas: new SqliteReplicaRegistry(db),
     writable: () => promised(() => isWritable(db)),
     close: () => Promise.resolve(),
   };

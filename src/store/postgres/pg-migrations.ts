@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { PoolClient } from 'pg';
+import { REPLICAS_TABLE } from '../migrations.ts';
 
 /**
  * A numbered schema change on PostgreSQL. Numbered as the SQLite migrations (src/store/migrations.ts)
@@ -227,4 +228,5 @@ export const pgMigrations: readonly PgMigration[] = [
     name: 'inbox-admitted',
     up: (client) => client.query('ALTER TABLE inbox ADD COLUMN admitted INTEGER NOT NULL DEFAULT 0'),
   },
+  { version: 12, name: 'replicas', up: (client) => client.query(REPLICAS_TABLE) },
 ];

@@ -11,6 +11,7 @@ import { PgInboxStore } from './pg-inbox-store.ts';
 import { PgUsageStore } from './pg-usage-store.ts';
 import { PgAnswerCacheRows } from './pg-answer-cache-rows.ts';
 import { pgDeleteBatch } from './pg-retention.ts';
+import { PgReplicaRegistry } from './pg-replica-registry.ts';
 import type { PgPool } from './pg-database.ts';
 
 /** The shared stores on PostgreSQL, with the pool they share. */
@@ -36,6 +37,7 @@ export async function openPostgresStores(url: string, options: SharedStoreOption
     erasureLog: new PgErasureLog(pool),
     answerCacheRows: () => new PgAnswerCacheRows(pool),
     deleteBatch: pgDeleteBatch(pool),
+    replicas: new PgReplicaRegistry(pool),
     async writable() {
       try {
         await pool.query("INSERT INTO meta (key, value) VALUES ('ready_probe', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(Date.now())]);
