@@ -8,6 +8,7 @@ import { floodPassed, formatFlood, slowBodyFlood } from './slow-body-flood.ts';
 import { formatHandbookScale, handbookScale, handbookScalePassed } from './handbook-scale.ts';
 import { storeContention } from './store-contention.ts';
 import { formatSideBySide, runBoltSideBySide, sideBySidePassed } from './bolt-side-by-side.ts';
+import { formatReplicaBench, replicaBenchPassed, runReplicaBench } from './replicas-postgres.ts';
 
 const QUOTA_BASE = { requestsPerMinute: 300, timeScale: 10, latencyMs: 100, users: 500, questions: 1_000 } as const;
 const RANDOM_THROTTLES = { questions: 600, users: 300, latencyMs: 250, faults: { throttle: 0.3, error: 0.05, seed: 9 } } as const;
@@ -52,8 +53,15 @@ const scenarios: Record<string, () => Promise<string>> = {
     if (!sideBySidePassed(report)) process.exitCode = 1;
     return formatSideBySide(report);
   },
+  // One SQLite process against two replicas on one PostgreSQL database, the same closed-loop load,
+  // alternating: replies/s, reply p50/p99, lock errors. A missing or duplicated reply fails the run.
+  'replicas-postgres': async () => {
+    const report = await runReplicaBench(undefined, (line) => process.stderr.write(`${line}\n`));
+    if (!replicaBenchPassed(report)) process.exitCode = 1;
+    return formatReplicaBench(report);
+  },
 };
-const DEFAULT_SCENARIOS = ['handbook-scale', 'store-contention', 'slow-body-flood', 'bedrock-quota', 'bedrock-quota-no-cap', 'bedrock-quota-repeats', 'bedrock-random-throttles', 'bolt-side-by-side'];
+const DEFAULT_SCENARIOS = ['handbook-scale', 'store-contention', 'slow-body-flood', 'bedrock-quota', 'bedrock-quota-no-cap', 'bedrock-quota-repeats', 'bedrock-random-throttles', 'bolt-side-by-side', 'replicas-postgres'];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
