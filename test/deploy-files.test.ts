@@ -177,6 +177,29 @@ describe('deployment: compose.yaml', () => {
   });
 });
 
+describe('deployment: deploy/compose.replicas.yaml (two replicas on PostgreSQL)', () => {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a parsed YAML document, read field by field
+  const compose = load(read('deploy/compose.replicas.yaml')) as any;
+  const replicas = ['hrbot-1', 'hrbot-2'].map((name) => compose.services[name]);
+
+  it('runs two replicas of this image on the one PostgreSQL service, each with its own local index, stopped as the bot needs', () => {
+    for (const replica of replicas) {
+      assert.equal(replica.build, '..');
+      assert.match(String(replica.environment.DATABASE_URL), /^postgres:\/\/hrbot:.+@postgres:5432\/hrbot$/);
+      assert.equal(replica.depends_on.postgres.condition, 'service_healthy');
+      assert.ok(seconds(String(replica.stop_grace_period)) * 1000 > STOP_LIMIT_MS);
+      assert.ok((replica.tmpfs as string[]).includes(posix.dirname(String(replica.environment.DATABASE_PATH))), 'the handbook index is derived: no volume needed');
+    }
+    assert.ok('hrbot-postgres' in compose.volumes, "users' data on a named volume");
+  });
+
+  it('balances over the replicas that answer /readyz', () => {
+    const caddyfile = String(compose.configs.caddyfile.content);
+    assert.match(caddyfile, /reverse_proxy hrbot-1:3978 hrbot-2:3978/);
+    assert.match(caddyfile, /health_uri \/readyz/);
+  });
+});
+
 describe('deployment: deploy/hrbot.service', () => {
   it('ExecStart is the production command, from the working directory', () => {
     const argv = one('ExecStart').split(/\s+/);
