@@ -1,7 +1,7 @@
 // WORKERS=n: several processes on one database. First two cores on one file, as two workers are
 // (memory and caches that must follow what the other process wrote or erased); then the production
 // entry point with WORKERS=3 on one port, fed signed Slack events on fresh connections (so the kernel
-// spreads them across the workers), with redeliveries and one worker SIGKILLed half way.
+// spreads them across the workers), with redeliveries and one worker SIGKILLed half way (WORKERS=4).
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -98,7 +98,7 @@ const QUOTA = 3;
 /** Questions from one user in as many channels (lanes answered in parallel, by any worker). */
 const QUOTA_ASKS = 6;
 
-void describe('WORKERS=3 on one port', () => {
+void describe('WORKERS=4 on one port', () => {
   void it('every message answered once and in order, redeliveries ignored, the quota exact, a killed worker replaced, SIGTERM drains all', async () => {
     const dir = tempDir();
     const api = await new FakeSlackApi().start();
@@ -109,12 +109,12 @@ void describe('WORKERS=3 on one port', () => {
         return { text: `Full-time employees get 25 vacation days a year, see the handbook (answer for ${tag}).`, stopReason: 'end_turn' };
       },
     });
-    const env = { ...slackProcessEnv(api.apiUrl, dir.path), ...bedrockEnv(bedrock.url), WORKERS: '3', DAILY_QUESTION_QUOTA: String(QUOTA) };
+    const env = { ...slackProcessEnv(api.apiUrl, dir.path), ...bedrockEnv(bedrock.url), WORKERS: '4', DAILY_QUESTION_QUOTA: String(QUOTA) };
     const answers = () => [...finalMessages(api).values()].map((text) => /answer for (q\d+x\d+)/.exec(text)?.[1]).filter((tag) => tag !== undefined);
     try {
       const bot = await startMain({ env, maxRunMs: 120_000 }, 60_000);
       const pids = bot.started['pids'] as number[];
-      assert.equal(pids.length, 3, 'three workers listening');
+      assert.equal(pids.length, 4, 'four workers listening');
       assert.ok(pids.every(isAlive));
       const base = `http://127.0.0.1:${bot.port}`;
       const bodies: string[] = [];
@@ -160,7 +160,7 @@ void describe('WORKERS=3 on one port', () => {
 
       const result = await bot.stop();
       assert.equal(result.code, 0, result.stderr);
-      assert.ok(outputLines(result.stdout).filter((line) => line.msg === 'stopped' && line.worker !== undefined).length >= 3, 'every worker drained and stopped');
+      assert.ok(outputLines(result.stdout).filter((line) => line.msg === 'stopped' && line.worker !== undefined).length >= 4, 'every worker drained and stopped');
       assert.ok(pids.every((pid) => !isAlive(pid)), 'no worker left running');
 
       const tags = answers();
