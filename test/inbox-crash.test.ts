@@ -3,33 +3,17 @@
 // on the same database.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
 import { FakeSlackApi } from './fakes/fake-slack-api.ts';
-import type { RecordedCall } from './fakes/fake-slack-api.ts';
 import { startMain } from './support/main-process.ts';
-import { sectionText } from './support/slack-blocks.ts';
+import { assertAnsweredInOrder, finalMessages } from './support/slack-replies.ts';
 import { dmEvent, eventBody, JSON_TYPE, postSigned } from './support/slack-requests.ts';
 import { tempDir } from './support/temp-bot.ts';
 import { slackProcessEnv } from './support/slack-process-env.ts';
+import { assertInboxSettled } from './support/store-checks.ts';
 
 const USERS = 12;
 const PER_USER = 5;
-
-function shown(call: RecordedCall): string {
-  return call.args.blocks === undefined ? String(call.args.text ?? call.args.markdown_text ?? '') : sectionText(call.args.blocks);
-}
-
-/** Each message the bot left in front of users, by channel and ts, with its final text. */
-function finalMessages(api: FakeSlackApi): Map<string, string> {
-  const messages = new Map<string, string>();
-  for (const call of api.calls) {
-    const channel = String(call.args.channel ?? '');
-    if ((call.method === 'chat.postMessage' || call.method === 'chat.startStream') && call.postedTs !== undefined) messages.set(`${channel} ${call.postedTs}`, shown(call));
-    else if (call.method === 'chat.update') messages.set(`${channel} ${String(call.args.ts)}`, shown(call));
-  }
-  return messages;
-}
 
 describe('durable inbox across a crash', () => {
   it('SIGKILL half way and a restart: every acknowledged message answered once, in order, no placeholder left', async () => {
@@ -69,23 +53,8 @@ describe('durable inbox across a crash', () => {
       const result = await second.stop();
       assert.equal(result.code, 0);
 
-      const finals = [...finalMessages(api).entries()];
-      for (let u = 0; u < USERS; u++) {
-        const mine = finals.filter(([key]) => key.startsWith(`DUK${u} `));
-        assert.equal(mine.length, PER_USER, `user ${u}: one message per question, no placeholder or duplicate (${JSON.stringify(mine)})`);
-        const order = api.calls
-          .filter((c) => c.args.channel === `DUK${u}` && /answer for q\d+x\d+\)\.$/.test(shown(c)))
-          .map((c) => Number(/q\d+x(\d+)/.exec(shown(c))?.[1]));
-        const firstFinal = [...new Set(order)];
-        assert.deepEqual(firstFinal, [...firstFinal].sort((a, b) => a - b), `user ${u}: answered in the order written`);
-      }
-      const db = new Database(env.DATABASE_PATH, { readonly: true });
-      try {
-        assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
-        assert.equal(db.prepare("SELECT count(*) FROM inbox WHERE state <> 'done'").pluck().get(), 0);
-      } finally {
-        db.close();
-      }
+      assertAnsweredInOrder(api, 'UK', USERS, PER_USER);
+      assertInboxSettled(env.DATABASE_PATH);
     } finally {
       await bedrock.close();
       await api.close();

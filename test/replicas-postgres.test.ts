@@ -9,12 +9,11 @@ import pg from 'pg';
 import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
 import type { FakeBedrock } from './fakes/fake-bedrock.ts';
 import { FakeSlackApi } from './fakes/fake-slack-api.ts';
-import type { RecordedCall } from './fakes/fake-slack-api.ts';
 import { buildProduction, outputLines, startMain } from './support/main-process.ts';
 import type { RunningMain } from './support/main-process.ts';
 import { createTestDatabase } from './support/postgres.ts';
 import type { TestDatabase } from './support/postgres.ts';
-import { sectionText } from './support/slack-blocks.ts';
+import { assertAnsweredInOrder, finalMessages, shown } from './support/slack-replies.ts';
 import { dmEvent, eventBody, JSON_TYPE, mentionEvent, postSigned } from './support/slack-requests.ts';
 import { slackProcessEnv } from './support/slack-process-env.ts';
 import { tempDir } from './support/temp-bot.ts';
@@ -24,21 +23,6 @@ const PER_USER = 3;
 const QUOTA = 3;
 /** Questions from one user in as many channels, sent to both replicas: lanes answered in parallel. */
 const QUOTA_ASKS = 8;
-
-function shown(call: RecordedCall): string {
-  return call.args.blocks === undefined ? String(call.args.text ?? call.args.markdown_text ?? '') : sectionText(call.args.blocks);
-}
-
-/** Each message the bot left in front of users, by channel and ts, with its final text. */
-function finalMessages(api: FakeSlackApi): Map<string, string> {
-  const messages = new Map<string, string>();
-  for (const call of api.calls) {
-    const channel = String(call.args.channel ?? '');
-    if ((call.method === 'chat.postMessage' || call.method === 'chat.startStream') && call.postedTs !== undefined) messages.set(`${channel} ${call.postedTs}`, shown(call));
-    else if (call.method === 'chat.update') messages.set(`${channel} ${String(call.args.ts)}`, shown(call));
-  }
-  return messages;
-}
 
 describe('two replicas on PostgreSQL', () => {
   let database: TestDatabase;
@@ -106,15 +90,7 @@ describe('two replicas on PostgreSQL', () => {
       assert.equal(tags.length, new Set(tags).size, `no message answered twice (${tags.length} answers)`);
       assert.equal(tags.filter((tag) => tag.startsWith('q99x')).length, QUOTA, 'exactly the quota admitted across replicas');
       assert.equal(refusals(), QUOTA_ASKS - QUOTA, 'the rest refused once each');
-      const finals = [...finalMessages(api).entries()];
-      for (let u = 0; u < USERS; u++) {
-        const mine = finals.filter(([key]) => key.startsWith(`DUR${u} `));
-        assert.equal(mine.length, PER_USER, `user ${u}: one message per question, no placeholder or duplicate (${JSON.stringify(mine)})`);
-        const order = api.calls
-          .filter((call) => call.args.channel === `DUR${u}` && /answer for q\d+x\d+\)\.$/.test(shown(call)))
-          .map((call) => Number(/q\d+x(\d+)/.exec(shown(call))?.[1]));
-        assert.deepEqual([...new Set(order)], [0, 1, 2], `user ${u}: answered in the order written`);
-      }
+      assertAnsweredInOrder(api, 'UR', USERS, PER_USER);
 
       // An erase on one replica leaves nothing of the user on the shared store (and so on either replica).
       const c = await startMain({ env: env(dirs[1]!.path), production: true, maxRunMs: 120_000 }, 60_000);

@@ -14,8 +14,8 @@ import { PgAnswerCacheRows } from '../src/store/postgres/pg-answer-cache-rows.ts
 import { pgTransaction } from '../src/store/postgres/pg-database.ts';
 import { numberedParams } from '../src/store/sql-params.ts';
 import { lockOwner } from '../src/store/postgres/pg-owner.ts';
-import { STORE_ENGINES } from './support/store-engines.ts';
-import type { StoreReplica, StoreUnderTest } from './support/store-engines.ts';
+import { STORE_ENGINES, withStore } from './support/store-engines.ts';
+import type { StoreReplica } from './support/store-engines.ts';
 
 const ALICE = 'slack:T1:UALICE';
 const BOB = 'slack:T1:UBOB';
@@ -48,14 +48,6 @@ async function rowCount(replica: StoreReplica): Promise<number> {
   return (await replica.query<{ count: number }>(ANSWER_CACHE_SQL.count))[0]!.count;
 }
 
-async function withStore(engine: (typeof STORE_ENGINES)[number], fn: (store: StoreUnderTest) => Promise<void>): Promise<void> {
-  const store = await engine.open();
-  try {
-    await fn(store);
-  } finally {
-    await store.close();
-  }
-}
 
 for (const engine of STORE_ENGINES) {
   void describe(`answer cache on ${engine.name}`, () => {

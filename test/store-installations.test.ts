@@ -8,19 +8,11 @@ import { SecretBox, SecretBoxError } from '../src/secret-box.ts';
 import type { Installation, InstallationStore } from '../src/store/installation-store.ts';
 import { SqliteInstallationStore } from '../src/store/installation-store.ts';
 import { PgInstallationStore } from '../src/store/postgres/pg-installation-store.ts';
-import { STORE_ENGINES } from './support/store-engines.ts';
-import type { StoreReplica, StoreUnderTest } from './support/store-engines.ts';
+import { STORE_ENGINES, withStore } from './support/store-engines.ts';
+import type { StoreReplica } from './support/store-engines.ts';
 
 const BOX = new SecretBox(randomBytes(32).toString('base64'));
 
-async function withStore(engine: (typeof STORE_ENGINES)[number], fn: (store: StoreUnderTest) => Promise<void>): Promise<void> {
-  const store = await engine.open();
-  try {
-    await fn(store);
-  } finally {
-    await store.close();
-  }
-}
 
 function installationsOn(replica: StoreReplica, box = BOX, platform = 'slack'): InstallationStore {
   const raw = replica.raw;

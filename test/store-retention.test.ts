@@ -9,8 +9,8 @@ import { pgDeleteBatch } from '../src/store/postgres/pg-retention.ts';
 import type { DeleteBatch } from '../src/store/retention.ts';
 import { Retention, sqliteDeleteBatch } from '../src/store/retention.ts';
 import { RATE_WINDOW_MS, utcDay } from '../src/store/usage-store.ts';
-import { STORE_ENGINES } from './support/store-engines.ts';
-import type { StoreReplica, StoreUnderTest } from './support/store-engines.ts';
+import { STORE_ENGINES, withStore } from './support/store-engines.ts';
+import type { StoreReplica } from './support/store-engines.ts';
 
 const DAY_MS = 24 * 60 * 60_000;
 const NOW = Date.parse('2031-06-15T12:00:00.000Z');
@@ -21,14 +21,6 @@ function deleteBatchOn(replica: StoreReplica): DeleteBatch {
   return replica.raw.engine === 'sqlite' ? sqliteDeleteBatch(replica.raw.db) : pgDeleteBatch(replica.raw.pool);
 }
 
-async function withStore(engine: (typeof STORE_ENGINES)[number], fn: (store: StoreUnderTest) => Promise<void>): Promise<void> {
-  const store = await engine.open();
-  try {
-    await fn(store);
-  } finally {
-    await store.close();
-  }
-}
 
 /** A conversation of `name` updated at `at`, with one answer (rated) at `at`. */
 async function exchange(replica: StoreReplica, name: string, at: number): Promise<void> {

@@ -4,21 +4,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RateLimitedError } from '../src/errors.ts';
-import { STORE_ENGINES } from './support/store-engines.ts';
-import type { StoreUnderTest } from './support/store-engines.ts';
+import { STORE_ENGINES, withStore } from './support/store-engines.ts';
 
 const NOW = Date.parse('2031-03-10T12:00:00.000Z');
 const OWNER = 'slack:T1:U1';
 const TENANT = 'slack:T1';
 
-async function withStore(engine: (typeof STORE_ENGINES)[number], fn: (store: StoreUnderTest) => Promise<void>): Promise<void> {
-  const store = await engine.open();
-  try {
-    await fn(store);
-  } finally {
-    await store.close();
-  }
-}
 
 function refusedFor(limit: 'rate' | 'daily_quota') {
   return (error: unknown) => error instanceof RateLimitedError && error.limit === limit;

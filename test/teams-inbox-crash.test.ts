@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
 import type { ConnectorCall } from './fakes/fake-teams-connector.ts';
 import { FakeTeamsConnector } from './fakes/fake-teams-connector.ts';
 import { startMain } from './support/main-process.ts';
+import { assertInboxSettled } from './support/store-checks.ts';
 import { personalMessage } from './support/teams-bot.ts';
 import { KNOWLEDGE_DIR, tempDir } from './support/temp-bot.ts';
 
@@ -92,13 +92,7 @@ describe('Teams: durable inbox across a crash', () => {
         assert.deepEqual(firstSeen, Array.from({ length: PER_USER }, (_, m) => `q${u}x${m}`), `user ${u}: answered in the order written`);
       }
       t.diagnostic(`updates left on screen by the kill (stream starts, notices): ${orphans}`);
-      const db = new Database(env.DATABASE_PATH, { readonly: true });
-      try {
-        assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
-        assert.equal(db.prepare("SELECT count(*) FROM inbox WHERE state <> 'done'").pluck().get(), 0);
-      } finally {
-        db.close();
-      }
+      assertInboxSettled(env.DATABASE_PATH);
     } finally {
       await bedrock.close();
       await connector.close();

@@ -6,35 +6,19 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { createCore } from '../src/core.ts';
 import { createLogger } from '../src/log/logger.ts';
 import { openPostgresStores } from '../src/store/postgres/pg-stores.ts';
 import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
 import type { FakeRequest } from './fakes/fake-bedrock.ts';
 import { FakeSlackApi } from './fakes/fake-slack-api.ts';
-import type { RecordedCall } from './fakes/fake-slack-api.ts';
 import { outputLines, runMain, startMain } from './support/main-process.ts';
 import { createTestDatabase } from './support/postgres.ts';
-import { sectionText } from './support/slack-blocks.ts';
+import { assertAnsweredInOrder, finalMessages, shown } from './support/slack-replies.ts';
 import { dmEvent, eventBody, JSON_TYPE, mentionEvent, postSignedOnNewConnection } from './support/slack-requests.ts';
 import { slackProcessEnv } from './support/slack-process-env.ts';
+import { assertInboxSettled } from './support/store-checks.ts';
 import { ask, dm, startTempBot, tempDir } from './support/temp-bot.ts';
-
-function shown(call: RecordedCall): string {
-  return call.args.blocks === undefined ? String(call.args.text ?? call.args.markdown_text ?? '') : sectionText(call.args.blocks);
-}
-
-/** Each message the bot left in front of users, by channel and ts, with its final text. */
-function finalMessages(api: FakeSlackApi): Map<string, string> {
-  const messages = new Map<string, string>();
-  for (const call of api.calls) {
-    const channel = String(call.args.channel ?? '');
-    if ((call.method === 'chat.postMessage' || call.method === 'chat.startStream') && call.postedTs !== undefined) messages.set(`${channel} ${call.postedTs}`, shown(call));
-    else if (call.method === 'chat.update') messages.set(`${channel} ${String(call.args.ts)}`, shown(call));
-  }
-  return messages;
-}
 
 function isAlive(pid: number): boolean {
   try {
@@ -167,23 +151,8 @@ void describe('WORKERS=4 on one port', () => {
       assert.equal(tags.length, new Set(tags).size, `no message answered twice (${tags.length} answers)`);
       assert.equal(tags.filter((tag) => tag.startsWith('q99x')).length, QUOTA, 'exactly the quota admitted across workers');
       assert.equal(refusals(), QUOTA_ASKS - QUOTA, 'and the rest refused, once each');
-      const finals = [...finalMessages(api).entries()];
-      for (let u = 0; u < USERS; u++) {
-        const mine = finals.filter(([key]) => key.startsWith(`DUW${u} `));
-        assert.equal(mine.length, PER_USER, `user ${u}: one message per question, no placeholder or duplicate (${JSON.stringify(mine)})`);
-        const order = api.calls
-          .filter((call) => call.args.channel === `DUW${u}` && /answer for q\d+x\d+\)\.$/.test(shown(call)))
-          .map((call) => Number(/q\d+x(\d+)/.exec(shown(call))?.[1]));
-        const firstShown = [...new Set(order)];
-        assert.deepEqual(firstShown, [0, 1, 2], `user ${u}: answered in the order written`);
-      }
-      const db = new Database(env.DATABASE_PATH, { readonly: true });
-      try {
-        assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
-        assert.equal(db.prepare("SELECT count(*) FROM inbox WHERE state <> 'done'").pluck().get(), 0);
-      } finally {
-        db.close();
-      }
+      assertAnsweredInOrder(api, 'UW', USERS, PER_USER);
+      assertInboxSettled(env.DATABASE_PATH);
     } finally {
       await bedrock.close();
       await api.close();

@@ -123,3 +123,13 @@ export const STORE_ENGINES: readonly StoreEngine[] = [
     },
   },
 ];
+
+/** Run `fn` on a fresh store of `engine`, closed (and on PostgreSQL, dropped) afterwards. */
+export async function withStore(engine: StoreEngine, fn: (store: StoreUnderTest) => Promise<void>): Promise<void> {
+  const store = await engine.open();
+  try {
+    await fn(store);
+  } finally {
+    await store.close();
+  }
+}
