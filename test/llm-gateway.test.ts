@@ -460,7 +460,10 @@ void describe('LLM gateway against the fake Bedrock', () => {
         assert.ok(Number.isFinite(gateway.rateLimit), 'the rate is paced after the first throttle');
         assert.ok(fake.stats.throttled <= 120 * 1.5, `throttles ${fake.stats.throttled} for 120 calls`);
       },
-      { concurrency: 16, maxThrottledAttempts: 8, backoffBaseMs: 50, backoffMaxMs: 1_000, queueLimit: 200 },
+      // 12 throttled attempts per call: on a machine busy with other suites (2 cores, tests in parallel) the
+      // fake's 1-s quota windows and the gateway's pacing drift apart for a while; the storm bound above
+      // (1.5 throttles per call overall) is what says the rate was learnt.
+      { concurrency: 16, maxThrottledAttempts: 12, backoffBaseMs: 50, backoffMaxMs: 1_000, queueLimit: 200 },
       { timeScale: 60, latencyMs: 20 },
     );
   });

@@ -14,7 +14,7 @@ import type { RunningMain } from './support/main-process.ts';
 import { createTestDatabase } from './support/postgres.ts';
 import type { TestDatabase } from './support/postgres.ts';
 import { assertAnsweredInOrder, finalMessages, shown } from './support/slack-replies.ts';
-import { dmEvent, eventBody, JSON_TYPE, mentionEvent, postSigned } from './support/slack-requests.ts';
+import { dmEvent, eventBody, JSON_TYPE, mentionEvent, postSigned, postSignedOnNewConnection } from './support/slack-requests.ts';
 import { slackProcessEnv } from './support/slack-process-env.ts';
 import { tempDir } from './support/temp-bot.ts';
 
@@ -118,6 +118,29 @@ describe('two replicas on PostgreSQL', () => {
       }
     } finally {
       for (const replica of replicas) await replica.kill();
+    }
+  });
+
+  it('WORKERS=2 on PostgreSQL: one port, both workers on the shared store, every message answered once, SIGTERM drains both', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const bot = await startMain(
+      { env: { ...slackProcessEnv(api.apiUrl, dir.path), ...bedrockEnv(bedrock.url), DATABASE_URL: database.url, WORKERS: '2' }, production: true, maxRunMs: 120_000 },
+      60_000,
+    );
+    try {
+      assert.equal((bot.started['pids'] as number[]).length, 2);
+      const base = `http://127.0.0.1:${bot.port}`;
+      const tags = () => [...finalMessages(api).values()].map((text) => /answer for (q\d+x\d+)/.exec(text)?.[1]).filter((tag) => tag?.startsWith('q77x')) as string[];
+      const statuses = await Promise.all(Array.from({ length: 8 }, (_, m) => postSignedOnNewConnection(base, eventBody(dmEvent(`how many vacation days do I get q77x${m}?`, `UW5${m}`)), JSON_TYPE)));
+      assert.deepEqual(statuses, Array.from({ length: 8 }, () => 200));
+      await api.waitFor(() => tags().length >= 8, 30_000, 'every message answered');
+      const result = await bot.stop();
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(new Set(tags()).size, 8, 'each once');
+      assert.ok(outputLines(result.stdout).filter((line) => line.msg === 'stopped' && line.worker !== undefined).length >= 2, 'both workers drained');
+    } finally {
+      await bot.kill();
     }
   });
 });
