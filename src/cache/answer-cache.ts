@@ -6,7 +6,7 @@ import type { Logger } from '../log/logger.ts';
 import type { Source } from '../message.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Db } from '../store/database.ts';
-import { writeTransaction } from '../store/database.ts';
+import { groupWrite } from '../store/database.ts';
 import type { ErasureMark, ErasureStep } from '../store/erasure.ts';
 import { erasedSince } from '../store/erasure.ts';
 import { keyedHash } from '../store/store-key.ts';
@@ -151,21 +151,17 @@ export class SqliteAnswerCacheRows implements AnswerCacheRows {
   }
 
   write(row: AnswerRow, maxRows: number, mark?: ErasureMark): Promise<boolean> {
-    return new Promise((resolve) =>
-      resolve(
-        writeTransaction(this.#db, (): boolean => {
-          if (mark !== undefined && erasedSince(this.#db, row.origin, mark)) return false;
-          this.#sql.put.run(row.key, row.payload, row.checksum, row.origin, row.createdAt);
-          const excess = (this.#sql.count.get() as number) - maxRows;
-          if (excess > 0) this.#sql.trim.run(excess);
-          return true;
-        }),
-      ),
-    );
+    return groupWrite(this.#db, (): boolean => {
+      if (mark !== undefined && erasedSince(this.#db, row.origin, mark)) return false;
+      this.#sql.put.run(row.key, row.payload, row.checksum, row.origin, row.createdAt);
+      const excess = (this.#sql.count.get() as number) - maxRows;
+      if (excess > 0) this.#sql.trim.run(excess);
+      return true;
+    });
   }
 
   remove(key: string, checksum: string): Promise<number> {
-    return new Promise((resolve) => resolve(this.#sql.remove.run(key, checksum).changes));
+    return groupWrite(this.#db, () => this.#sql.remove.run(key, checksum).changes);
   }
 
   count(): Promise<number> {

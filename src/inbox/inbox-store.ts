@@ -1,5 +1,5 @@
 import type { Db } from '../store/database.ts';
-import { promised, writeTransaction } from '../store/database.ts';
+import { groupWrite, promised, writeTransaction } from '../store/database.ts';
 import { keyedHash } from '../store/store-key.ts';
 import { PROCESS_ID } from './process-id.ts';
 
@@ -193,7 +193,7 @@ export class SqliteInboxStore implements InboxStore {
   /** Reads only the totals row, the event's key and its lane (all indexed), whatever the backlog. */
   enqueueMany(items: readonly NewInboxItem[], now = Date.now(), notices?: NoticeRule): Promise<EnqueueResult[]> {
     if (items.length === 0) return Promise.resolve([]);
-    return promised(() => writeTransaction(this.#db, () => {
+    return groupWrite(this.#db, () => {
       const sql = this.#sql;
       let { open, bytes, pending } = sql.totals.get() as { open: number; bytes: number; pending: number };
       return items.map((item): EnqueueResult => {
@@ -218,7 +218,7 @@ export class SqliteInboxStore implements InboxStore {
         pending += 1;
         return { status: 'accepted', id, ahead, pending: waiting, notice, earlier };
       });
-    }));
+    });
   }
 
   /** Hold the lane's items before (`ord`, `id`) that wait untouched and unheld, for notices of their own. */
@@ -232,73 +232,67 @@ export class SqliteInboxStore implements InboxStore {
 
   claim(limit: number, leaseMs: number, now = Date.now(), platforms?: readonly string[], worker: string | null = null): Promise<InboxItem[]> {
     if (limit < 1) return Promise.resolve([]);
-    return promised(() => writeTransaction(this.#db, () => {
+    return groupWrite(this.#db, () => {
       const rows = this.#sql.claimable.all({ now, limit, platforms: platforms === undefined ? null : JSON.stringify(platforms) }) as ItemRow[];
       for (const row of rows) {
         this.#sql.take.run(now + leaseMs, worker, row.id);
         row.attempts += 1;
       }
       return rows.map(toItem);
-    }));
+    });
   }
 
-  holdLongWaiting(receivedBefore: number, limit: number, holdMs: number, platforms: readonly string[], now = Date.now()): Promise<InboxItem[]> {
-    if (limit < 1 || platforms.length === 0) return Promise.resolve([]);
+  async holdLongWaiting(receivedBefore: number, limit: number, holdMs: number, platforms: readonly string[], now = Date.now()): Promise<InboxItem[]> {
+    if (limit < 1 || platforms.length === 0) return [];
     const query = { before: receivedBefore, now, limit, platforms: JSON.stringify(platforms) };
-    return promised(() => {
-      // Looked for outside a write transaction first: most polls find nothing, and take no write lock.
-      if (this.#sql.longWaiting.get(query) === undefined) return [];
-      return writeTransaction(this.#db, () => {
-        const rows = this.#sql.longWaiting.all(query) as ItemRow[];
-        for (const row of rows) this.#sql.hold.run(now + holdMs, PROCESS_ID, row.id);
-        return rows.map(toItem);
-      });
+    // Looked for outside a write first: most polls find nothing, and take no write lock.
+    if ((await promised(() => this.#sql.longWaiting.get(query))) === undefined) return [];
+    return groupWrite(this.#db, () => {
+      const rows = this.#sql.longWaiting.all(query) as ItemRow[];
+      for (const row of rows) this.#sql.hold.run(now + holdMs, PROCESS_ID, row.id);
+      return rows.map(toItem);
     });
   }
 
   // (Held for a notice never sent, such an item would wait out its hold, and a later message's notice could land above its answer.)
-  releaseDeadWorkers(isDead: (worker: string) => boolean): Promise<number> {
-    return promised(() => {
-      // Asked outside a write transaction first: nearly always every holder is alive, and no write lock is taken.
-      if (!(this.#sql.workers.pluck().all() as string[]).some(isDead)) return 0;
-      return writeTransaction(this.#db, () => {
-        let released = 0;
-        for (const worker of this.#sql.workers.pluck().all() as string[]) {
-          if (isDead(worker)) released += this.#sql.releaseWorker.run(worker).changes;
-        }
-        return released;
-      });
+  async releaseDeadWorkers(isDead: (worker: string) => boolean): Promise<number> {
+    // Asked outside a write first: nearly always every holder is alive, and no write lock is taken.
+    if (!(await promised(() => this.#sql.workers.pluck().all() as string[])).some(isDead)) return 0;
+    return groupWrite(this.#db, () => {
+      let released = 0;
+      for (const worker of this.#sql.workers.pluck().all() as string[]) {
+        if (isDead(worker)) released += this.#sql.releaseWorker.run(worker).changes;
+      }
+      return released;
     });
   }
 
   renew(ids: readonly number[], leaseMs: number, now = Date.now()): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
-    return promised(() => {
-      writeTransaction(this.#db, () => {
-        for (const id of ids) this.#sql.renew.run(now + leaseMs, id);
-      });
+    return groupWrite(this.#db, () => {
+      for (const id of ids) this.#sql.renew.run(now + leaseMs, id);
     });
   }
 
   saveProgress(id: number, progress: string): Promise<void> {
-    return promised(() => {
+    return groupWrite(this.#db, () => {
       this.#sql.progress.run(progress, id);
     });
   }
 
   // A notice is sent only while no worker has taken its item.
   markProgress(id: number, progress: string): Promise<boolean> {
-    return promised(() => this.#sql.markWaiting.run(progress, id).changes > 0);
+    return groupWrite(this.#db, () => this.#sql.markWaiting.run(progress, id).changes > 0);
   }
 
   saveProgressIfNone(id: number, progress: string): Promise<void> {
-    return promised(() => {
+    return groupWrite(this.#db, () => {
       this.#sql.progressIfNone.run(progress, id);
     });
   }
 
   complete(id: number, now = Date.now()): Promise<boolean> {
-    return promised(() => this.#sql.done.run(now, id).changes > 0);
+    return groupWrite(this.#db, () => this.#sql.done.run(now, id).changes > 0);
   }
 
   /** {@link complete}, running `effect` in the same transaction (a test's record of the reply, so the two cannot disagree). */
@@ -315,24 +309,22 @@ export class SqliteInboxStore implements InboxStore {
   }
 
   makeDue(id: number): Promise<void> {
-    return promised(() => {
+    return groupWrite(this.#db, () => {
       this.#sql.due.run(id);
     });
   }
 
   release(id: number, delayMs = 0, now = Date.now()): Promise<void> {
-    return promised(() => {
+    return groupWrite(this.#db, () => {
       this.#sql.release.run(delayMs === 0 ? 0 : now + delayMs, id);
     });
   }
 
   prune(now = Date.now()): Promise<number> {
-    return promised(() =>
-      writeTransaction(this.#db, () => {
-        const old = this.#sql.pruneOld.run(now - this.#limits.doneRetentionMs).changes;
-        return old + this.#sql.pruneExtra.run(this.#limits.maxDoneItems).changes;
-      }),
-    );
+    return groupWrite(this.#db, () => {
+      const old = this.#sql.pruneOld.run(now - this.#limits.doneRetentionMs).changes;
+      return old + this.#sql.pruneExtra.run(this.#limits.maxDoneItems).changes;
+    });
   }
 
   stats(now = Date.now()): Promise<InboxStats> {

@@ -1,5 +1,5 @@
 import type { Db } from './database.ts';
-import { promised, writeTransaction } from './database.ts';
+import { groupWrite, promised, writeTransaction } from './database.ts';
 import { keyedHash } from './store-key.ts';
 
 /** What an erase removed, for the confirmation the user sees. */
@@ -83,7 +83,7 @@ export class SqliteErasureStore implements ErasureStore {
   }
 
   erase(ownerKey: string, now = Date.now()): Promise<ErasureReport> {
-    return promised(() => eraseOwner(this.#db, ownerKey, this.#steps, now));
+    return groupWrite(this.#db, () => eraseOwner(this.#db, ownerKey, this.#steps, now));
   }
 }
 

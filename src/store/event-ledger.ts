@@ -1,5 +1,5 @@
 import type { Db } from './database.ts';
-import { promised, writeTransaction } from './database.ts';
+import { groupWrite, writeTransaction } from './database.ts';
 import { keyedHash } from './store-key.ts';
 
 /** Options for {@link EventLedger}. */
@@ -54,7 +54,7 @@ export class SqliteEventLedger implements EventLedger {
   }
 
   claim(eventId: string, now = Date.now()): Promise<ClaimResult> {
-    return promised(() => this.claimNow(eventId, now));
+    return groupWrite(this.#db, () => this.claimNow(eventId, now));
   }
 
   /** {@link claim}, synchronously (tests and scripts that drive SQLite directly). */
@@ -81,13 +81,13 @@ export class SqliteEventLedger implements EventLedger {
   }
 
   finish(eventId: string, now = Date.now()): Promise<void> {
-    return promised(() => {
+    return groupWrite(this.#db, () => {
       this.#db.prepare(LEDGER_SQL.finish).run(now, keyedHash(this.#db, eventId));
     });
   }
 
   release(eventId: string): Promise<void> {
-    return promised(() => {
+    return groupWrite(this.#db, () => {
       this.#db.prepare(LEDGER_SQL.release).run(keyedHash(this.#db, eventId));
     });
   }

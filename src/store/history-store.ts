@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ConversationKind, Platform, ReplyKind, Source } from '../message.ts';
 import type Database from 'better-sqlite3';
 import type { Db } from './database.ts';
-import { promised, writeTransaction } from './database.ts';
+import { groupWrite, promised, writeTransaction } from './database.ts';
 import type { ErasureMark } from './erasure.ts';
 import { erasedSince } from './erasure.ts';
 
@@ -166,7 +166,7 @@ export class SqliteHistoryStore implements HistoryStore {
   }
 
   appendExchange(exchange: Exchange, now = Date.now(), mark?: ErasureMark): Promise<AppendedExchange | undefined> {
-    return promised(() => this.appendExchangeNow(exchange, now, mark));
+    return groupWrite(this.#db, () => this.appendExchangeNow(exchange, now, mark));
   }
 
   /** {@link appendExchange}, synchronously (tests and scripts that drive SQLite directly). */
@@ -206,13 +206,13 @@ export class SqliteHistoryStore implements HistoryStore {
   }
 
   recordFeedback(answerId: string, ownerKey: string, rating: 'up' | 'down', now = Date.now()): Promise<void> {
-    return promised(() => {
+    return groupWrite(this.#db, () => {
       this.#sql.recordFeedback.run(answerId, ownerKey, rating, now);
     });
   }
 
   recordFeedbackComment(answerId: string, ownerKey: string, note: FeedbackNote, now = Date.now()): Promise<'saved' | 'not_found' | 'forbidden'> {
-    return promised(() =>
+    return groupWrite(this.#db, () =>
       writeTransaction(this.#db, () => {
         const owner = this.#answerOwner(answerId);
         if (owner === undefined) return 'not_found';

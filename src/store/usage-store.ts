@@ -1,6 +1,6 @@
 import { RateLimitedError } from '../errors.ts';
 import type { Db } from './database.ts';
-import { promised, writeTransaction } from './database.ts';
+import { groupWrite, promised, writeTransaction } from './database.ts';
 import type { ErasureMark } from './erasure.ts';
 import { erasedSince } from './erasure.ts';
 
@@ -157,7 +157,8 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   admit(ownerKey: string, tenantKey: string, options: AdmitOptions, now = Date.now()): Promise<boolean> {
-    return promised(() => this.admitNow(ownerKey, tenantKey, options, now));
+    if (options.admission?.done === true) return Promise.resolve(true);
+    return groupWrite(this.#db, () => this.admitNow(ownerKey, tenantKey, options, now));
   }
 
   /** {@link admit}, synchronously (scripts and tests that drive SQLite directly). */
@@ -189,7 +190,7 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   recordTokens(ownerKey: string, tenantKey: string, tokens: { input: number; output: number }, now = Date.now(), mark?: ErasureMark): Promise<boolean> {
-    return promised(() =>
+    return groupWrite(this.#db, () =>
       writeTransaction(this.#db, (): boolean => {
         if (mark !== undefined && erasedSince(this.#db, ownerKey, mark)) return false;
         this.#sql.addTokens.run(ownerKey, tenantKey, utcDay(now), tokens.input, tokens.output);
