@@ -27,6 +27,8 @@ import type { PlatformTally, Question } from './tally.ts';
 import { tally } from './tally.ts';
 import { seededRandom as random } from '../support/seeded-random.ts';
 import { slackProcessEnv } from '../support/slack-process-env.ts';
+import { createTestDatabase } from '../support/postgres.ts';
+import pg from 'pg';
 
 /** What one run does; sizes and times are the caller's (see run.ts for the full defaults). */
 export interface LoadScenario {
@@ -50,6 +52,8 @@ export interface LoadScenario {
   maxMs: number;
   /** Seed of the users' pacing. */
   seed: number;
+  /** Where the bot keeps users' data: its SQLite file (default), or a fresh PostgreSQL database (DATABASE_URL) on the local server. */
+  store?: 'sqlite' | 'postgres';
 }
 
 /** What a run measured. */
@@ -119,6 +123,17 @@ function countErrorLines(stdout: string, into: Record<string, number>): void {
   }
 }
 
+/** Inbox rows not done in a PostgreSQL store. */
+async function unfinishedOnPostgres(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<{ n: number }>("SELECT count(*)::int AS n FROM inbox WHERE state <> 'done'")).rows[0]!.n;
+  } finally {
+    await client.end();
+  }
+}
+
 /** Items the bot's inbox holds unfinished, from its /metrics (0 when it has no inbox gauges). */
 async function inboxUnfinishedNow(base: string): Promise<number> {
   const text = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
@@ -141,10 +156,12 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
     maxCalls: 0,
     reply: (request) => ({ text: fakeModelAnswer(request.question), stopReason: 'end_turn' }),
   });
+  const database = scenario.store === 'postgres' ? await createTestDatabase() : undefined;
   const env = {
     ...slackProcessEnv(api.apiUrl, dir.path),
     TEAMS_EMULATOR: 'true',
     ...bedrockEnv(bedrock.url),
+    ...(database === undefined ? {} : { DATABASE_URL: database.url }),
     // e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the bot under load.
     ...(process.env.LOAD_BOT_NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS: process.env.LOAD_BOT_NODE_OPTIONS }),
   };
@@ -305,6 +322,7 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
     } finally {
       db.close();
     }
+    if (database !== undefined) inboxUnfinished = await unfinishedOnPostgres(database.url);
     return {
       scenario,
       slack,
@@ -328,6 +346,7 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
     await bedrock.close();
     await connector.close();
     await api.close();
+    await database?.drop();
     dir.remove();
   }
 }

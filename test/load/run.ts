@@ -1,5 +1,5 @@
 /**
- * `npm run test:load [-- --users 500 --messages 10 --scenarios burst,crash,down --down-seconds 60
+ * `npm run test:load [-- --users 500 --messages 10 --scenarios burst,crash,down --down-seconds 60 --store sqlite|postgres
  *   --throttle 0.3 --error 0.05 --idle-seconds 30 --seed 1]`:
  * runs the load and fault suite against the production entry point and prints one table. Counts
  * (lost, duplicates, order, left behind, database state) are asserted: the exit code is 1 when any is
@@ -37,8 +37,11 @@ async function main(): Promise<void> {
       throttle: { type: 'string' },
       error: { type: 'string' },
       seed: { type: 'string' },
+      store: { type: 'string' },
     },
   });
+  if (values.store !== undefined && values.store !== 'sqlite' && values.store !== 'postgres') throw new RangeError(`Expected --store sqlite or postgres, got ${values.store}`);
+  const store = values.store ?? 'sqlite';
   const size = {
     users: positiveInteger('users', values.users, FULL_SIZE.users),
     messages: positiveInteger('messages', values.messages, FULL_SIZE.messages),
@@ -54,7 +57,7 @@ async function main(): Promise<void> {
   if (unknown.length > 0) throw new RangeError(`Unknown scenario ${unknown.join(', ')}; known: ${SCENARIO_NAMES.join(', ')}`);
   const results: ScenarioResult[] = [];
   for (const name of names as ScenarioName[]) {
-    results.push(await runScenario(scenario(name, size), (line) => process.stderr.write(`${line}\n`)));
+    results.push(await runScenario({ ...scenario(name, size), store }, (line) => process.stderr.write(`${line}\n`)));
   }
   process.stdout.write(`${formatReport(results)}\n`);
   const wrong = results.flatMap((result) => failures(result));
