@@ -38,12 +38,23 @@ export class PgInboxStore implements InboxStore {
   async enqueueMany(items: readonly NewInboxItem[], now = Date.now(), notices?: NoticeRule): Promise<EnqueueResult[]> {
     if (items.length === 0) return [];
     const hash = await pgKeyedHash(this.#pool);
+    const hashes = items.map((item) => hash(item.eventKey));
+    const lanes = [...new Set(items.map((item) => item.laneKey))];
     return pgTransaction(this.#pool, async (client) => {
+      // The totals row is the lock every enqueue takes: held for as few round trips as possible, since
+      // every state change of an item updates it too (its trigger).
       let { open, bytes, pending } = (await client.query<{ open: number; bytes: number; pending: number }>('SELECT open_items AS open, open_bytes AS bytes, pending FROM inbox_totals WHERE id = 1 FOR UPDATE')).rows[0]!;
+      // What the batch needs to know, read once for all its events: which are known, and each lane's open count.
+      const known = new Set((await client.query<{ hash: string }>('SELECT event_hash AS hash FROM inbox WHERE event_hash = ANY($1::text[])', [hashes])).rows.map((row) => row.hash));
+      const laneOpen = new Map(
+        (
+          await client.query<{ lane: string; n: number }>("SELECT lane_key AS lane, count(*) AS n FROM inbox WHERE lane_key = ANY($1::text[]) AND state <> 'done' GROUP BY lane_key", [lanes])
+        ).rows.map((row) => [row.lane, row.n]),
+      );
       const results: EnqueueResult[] = [];
-      for (const item of items) {
-        const eventHash = hash(item.eventKey);
-        if ((await client.query('SELECT 1 FROM inbox WHERE event_hash = $1', [eventHash])).rowCount !== 0) {
+      for (const [index, item] of items.entries()) {
+        const eventHash = hashes[index]!;
+        if (known.has(eventHash)) {
           results.push({ status: 'duplicate' });
           continue;
         }
@@ -56,8 +67,8 @@ export class PgInboxStore implements InboxStore {
           results.push({ status: 'full', reason: 'bytes' });
           continue;
         }
-        const laneOpen = (await client.query<{ n: number }>("SELECT count(*) AS n FROM inbox WHERE lane_key = $1 AND state <> 'done'", [item.laneKey])).rows[0]!.n;
-        const notice = needsNotice(notices, item, laneOpen, pending);
+        const laneCount = laneOpen.get(item.laneKey) ?? 0;
+        const notice = needsNotice(notices, item, laneCount, pending);
         const heldUntil = notice ? now + notices.holdMs : 0;
         // A held item names its holder: if this process dies before the notice, a restart on its host releases it at once.
         const holder = notice ? PROCESS_ID : null;
@@ -68,8 +79,10 @@ export class PgInboxStore implements InboxStore {
             [eventHash, item.platform, item.laneKey, hash(item.ownerKey), item.order, item.payload, size, now, heldUntil, holder],
           )
         ).rows[0]!.id;
+        known.add(eventHash);
+        laneOpen.set(item.laneKey, laneCount + 1);
         // Counted by order, not arrival: a message that arrives late sorts before the ones it preceded.
-        const ahead = laneOpen === 0 ? 0 : await aheadOf(client, item.laneKey, item.order, id);
+        const ahead = laneCount === 0 ? 0 : await aheadOf(client, item.laneKey, item.order, id);
         const earlier = notice && notices.inOrder === true && ahead > 0 ? await holdEarlier(client, item.laneKey, item.order, id, now, heldUntil) : [];
         results.push({ status: 'accepted', id, ahead, pending, notice, earlier });
         open += 1;
