@@ -28,6 +28,7 @@ import { mountTeams } from './teams/mount-teams.ts';
 import type { TeamsAdapter } from './teams/teams-adapter.ts';
 import type { WorkerListening } from './worker-cluster.ts';
 import { runWorkerCluster, WORKER_METRICS_PORT_ENV, WORKER_PORT_ENV } from './worker-cluster.ts';
+import { workerMetrics } from './worker-metrics.ts';
 
 /** Which way the bot runs: the terminal chat, or the HTTP server for Slack and Teams. */
 export function chooseMode(config: Config): 'console' | 'server' {
@@ -166,6 +167,8 @@ async function main(): Promise<number> {
     metricsPort: workerId === undefined ? config.env.METRICS_PORT : workerPort(WORKER_METRICS_PORT_ENV),
     metricsToken: config.env.METRICS_TOKEN,
     joinPort: workerId !== undefined,
+    // A worker's scrape answers for every worker of the machine.
+    ...(workerId === undefined ? {} : { renderMetrics: workerMetrics(core.metrics, log) }),
   });
   // --- Slack (adapters/slack): POST /slack/events on this server, or Socket Mode ---
   let slack: SlackAdapter | undefined;

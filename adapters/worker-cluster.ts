@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { HrbotError, toError } from '../src/errors.ts';
 import type { Logger } from '../src/log/logger.ts';
 import { describeListenError } from './listen-error.ts';
+import { superviseMetrics } from './worker-metrics.ts';
 import { HAND_BACK_LIMIT_MS, listenForStop, STOP_LIMIT_MS } from './stop-signals.ts';
 
 /** What a worker reads from its environment: the ports its supervisor reserved for all workers. */
@@ -79,6 +80,7 @@ export async function runWorkerCluster(options: WorkerClusterOptions): Promise<n
   };
 
   const live = new Set<Worker>();
+  superviseMetrics(() => live, log);
   let stopping = false;
   let failing: number | undefined;
   const crashes: number[] = [];

@@ -1,4 +1,14 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** One process's series as JSON (prom-client's), for a supervisor to add up with its workers'. */
+export type MetricsSnapshot = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/**
+ * How a gauge adds up across the processes of one machine (WORKERS): `sum` for what each process
+ * holds (its own conversations in flight), `max` for what every process reads from the shared store
+ * (the inbox's backlog), which summed would count the same items once per process.
+ */
+export type Aggregation = 'sum' | 'max';
 
 /** Label values; keep their sets small (platform, command, outcome), never user ids. */
 export type Labels = Readonly<Record<string, string>>;
@@ -65,9 +75,9 @@ export class Metrics {
     series.family.values.set(series.key, (series.family.values.get(series.key) ?? 0) + by);
   }
 
-  /** Set a gauge. */
-  set(name: string, help: string, value: number, labels: Labels = {}): void {
-    const series = this.#series(name, help, 'gauge', labels);
+  /** Set a gauge (`across` fixes at first use how it adds up across worker processes). */
+  set(name: string, help: string, value: number, labels: Labels = {}, across: Aggregation = 'sum'): void {
+    const series = this.#series(name, help, 'gauge', labels, undefined, across);
     if (series === undefined) return;
     (series.family.metric as Gauge).set(series.labels, value);
     series.family.values.set(series.key, value);
@@ -103,16 +113,23 @@ export class Metrics {
     return this.#text();
   }
 
+  /** Every series as JSON, once every collector has run, for {@link aggregateSnapshots}. */
+  async snapshot(): Promise<MetricsSnapshot> {
+    await Promise.all(this.#collectors.map((fn) => Promise.resolve(fn())));
+    const own = await this.#registry.getMetricsAsJSON();
+    return this.#processMetrics ? [...own, ...(await processRegistry().getMetricsAsJSON())] : own;
+  }
+
   async #text(): Promise<string> {
     const own = await this.#registry.metrics();
     return this.#processMetrics ? `${own}\n${await processRegistry().metrics()}` : own;
   }
 
-  #series(name: string, help: string, kind: Kind, labels: Labels, buckets?: readonly number[]): { family: Family; key: string; labels: Record<string, string> } | undefined {
+  #series(name: string, help: string, kind: Kind, labels: Labels, buckets?: readonly number[], across: Aggregation = 'sum'): { family: Family; key: string; labels: Record<string, string> } | undefined {
     const labelNames = Object.keys(labels).sort();
     let family = this.#families.get(name);
     if (family === undefined) {
-      family = { kind, labelNames, metric: this.#create(name, help, kind, labelNames, buckets), values: new Map() };
+      family = { kind, labelNames, metric: this.#create(name, help, kind, labelNames, buckets, across), values: new Map() };
       this.#families.set(name, family);
     } else if (family.kind !== kind) {
       throw new TypeError(`Metric ${name} is a ${family.kind}, not a ${kind}`);
@@ -130,8 +147,8 @@ export class Metrics {
     return { family, key, labels: sorted };
   }
 
-  #create(name: string, help: string, kind: Kind, labelNames: readonly string[], buckets: readonly number[] | undefined): Family['metric'] {
-    const config = { name, help, labelNames: [...labelNames], registers: [this.#registry] };
+  #create(name: string, help: string, kind: Kind, labelNames: readonly string[], buckets: readonly number[] | undefined, across: Aggregation): Family['metric'] {
+    const config = { name, help, labelNames: [...labelNames], registers: [this.#registry], aggregator: across };
     switch (kind) {
       case 'counter':
         return new Counter(config);
@@ -165,4 +182,12 @@ function labelKey(labels: Labels): string {
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
     .join(',');
+}
+
+/**
+ * The series of several processes (WORKERS) added up into one exposition: counters and histograms
+ * summed, each gauge as it says (see {@link Aggregation}; the process metrics by prom-client's rules).
+ */
+export function aggregateSnapshots(snapshots: readonly MetricsSnapshot[]): Promise<string> {
+  return AggregatorRegistry.aggregate([...snapshots]).metrics();
 }

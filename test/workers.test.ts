@@ -3,6 +3,7 @@
 // entry point with WORKERS=3 on one port, fed signed Slack events on fresh connections (so the kernel
 // spreads them across the workers), with redeliveries and one worker SIGKILLed half way (WORKERS=4).
 import assert from 'node:assert/strict';
+import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
@@ -19,6 +20,19 @@ import { dmEvent, eventBody, JSON_TYPE, mentionEvent, postSignedOnNewConnection 
 import { slackProcessEnv } from './support/slack-process-env.ts';
 import { assertInboxSettled } from './support/store-checks.ts';
 import { ask, dm, startTempBot, tempDir } from './support/temp-bot.ts';
+
+/** GET on a connection of its own, so the kernel may hand it to any worker. */
+function getOnNewConnection(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet(url, { agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+  });
+}
 
 function isAlive(pid: number): boolean {
   try {
@@ -141,6 +155,16 @@ void describe('WORKERS=4 on one port', () => {
       const refusals = () => api.calls.filter((call) => call.method === 'chat.postEphemeral' && /used today's 3 questions/.test(shown(call))).length;
       await api.waitFor(() => refusals() >= QUOTA_ASKS - QUOTA, 10_000, 'the questions past the quota refused');
       await until((line) => line.msg === 'worker started again', 'the killed worker was replaced');
+      // Each scrape reaches one worker; each answers for the whole machine (the replaced worker's counts died with it).
+      const totals: number[] = [];
+      for (let scrape = 0; scrape < 6; scrape++) {
+        const text = await getOnNewConnection(`${base}/metrics`);
+        const replies = [...text.matchAll(/^hrbot_replies_total\{[^}]*\} (\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+        totals.push(replies);
+        assert.match(text, /^hrbot_inbox_pending 0$/m, 'a store-wide gauge is not added up once per worker');
+      }
+      assert.equal(new Set(totals).size, 1, `every scrape sees the same machine-wide count: ${totals.join(', ')}`);
+      assert.ok(totals[0]! > 0);
 
       const result = await bot.stop();
       assert.equal(result.code, 0, result.stderr);

@@ -35,6 +35,8 @@ export interface HttpServerOptions {
   metricsPort?: number | undefined;
   /** `/metrics` answers 401 unless the request carries `Authorization: Bearer <this>` (METRICS_TOKEN). */
   metricsToken?: string | undefined;
+  /** What `/metrics` serves; default this process's `metrics` (a worker of WORKERS serves every worker's, added up). */
+  renderMetrics?: () => Promise<string>;
   /**
    * Listening sockets sharing the main port (SO_REUSEPORT; Linux only, elsewhere always 1). Node
    * takes one new connection per listening socket per turn of the event loop, so with the loop busy
@@ -257,7 +259,7 @@ function metricsHandler(options: HttpServerOptions): RouteHandler {
         return;
       }
     }
-    const text = await options.metrics.render();
+    const text = await (options.renderMetrics ?? (() => options.metrics.render()))();
     response.writeHead(200, { 'content-type': options.metrics.contentType });
     response.end(text);
   };

@@ -175,9 +175,10 @@ export class InboxWorker {
     this.#metrics = metrics;
     metrics.collect(async () => {
       const stats = await this.#store.stats();
-      metrics.set('hrbot_inbox_pending', 'Inbox items waiting to be answered', stats.pending);
-      metrics.set('hrbot_inbox_working', 'Inbox items being answered, by any process', stats.working);
-      metrics.set('hrbot_inbox_oldest_wait_seconds', 'How long the oldest waiting inbox item has waited', stats.oldestWaitMs / 1000);
+      // Read from the shared store: every worker process sees the same figures.
+      metrics.set('hrbot_inbox_pending', 'Inbox items waiting to be answered', stats.pending, {}, 'max');
+      metrics.set('hrbot_inbox_working', 'Inbox items being answered, by any process', stats.working, {}, 'max');
+      metrics.set('hrbot_inbox_oldest_wait_seconds', 'How long the oldest waiting inbox item has waited', stats.oldestWaitMs / 1000, {}, 'max');
     });
   }
 

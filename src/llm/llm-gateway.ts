@@ -149,7 +149,7 @@ export class LlmGateway {
       m.set('hrbot_llm_concurrency', 'Live LLM concurrency limit (AIMD)', this.#limit.limit);
       // Infinity (not pacing yet) is reported as 0.
       m.set('hrbot_llm_rate_limit', 'Live LLM request rate limit, per second (0 = not pacing)', Number.isFinite(this.#rate.rate) ? this.#rate.rate : 0);
-      m.set('hrbot_llm_breaker_state', 'Circuit breaker: 0 closed, 1 half-open, 2 open', BREAKER_GAUGE[this.#breaker.state]);
+      m.set('hrbot_llm_breaker_state', 'Circuit breaker: 0 closed, 1 half-open, 2 open', BREAKER_GAUGE[this.#breaker.state], {}, 'max');
     });
   }
 
