@@ -106,7 +106,6 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
       log,
       metrics,
       ...(answerer === undefined ? {} : { answerer }),
-      erasureSteps,
       journal,
       usage: shared.usage,
       history: shared.history,

@@ -125,8 +125,8 @@ export const ANSWER_CACHE_SQL = {
 } as const;
 
 /**
- * {@link AnswerCacheRows} on SQLite, statements prepared once. Asynchronous for the interface only:
- * the work is done before the promise returns.
+ * {@link AnswerCacheRows} on SQLite, statements prepared once. Reads are done before the promise
+ * returns; writes join the turn's group commit (groupWrite) and settle once it is on disk.
  */
 export class SqliteAnswerCacheRows implements AnswerCacheRows {
   readonly engine = 'sqlite';

@@ -10,7 +10,7 @@ import type { IncomingMessage, Progress, Reply, ReplyHooks, UserAction } from '.
 import { assertNever } from '../message.ts';
 import { Metrics, REPLY_SECONDS_BUCKETS } from '../metrics.ts';
 import type { Db } from '../store/database.ts';
-import type { ErasureMark, ErasureStep } from '../store/erasure.ts';
+import type { ErasureMark } from '../store/erasure.ts';
 import type { ErasureStore } from '../store/erasure.ts';
 import { SqliteErasureStore } from '../store/erasure.ts';
 import type { EventLedger } from '../store/event-ledger.ts';
@@ -68,15 +68,13 @@ export interface EngineDependencies {
   metrics?: Metrics;
   /** Writes answers; defaults to handbook excerpts (AI off). */
   answerer?: Answerer;
-  /** Extra per-user tables to erase with `/hr forget` (the answer cache). */
-  erasureSteps?: readonly ErasureStep[];
   /** Rate limits and quotas; default on `db` (SQLite) with `limits` from the options. */
   usage?: UsageStore;
   /** Conversation history and feedback; default on `db` (SQLite). */
   history?: HistoryStore;
   /** Event ids seen (dedupe of what does not come through the inbox); default on `db` (SQLite). */
   ledger?: EventLedger;
-  /** `/hr forget` and the marks turns take; default on `db` (SQLite) with `erasureSteps`. */
+  /** `/hr forget` and the marks turns take, with any per-user tables added to the erase; default on `db` (SQLite). */
   erasure?: ErasureStore;
   /** Empties the database journal after an erase; defaults to one of its own on `db`. */
   journal?: JournalPurge;
@@ -153,7 +151,7 @@ export class Engine {
     this.#answerer = deps.answerer ?? new HandbookExcerptAnswerer();
     this.#options = options;
     this.#ledger = deps.ledger ?? new SqliteEventLedger(deps.db);
-    this.#erasure = deps.erasure ?? new SqliteErasureStore(deps.db, deps.erasureSteps ?? []);
+    this.#erasure = deps.erasure ?? new SqliteErasureStore(deps.db);
     this.#history = deps.history ?? new SqliteHistoryStore(deps.db);
     this.#usage = deps.usage ?? new SqliteUsageStore(deps.db, options.limits);
     this.#lanes = new ConversationLanes(options.lanes);

@@ -167,7 +167,10 @@ export interface InboxStore {
   stats(now?: number): Promise<InboxStats>;
 }
 
-/** {@link InboxStore} on SQLite: each method one synchronous transaction, its result as a promise. */
+/**
+ * {@link InboxStore} on SQLite: reads are done before the promise returns; each write is one
+ * savepoint in the turn's group commit (groupWrite) and settles once it is on disk.
+ */
 export class SqliteInboxStore implements InboxStore {
   readonly #db: Db;
   readonly #limits: InboxLimits;

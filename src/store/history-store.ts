@@ -148,7 +148,8 @@ export function exchangeRows(exchange: Exchange, seq: number, answerId: string, 
 
 /**
  * {@link HistoryStore} on SQLite (statements prepared once: every answered message appends an
- * exchange). Asynchronous for the interface only: the work is done before the promise returns.
+ * exchange). Reads are done before the promise returns; writes join the turn's group commit
+ * (groupWrite) and settle once they are on disk.
  */
 export class SqliteHistoryStore implements HistoryStore {
   readonly #db: Db;
@@ -212,15 +213,14 @@ export class SqliteHistoryStore implements HistoryStore {
   }
 
   recordFeedbackComment(answerId: string, ownerKey: string, note: FeedbackNote, now = Date.now()): Promise<'saved' | 'not_found' | 'forbidden'> {
-    return groupWrite(this.#db, () =>
-      writeTransaction(this.#db, () => {
-        const owner = this.#answerOwner(answerId);
-        if (owner === undefined) return 'not_found';
-        if (owner !== ownerKey) return 'forbidden';
-        this.#sql.recordFeedbackComment.run(answerId, ownerKey, note.reason ?? null, note.comment ?? null, now);
-        return 'saved';
-      }),
-    );
+    // groupWrite runs it in a savepoint of its own: the ownership check and the write commit together.
+    return groupWrite(this.#db, () => {
+      const owner = this.#answerOwner(answerId);
+      if (owner === undefined) return 'not_found';
+      if (owner !== ownerKey) return 'forbidden';
+      this.#sql.recordFeedbackComment.run(answerId, ownerKey, note.reason ?? null, note.comment ?? null, now);
+      return 'saved';
+    });
   }
 
   feedbackTotals(tenantKey: string, since: number): Promise<FeedbackTotals> {

@@ -137,8 +137,8 @@ export const USAGE_SQL = {
 } as const;
 
 /**
- * {@link UsageStore} on SQLite: each admit is one BEGIN IMMEDIATE transaction (one writer at a time,
- * across processes). Asynchronous for the interface only: the work is done before the promise returns.
+ * {@link UsageStore} on SQLite: each admit is one transaction (a savepoint in the turn's group
+ * commit, see groupWrite; one writer at a time across processes), settled once it is on disk.
  */
 export class SqliteUsageStore implements UsageStore {
   readonly #db: Db;
@@ -190,13 +190,12 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   recordTokens(ownerKey: string, tenantKey: string, tokens: { input: number; output: number }, now = Date.now(), mark?: ErasureMark): Promise<boolean> {
-    return groupWrite(this.#db, () =>
-      writeTransaction(this.#db, (): boolean => {
-        if (mark !== undefined && erasedSince(this.#db, ownerKey, mark)) return false;
-        this.#sql.addTokens.run(ownerKey, tenantKey, utcDay(now), tokens.input, tokens.output);
-        return true;
-      }),
-    );
+    // groupWrite runs it in a savepoint of its own: the check and the write commit together.
+    return groupWrite(this.#db, (): boolean => {
+      if (mark !== undefined && erasedSince(this.#db, ownerKey, mark)) return false;
+      this.#sql.addTokens.run(ownerKey, tenantKey, utcDay(now), tokens.input, tokens.output);
+      return true;
+    });
   }
 
   userDay(ownerKey: string, now = Date.now()): Promise<DailyUsage> {
