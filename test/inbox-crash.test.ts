@@ -11,6 +11,7 @@ import { dmEvent, eventBody, JSON_TYPE, postSigned } from './support/slack-reque
 import { tempDir } from './support/temp-bot.ts';
 import { slackProcessEnv } from './support/slack-process-env.ts';
 import { assertInboxSettled } from './support/store-checks.ts';
+import { taggedAnswer } from './support/tagged-answers.ts';
 
 const USERS = 12;
 const PER_USER = 5;
@@ -21,10 +22,7 @@ describe('durable inbox across a crash', () => {
     const api = await new FakeSlackApi().start();
     const bedrock = await startFakeBedrock({
       latencyMs: 150,
-      reply: (request) => {
-        const tag = /q\d+x\d+/.exec(request.messages.at(-1)?.text ?? '')?.[0] ?? 'none';
-        return { text: `Full-time employees get 25 vacation days a year, see the handbook (answer for ${tag}).`, stopReason: 'end_turn' };
-      },
+      reply: taggedAnswer,
     });
     const env = { ...slackProcessEnv(api.apiUrl, dir.path), ...bedrockEnv(bedrock.url) };
     const answeredTags = () => new Set([...finalMessages(api).values()].map((text) => /answer for (q\d+x\d+)/.exec(text)?.[1]).filter((t) => t !== undefined));

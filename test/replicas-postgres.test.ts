@@ -17,6 +17,7 @@ import { assertAnsweredInOrder, finalMessages, shown } from './support/slack-rep
 import { dmEvent, eventBody, JSON_TYPE, mentionEvent, postSigned, postSignedOnNewConnection } from './support/slack-requests.ts';
 import { slackProcessEnv } from './support/slack-process-env.ts';
 import { tempDir } from './support/temp-bot.ts';
+import { taggedAnswer } from './support/tagged-answers.ts';
 
 const USERS = 10;
 const PER_USER = 3;
@@ -35,10 +36,7 @@ describe('two replicas on PostgreSQL', () => {
     api = await new FakeSlackApi().start();
     bedrock = await startFakeBedrock({
       latencyMs: 150,
-      reply: (request) => {
-        const tag = /q\d+x\d+/.exec(request.messages.at(-1)?.text ?? '')?.[0] ?? 'none';
-        return { text: `Full-time employees get 25 vacation days a year, see the handbook (answer for ${tag}).`, stopReason: 'end_turn' };
-      },
+      reply: taggedAnswer,
     });
   });
   after(async () => {

@@ -11,6 +11,7 @@ import { startMain } from './support/main-process.ts';
 import { assertInboxSettled } from './support/store-checks.ts';
 import { personalMessage } from './support/teams-bot.ts';
 import { KNOWLEDGE_DIR, tempDir } from './support/temp-bot.ts';
+import { taggedAnswer } from './support/tagged-answers.ts';
 
 const USERS = 12;
 const PER_USER = 5;
@@ -30,10 +31,7 @@ describe('Teams: durable inbox across a crash', () => {
     const connector = await new FakeTeamsConnector().start();
     const bedrock = await startFakeBedrock({
       latencyMs: 150,
-      reply: (request) => {
-        const tag = /q\d+x\d+/.exec(request.messages.at(-1)?.text ?? '')?.[0] ?? 'none';
-        return { text: `Full-time employees get 25 vacation days a year, see the handbook (answer for ${tag}).`, stopReason: 'end_turn' };
-      },
+      reply: taggedAnswer,
     });
     const env = {
       TEAMS_EMULATOR: 'true',

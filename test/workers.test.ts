@@ -20,6 +20,7 @@ import { dmEvent, eventBody, JSON_TYPE, mentionEvent, postSignedOnNewConnection 
 import { slackProcessEnv } from './support/slack-process-env.ts';
 import { assertInboxSettled } from './support/store-checks.ts';
 import { ask, dm, startTempBot, tempDir } from './support/temp-bot.ts';
+import { taggedAnswer } from './support/tagged-answers.ts';
 
 /** GET on a connection of its own, so the kernel may hand it to any worker. */
 function getOnNewConnection(url: string): Promise<string> {
@@ -102,10 +103,7 @@ void describe('WORKERS=4 on one port', () => {
     const api = await new FakeSlackApi().start();
     const bedrock = await startFakeBedrock({
       latencyMs: 150,
-      reply: (request) => {
-        const tag = /q\d+x\d+/.exec(request.messages.at(-1)?.text ?? '')?.[0] ?? 'none';
-        return { text: `Full-time employees get 25 vacation days a year, see the handbook (answer for ${tag}).`, stopReason: 'end_turn' };
-      },
+      reply: taggedAnswer,
     });
     const env = { ...slackProcessEnv(api.apiUrl, dir.path), ...bedrockEnv(bedrock.url), WORKERS: '4', DAILY_QUESTION_QUOTA: String(QUOTA) };
     const answers = () => [...finalMessages(api).values()].map((text) => /answer for (q\d+x\d+)/.exec(text)?.[1]).filter((tag) => tag !== undefined);
