@@ -10,8 +10,7 @@ import type { IncomingMessage, Progress, Reply, ReplyHooks, UserAction } from '.
 import { assertNever } from '../message.ts';
 import { Metrics, REPLY_SECONDS_BUCKETS } from '../metrics.ts';
 import type { Db } from '../store/database.ts';
-import type { ErasureMark } from '../store/erasure.ts';
-import type { ErasureStore } from '../store/erasure.ts';
+import type { ErasureMark, ErasureStore } from '../store/erasure.ts';
 import { SqliteErasureStore } from '../store/erasure.ts';
 import type { EventLedger } from '../store/event-ledger.ts';
 import { SqliteEventLedger } from '../store/event-ledger.ts';

@@ -89,8 +89,8 @@ export interface InboxWorkContext {
   /** Mark the item done now (before the reply is on its way, where a platform cannot be asked twice); false when it was erased meanwhile. */
   complete(): Promise<boolean>;
   /**
-   * Whether an earlier attempt already counted the message against its user's limits, and how to
-   * record that this one did (inside the counting transaction): hand it to the engine.
+   * Whether an earlier attempt already counted the message against its user's limits, and the item
+   * the counting transaction marks as counted: hand it to the engine.
    */
   admission: Admission;
 }
