@@ -151,12 +151,30 @@ for (const engine of STORE_ENGINES) {
         assert.ok(second.status === 'accepted' && second.notice, 'the second waits behind it: held for a notice');
         assert.deepEqual(second.earlier.map((e) => e.id), [first.id], 'in order: the earlier untouched one is held for a notice too');
         assert.equal((await store.claim(10, 100, 10)).length, 0, 'nothing taken while held');
-        assert.equal(await store.markProgress(second.id, '{"noticeSending":true}'), true);
-        assert.equal(await store.markProgress(second.id, '{"noticeSending":true}'), false, 'once');
+        assert.equal(await store.markProgress(second.id, '{"noticeSending":true}', 5_000), true);
+        assert.equal(await store.markProgress(second.id, '{"noticeSending":true}', 5_000), false, 'once');
         await store.makeDue(first.id);
         await store.makeDue(second.id);
         const [taken] = await store.claim(10, 100, 20);
         assert.equal(taken?.id, first.id);
+      }));
+
+    it("holds an item while its notice is on its way, and records the notice's id only while the item still waits", () =>
+      withInbox(async (store) => {
+        const mark = '{"noticeSending":true}';
+        const a = await store.enqueue(item('a', 1), 0);
+        const b = await store.enqueue(item('b', 1), 0);
+        assert.ok(a.status === 'accepted' && b.status === 'accepted');
+        assert.equal(await store.markProgress(a.id, mark, 5_000, 10), true);
+        assert.equal(await store.markProgress(b.id, mark, 5_000, 10), true);
+        assert.deepEqual(await store.claim(10, 100, 100), [], 'neither is taken while its notice is on its way');
+        assert.equal(await store.replaceProgress(a.id, mark, '{"noticeId":"n1"}'), true, 'a waits: its notice is recorded');
+        const taken = await store.claim(10, 100, 6_000);
+        assert.deepEqual(taken.map((t) => [t.id, t.progress]).sort(), [[a.id, '{"noticeId":"n1"}'], [b.id, mark]].sort());
+        await store.saveProgress(b.id, '{"reply":"worked on"}');
+        assert.equal(await store.replaceProgress(b.id, mark, '{"noticeId":"n2"}'), false, 'b was taken: what its worker recorded stays');
+        const again = (await store.claim(10, 100, 7_000)).find((t) => t.id === b.id);
+        assert.equal(again?.progress, '{"reply":"worked on"}');
       }));
 
     it('hands back the items of a dead worker, and takes long waits for a notice once', () =>

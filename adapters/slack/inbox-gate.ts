@@ -80,10 +80,11 @@ export class SlackInboxGate implements SlackEventSink {
     this.#log = deps.log;
     this.#metrics = deps.metrics;
     this.#onStored = deps.onStored;
-    this.#batcher = new InboxBatcher(deps.inbox, noticeRule({ ...DEFAULT_BACKLOG_NOTICE, ...options }));
+    const notices = { ...DEFAULT_BACKLOG_NOTICE, ...options };
+    this.#batcher = new InboxBatcher(deps.inbox, noticeRule(notices));
     // On its way, a notice is marked `posting`: if the process dies before its ts is saved, the answer
     // looks for it by its metadata (see delivery.ts) and edits it.
-    this.#noticeQueue = new NoticeQueue(deps.inbox, deps.log, { concurrency: SLACK_NOTICES_AT_ONCE, sendingMark: JSON.stringify({ posting: true }) });
+    this.#noticeQueue = new NoticeQueue(deps.inbox, deps.log, { concurrency: SLACK_NOTICES_AT_ONCE, sendingMark: JSON.stringify({ posting: true }), holdMs: notices.noticeHoldMs });
   }
 
   async processEvent(event: ReceiverEvent): Promise<void> {

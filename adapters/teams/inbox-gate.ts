@@ -58,9 +58,10 @@ export class TeamsInboxGate {
     this.#metrics = deps.metrics;
     this.#onStored = deps.onStored;
     // A Teams chat shows replies one below the other: a notice must not land above an earlier question's reply.
-    this.#batcher = new InboxBatcher(deps.inbox, { ...noticeRule({ ...DEFAULT_BACKLOG_NOTICE, ...options }), inOrder: true });
+    const notices = { ...DEFAULT_BACKLOG_NOTICE, ...options };
+    this.#batcher = new InboxBatcher(deps.inbox, { ...noticeRule(notices), inOrder: true });
     // Teams cannot find a notice again after a crash: few on their way at once, few left if one comes.
-    this.#notices = new NoticeQueue(deps.inbox, deps.log, {}, deps.firstSends, deps.order);
+    this.#notices = new NoticeQueue(deps.inbox, deps.log, { holdMs: notices.noticeHoldMs }, deps.firstSends, deps.order);
   }
 
   /**

@@ -150,8 +150,14 @@ export interface InboxStore {
   renew(ids: readonly number[], leaseMs: number, now?: number): Promise<void>;
   /** Record what has been shown for an item so far (for a retry after a crash). */
   saveProgress(id: number, progress: string): Promise<void>;
-  /** Record `progress` for an item that still waits untouched (pending, nothing recorded yet); false when it no longer waits so. */
-  markProgress(id: number, progress: string): Promise<boolean>;
+  /**
+   * Record `progress` for an item that still waits untouched (pending, nothing recorded yet), and hold
+   * it `holdMs` from `now` (longer if held longer already), so no worker takes it while its notice is
+   * on its way; false when it no longer waits so.
+   */
+  markProgress(id: number, progress: string, holdMs: number, now?: number): Promise<boolean>;
+  /** Replace progress `from` by `to` while the item still waits (pending); false when a worker took it meanwhile or it is gone. */
+  replaceProgress(id: number, from: string, to: string): Promise<boolean>;
   /** Record progress only if none was recorded yet. */
   saveProgressIfNone(id: number, progress: string): Promise<void>;
   /** Mark an item done and drop its payload; false when it was no longer open (erased meanwhile). */
@@ -284,8 +290,12 @@ export class SqliteInboxStore implements InboxStore {
   }
 
   // A notice is sent only while no worker has taken its item.
-  markProgress(id: number, progress: string): Promise<boolean> {
-    return groupWrite(this.#db, () => this.#sql.markWaiting.run(progress, id).changes > 0);
+  markProgress(id: number, progress: string, holdMs: number, now = Date.now()): Promise<boolean> {
+    return groupWrite(this.#db, () => this.#sql.markWaiting.run(progress, now + holdMs, PROCESS_ID, id).changes > 0);
+  }
+
+  replaceProgress(id: number, from: string, to: string): Promise<boolean> {
+    return groupWrite(this.#db, () => this.#sql.replaceWaiting.run(to, id, from).changes > 0);
   }
 
   saveProgressIfNone(id: number, progress: string): Promise<void> {
@@ -402,7 +412,9 @@ function prepare(db: Db) {
     releaseWorker: db.prepare("UPDATE inbox SET state = 'pending', lease_until = 0, worker = NULL WHERE state <> 'done' AND worker = ?"),
     renew: db.prepare("UPDATE inbox SET lease_until = ? WHERE id = ? AND state = 'working'"),
     progress: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state <> 'done'"),
-    markWaiting: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state = 'pending' AND progress IS NULL"),
+    // Held while the notice is on its way, by the process that sends it (a restart after its death releases it).
+    markWaiting: db.prepare("UPDATE inbox SET progress = ?, lease_until = max(lease_until, ?), worker = ? WHERE id = ? AND state = 'pending' AND progress IS NULL"),
+    replaceWaiting: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state = 'pending' AND progress = ?"),
     progressIfNone: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state <> 'done' AND progress IS NULL"),
     done: db.prepare("UPDATE inbox SET state = 'done', payload = NULL, progress = NULL, bytes = 0, finished_at = ? WHERE id = ? AND state <> 'done'"),
     isOpen: db.prepare("SELECT 1 FROM inbox WHERE id = ? AND state <> 'done'"),

@@ -1,6 +1,7 @@
 import PQueue from 'p-queue';
 import { toError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
+import { DEFAULT_BACKLOG_NOTICE } from './backlog-notice.ts';
 import type { InboxStore } from './inbox-store.ts';
 import type { ShowOrder } from './show-order.ts';
 
@@ -12,12 +13,18 @@ export interface NoticeQueueOptions {
   maxQueued: number;
   /** What an item records while its notice is on its way (what the platform's answer looks for after a crash). Default {@link NOTICE_SENDING}. */
   sendingMark: string;
+  /**
+   * How long, in ms, an item is held from the moment its notice starts on its way: no worker takes
+   * it meanwhile, so the answer cannot start beside a notice it does not know of. Default 5,000
+   * (the gate's hold, {@link DEFAULT_BACKLOG_NOTICE}).
+   */
+  holdMs: number;
 }
 
 /** What an item records while its notice is on its way, by default: the answer knows a notice may be on screen. */
 export const NOTICE_SENDING = JSON.stringify({ noticeSending: true });
 
-export const DEFAULT_NOTICE_QUEUE: NoticeQueueOptions = { concurrency: 4, maxQueued: 1_000, sendingMark: NOTICE_SENDING };
+export const DEFAULT_NOTICE_QUEUE: NoticeQueueOptions = { concurrency: 4, maxQueued: 1_000, sendingMark: NOTICE_SENDING, holdMs: DEFAULT_BACKLOG_NOTICE.noticeHoldMs };
 
 /**
  * Sends "questions ahead of yours" notices a few at a time. In a burst nearly every message gets
@@ -45,7 +52,7 @@ export class NoticeQueue {
     this.#order = order;
     this.#log = log;
     this.#options = { ...DEFAULT_NOTICE_QUEUE, ...options };
-    for (const [name, value] of Object.entries({ concurrency: this.#options.concurrency, maxQueued: this.#options.maxQueued })) {
+    for (const [name, value] of Object.entries({ concurrency: this.#options.concurrency, maxQueued: this.#options.maxQueued, holdMs: this.#options.holdMs })) {
       if (!Number.isInteger(value) || value < 1) throw new RangeError(`Expected notice queue option \`${name}\` to be an integer >= 1, got ${value}`);
     }
     this.#queue = shared ?? new PQueue({ concurrency: this.#options.concurrency });
@@ -72,9 +79,9 @@ export class NoticeQueue {
   }
 
   async #sendNow(id: number, send: () => Promise<string | undefined>, released: () => void): Promise<void> {
-    // Only while the item still waits for its notice: marked first, so a crash from here on is known.
+    // Only while the item still waits for its notice: marked (and held) first, so a crash from here on is known.
     try {
-      if (!(await this.#store.markProgress(id, this.#options.sendingMark))) return;
+      if (!(await this.#store.markProgress(id, this.#options.sendingMark, this.#options.holdMs))) return;
     } catch (error) {
       // The store is closing (shutdown) or refused the write: no notice; the item's hold runs out by itself.
       this.#log.warn({ err: toError(error) }, 'inbox: could not mark a notice as on its way; none is sent');
@@ -104,7 +111,11 @@ export class NoticeQueue {
 
   async #release(id: number, progress: string | undefined, released: () => void): Promise<void> {
     try {
-      if (progress !== undefined) await this.#store.saveProgress(id, progress);
+      // Only over the mark, never over what a worker recorded: one that took the item (the send outlasted
+      // the hold) answers in a message of its own, and this notice stays.
+      if (progress !== undefined && !(await this.#store.replaceProgress(id, this.#options.sendingMark, progress))) {
+        this.#log.warn('inbox: a notice landed after its message was taken up; it stays on screen above the answer');
+      }
       await this.#store.makeDue(id);
       released();
     } catch (error) {

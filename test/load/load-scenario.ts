@@ -6,7 +6,7 @@
  * and restarted on the same database, or Bedrock goes down for a while. The bot is a black box: only
  * its HTTP answers and what the fakes received are read.
  */
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
@@ -311,6 +311,12 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
     if (process.env.LOAD_DUMP_ACKS !== undefined) writeFileSync(`${process.env.LOAD_DUMP_ACKS}-${scenario.name}-last.log`, stopped.stdout);
     const { slack, teams } = count();
     const slots = [...tracker.byConversation().values()].flat();
+    if (process.env.LOAD_DUMP_ACKS !== undefined) {
+      // The lost questions' conversations, slot by slot, and a copy of the database, for a closer look.
+      const lostIn = new Set([...slack.lostSamples, ...teams.lostSamples].map((sample) => sample.slice(0, sample.lastIndexOf(':'))));
+      writeFileSync(`${process.env.LOAD_DUMP_ACKS}-${scenario.name}-lost-slots.json`, JSON.stringify(slots.filter((slot) => lostIn.has(slot.conversation)), null, 1));
+      copyFileSync(env.DATABASE_PATH, `${process.env.LOAD_DUMP_ACKS}-${scenario.name}.db`);
+    }
     const lastReply = Math.max(started, ...slots.map((slot) => slot.textAt));
     const db = new Database(env.DATABASE_PATH, { readonly: true });
     let integrity: string;

@@ -152,8 +152,17 @@ export class PgInboxStore implements InboxStore {
     await this.#pool.query("UPDATE inbox SET progress = $1 WHERE id = $2 AND state <> 'done'", [progress, id]);
   }
 
-  async markProgress(id: number, progress: string): Promise<boolean> {
-    return (await this.#pool.query("UPDATE inbox SET progress = $1 WHERE id = $2 AND state = 'pending' AND progress IS NULL", [progress, id])).rowCount === 1;
+  async markProgress(id: number, progress: string, holdMs: number, now = Date.now()): Promise<boolean> {
+    // Held while the notice is on its way, by the process that sends it (a restart after its death releases it).
+    const marked = await this.#pool.query(
+      "UPDATE inbox SET progress = $1, lease_until = GREATEST(lease_until, $2), worker = $3 WHERE id = $4 AND state = 'pending' AND progress IS NULL",
+      [progress, now + holdMs, PROCESS_ID, id],
+    );
+    return marked.rowCount === 1;
+  }
+
+  async replaceProgress(id: number, from: string, to: string): Promise<boolean> {
+    return (await this.#pool.query("UPDATE inbox SET progress = $1 WHERE id = $2 AND state = 'pending' AND progress = $3", [to, id, from])).rowCount === 1;
   }
 
   async saveProgressIfNone(id: number, progress: string): Promise<void> {
