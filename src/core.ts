@@ -106,7 +106,8 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
       log,
       metrics,
       ...(answerer === undefined ? {} : { answerer }),
-      journal,
+      // On PostgreSQL users' data never reaches the local file: its journal needs no purge after an erase.
+      journal: shared.engine === 'sqlite' ? journal : null,
       usage: shared.usage,
       history: shared.history,
       ledger: shared.ledger,

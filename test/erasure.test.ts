@@ -10,8 +10,10 @@ import { openDatabase } from '../src/store/database.ts';
 import { SqliteEventLedger } from '../src/store/event-ledger.ts';
 import { JournalPurge } from '../src/store/journal-purge.ts';
 import { SqliteUsageStore } from '../src/store/usage-store.ts';
+import { openPostgresStores } from '../src/store/postgres/pg-stores.ts';
 import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
 import type { FakeBedrock } from './fakes/fake-bedrock.ts';
+import { createTestDatabase } from './support/postgres.ts';
 import type { TempBot } from './support/temp-bot.ts';
 import { ask, dm, startTempBot, tempDir } from './support/temp-bot.ts';
 
@@ -160,6 +162,32 @@ void describe('erasure with a concurrent reader', () => {
     } finally {
       if (reader.open) reader.close();
       bot.close();
+    }
+  });
+
+  void it('on PostgreSQL, says erased without waiting on the local file, which holds no user data', async () => {
+    const database = await createTestDatabase();
+    const bot = startTempBot({}, { shared: await openPostgresStores(database.url, { limits: { perMinute: 30, dailyQuestions: 100 } }) });
+    const reader = new Database(bot.databasePath);
+    try {
+      const marker = 'PANGOLIN-HERON-8802';
+      await ask(bot.core, dm(`${marker} how many vacation days do I get?`, 'pat'));
+      // A reader on the local file would hold up its journal purge, were the engine to run one.
+      reader.exec('BEGIN');
+      reader.prepare('SELECT COUNT(*) FROM meta').pluck().get();
+      const erased = await ask(bot.core, dm('/hr forget', 'pat'));
+      assert.match(erased.text, /I have erased everything/);
+      assert.doesNotMatch(erased.text, /journal/);
+      const files = [bot.databasePath, `${bot.databasePath}-wal`];
+      assert.deepEqual(
+        files.filter((file) => existsSync(file) && readFileSync(file).includes(marker)),
+        [],
+        'the question never reached the local file',
+      );
+    } finally {
+      reader.close();
+      bot.close();
+      await database.drop();
     }
   });
 

@@ -75,8 +75,11 @@ export interface EngineDependencies {
   ledger?: EventLedger;
   /** `/hr forget` and the marks turns take, with any per-user tables added to the erase; default on `db` (SQLite). */
   erasure?: ErasureStore;
-  /** Empties the database journal after an erase; defaults to one of its own on `db`. */
-  journal?: JournalPurge;
+  /**
+   * Empties the database journal after an erase; defaults to one of its own on `db`. `null` when no
+   * local journal holds users' data (on PostgreSQL the SQLite file holds only the handbook index).
+   */
+  journal?: JournalPurge | null;
   /** The clock for "this year" and "the next holiday", in ms since the epoch; default `Date.now`. */
   now?: () => number;
 }
@@ -137,7 +140,7 @@ export class Engine {
   readonly #usage: UsageStore;
   readonly #lanes: ConversationLanes;
   readonly #memory: ConversationMemory;
-  readonly #journal: JournalPurge;
+  readonly #journal: JournalPurge | null;
   readonly #now: () => number;
   /** Told after each erase (adapters refresh what they show about the user); a few at most, one per adapter. */
   readonly #erasedListeners = new Set<(owner: Owner) => void>();
@@ -155,7 +158,7 @@ export class Engine {
     this.#usage = deps.usage ?? new SqliteUsageStore(deps.db, options.limits);
     this.#lanes = new ConversationLanes(options.lanes);
     this.#memory = new ConversationMemory(this.#history, options.memory);
-    this.#journal = deps.journal ?? new JournalPurge(deps.db, { log: deps.log });
+    this.#journal = deps.journal === undefined ? new JournalPurge(deps.db, { log: deps.log }) : deps.journal;
     this.#now = deps.now ?? Date.now;
     this.metrics.collect(() => this.metrics.set('hrbot_active_conversations', 'Conversations with work in flight', this.#lanes.active));
   }
@@ -524,7 +527,7 @@ export class Engine {
     const report = await this.#erasure.erase(owner);
     this.#memory.forgetOwner(owner);
     this.metrics.increment('hrbot_erasures_total', 'Users erased', { by: whose === 'your' ? 'self' : 'admin' });
-    const purged = await this.#journal.purge(FORGET_PURGE_WAIT_MS);
+    const purged = this.#journal === null ? true : await this.#journal.purge(FORGET_PURGE_WAIT_MS);
     this.#log.info({ ownerKey: owner, by: whose === 'your' ? 'self' : 'admin', rows: report.messages, journalPurged: purged }, 'user data erased');
     for (const listener of this.#erasedListeners) {
       try {
@@ -534,7 +537,7 @@ export class Engine {
         this.#log.warn({ err: toError(error) }, 'erase listener failed');
       }
     }
-    return textReply('notice', erasedText(report, whose, purged ? undefined : { retryMs: this.#journal.giveUpAfterMs }, shownId), 'private');
+    return textReply('notice', erasedText(report, whose, purged || this.#journal === null ? undefined : { retryMs: this.#journal.giveUpAfterMs }, shownId), 'private');
   }
 
   async #usageReport(turn: Turn): Promise<Reply> {
