@@ -102,6 +102,21 @@ describe('load suite counting', () => {
       { answered: 2, duplicates: 0, lost: 0, leftBehind: 0, notices: 1, outOfOrder: 0 },
     );
   });
+
+  it('gives a reply without a tag to the question where it stands on screen, not to an earlier one the bot may never have seen', () => {
+    const conversation = 'a:personal-7';
+    let id = 0;
+    const message = (text: string): ConnectorCall => ({ method: 'POST', path: '', conversationId: conversation, activity: { type: 'message', text }, at: 3_000, responseId: `fake-${++id}` });
+    // q7x1 was cut off by the kill (undelivered); q7x3's model call failed, so its reply is the excerpts.
+    const calls = [message(answer('q7x0')), message(answer('q7x2')), message('_AI answers are unavailable right now, so here are the matching handbook passages._'), message(answer('q7x4'))];
+    const questions = [0, 1, 2, 3, 4].map((index) => question('teams', 7, index, conversation, index === 1 ? { acked: false, ackedFirstTry: false, undelivered: true } : {}));
+    const counts = tally('teams', questions, new ReplyTracker([], calls).byConversation());
+    assert.deepEqual(
+      { answered: counts.answered, lost: counts.lost, outOfOrder: counts.outOfOrder, misplaced: counts.misplaced, fallbacks: counts.fallbacks },
+      { answered: 4, lost: 0, outOfOrder: 0, misplaced: 0, fallbacks: 1 },
+      'before, the excerpts went to q7x1 and q7x3 counted as lost, out of order',
+    );
+  });
 });
 
 describe('load and fault suite, short: burst over Slack and Teams, model throttling and failing, SIGKILL half way', () => {

@@ -124,11 +124,17 @@ function assign(asked: readonly Question[], slots: readonly ReplySlot[], counts:
       if (slot.textSeq < earlier.textSeq) assigned.set(question, slot);
     }
   }
-  // A reply without a tag belongs to the earliest question still without a reply, in the order replies came.
-  untagged.sort((a, b) => a.textSeq - b.textSeq);
-  const open = asked.filter((q) => !assigned.has(q));
+  // A reply without a tag (excerpts instead of the model's answer) belongs where it stands on screen:
+  // to a question between the tagged replies around it, one whose message surely reached the bot first
+  // (a Teams message cut off by the kill may never have been seen, and then has no reply to take).
+  untagged.sort((a, b) => a.createdSeq - b.createdSeq);
+  const tagged = [...assigned.entries()].sort(([, a], [, b]) => a.createdSeq - b.createdSeq);
   for (const slot of untagged) {
-    const question = open.shift();
+    const before = tagged.filter(([, other]) => other.createdSeq < slot.createdSeq).at(-1)?.[0].index ?? -1;
+    const after = tagged.find(([, other]) => other.createdSeq > slot.createdSeq)?.[0].index ?? Number.POSITIVE_INFINITY;
+    const open = asked.filter((q) => !assigned.has(q));
+    const between = open.filter((q) => q.index > before && q.index < after);
+    const question = between.find((q) => !q.undelivered) ?? between[0] ?? open.find((q) => !q.undelivered) ?? open[0];
     if (question === undefined) counts.duplicates += 1;
     else assigned.set(question, slot);
   }
