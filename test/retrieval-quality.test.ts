@@ -269,18 +269,25 @@ describe('what the model is given (AI on)', () => {
 });
 
 describe('held-out evaluation', () => {
-  // Floors a little under what `npm run eval` measures, so a change that makes retrieval worse fails here.
-  const FLOORS = { excerptShown: 0.85, contextGiven: 0.9 };
+  // Floors a little under what `npm run eval` measures, so a change that makes retrieval worse fails
+  // here. The paraphrase set (employees' words that differ from the handbook's) is far from the
+  // issue's targets: its floors only keep it from sliding back.
+  const FLOORS = {
+    sample: { excerptShown: 0.85, contextGiven: 0.9, abstained: 3 },
+    large: { excerptShown: 0.85, contextGiven: 0.9, abstained: 3 },
+    paraphrase: { excerptShown: 0.45, contextGiven: 0.58, abstained: 2 },
+  } as const;
 
-  for (const name of ['sample', 'large'] as const) {
+  for (const name of ['sample', 'large', 'paraphrase'] as const) {
     test(`${name} handbook: excerpt shown and context given stay above their floors`, async () => {
+      const floors = FLOORS[name];
       const figures = await evaluateSet(loadSet(name, join(import.meta.dirname, 'eval', `questions-${name}.json`)));
       const shown = figures.excerptShown / figures.covered;
       const given = figures.contextGiven / figures.covered;
       console.log(`${name}: excerpt shown ${shown.toFixed(2)}, context given ${given.toFixed(2)}, not covered said so ${figures.abstainedOff}/${figures.uncovered}`);
-      assert.ok(shown >= FLOORS.excerptShown, `excerpt shown ${shown.toFixed(2)}`);
-      assert.ok(given >= FLOORS.contextGiven, `context given ${given.toFixed(2)}`);
-      assert.ok(figures.abstainedOff >= 3, 'some questions the handbook does not cover are recognised');
+      assert.ok(shown >= floors.excerptShown, `excerpt shown ${shown.toFixed(2)}`);
+      assert.ok(given >= floors.contextGiven, `context given ${given.toFixed(2)}`);
+      assert.ok(figures.abstainedOff >= floors.abstained, 'some questions the handbook does not cover are recognised');
     });
   }
 });

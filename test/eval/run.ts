@@ -14,7 +14,12 @@ import type { EvalFigures } from './retrieval-eval.ts';
 const HERE = import.meta.dirname;
 const verbose = process.argv.includes('--verbose') || process.argv.includes('-v');
 
-const sets = [loadSet('sample', join(HERE, 'questions-sample.json')), loadSet('large', join(HERE, 'questions-large.json'))];
+const sets = [
+  loadSet('sample', join(HERE, 'questions-sample.json')),
+  loadSet('large', join(HERE, 'questions-large.json')),
+  // Employees' words that differ from the handbook's, written before any change was measured on it.
+  loadSet('paraphrase', join(HERE, 'questions-paraphrase.json')),
+];
 const flag = process.argv.indexOf('--embeddings');
 const embedderName = flag === -1 ? undefined : process.argv[flag + 1];
 const open: OpenEmbedder | undefined = embedderName === undefined ? undefined : await openEmbedder(embedderName);
