@@ -10,7 +10,7 @@ import { HandbookFileUnreadableError, readHandbookFiles } from './handbook-files
 import type { HandbookFile } from './handbook-files.ts';
 import { HEADING_PATH_SEPARATOR, splitMarkdownSections } from './markdown-sections.ts';
 import type { MarkdownDocument } from './markdown-sections.ts';
-import { holdsTerm, indexPassage, scorePassage } from './passage-ranking.ts';
+import { holdsTerm, indexPassage, scorePassage, termStems } from './passage-ranking.ts';
 import type { IndexedPassage, PassageScore, QueryTerm } from './passage-ranking.ts';
 import type { PassageVectors } from './passage-vectors.ts';
 import { reciprocalRankFusion } from './rank-fusion.ts';
@@ -465,11 +465,12 @@ export class HandbookIndex {
     }
 
     const byId = new Map(candidates.map((row) => [row.id, row]));
+    const wanted = termStems(terms);
     const indexed = new Map<number, IndexedPassage>();
     const indexOf = (row: PassageRow): IndexedPassage => {
       let value = indexed.get(row.id);
       if (value === undefined) {
-        value = indexPassage({ title: split(row.title_terms), path: split(row.path_terms), heading: split(row.heading_terms), body: split(row.body_terms) });
+        value = indexPassage({ title: split(row.title_terms), path: split(row.path_terms), heading: split(row.heading_terms), body: split(row.body_terms) }, wanted);
         indexed.set(row.id, value);
       }
       return value;
