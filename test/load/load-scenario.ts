@@ -23,6 +23,7 @@ import { BotLink } from './bot-link.ts';
 import type { DeliveryOutcome } from './deliveries.ts';
 import { deliverSlack, deliverTeams } from './deliveries.ts';
 import { fakeModelAnswer, ReplyTracker } from './reply-tracker.ts';
+import { teamsLeftAllowed } from './report.ts';
 import type { PlatformTally, Question } from './tally.ts';
 import { tally } from './tally.ts';
 import { seededRandom as random } from '../support/seeded-random.ts';
@@ -290,6 +291,11 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
     while (Date.now() - started < scenario.maxMs) {
       const { slack, teams } = count();
       if (slack.lost + teams.lost + slack.leftBehind + teams.leftBehind === 0) {
+        complete = true;
+        break;
+      }
+      // What a kill may leave on Teams never changes: once the bot holds nothing more, waiting is over.
+      if (slack.lost + teams.lost + slack.leftBehind === 0 && teams.leftBehind <= teamsLeftAllowed(restarts) && (await inboxUnfinishedNow(link.current().base)) === 0) {
         complete = true;
         break;
       }
