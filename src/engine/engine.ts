@@ -527,8 +527,9 @@ export class Engine {
     const report = await this.#erasure.erase(owner);
     this.#memory.forgetOwner(owner);
     this.metrics.increment('hrbot_erasures_total', 'Users erased', { by: whose === 'your' ? 'self' : 'admin' });
-    const purged = this.#journal === null ? true : await this.#journal.purge(FORGET_PURGE_WAIT_MS);
-    this.#log.info({ ownerKey: owner, by: whose === 'your' ? 'self' : 'admin', rows: report.messages, journalPurged: purged }, 'user data erased');
+    const journal = this.#journal;
+    const journalPending = journal !== null && !(await journal.purge(FORGET_PURGE_WAIT_MS)) ? { retryMs: journal.giveUpAfterMs } : undefined;
+    this.#log.info({ ownerKey: owner, by: whose === 'your' ? 'self' : 'admin', rows: report.messages, journalPurged: journalPending === undefined }, 'user data erased');
     for (const listener of this.#erasedListeners) {
       try {
         listener({ platform: who.platform, tenantId: who.tenantId, userId: who.userId });
@@ -537,7 +538,7 @@ export class Engine {
         this.#log.warn({ err: toError(error) }, 'erase listener failed');
       }
     }
-    return textReply('notice', erasedText(report, whose, purged || this.#journal === null ? undefined : { retryMs: this.#journal.giveUpAfterMs }, shownId), 'private');
+    return textReply('notice', erasedText(report, whose, journalPending, shownId), 'private');
   }
 
   async #usageReport(turn: Turn): Promise<Reply> {

@@ -290,12 +290,9 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
     let lastChange = Date.now();
     while (Date.now() - started < scenario.maxMs) {
       const { slack, teams } = count();
-      if (slack.lost + teams.lost + slack.leftBehind + teams.leftBehind === 0) {
-        complete = true;
-        break;
-      }
-      // What a kill may leave on Teams never changes: once the bot holds nothing more, waiting is over.
-      if (slack.lost + teams.lost + slack.leftBehind === 0 && teams.leftBehind <= teamsLeftAllowed(restarts) && (await inboxUnfinishedNow(link.current().base)) === 0) {
+      // What a kill may leave on Teams never changes: with only that left, waiting is over once the bot holds nothing more.
+      const settled = slack.lost + teams.lost + slack.leftBehind === 0 && teams.leftBehind <= teamsLeftAllowed(restarts);
+      if (settled && (teams.leftBehind === 0 || (await inboxUnfinishedNow(link.current().base)) === 0)) {
         complete = true;
         break;
       }
