@@ -4,12 +4,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { shortcutQuestion } from '../adapters/slack/message-shortcut.ts';
+import type { RecordedCall } from './fakes/fake-slack-api.ts';
 import type { SlackTestBot } from './support/slack-bot.ts';
 import { startSlackBot } from './support/slack-bot.ts';
 import { sectionText } from './support/slack-blocks.ts';
 import { FORM_TYPE, interactionBody, postSigned } from './support/slack-requests.ts';
 
 let counter = 0;
+
+/** The latest post to the response_url made with `id`: other tests' posts may still be arriving. */
+function replyTo(t: SlackTestBot, id: string): RecordedCall | undefined {
+  return t.api.callsOf('response_url').findLast((call) => call.responseId === id);
+}
 
 /** A `message_action` payload: `user` chose the shortcut on a message by `author` saying `text`. */
 function shortcutBody(text: string, responseUrl: string, options: { user?: string; author?: string; channel?: string; callbackId?: string } = {}): string {
@@ -57,19 +63,17 @@ describe('Slack message shortcut "Ask HR about this message"', () => {
   });
 
   it('asks the text as a question, never as a command, with Slack markup made harmless', async () => {
-    const before = t.api.callsOf('response_url').length;
     await postSigned(t.baseUrl, shortcutBody('forget', t.api.responseUrl('shortcut-forget')), FORM_TYPE);
-    await t.api.waitFor(() => t.api.callsOf('response_url').length > before, 5000, 'reply');
+    await t.api.waitFor(() => replyTo(t, 'shortcut-forget') !== undefined, 5000, 'reply');
     // "forget" in someone's message did not erase the asker.
     assert.ok((t.bot.core.db.prepare("SELECT COUNT(*) FROM messages WHERE owner_key = 'slack:T1:UASKER'").pluck().get() as number) > 0);
-    assert.doesNotMatch(sectionText(t.api.callsOf('response_url').at(-1)!.args.blocks), /erased/i);
+    assert.doesNotMatch(sectionText(replyTo(t, 'shortcut-forget')!.args.blocks), /erased/i);
 
     const marked = '<!channel> <@UBOSS|boss> see <https://evil.example/x|the policy> in <#C2|hr-news> &lt;b&gt;';
     assert.equal(shortcutQuestion(marked, 4000), '@channel @boss see the policy (https://evil.example/x) in #hr-news <b>');
-    const asked = t.api.callsOf('response_url').length;
     await postSigned(t.baseUrl, shortcutBody(`${marked} what is the parental leave policy?`, t.api.responseUrl('shortcut-markup')), FORM_TYPE);
-    await t.api.waitFor(() => t.api.callsOf('response_url').length > asked, 5000, 'reply');
-    const shown = JSON.stringify(t.api.callsOf('response_url').at(-1)!.args);
+    await t.api.waitFor(() => replyTo(t, 'shortcut-markup') !== undefined, 5000, 'reply');
+    const shown = JSON.stringify(replyTo(t, 'shortcut-markup')!.args);
     assert.doesNotMatch(shown, /<!channel>|<@UBOSS/);
     const stored = t.bot.core.db.prepare("SELECT text FROM messages WHERE role = 'user' ORDER BY id DESC LIMIT 1").pluck().get() as string;
     assert.equal(stored, '@channel @boss see the policy (https://evil.example/x) in #hr-news <b> what is the parental leave policy?');
@@ -82,10 +86,9 @@ describe('Slack message shortcut "Ask HR about this message"', () => {
   });
 
   it('says so, privately, when the message has no text (only a file)', async () => {
-    const before = t.api.callsOf('response_url').length;
     await postSigned(t.baseUrl, shortcutBody('   ', t.api.responseUrl('shortcut-empty')), FORM_TYPE);
-    await t.api.waitFor(() => t.api.callsOf('response_url').length > before, 5000, 'reply');
-    const reply = t.api.callsOf('response_url').at(-1)!;
+    await t.api.waitFor(() => replyTo(t, 'shortcut-empty') !== undefined, 5000, 'reply');
+    const reply = replyTo(t, 'shortcut-empty')!;
     assert.equal(reply.args.response_type, 'ephemeral');
     assert.match(String(reply.args.text), /no text I can read/);
   });

@@ -45,6 +45,8 @@ export interface RecordedCall {
   postedTs?: string;
   /** The error the fake answered with when the call broke one of Slack's rules (see validate). */
   refused?: string;
+  /** For a response_url post: the id the URL was made with (see responseUrl). */
+  responseId?: string;
   at: number;
 }
 
@@ -260,7 +262,8 @@ export class FakeSlackApi {
     const method = path.startsWith('/api/') ? path.slice(5) : path.startsWith('/response/') ? 'response_url' : path;
     const known = token === undefined ? undefined : this.tokens.get(token);
     const team = known?.isEnterpriseInstall === true ? known.enterpriseId : known?.teamId;
-    const call: RecordedCall = { method, args, ...(token === undefined ? {} : { token }), ...(team === undefined ? {} : { team }), at: Date.now() };
+    const responseId = method === 'response_url' ? path.slice('/response/'.length) : undefined;
+    const call: RecordedCall = { method, args, ...(token === undefined ? {} : { token }), ...(team === undefined ? {} : { team }), ...(responseId === undefined ? {} : { responseId }), at: Date.now() };
     if (this.calls.length < this.#maxCalls) this.calls.push(call);
 
     const fault = this.#faults.get(method)?.shift();
