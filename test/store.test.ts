@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { openDatabase } from '../src/store/database.ts';
+import { groupWrite, openDatabase } from '../src/store/database.ts';
 import { ask, dm, startTempBot, tempDir } from './support/temp-bot.ts';
 
 const run = promisify(execFile);
@@ -54,6 +54,7 @@ describe('store', () => {
         assert.ok((db.pragma('busy_timeout', { simple: true }) as number) >= 1000);
         assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
         assert.equal(db.pragma('secure_delete', { simple: true }), 1);
+        assert.equal(db.pragma('temp_store', { simple: true }), 2, 'temporary files in memory');
         const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all() as number[];
         assert.deepEqual(versions, [...new Set(versions)]);
         assert.ok(versions.length >= 2);
@@ -61,6 +62,46 @@ describe('store', () => {
         db.close();
       }
     } finally {
+      dir.remove();
+    }
+  });
+});
+
+/** Files this process holds open that were deleted: SQLite's temporary files are unlinked once opened. */
+function deletedOpenFiles(): string[] {
+  return readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      return target.endsWith(' (deleted)') ? [target] : [];
+    } catch {
+      return []; // closed since the listing
+    }
+  });
+}
+
+describe('store: a group commit', { skip: !existsSync('/proc/self/fd') && 'needs /proc (Linux)' }, () => {
+  it('journals its savepoints in memory: no temporary file holding users\' text outside DATABASE_PATH', async () => {
+    const dir = tempDir();
+    const db = openDatabase(join(dir.path, 'g.db'));
+    try {
+      db.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)');
+      const before = deletedOpenFiles();
+      let during: string[] = [];
+      // Each write of a group is a savepoint that journals the pages it changes: 40 writes rewriting
+      // the same 200 KB of rows go well past the 64 KB SQLite keeps in memory by default.
+      db.prepare('INSERT INTO notes (text) VALUES (?)').run('x'.repeat(200_000));
+      await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          groupWrite(db, () => {
+            db.prepare('UPDATE notes SET text = ?').run(String(i % 10).repeat(200_000));
+            if (i === 39) during = deletedOpenFiles();
+          }),
+        ),
+      );
+      assert.equal(db.prepare('SELECT substr(text, 1, 1) FROM notes').pluck().get(), '9');
+      assert.deepEqual(during.filter((file) => !before.includes(file)), []);
+    } finally {
+      db.close();
       dir.remove();
     }
   });

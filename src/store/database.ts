@@ -40,6 +40,10 @@ export function openDatabase(path: string, options: DatabaseOptions = {}): Db {
     db.pragma('synchronous = NORMAL');
     // Erased rows are overwritten with zeros instead of lingering in free pages of the file.
     db.pragma('secure_delete = ON');
+    // Savepoints (each write of a group commit has one) journal the pages they change; past 64 KB
+    // SQLite spills that journal to an unlinked temp file: most of the bytes a message wrote, and
+    // copies of users' text outside DATABASE_PATH. In memory it is bounded by the group's size.
+    db.pragma('temp_store = MEMORY');
     migrate(db);
     // A file this process may read but not write opens, and even migrates when nothing is pending:
     // write once now, so that it fails here rather than at the first question.
