@@ -59,8 +59,11 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
   return async (item, context) => {
     const work = JSON.parse(item.payload) as SlackWork;
     const progress = (item.progress === null ? {} : JSON.parse(item.progress)) as SlackProgress;
+    // A reply kept here but not yet saved goes with the next save (see `reply`).
+    let replyUnsaved = false;
     const save = (patch: Partial<SlackProgress>): Promise<void> => {
       Object.assign(progress, patch);
+      replyUnsaved = false;
       return context.saveProgress(JSON.stringify(progress));
     };
     // The thread's title and status line wait for the next save (the reply, a post): a retry after a
@@ -71,13 +74,25 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
     };
     // Checked right before the engine reads the user's erasure mark: an erase after this claim
     // deleted the row, and nothing of the message may be stored after it.
-    const reply = async (ask: () => Promise<Reply | null>): Promise<Reply | null> => {
+    // `deferSave`: the reply is saved with the next save, which the delivery makes before anything
+    // shows it (often the first post's "on its way" mark): one commit less per message.
+    const reply = async (ask: () => Promise<Reply | null>, options: { deferSave?: boolean } = {}): Promise<Reply | null> => {
       if (progress.reply !== undefined) return progress.reply;
       if (!(await context.stillOpen())) return null;
       const computed = await ask();
-      if (computed !== null) await save({ reply: computed });
+      if (computed !== null) {
+        if (options.deferSave === true && !context.signal.aborted) {
+          progress.reply = computed;
+          replyUnsaved = true;
+        } else {
+          await save({ reply: computed });
+        }
+      }
       // Stopped meanwhile: the item was handed back with the reply saved; whoever takes it delivers.
       return context.signal.aborted ? null : computed;
+    };
+    const saveReply = async (): Promise<void> => {
+      if (replyUnsaved) await save({});
     };
     switch (work.kind) {
       case 'message': {
@@ -96,8 +111,8 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
           { render, ...(bot === undefined ? {} : { bot }) },
         );
         if (progress.reply === undefined && (await context.stillOpen())) await delivery.setTitle(work.message.text);
-        const answer = await reply(() => engine.handle(work.message, delivery.hooks, { deduplicated: true, admission: context.admission }));
-        await delivery.finish(answer);
+        const answer = await reply(() => engine.handle(work.message, delivery.hooks, { deduplicated: true, admission: context.admission }), { deferSave: true });
+        await delivery.finish(answer, saveReply);
         return;
       }
       case 'command': {

@@ -212,32 +212,38 @@ export class MessageDelivery {
     }
   }
 
-  /** Send the final reply (nothing for a redelivered event), then clear the thread's status. */
-  async finish(reply: Reply | null): Promise<void> {
+  /**
+   * Send the final reply (nothing for a redelivered event), then clear the thread's status.
+   * `saveReply` makes the reply durable before anything shows it; a first post skips it, since its
+   * "on its way" mark is saved with the reply.
+   */
+  async finish(reply: Reply | null, saveReply: () => Promise<void> = async () => {}): Promise<void> {
     try {
-      await this.#finish(reply);
+      await this.#finish(reply, saveReply);
     } catch (error) {
       throw new SlackDeliveryError('Could not deliver the reply to Slack', { cause: error });
     }
     await this.#clearStatus();
   }
 
-  async #finish(reply: Reply | null): Promise<void> {
+  async #finish(reply: Reply | null, saveReply: () => Promise<void>): Promise<void> {
     const { channel, threadTs, userId, kind } = this.#target;
     if (reply === null) return;
     await this.#adopt();
     const messages = renderReply(reply, this.#render);
     const thread = threadTs === undefined ? {} : { thread_ts: threadTs };
     const streamTs = this.#streamer?.ts;
+    const privateInChannel = reply.visibility === 'private' && kind === 'channel';
+    if (privateInChannel || (this.#streamer !== undefined && streamTs !== undefined) || this.#placeholderTs !== undefined) await saveReply();
 
-    if (reply.visibility === 'private' && kind === 'channel') {
+    if (privateInChannel) {
       // Personal replies in a channel go to the asker alone; anything public shown so far goes.
       await this.#discardPreview();
       for (const message of messages) {
         await this.#client.chat.postEphemeral({ channel, user: userId, ...thread, ...message });
       }
       // The channel sees only that an answer was sent privately (after it was: never a note for an answer that failed).
-      if (reply.publicNote !== undefined) await this.#postFirst({ channel, ...thread, text: reply.publicNote });
+      if (reply.publicNote !== undefined) await this.#postFirst({ channel, ...thread, text: reply.publicNote }, { last: true });
       return;
     }
     if (this.#streamer !== undefined && streamTs !== undefined) {
@@ -260,7 +266,7 @@ export class MessageDelivery {
       return;
     }
     const [first, ...rest] = messages;
-    if (first !== undefined) await this.#postFirst({ channel, ...thread, ...first });
+    if (first !== undefined) await this.#postFirst({ channel, ...thread, ...first }, { last: true });
     for (const [index, message] of rest.entries()) await this.#client.chat.postMessage({ channel, ...thread, ...message, ...this.#marker(index + 1) });
   }
 
@@ -273,11 +279,15 @@ export class MessageDelivery {
   /**
    * The first post for an item: marked as on its way before the call, and carrying the item id in
    * its metadata, so that a crash between Slack taking it and the ts being saved can be repaired.
+   * The reply's own post (`last`) does not save its ts: nothing edits it, and the item's next
+   * write marks it done; a crash before that finds the post by its metadata, as it would before
+   * a save of the ts.
    */
-  async #postFirst(args: webApi.ChatPostMessageArguments): Promise<void> {
+  async #postFirst(args: webApi.ChatPostMessageArguments, options: { last?: boolean } = {}): Promise<void> {
     await this.#onShown?.({ posting: true });
     const posted = await this.#client.chat.postMessage({ ...args, ...this.#marker(0) });
-    await this.#shown(posted.ts);
+    if (options.last === true) this.#placeholderTs = posted.ts;
+    else await this.#shown(posted.ts);
   }
 
   /**
