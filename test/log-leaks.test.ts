@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { SDK_LINE_LIMIT, sdkLine } from '../adapters/slack/bolt-logger.ts';
+import { PassThrough } from 'node:stream';
+import { boltLogger, SDK_LINE_LIMIT, sdkLine } from '../adapters/slack/bolt-logger.ts';
+import { createLogger } from '../src/log/logger.ts';
 import { MARKERS } from '../src/log/redact.ts';
 import { FakeSlackApi } from './fakes/fake-slack-api.ts';
 import { FakeSocketMode } from './fakes/fake-socket-mode.ts';
@@ -64,6 +66,26 @@ describe('Logs never carry message text', () => {
     const long = sdkLine([`${'x'.repeat(SDK_LINE_LIMIT - 10)} 4111 1111 1111 1111 tail`]);
     assert.ok(long.length <= SDK_LINE_LIMIT + 1);
     assert.ok(!long.includes('4111'), long);
+  });
+
+  it('Slack SDK lines below the level are never built (the Web API client logs several debug lines per call)', () => {
+    const out = new PassThrough();
+    const lines: string[] = [];
+    out.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
+    const sdk = boltLogger(createLogger({ level: 'info', destination: out }));
+    let described = 0;
+    const part = {
+      get constructor() {
+        described += 1;
+        return Object;
+      },
+    };
+    sdk.debug('http request', part);
+    assert.equal(described, 0, 'a debug line at info level is not built');
+    sdk.warn('rate limited', part);
+    assert.equal(described, 1);
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]!, /rate limited \[Object\]/);
   });
 
   it('a failing response_url POST is logged without the request body, the response body or the URL path', async () => {

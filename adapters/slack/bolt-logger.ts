@@ -19,11 +19,17 @@ const PAYLOAD_OMITTED = '[payload omitted]';
 export function boltLogger(log: Logger): BoltLogger {
   let level: LogLevel = log.isLevelEnabled('debug') ? LogLevel.DEBUG : LogLevel.INFO;
   let child = log.child({ component: 'slack-sdk' });
+  // The Web API client logs several debug lines per call whatever the level: build a line only when it is kept.
+  const line =
+    (method: 'debug' | 'info' | 'warn' | 'error') =>
+    (...parts: unknown[]): void => {
+      if (child.isLevelEnabled(method)) child[method](sdkLine(parts));
+    };
   return {
-    debug: (...parts: unknown[]) => child.debug(sdkLine(parts)),
-    info: (...parts: unknown[]) => child.info(sdkLine(parts)),
-    warn: (...parts: unknown[]) => child.warn(sdkLine(parts)),
-    error: (...parts: unknown[]) => child.error(sdkLine(parts)),
+    debug: line('debug'),
+    info: line('info'),
+    warn: line('warn'),
+    error: line('error'),
     setLevel: (next: LogLevel) => {
       level = next;
     },
