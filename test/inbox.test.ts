@@ -4,6 +4,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { AnswerPace } from '../src/inbox/backlog-notice.ts';
+import { DEFAULT_BACKLOG_NOTICE, noticeRule } from '../src/inbox/backlog-notice.ts';
 import type { InboxLimits, InboxStore, NewInboxItem } from '../src/inbox/inbox-store.ts';
 import { SqliteInboxStore } from '../src/inbox/inbox-store.ts';
 import { InboxWorker } from '../src/inbox/inbox-worker.ts';
@@ -382,6 +384,58 @@ describe('inbox worker processes (SQLite)', () => {
       assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
       db.close();
     } finally {
+      dir.remove();
+    }
+  });
+});
+
+describe('backlog notices and the pace of answers', () => {
+  const options = { ...DEFAULT_BACKLOG_NOTICE, laneNoticeAhead: 3, inboxNoticePending: 200, noticeWaitMs: 5_000 };
+  const pace = (itemMs: number | undefined, parallel: number): AnswerPace => ({ itemMs: () => itemMs, parallel: () => parallel });
+
+  it('announce a wait only when it would last noticeWaitMs at the pace answers go out, never below the set counts', () => {
+    // Before anything was answered, and without a pace: the counts as set.
+    assert.deepEqual(noticeRule(options), { laneAhead: 3, inboxPending: 200, holdMs: options.noticeHoldMs });
+    assert.deepEqual(noticeRule(options, pace(undefined, 8)), noticeRule(options));
+    // 50 ms an answer: 100 in a lane, or 800 in the inbox answered 8 at a time, make 5 s.
+    assert.deepEqual(noticeRule(options, pace(50, 8)), { laneAhead: 100, inboxPending: 800, holdMs: options.noticeHoldMs });
+    // 4 s an answer (a slow model): the set counts, which already mean more than 5 s.
+    assert.deepEqual(noticeRule(options, pace(4_000, 8)), noticeRule(options));
+    // noticeWaitMs 0: the counts alone, at any pace.
+    assert.deepEqual(noticeRule({ ...options, noticeWaitMs: 0 }, pace(50, 8)), noticeRule(options));
+  });
+
+  it("the worker's pace: unknown until an item is answered, then the moving average, or longer while one in hand takes longer", async () => {
+    const dir = tempDir();
+    const db = openDatabase(join(dir.path, 'pace.db'));
+    const worker = new InboxWorker(new SqliteInboxStore(db), createLogger({ level: 'silent' }), { pollMs: 10 });
+    try {
+      const store = new SqliteInboxStore(db);
+      let release = (): void => undefined;
+      const stall = new Promise<void>((resolve) => (release = resolve));
+      const answered: number[] = [];
+      worker.handle('test', async (t) => {
+        if (t.order === 2) await stall;
+        answered.push(t.order);
+      });
+      assert.equal(worker.itemMs(), undefined);
+      await worker.start();
+      await store.enqueue(item('a', 1));
+      worker.notify();
+      await until(() => answered.length === 1);
+      await sleep(20);
+      const quick = worker.itemMs();
+      assert.ok(quick !== undefined && quick < 1_000, `a quick answer's time, got ${quick}`);
+      await store.enqueue(item('b', 2));
+      worker.notify();
+      await sleep(300);
+      assert.ok(worker.itemMs()! >= 250, `the stalled item in hand counts, got ${worker.itemMs()}`);
+      assert.ok(worker.parallel() >= 1);
+      release();
+      await until(() => answered.length === 2);
+    } finally {
+      await worker.stop(100);
+      db.close();
       dir.remove();
     }
   });

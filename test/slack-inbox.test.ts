@@ -85,6 +85,25 @@ describe('Slack: the durable inbox', () => {
     }
   });
 
+  it('shows no notice for questions ahead that are answered faster than a wait worth one', async () => {
+    const gate = new EchoGate();
+    gate.open();
+    const t = await startSlackBot({ extensions: { answerer: gate } });
+    try {
+      // One answer first: the pace (milliseconds an answer) is known.
+      await postSigned(t.baseUrl, eventBody(dmEvent('how many vacation days zero?', 'UQUICK')), JSON_TYPE);
+      await t.api.waitFor(() => finalMessages(t.api, 'DUQUICK').some((m) => m.text.startsWith('answer to')), 5_000, 'the first answer');
+      // Five at once: the later ones have 3 and 4 ahead, which the counts alone would announce.
+      const statuses = await Promise.all(QUESTIONS.map((question) => postSigned(t.baseUrl, eventBody(dmEvent(`how many ${question}?`, 'UQUICK')), JSON_TYPE)));
+      assert.deepEqual(statuses.map((response) => response.status), [200, 200, 200, 200, 200]);
+      await t.api.waitFor(() => finalMessages(t.api, 'DUQUICK').filter((m) => m.text.startsWith('answer to')).length === 6, 10_000, 'six answers');
+      assert.equal(t.api.calls.filter((call) => /ahead of yours/.test(shown(call))).length, 0, 'no notice');
+      assert.equal(finalMessages(t.api, 'DUQUICK').length, 6);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('tells a user at once how many questions are ahead, and replaces that notice with the answer', async () => {
     const gate = new EchoGate();
     const t = await startSlackBot({ extensions: { answerer: gate } });

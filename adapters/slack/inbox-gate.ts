@@ -1,7 +1,7 @@
 import type { ReceiverEvent } from '@slack/bolt';
 import { toError } from '../../src/errors.ts';
 import { ownerKey } from '../../src/engine/ownership.ts';
-import type { BacklogNoticeOptions } from '../../src/inbox/backlog-notice.ts';
+import type { AnswerPace, BacklogNoticeOptions } from '../../src/inbox/backlog-notice.ts';
 import { aheadNoticeText, DEFAULT_BACKLOG_NOTICE, INBOX_FULL_TEXT, noticeRule } from '../../src/inbox/backlog-notice.ts';
 import { InboxBatcher } from '../../src/inbox/inbox-batcher.ts';
 import { NoticeQueue } from '../../src/inbox/notice-queue.ts';
@@ -69,6 +69,8 @@ export class SlackInboxGate implements SlackEventSink {
       log: Logger;
       metrics: Metrics;
       onStored: () => void;
+      /** How fast answers go out: a notice is shown only for a wait worth one (see BacklogNoticeOptions.noticeWaitMs). */
+      pace?: AnswerPace;
       /** Other payloads that become work (the message shortcut), asked about what the gate does not take itself. */
       extraWork?: (body: Record<string, unknown>) => SlackWork | undefined;
     },
@@ -81,7 +83,7 @@ export class SlackInboxGate implements SlackEventSink {
     this.#metrics = deps.metrics;
     this.#onStored = deps.onStored;
     const notices = { ...DEFAULT_BACKLOG_NOTICE, ...options };
-    this.#batcher = new InboxBatcher(deps.inbox, noticeRule(notices));
+    this.#batcher = new InboxBatcher(deps.inbox, () => noticeRule(notices, deps.pace));
     // On its way, a notice is marked `posting`: if the process dies before its ts is saved, the answer
     // looks for it by its metadata (see delivery.ts) and edits it.
     this.#noticeQueue = new NoticeQueue(deps.inbox, deps.log, { concurrency: SLACK_NOTICES_AT_ONCE, sendingMark: JSON.stringify({ posting: true }), holdMs: notices.noticeHoldMs });

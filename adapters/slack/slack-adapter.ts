@@ -170,6 +170,7 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
       log,
       metrics: options.metrics,
       onStored: () => inbox.worker.notify(),
+      pace: inbox.worker,
       extraWork: messageShortcutWork(env.MAX_MESSAGE_CHARS),
     });
   // OAuth installs: the bot's identity differs per workspace, and uninstalls erase tokens, so a gate in front sorts that out.

@@ -1,6 +1,6 @@
 import type PQueue from 'p-queue';
 import { toError } from '../../src/errors.ts';
-import type { BacklogNoticeOptions } from '../../src/inbox/backlog-notice.ts';
+import type { AnswerPace, BacklogNoticeOptions } from '../../src/inbox/backlog-notice.ts';
 import { aheadNoticeText, DEFAULT_BACKLOG_NOTICE, INBOX_FULL_TEXT, noticeRule } from '../../src/inbox/backlog-notice.ts';
 import { InboxBatcher } from '../../src/inbox/inbox-batcher.ts';
 import { NoticeQueue } from '../../src/inbox/notice-queue.ts';
@@ -46,6 +46,8 @@ export class TeamsInboxGate {
       log: Logger;
       metrics: Metrics;
       onStored: () => void;
+      /** How fast answers go out: a notice is shown only for a wait worth one (see BacklogNoticeOptions.noticeWaitMs). */
+      pace?: AnswerPace;
       /** Sends Teams cannot find again after a crash (notices, stream starts) wait here, a few at a time. */
       firstSends?: PQueue;
       /** Keeps each chat's notices in the order of its questions, below the answer being worked on. */
@@ -59,7 +61,7 @@ export class TeamsInboxGate {
     this.#onStored = deps.onStored;
     // A Teams chat shows replies one below the other: a notice must not land above an earlier question's reply.
     const notices = { ...DEFAULT_BACKLOG_NOTICE, ...options };
-    this.#batcher = new InboxBatcher(deps.inbox, { ...noticeRule(notices), inOrder: true });
+    this.#batcher = new InboxBatcher(deps.inbox, () => ({ ...noticeRule(notices, deps.pace), inOrder: true }));
     // Teams cannot find a notice again after a crash: few on their way at once, few left if one comes.
     this.#notices = new NoticeQueue(deps.inbox, deps.log, { holdMs: notices.noticeHoldMs }, deps.firstSends, deps.order);
   }

@@ -160,6 +160,7 @@ export class TeamsAdapter {
         log,
         metrics: options.metrics,
         onStored: () => inbox.worker.notify(),
+        pace: inbox.worker,
       },
       options.notices,
     );

@@ -8,17 +8,45 @@ export interface BacklogNoticeOptions {
   inboxNoticePending: number;
   /** How long an item is held back while its notice is sent, in ms (the hold expires by itself if the notice fails). Default 5000. */
   noticeHoldMs: number;
+  /**
+   * Least wait worth a notice, in ms, at the pace answers go out now (see {@link AnswerPace}): while
+   * answers take milliseconds, 3 questions ahead is a wait nobody sees, and a notice that the answer
+   * replaces at once is only flicker and one more call. 0 shows one at the counts above, whatever
+   * the pace. Default 5000.
+   */
+  noticeWaitMs: number;
 }
 
-export const DEFAULT_BACKLOG_NOTICE: BacklogNoticeOptions = { laneNoticeAhead: 3, inboxNoticePending: 200, noticeHoldMs: 5_000 };
+export const DEFAULT_BACKLOG_NOTICE: BacklogNoticeOptions = { laneNoticeAhead: 3, inboxNoticePending: 200, noticeHoldMs: 5_000, noticeWaitMs: 5_000 };
+
+/** How fast this process answers now: what turns a count of questions ahead into a wait. */
+export interface AnswerPace {
+  /** Typical time to answer one item now, in ms; undefined until one was answered. */
+  itemMs(): number | undefined;
+  /** Items answered at once. */
+  parallel(): number;
+}
 
 /** What every platform replies when the inbox is at its bound: nothing was kept, send it again. */
 export const INBOX_FULL_TEXT =
   "I'm overloaded right now and couldn't take this message. Nothing of it was kept. Please send it again in a few minutes.";
 
-/** The options as the inbox applies them when it stores an item (see {@link NoticeRule}). */
-export function noticeRule(options: BacklogNoticeOptions = DEFAULT_BACKLOG_NOTICE): NoticeRule {
-  return { laneAhead: options.laneNoticeAhead, inboxPending: options.inboxNoticePending, holdMs: options.noticeHoldMs };
+/**
+ * The options as the inbox applies them when it stores an item (see {@link NoticeRule}). With a
+ * pace, the counts rise to what would take `noticeWaitMs` to answer: a lane answers its items one
+ * after the other, the inbox `parallel` at once. Never below the configured counts; before the pace
+ * is known, exactly them.
+ */
+export function noticeRule(options: BacklogNoticeOptions = DEFAULT_BACKLOG_NOTICE, pace?: AnswerPace): NoticeRule {
+  const rule = { laneAhead: options.laneNoticeAhead, inboxPending: options.inboxNoticePending, holdMs: options.noticeHoldMs };
+  const itemMs = pace?.itemMs();
+  if (pace === undefined || itemMs === undefined || !(itemMs > 0) || options.noticeWaitMs <= 0) return rule;
+  const items = options.noticeWaitMs / itemMs;
+  return {
+    ...rule,
+    laneAhead: Math.max(rule.laneAhead, Math.ceil(items)),
+    inboxPending: Math.max(rule.inboxPending, Math.ceil(items * Math.max(1, pace.parallel()))),
+  };
 }
 
 /**

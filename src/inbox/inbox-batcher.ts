@@ -16,15 +16,16 @@ interface Waiting {
  */
 export class InboxBatcher {
   readonly #store: InboxStore;
-  readonly #notices: NoticeRule | undefined;
+  /** The notice rule, asked afresh for each batch: it follows how fast answers go out. */
+  readonly #notices: (() => NoticeRule) | undefined;
   readonly #maxBatch: number;
   #waiting: Waiting[] = [];
   #scheduled = false;
 
-  constructor(store: InboxStore, notices?: NoticeRule, maxBatch = DEFAULT_MAX_BATCH) {
+  constructor(store: InboxStore, notices?: NoticeRule | (() => NoticeRule), maxBatch = DEFAULT_MAX_BATCH) {
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new RangeError(`Expected \`maxBatch\` to be an integer >= 1, got ${maxBatch}`);
     this.#store = store;
-    this.#notices = notices;
+    this.#notices = typeof notices === 'function' || notices === undefined ? notices : () => notices;
     this.#maxBatch = maxBatch;
   }
 
@@ -49,7 +50,7 @@ export class InboxBatcher {
     this.#store.enqueueMany(
       batch.map((entry) => entry.item),
       Date.now(),
-      this.#notices,
+      this.#notices?.(),
     ).then(
       (results) => batch.forEach((entry, index) => entry.resolve(results[index] ?? { status: 'duplicate' })),
       // Nothing of the batch was written (one transaction): each event is refused, and retried by its platform or user.

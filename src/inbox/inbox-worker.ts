@@ -5,6 +5,7 @@ import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { REPLY_SECONDS_BUCKETS } from '../metrics.ts';
 import type { Admission } from '../store/usage-store.ts';
+import type { AnswerPace } from './backlog-notice.ts';
 import type { InboxItem, InboxStore } from './inbox-store.ts';
 import { PROCESS_ID } from './process-id.ts';
 
@@ -52,6 +53,9 @@ export const DEFAULT_WORKER_OPTIONS: InboxWorkerOptions = {
   maxEventLoopDelayMs: 150,
   minConcurrency: 4,
 };
+
+/** Weight of the latest item in the moving average of item times (see InboxWorker.itemMs). */
+const PACE_WEIGHT = 0.1;
 
 /** How often the event loop's delay is checked to set how many items are taken at once, in ms. */
 const LIMIT_CHECK_MS = 100;
@@ -111,7 +115,7 @@ export class InboxRetryError extends HrbotError {
  * processes too). A failed item is retried with backoff; after the last attempt it is closed and
  * logged. Stopping hands unfinished items back at once, for the next start or another process.
  */
-export class InboxWorker {
+export class InboxWorker implements AnswerPace {
   readonly #store: InboxStore;
   readonly #log: Logger;
   readonly #options: InboxWorkerOptions;
@@ -124,7 +128,9 @@ export class InboxWorker {
   #housekeeping = false;
   #claiming = false;
   #notifiedWhileClaiming = false;
-  readonly #active = new Map<number, { done: Promise<void>; abort: AbortController }>();
+  readonly #active = new Map<number, { done: Promise<void>; abort: AbortController; startedAt: number }>();
+  /** Moving average of the time items took, in ms (see itemMs). */
+  #meanItemMs: number | undefined;
   #poll: NodeJS.Timeout | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #pace: NodeJS.Timeout | undefined;
@@ -357,11 +363,30 @@ export class InboxWorker {
       );
     }
     const abort = new AbortController();
+    const startedAt = Date.now();
     const done = this.#work(item, abort.signal).finally(() => {
       this.#active.delete(item.id);
+      const tookMs = Date.now() - startedAt;
+      this.#meanItemMs = this.#meanItemMs === undefined ? tookMs : this.#meanItemMs + PACE_WEIGHT * (tookMs - this.#meanItemMs);
       this.notify();
     });
-    this.#active.set(item.id, { done, abort });
+    this.#active.set(item.id, { done, abort, startedAt });
+  }
+
+  /**
+   * Typical time to answer an item now, in ms: the moving average of those answered, or the age of
+   * the oldest in hand when that is longer (a model that stalls shows here before anything finishes).
+   */
+  itemMs(now = Date.now()): number | undefined {
+    if (this.#meanItemMs === undefined) return undefined;
+    let oldest = 0;
+    for (const entry of this.#active.values()) oldest = Math.max(oldest, now - entry.startedAt);
+    return Math.max(this.#meanItemMs, oldest);
+  }
+
+  /** Items answered at once now (see limit). */
+  parallel(): number {
+    return this.#limit;
   }
 
   async #work(item: InboxItem, signal: AbortSignal): Promise<void> {
