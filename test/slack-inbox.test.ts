@@ -85,6 +85,25 @@ describe('Slack: the durable inbox', () => {
     }
   });
 
+  it('retries a lookup whose post failed without saving its reply, and stores its exchange once', async () => {
+    const t = await startSlackBot({ extensions: { inbox: { worker: { retryBaseMs: 200 } } } });
+    try {
+      t.api.failNext('chat.postMessage', { error: 'internal_error' });
+      await postSigned(t.baseUrl, eventBody(dmEvent('policy parental leave', 'URETRY')), JSON_TYPE);
+      await t.api.waitFor(() => t.api.callsOf('chat.postMessage').some((call) => call.refused !== undefined || call.postedTs === undefined), 5_000, 'the failed post');
+      // Waiting for its retry: what the item keeps is the post's "on its way" mark, not the reply.
+      const progress = t.bot.core.db.prepare("SELECT progress FROM inbox WHERE state <> 'done'").pluck().all() as Array<string | null>;
+      assert.equal(progress.length, 1);
+      assert.doesNotMatch(String(progress[0]), /Parental Leave/i);
+      await t.api.waitFor(() => finalMessages(t.api, 'DURETRY').some((m) => /Parental Leave/.test(m.text)), 5_000, 'the retried reply');
+      assert.equal(finalMessages(t.api, 'DURETRY').length, 1, 'one message');
+      const rows = t.bot.core.db.prepare("SELECT role, answer_id FROM messages WHERE owner_key = 'slack:T1:URETRY' ORDER BY seq").all() as Array<{ role: string; answer_id: string | null }>;
+      assert.deepEqual(rows.map((row) => row.role), ['user', 'assistant'], 'the exchange stored once, though worked out twice');
+    } finally {
+      await t.close();
+    }
+  });
+
   it('shows no notice for questions ahead that are answered faster than a wait worth one', async () => {
     const gate = new EchoGate();
     gate.open();

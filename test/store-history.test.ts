@@ -38,6 +38,28 @@ for (const engine of STORE_ENGINES) {
         assert.equal(new Set(appended.map((a) => a!.answerId)).size, 20);
       }));
 
+    void it('appends an exchange with a key once, on whichever replica, and keys no answer id of another key or of none', () =>
+      withStore(async (store) => {
+        const replicas = [(await store.replica()).history(), (await store.replica()).history()];
+        const keyed = { ...exchange('slack:T1:UA', 'c1', 'how many vacation days?'), key: 'slack:T1:Ev1' };
+        // A retry on another replica at the same moment, and one later: one exchange, one answer id.
+        const [first, second] = await Promise.all(replicas.map((history) => history.appendExchange(keyed, NOW)));
+        const third = await replicas[0]!.appendExchange(keyed, NOW + 5);
+        const ids = [first, second, third].map((a) => a!.answerId);
+        assert.equal(new Set(ids).size, 1, 'the same answer id every time');
+        assert.deepEqual([first, second, third].map((a) => a!.repeated === true).sort(), [false, true, true]);
+        assert.deepEqual([first, second, third].map((a) => a!.seq), [1, 1, 1]);
+        assert.equal((await replicas[1]!.recentTurns('c1', 100)).length, 2, 'written once');
+        assert.equal(await replicas[1]!.answerOwner(ids[0]!), 'slack:T1:UA');
+        // Another key, or none, is another exchange with another id.
+        const other = await replicas[0]!.appendExchange({ ...keyed, key: 'slack:T1:Ev2' }, NOW + 6);
+        const unkeyed = await replicas[0]!.appendExchange(exchange('slack:T1:UA', 'c1', 'and sick days?'), NOW + 7);
+        assert.equal(new Set([ids[0], other!.answerId, unkeyed!.answerId]).size, 3);
+        assert.equal(other!.repeated, undefined);
+        assert.equal((await replicas[1]!.recentTurns('c1', 100)).length, 6);
+        assert.match(other!.answerId, /^[A-Za-z0-9_-]{16}$/, 'as long as a random id, and as opaque');
+      }));
+
     void it('the head moves with each exchange and after an erase, whichever replica wrote', () =>
       withStore(async (store) => {
         const [a, b] = [await store.replica(), await store.replica()];

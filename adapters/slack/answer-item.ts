@@ -39,7 +39,7 @@ export interface SlackAnswerDeps {
 
 /** What an attempt got done, saved in the inbox so a retry (after a crash too) does not do it again. */
 interface SlackProgress extends SlackShown {
-  /** The engine's reply, once computed: a retry delivers it instead of asking the engine twice. */
+  /** The model's answer, once computed: a retry delivers it instead of asking the model twice. */
   reply?: Reply;
   /** Messages of the reply already posted to a response_url. */
   sentParts?: number;
@@ -49,8 +49,8 @@ interface SlackProgress extends SlackShown {
 const RESPONSE_URL_TIMEOUT_MS = 10_000;
 
 /**
- * The inbox worker's handler for Slack items: ask the engine (once: its reply is saved with the
- * item), then deliver, completing whatever an earlier attempt showed. A delivery failure throws,
+ * The inbox worker's handler for Slack items: ask the engine (the model once: its answer is saved
+ * with the item), then deliver, completing whatever an earlier attempt showed. A delivery failure throws,
  * and the inbox retries the item later with backoff.
  */
 export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
@@ -74,19 +74,20 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
     };
     // Checked right before the engine reads the user's erasure mark: an erase after this claim
     // deleted the row, and nothing of the message may be stored after it.
+    // `modelOnly`: only the model's answer is saved; any other reply the engine works out again the
+    // same way on a retry (its history is appended once per event), so it costs no bytes here.
     // `deferSave`: the reply is saved with the next save, which the delivery makes before anything
     // shows it (often the first post's "on its way" mark): one commit less per message.
-    const reply = async (ask: () => Promise<Reply | null>, options: { deferSave?: boolean } = {}): Promise<Reply | null> => {
+    const reply = async (ask: () => Promise<Reply | null>, options: { modelOnly?: boolean; deferSave?: boolean } = {}): Promise<Reply | null> => {
       if (progress.reply !== undefined) return progress.reply;
       if (!(await context.stillOpen())) return null;
       const computed = await ask();
-      if (computed !== null) {
-        if (options.deferSave === true && !context.signal.aborted) {
-          progress.reply = computed;
-          replyUnsaved = true;
-        } else {
-          await save({ reply: computed });
-        }
+      const kept = computed !== null && (options.modelOnly !== true || computed.kind === 'answer');
+      if (kept && options.deferSave === true && !context.signal.aborted) {
+        progress.reply = computed;
+        replyUnsaved = true;
+      } else if (kept) {
+        await save({ reply: computed });
       }
       // Stopped meanwhile: the item was handed back with the reply saved; whoever takes it delivers.
       return context.signal.aborted ? null : computed;
@@ -111,12 +112,12 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
           { render, ...(bot === undefined ? {} : { bot }) },
         );
         if (progress.reply === undefined && (await context.stillOpen())) await delivery.setTitle(work.message.text);
-        const answer = await reply(() => engine.handle(work.message, delivery.hooks, { deduplicated: true, admission: context.admission }), { deferSave: true });
+        const answer = await reply(() => engine.handle(work.message, delivery.hooks, { deduplicated: true, admission: context.admission }), { modelOnly: true, deferSave: true });
         await delivery.finish(answer, saveReply);
         return;
       }
       case 'command': {
-        const answer = await reply(() => engine.handle(work.message, undefined, { deduplicated: true, admission: context.admission }));
+        const answer = await reply(() => engine.handle(work.message, undefined, { deduplicated: true, admission: context.admission }), { modelOnly: true });
         // HR lookups are personal: slash command answers are shown to the asker only.
         if (answer !== null) await respond(work.responseUrl, renderReply(answer, render).map((m) => ({ response_type: 'ephemeral', ...m })), progress, save);
         return;

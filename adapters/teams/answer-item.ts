@@ -25,7 +25,7 @@ export interface TeamsEngine {
 
 /** What an attempt got done, saved with the inbox item so a retry (after a crash too) does not do it again. */
 interface TeamsProgress {
-  /** The engine's reply, once computed: a retry delivers it instead of asking the engine twice. */
+  /** The model's answer, once computed: a retry delivers it instead of asking the model twice. */
   reply?: Reply;
   /** A notice ("N questions ahead of yours") on screen, which the answer replaces. */
   noticeId?: string;
@@ -60,7 +60,7 @@ export interface TeamsAnswerDeps {
 
 /**
  * The inbox worker's handler for Teams messages: continue the conversation, show typing, ask the
- * engine (once: its reply is saved with the item), stream in personal chats, and send the answer.
+ * engine (the model once: its answer is saved with the item), stream in personal chats, and send the answer.
  * Whatever an earlier attempt showed (a notice, a stream) is replaced by the answer, never joined
  * by a second message. A delivery failure throws, and the inbox retries the item with backoff.
  */
@@ -140,7 +140,9 @@ async function ask(
   // taken deleted its row, and nothing of the message may be stored after it.
   if (!(await context.stillOpen())) return null;
   const reply = await engine.handle(message, stream === undefined ? undefined : { onProgress: (p) => stream.progress(p) }, { deduplicated: true, admission: context.admission });
-  if (reply !== null) await save({ reply });
+  // Only the model's answer is saved: any other reply the engine works out again the same way on a
+  // retry (its history is appended once per event), so it costs no bytes in the inbox.
+  if (reply?.kind === 'answer') await save({ reply });
   return reply;
 }
 

@@ -105,6 +105,8 @@ interface Turn {
   text: string;
   hooks?: ReplyHooks;
   admission?: Admission;
+  /** The platform event this turn answers, when the inbox answers it (again after a crash, maybe): its history is appended once. */
+  exchangeKey?: string;
 }
 
 const HISTORY_LIST_LIMIT = 10;
@@ -192,6 +194,8 @@ export class Engine {
       // Answerers get hooks that never throw: a failed progress update is logged here, once.
       ...(hooks?.onProgress === undefined ? {} : { hooks: { onProgress: (progress: Progress) => this.#progress(hooks, progress) } }),
       ...(options.admission === undefined ? {} : { admission: options.admission }),
+      // Inbox events are platform ids, unique per platform and tenant (Teams': per conversation too).
+      ...(options.deduplicated === true ? { exchangeKey: `${message.platform}:${message.tenantId}:${message.eventId}` } : {}),
     };
     const started = performance.now();
     // The logger keeps `text` only at debug level, redacted and truncated.
@@ -586,6 +590,7 @@ export class Engine {
         command,
         question,
         answer: reply,
+        ...(turn.exchangeKey === undefined ? {} : { key: turn.exchangeKey }),
       },
       now,
       turn.mark,
@@ -595,6 +600,8 @@ export class Engine {
       return textReply('notice', DROPPED_AFTER_ERASE_TEXT, 'private');
     }
     const { answerId, seq, heads } = stored;
+    // Worked out again (a retry): the history and what this process remembers of it already hold it.
+    if (stored.repeated === true) return { ...reply, answerId };
     this.#memory.append(
       turn.conversation,
       [

@@ -5,6 +5,7 @@ import type { Db } from './database.ts';
 import { groupWrite, promised, writeTransaction } from './database.ts';
 import type { ErasureMark } from './erasure.ts';
 import { erasedSince } from './erasure.ts';
+import { keyedHash } from './store-key.ts';
 
 /** One turn of a conversation as stored. */
 export interface StoredMessage {
@@ -48,6 +49,12 @@ export interface Exchange {
   command: string;
   question: string;
   answer: { text: string; kind: ReplyKind; sources: readonly Source[] };
+  /**
+   * What makes the exchange one, e.g. the platform event it answers: appended again with the same
+   * key (an answer worked out again after a crash or a failed delivery), nothing is written and the
+   * first append's answer id comes back, marked `repeated`. Without a key every append is new.
+   */
+  key?: string;
 }
 
 /** The appended exchange: the answer's id for feedback, the question's place, and the history's head around it. */
@@ -55,6 +62,8 @@ export interface AppendedExchange {
   answerId: string;
   seq: number;
   heads: { before: string; after: string };
+  /** The exchange's key was appended before: this is that exchange, and nothing was written. */
+  repeated?: boolean;
 }
 
 /**
@@ -99,9 +108,29 @@ export function headOf(createdAt: number, nextSeq: number): string {
   return `${createdAt}/${nextSeq}`;
 }
 
+/** A conversation row's place, as {@link HISTORY_SQL.head} reads it. */
+export interface ConversationHead {
+  createdAt: number;
+  nextSeq: number;
+}
+
+/** What an append of an exchange already stored returns: its id and place; the history stands where it is. */
+export function repeatedExchange(answerId: string, seq: number, head: ConversationHead | undefined): AppendedExchange {
+  const now = head === undefined ? '' : headOf(head.createdAt, head.nextSeq);
+  return { answerId, seq, heads: { before: now, after: now }, repeated: true };
+}
+
 /** A new answer's id (for feedback buttons): unguessable, so an id in a payload names no one else's answer. */
 export function newAnswerId(): string {
   return randomBytes(12).toString('base64url');
+}
+
+/**
+ * The answer id of an exchange with a key: the store's keyed hash of it, as long as a new one, so
+ * it is as unguessable and the same on every attempt (and every replica).
+ */
+export function keyedAnswerId(hash: (value: string) => string, key: string): string {
+  return hash(`answer:${key}`).slice(0, 16);
 }
 
 /** The feedback prefix of a tenant's owner keys (platform:tenant:user), matched without LIKE, whose wildcards a tenant id could contain. */
@@ -119,6 +148,7 @@ export const HISTORY_SQL = {
   takeSeq: `UPDATE conversations SET next_seq = next_seq + 2, updated_at = ? WHERE conversation_key = ?
     RETURNING next_seq - 2 AS seq, created_at AS "createdAt"`,
   head: 'SELECT created_at AS "createdAt", next_seq AS "nextSeq" FROM conversations WHERE conversation_key = ?',
+  appended: `SELECT seq - 1 AS seq FROM messages WHERE answer_id = ? AND role = 'assistant'`,
   insertMessage: `INSERT INTO messages (conversation_key, owner_key, seq, role, command, text, answer_id, answer_kind, sources, created_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   recentTurns: `SELECT seq, role, text, command, answer_id AS "answerId", created_at AS "createdAt"
@@ -172,10 +202,14 @@ export class SqliteHistoryStore implements HistoryStore {
 
   /** {@link appendExchange}, synchronously (tests and scripts that drive SQLite directly). */
   appendExchangeNow(exchange: Exchange, now = Date.now(), mark?: ErasureMark): AppendedExchange | undefined {
-    const answerId = newAnswerId();
+    const answerId = exchange.key === undefined ? newAnswerId() : keyedAnswerId((value) => keyedHash(this.#db, value), exchange.key);
     return writeTransaction(this.#db, () => {
       if (mark !== undefined && erasedSince(this.#db, exchange.ownerKey, mark)) return undefined;
       const sql = this.#sql;
+      if (exchange.key !== undefined) {
+        const first = sql.appended.get(answerId) as { seq: number } | undefined;
+        if (first !== undefined) return repeatedExchange(answerId, first.seq, sql.head.get(exchange.conversationKey) as ConversationHead | undefined);
+      }
       sql.openConversation.run(exchange.conversationKey, exchange.ownerKey, exchange.platform, exchange.kind, now, now);
       const { seq, createdAt } = sql.takeSeq.get(now, exchange.conversationKey) as { seq: number; createdAt: number };
       for (const row of exchangeRows(exchange, seq, answerId, now)) sql.insertMessage.run(...row);

@@ -1,10 +1,11 @@
 import type { ErasureMark } from '../erasure.ts';
-import type { AppendedExchange, AskedQuestion, Exchange, FeedbackNote, FeedbackTotals, HistoryStore, StoredMessage } from '../history-store.ts';
-import { exchangeRows, HISTORY_SQL, headOf, newAnswerId, tenantPrefix } from '../history-store.ts';
+import type { AppendedExchange, AskedQuestion, ConversationHead, Exchange, FeedbackNote, FeedbackTotals, HistoryStore, StoredMessage } from '../history-store.ts';
+import { exchangeRows, HISTORY_SQL, headOf, keyedAnswerId, newAnswerId, repeatedExchange, tenantPrefix } from '../history-store.ts';
 import { numberedParams } from '../sql-params.ts';
 import type { PgPool } from './pg-database.ts';
 import { pgTransaction } from './pg-database.ts';
 import { erasedSinceOnPg, lockOwner } from './pg-owner.ts';
+import { pgKeyedHash } from './pg-store-key.ts';
 
 /** The history statements in PostgreSQL's placeholders. */
 const SQL = Object.fromEntries(Object.entries(HISTORY_SQL).map(([name, text]) => [name, numberedParams(text)])) as Record<keyof typeof HISTORY_SQL, string>;
@@ -21,11 +22,16 @@ export class PgHistoryStore implements HistoryStore {
     this.#pool = pool;
   }
 
-  appendExchange(exchange: Exchange, now = Date.now(), mark?: ErasureMark): Promise<AppendedExchange | undefined> {
-    const answerId = newAnswerId();
+  async appendExchange(exchange: Exchange, now = Date.now(), mark?: ErasureMark): Promise<AppendedExchange | undefined> {
+    const answerId = exchange.key === undefined ? newAnswerId() : keyedAnswerId(await pgKeyedHash(this.#pool), exchange.key);
     return pgTransaction(this.#pool, async (client) => {
       await lockOwner(client, exchange.ownerKey);
       if (mark !== undefined && (await erasedSinceOnPg(this.#pool, client, exchange.ownerKey, mark))) return undefined;
+      if (exchange.key !== undefined) {
+        // Under the owner's lock: two replicas appending the same key cannot both find it missing.
+        const first = (await client.query<{ seq: number }>(SQL.appended, [answerId])).rows[0];
+        if (first !== undefined) return repeatedExchange(answerId, first.seq, (await client.query<ConversationHead>(SQL.head, [exchange.conversationKey])).rows[0]);
+      }
       await client.query(SQL.openConversation, [exchange.conversationKey, exchange.ownerKey, exchange.platform, exchange.kind, now, now]);
       const { seq, createdAt } = (await client.query<{ seq: number; createdAt: number }>(SQL.takeSeq, [now, exchange.conversationKey])).rows[0]!;
       for (const row of exchangeRows(exchange, seq, answerId, now)) await client.query(SQL.insertMessage, row);
