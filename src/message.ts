@@ -77,6 +77,16 @@ export interface Reply {
   publicNote?: string;
 }
 
+/**
+ * Whether a retry gets this reply again just by asking again: handbook passages and lookups are read
+ * from the handbook and the user's own records, and change nothing. An adapter need not save such a
+ * reply for a retry; it must save the model's answer (a second call costs, and may differ) and
+ * anything else (an erase's confirmation cannot be had twice).
+ */
+export function isRecomputable(reply: Reply): boolean {
+  return reply.kind === 'lookup' || reply.kind === 'excerpts';
+}
+
 /** A button offered with a reply: `forget` erases the clicking user's data (after a confirmation where the platform has one). */
 export type ReplyAction = 'forget';
 

@@ -3,6 +3,7 @@ import type { HandleOptions } from '../../src/engine/engine.ts';
 import type { InboxHandler, LongWaitNotice } from '../../src/inbox/inbox-worker.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type { IncomingMessage, Reply, ReplyHooks, UserAction } from '../../src/message.ts';
+import { isRecomputable } from '../../src/message.ts';
 import { DEFAULT_BOT_NAME } from '../../src/engine/replies.ts';
 import type { SuggestedTopic } from '../../src/engine/suggested-topics.ts';
 import type { Owner } from '../../src/engine/ownership.ts';
@@ -39,7 +40,7 @@ export interface SlackAnswerDeps {
 
 /** What an attempt got done, saved in the inbox so a retry (after a crash too) does not do it again. */
 interface SlackProgress extends SlackShown {
-  /** The model's answer, once computed: a retry delivers it instead of asking the model twice. */
+  /** The engine's reply, once computed, unless a retry gets it again by asking (see isRecomputable). */
   reply?: Reply;
   /** Messages of the reply already posted to a response_url. */
   sentParts?: number;
@@ -49,8 +50,8 @@ interface SlackProgress extends SlackShown {
 const RESPONSE_URL_TIMEOUT_MS = 10_000;
 
 /**
- * The inbox worker's handler for Slack items: ask the engine (the model once: its answer is saved
- * with the item), then deliver, completing whatever an earlier attempt showed. A delivery failure throws,
+ * The inbox worker's handler for Slack items: ask the engine (once, unless asking again gives the
+ * same: the reply is saved with the item), then deliver, completing whatever an earlier attempt showed. A delivery failure throws,
  * and the inbox retries the item later with backoff.
  */
 export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
@@ -74,15 +75,15 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
     };
     // Checked right before the engine reads the user's erasure mark: an erase after this claim
     // deleted the row, and nothing of the message may be stored after it.
-    // `modelOnly`: only the model's answer is saved; any other reply the engine works out again the
-    // same way on a retry (its history is appended once per event), so it costs no bytes here.
+    // A reply a retry gets again by asking again (isRecomputable: its history is appended once per
+    // event) is not saved: it costs no bytes here. Button actions' replies are always saved.
     // `deferSave`: the reply is saved with the next save, which the delivery makes before anything
     // shows it (often the first post's "on its way" mark): one commit less per message.
-    const reply = async (ask: () => Promise<Reply | null>, options: { modelOnly?: boolean; deferSave?: boolean } = {}): Promise<Reply | null> => {
+    const reply = async (ask: () => Promise<Reply | null>, options: { asked?: boolean; deferSave?: boolean } = {}): Promise<Reply | null> => {
       if (progress.reply !== undefined) return progress.reply;
       if (!(await context.stillOpen())) return null;
       const computed = await ask();
-      const kept = computed !== null && (options.modelOnly !== true || computed.kind === 'answer');
+      const kept = computed !== null && !(options.asked === true && isRecomputable(computed));
       if (kept && options.deferSave === true && !context.signal.aborted) {
         progress.reply = computed;
         replyUnsaved = true;
@@ -112,12 +113,12 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
           { render, ...(bot === undefined ? {} : { bot }) },
         );
         if (progress.reply === undefined && (await context.stillOpen())) await delivery.setTitle(work.message.text);
-        const answer = await reply(() => engine.handle(work.message, delivery.hooks, { deduplicated: true, admission: context.admission }), { modelOnly: true, deferSave: true });
+        const answer = await reply(() => engine.handle(work.message, delivery.hooks, { deduplicated: true, admission: context.admission }), { asked: true, deferSave: true });
         await delivery.finish(answer, saveReply);
         return;
       }
       case 'command': {
-        const answer = await reply(() => engine.handle(work.message, undefined, { deduplicated: true, admission: context.admission }), { modelOnly: true });
+        const answer = await reply(() => engine.handle(work.message, undefined, { deduplicated: true, admission: context.admission }), { asked: true });
         // HR lookups are personal: slash command answers are shown to the asker only.
         if (answer !== null) await respond(work.responseUrl, renderReply(answer, render).map((m) => ({ response_type: 'ephemeral', ...m })), progress, save);
         return;

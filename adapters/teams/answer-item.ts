@@ -5,6 +5,7 @@ import type { InboxHandler, InboxWorkContext } from '../../src/inbox/inbox-worke
 import type { Logger } from '../../src/log/logger.ts';
 import type { Owner } from '../../src/engine/ownership.ts';
 import type { IncomingMessage, Reply, ReplyHooks, UserAction } from '../../src/message.ts';
+import { isRecomputable } from '../../src/message.ts';
 import { isAiAnswer } from './ai-message.ts';
 import { continueTurn } from './continue-turn.ts';
 import { describeError } from './describe-error.ts';
@@ -25,7 +26,7 @@ export interface TeamsEngine {
 
 /** What an attempt got done, saved with the inbox item so a retry (after a crash too) does not do it again. */
 interface TeamsProgress {
-  /** The model's answer, once computed: a retry delivers it instead of asking the model twice. */
+  /** The engine's reply, once computed, unless a retry gets it again by asking (see isRecomputable). */
   reply?: Reply;
   /** A notice ("N questions ahead of yours") on screen, which the answer replaces. */
   noticeId?: string;
@@ -60,7 +61,8 @@ export interface TeamsAnswerDeps {
 
 /**
  * The inbox worker's handler for Teams messages: continue the conversation, show typing, ask the
- * engine (the model once: its answer is saved with the item), stream in personal chats, and send the answer.
+ * engine (once, unless asking again gives the same: the reply is saved with the item), stream in
+ * personal chats, and send the answer.
  * Whatever an earlier attempt showed (a notice, a stream) is replaced by the answer, never joined
  * by a second message. A delivery failure throws, and the inbox retries the item with backoff.
  */
@@ -140,9 +142,8 @@ async function ask(
   // taken deleted its row, and nothing of the message may be stored after it.
   if (!(await context.stillOpen())) return null;
   const reply = await engine.handle(message, stream === undefined ? undefined : { onProgress: (p) => stream.progress(p) }, { deduplicated: true, admission: context.admission });
-  // Only the model's answer is saved: any other reply the engine works out again the same way on a
-  // retry (its history is appended once per event), so it costs no bytes in the inbox.
-  if (reply?.kind === 'answer') await save({ reply });
+  // A reply a retry gets again by asking again (its history is appended once per event) is not saved.
+  if (reply !== null && !isRecomputable(reply)) await save({ reply });
   return reply;
 }
 
