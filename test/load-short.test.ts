@@ -59,6 +59,18 @@ describe('load suite counting', () => {
     assert.equal(counts.fallbacks, 1);
   });
 
+  it("gives a Slack reply without a tag to the question whose thread it is in, whatever the order posts were made in", () => {
+    const FALLBACK = '_AI answers are unavailable right now, so here are the matching handbook passages._';
+    const inThread = (thread: string, text: string): RecordedCall => ({ ...post('DUL4', text), args: { channel: 'DUL4', text, thread_ts: thread } });
+    // The third question waited: its notice was posted first, and edited into excerpts after the
+    // first two were answered in order, each with excerpts too.
+    const notice = inThread('100.3', "I'm answering 2 questions ahead of yours.");
+    const calls = [notice, inThread('100.1', FALLBACK), inThread('100.2', FALLBACK), update('DUL4', notice.postedTs!, FALLBACK)];
+    const questions = [0, 1, 2].map((index) => question('slack', 4, index, 'DUL4', { ts: `100.${index + 1}` }));
+    const counts = tally('slack', questions, new ReplyTracker(calls, []).byConversation());
+    assert.deepEqual({ answered: counts.answered, outOfOrder: counts.outOfOrder, duplicates: counts.duplicates, notices: counts.notices }, { answered: 3, outOfOrder: 0, duplicates: 0, notices: 1 });
+  });
+
   it('tells placeholders, notices and partial answers from replies', () => {
     const kinds = [
       '_Looking that up…_',

@@ -263,7 +263,9 @@ export async function runScenario(scenario: LoadScenario, progress: (line: strin
               (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
             );
           if (q.platform === 'slack') {
-            record(q, await deliverSlack(link, eventBody(dmEvent(text, `UL${u}`))));
+            const event = dmEvent(text, `UL${u}`);
+            q.ts = String(event.ts);
+            record(q, await deliverSlack(link, eventBody(event)));
           } else {
             record(q, await deliverTeams(link, personalMessage(connector.serviceUrl, text, { user: teamsUser(u) })));
           }

@@ -30,6 +30,8 @@ export interface ReplySlot {
   /** It showed an "N questions ahead of yours" notice at some point. */
   everNotice: boolean;
   deleted: boolean;
+  /** Slack: the thread it was posted in (the question's ts, for a DM answered in its own thread). */
+  thread?: string;
 }
 
 /** What the fake model answers: the question's tag at the end, so each answer can be matched to its question. */
@@ -59,6 +61,10 @@ export function classify(text: string): { kind: ReplyClass; tag?: string } {
 /** Replies count: what the bot says instead of an answer counts as one, a notice or placeholder does not. */
 export function isReply(kind: ReplyClass): boolean {
   return kind !== 'notice' && kind !== 'progress';
+}
+
+function threadOf(call: RecordedCall): string | undefined {
+  return typeof call.args.thread_ts === 'string' ? call.args.thread_ts : undefined;
 }
 
 function slackText(call: RecordedCall): string {
@@ -129,10 +135,10 @@ export class ReplyTracker {
     switch (call.method) {
       case 'chat.postMessage':
       case 'chat.startStream':
-        if (call.postedTs !== undefined) this.#create('slack', channel, `slack ${channel} ${call.postedTs}`, slackText(call), call.at, seq);
+        if (call.postedTs !== undefined) this.#create('slack', channel, `slack ${channel} ${call.postedTs}`, slackText(call), call.at, seq, threadOf(call));
         return;
       case 'chat.postEphemeral':
-        this.#create('slack', channel, `slack ${channel} ephemeral ${seq}`, slackText(call), call.at, seq);
+        this.#create('slack', channel, `slack ${channel} ephemeral ${seq}`, slackText(call), call.at, seq, threadOf(call));
         return;
       case 'chat.update':
         this.#update(`slack ${channel} ${String(call.args.ts)}`, slackText(call), call.at, seq);
@@ -171,8 +177,8 @@ export class ReplyTracker {
     }
   }
 
-  #create(platform: Platform, conversation: string, key: string, text: string, at: number, seq: number): void {
-    this.#slots.set(key, { platform, conversation, key, createdSeq: seq, text, textAt: at, textSeq: seq, everNotice: classify(text).kind === 'notice', deleted: false });
+  #create(platform: Platform, conversation: string, key: string, text: string, at: number, seq: number, thread?: string): void {
+    this.#slots.set(key, { platform, conversation, key, createdSeq: seq, text, textAt: at, textSeq: seq, everNotice: classify(text).kind === 'notice', deleted: false, ...(thread === undefined ? {} : { thread }) });
   }
 
   #update(key: string, text: string, at: number, seq: number): void {

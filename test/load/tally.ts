@@ -31,6 +31,8 @@ export interface Question {
    * the bot may never have seen it, so no answer is expected (one is still counted if it comes).
    */
   undelivered: boolean;
+  /** Slack: the message's ts. The bot answers each DM in its thread, so a reply there is this question's. */
+  ts?: string;
 }
 
 /** The figures for one platform in one run. */
@@ -124,12 +126,21 @@ function assign(asked: readonly Question[], slots: readonly ReplySlot[], counts:
       if (slot.textSeq < earlier.textSeq) assigned.set(question, slot);
     }
   }
-  // A reply without a tag (excerpts instead of the model's answer) belongs where it stands on screen:
-  // to a question between the tagged replies around it, one whose message surely reached the bot first
-  // (a Teams message cut off by the kill may never have been seen, and then has no reply to take).
-  untagged.sort((a, b) => a.createdSeq - b.createdSeq);
+  // A reply without a tag (excerpts instead of the model's answer) in a question's thread (Slack) is
+  // that question's. Elsewhere it belongs where it stands on screen: to a question between the tagged
+  // replies around it, one whose message surely reached the bot first (a Teams message cut off by the
+  // kill may never have been seen, and then has no reply to take).
+  const byThread = new Map(asked.filter((q) => q.ts !== undefined).map((q) => [q.ts!, q]));
+  const placed = untagged.filter((slot) => {
+    const question = slot.thread === undefined ? undefined : byThread.get(slot.thread);
+    if (question === undefined) return true;
+    if (assigned.has(question)) counts.duplicates += 1;
+    else assigned.set(question, slot);
+    return false;
+  });
+  placed.sort((a, b) => a.createdSeq - b.createdSeq);
   const tagged = [...assigned.entries()].sort(([, a], [, b]) => a.createdSeq - b.createdSeq);
-  for (const slot of untagged) {
+  for (const slot of placed) {
     const before = tagged.filter(([, other]) => other.createdSeq < slot.createdSeq).at(-1)?.[0].index ?? -1;
     const after = tagged.find(([, other]) => other.createdSeq > slot.createdSeq)?.[0].index ?? Number.POSITIVE_INFINITY;
     const open = asked.filter((q) => !assigned.has(q));
