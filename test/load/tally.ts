@@ -131,16 +131,16 @@ function assign(asked: readonly Question[], slots: readonly ReplySlot[], counts:
   // replies around it, one whose message surely reached the bot first (a Teams message cut off by the
   // kill may never have been seen, and then has no reply to take).
   const byThread = new Map(asked.filter((q) => q.ts !== undefined).map((q) => [q.ts!, q]));
-  const placed = untagged.filter((slot) => {
+  const byPosition = untagged.filter((slot) => {
     const question = slot.thread === undefined ? undefined : byThread.get(slot.thread);
     if (question === undefined) return true;
     if (assigned.has(question)) counts.duplicates += 1;
     else assigned.set(question, slot);
     return false;
   });
-  placed.sort((a, b) => a.createdSeq - b.createdSeq);
+  byPosition.sort((a, b) => a.createdSeq - b.createdSeq);
   const tagged = [...assigned.entries()].sort(([, a], [, b]) => a.createdSeq - b.createdSeq);
-  for (const slot of placed) {
+  for (const slot of byPosition) {
     const before = tagged.filter(([, other]) => other.createdSeq < slot.createdSeq).at(-1)?.[0].index ?? -1;
     const after = tagged.find(([, other]) => other.createdSeq > slot.createdSeq)?.[0].index ?? Number.POSITIVE_INFINITY;
     const open = asked.filter((q) => !assigned.has(q));
