@@ -112,6 +112,8 @@ describe('Slack: the durable inbox', () => {
       // One answer first: the pace (milliseconds an answer) is known.
       await postSigned(t.baseUrl, eventBody(dmEvent('how many vacation days zero?', 'UQUICK')), JSON_TYPE);
       await t.api.waitFor(() => finalMessages(t.api, 'DUQUICK').some((m) => m.text.startsWith('answer to')), 5_000, 'the first answer');
+      // The item is done (and its time counted) just after its answer shows.
+      await t.api.waitFor(() => t.bot.core.inbox.worker.itemMs() !== undefined, 5_000, 'the pace');
       // Five at once: the later ones have 3 and 4 ahead, which the counts alone would announce.
       const statuses = await Promise.all(QUESTIONS.map((question) => postSigned(t.baseUrl, eventBody(dmEvent(`how many ${question}?`, 'UQUICK')), JSON_TYPE)));
       assert.deepEqual(statuses.map((response) => response.status), [200, 200, 200, 200, 200]);
