@@ -429,6 +429,7 @@ describe('backlog notices and the pace of answers', () => {
       assert.ok(quick !== undefined && quick < 1_000, `a quick answer's time, got ${quick}`);
       await store.enqueue(item('b', 2));
       worker.notify();
+      await until(() => worker.active === 1);
       await sleep(300);
       assert.ok(worker.itemMs()! >= 250, `the stalled item in hand counts, got ${worker.itemMs()}`);
       assert.ok(worker.parallel() >= 1);
