@@ -123,7 +123,7 @@ function commitGroup(db: Db, group: Array<{ work: () => unknown; resolve: (value
       for (const write of writes) {
         try {
           // Nested in the group's transaction: a savepoint, rolled back alone if the write throws.
-          outcomes.push({ ok: true, value: db.transaction(write.work)() });
+          outcomes.push({ ok: true, value: transactions(db).savepoint(write.work) });
         } catch (error) {
           outcomes.push({ ok: false, error });
         }
@@ -143,7 +143,28 @@ function commitGroup(db: Db, group: Array<{ work: () => unknown; resolve: (value
 
 /** Run `fn` in a BEGIN IMMEDIATE transaction: the write lock is taken up front, so two writers never deadlock on upgrade. */
 export function writeTransaction<T>(db: Db, fn: () => T): T {
-  return db.transaction(fn).immediate();
+  return transactions(db).immediate(fn) as T;
+}
+
+/**
+ * better-sqlite3's transaction wrappers, made once per database and handed the work as an argument:
+ * making one per call cost more CPU than the savepoint it runs (every message makes several).
+ * Nested in a transaction, either runs as a savepoint.
+ */
+interface Transactions {
+  savepoint(work: () => unknown): unknown;
+  immediate(work: () => unknown): unknown;
+}
+const wrappers = new WeakMap<Db, Transactions>();
+
+function transactions(db: Db): Transactions {
+  let made = wrappers.get(db);
+  if (made === undefined) {
+    const run = db.transaction((work: () => unknown) => work());
+    made = { savepoint: (work) => run(work), immediate: (work) => run.immediate(work) };
+    wrappers.set(db, made);
+  }
+  return made;
 }
 
 function migrate(db: Db): void {
