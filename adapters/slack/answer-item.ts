@@ -51,8 +51,8 @@ const RESPONSE_URL_TIMEOUT_MS = 10_000;
 
 /**
  * The inbox worker's handler for Slack items: ask the engine (once, unless asking again gives the
- * same: the reply is saved with the item), then deliver, completing whatever an earlier attempt showed. A delivery failure throws,
- * and the inbox retries the item later with backoff.
+ * same: the reply is saved with the item), then deliver, completing whatever an earlier attempt
+ * showed. A delivery failure throws, and the inbox retries the item later with backoff.
  */
 export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
   const { engine, clients, log } = deps;
@@ -60,11 +60,8 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
   return async (item, context) => {
     const work = JSON.parse(item.payload) as SlackWork;
     const progress = (item.progress === null ? {} : JSON.parse(item.progress)) as SlackProgress;
-    // A reply kept here but not yet saved goes with the next save (see `reply`).
-    let replyUnsaved = false;
     const save = (patch: Partial<SlackProgress>): Promise<void> => {
       Object.assign(progress, patch);
-      replyUnsaved = false;
       return context.saveProgress(JSON.stringify(progress));
     };
     // The thread's title and status line wait for the next save (the reply, a post): a retry after a
@@ -77,24 +74,13 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
     // deleted the row, and nothing of the message may be stored after it.
     // A reply a retry gets again by asking again (isRecomputable: its history is appended once per
     // event) is not saved: it costs no bytes here. Button actions' replies are always saved.
-    // `deferSave`: the reply is saved with the next save, which the delivery makes before anything
-    // shows it (often the first post's "on its way" mark): one commit less per message.
-    const reply = async (ask: () => Promise<Reply | null>, options: { asked?: boolean; deferSave?: boolean } = {}): Promise<Reply | null> => {
+    const reply = async (ask: () => Promise<Reply | null>, options: { asked?: boolean } = {}): Promise<Reply | null> => {
       if (progress.reply !== undefined) return progress.reply;
       if (!(await context.stillOpen())) return null;
       const computed = await ask();
-      const kept = computed !== null && !(options.asked === true && isRecomputable(computed));
-      if (kept && options.deferSave === true && !context.signal.aborted) {
-        progress.reply = computed;
-        replyUnsaved = true;
-      } else if (kept) {
-        await save({ reply: computed });
-      }
-      // Stopped meanwhile: the item was handed back with the reply saved; whoever takes it delivers.
+      if (computed !== null && !(options.asked === true && isRecomputable(computed))) await save({ reply: computed });
+      // Stopped meanwhile: the item was handed back with the reply saved (or to be worked out again); whoever takes it delivers.
       return context.signal.aborted ? null : computed;
-    };
-    const saveReply = async (): Promise<void> => {
-      if (replyUnsaved) await save({});
     };
     switch (work.kind) {
       case 'message': {
@@ -113,8 +99,8 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
           { render, ...(bot === undefined ? {} : { bot }) },
         );
         if (progress.reply === undefined && (await context.stillOpen())) await delivery.setTitle(work.message.text);
-        const answer = await reply(() => engine.handle(work.message, delivery.hooks, { deduplicated: true, admission: context.admission }), { asked: true, deferSave: true });
-        await delivery.finish(answer, saveReply);
+        const answer = await reply(() => engine.handle(work.message, delivery.hooks, { deduplicated: true, admission: context.admission }), { asked: true });
+        await delivery.finish(answer);
         return;
       }
       case 'command': {

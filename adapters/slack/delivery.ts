@@ -212,31 +212,25 @@ export class MessageDelivery {
     }
   }
 
-  /**
-   * Send the final reply (nothing for a redelivered event), then clear the thread's status.
-   * `saveReply` makes the reply durable before anything shows it; a first post skips it, since its
-   * "on its way" mark is saved with the reply.
-   */
-  async finish(reply: Reply | null, saveReply: () => Promise<void> = async () => {}): Promise<void> {
+  /** Send the final reply (nothing for a redelivered event), then clear the thread's status. */
+  async finish(reply: Reply | null): Promise<void> {
     try {
-      await this.#finish(reply, saveReply);
+      await this.#finish(reply);
     } catch (error) {
       throw new SlackDeliveryError('Could not deliver the reply to Slack', { cause: error });
     }
     await this.#clearStatus();
   }
 
-  async #finish(reply: Reply | null, saveReply: () => Promise<void>): Promise<void> {
+  async #finish(reply: Reply | null): Promise<void> {
     const { channel, threadTs, userId, kind } = this.#target;
     if (reply === null) return;
     await this.#adopt();
     const messages = renderReply(reply, this.#render);
     const thread = threadTs === undefined ? {} : { thread_ts: threadTs };
     const streamTs = this.#streamer?.ts;
-    const privateInChannel = reply.visibility === 'private' && kind === 'channel';
-    if (privateInChannel || (this.#streamer !== undefined && streamTs !== undefined) || this.#placeholderTs !== undefined) await saveReply();
 
-    if (privateInChannel) {
+    if (reply.visibility === 'private' && kind === 'channel') {
       // Personal replies in a channel go to the asker alone; anything public shown so far goes.
       await this.#discardPreview();
       for (const message of messages) {
