@@ -87,6 +87,29 @@ export function isRecomputable(reply: Reply): boolean {
   return reply.kind === 'lookup' || reply.kind === 'excerpts';
 }
 
+/** A recomputable reply up to this long is kept whole in history (a "not in the handbook" reply, say). */
+const HISTORY_WHOLE_CHARS = 400;
+/** Sources named in what history keeps of a longer recomputable reply. */
+const HISTORY_SOURCES = 5;
+
+/**
+ * What the conversation's history keeps of a reply (the text later turns' prompts see). A model's
+ * answer is kept whole. A recomputable reply (see {@link isRecomputable}) longer than a note is kept
+ * as what it showed: the handbook sections by title, or its first line. A copy of the handbook, or of
+ * the user's own records, in every exchange is data held for nothing, and most of what each answered
+ * message wrote to disk; the sections themselves are found again when a follow-up is searched.
+ */
+export function historyText(reply: Reply): string {
+  if (!isRecomputable(reply) || reply.text.length <= HISTORY_WHOLE_CHARS) return reply.text;
+  const shown = [...new Set(reply.sources.map((source) => (source.heading === '' || source.heading === source.title ? source.title : `${source.title}: ${source.heading}`)))];
+  if (shown.length > 0) {
+    const more = shown.length > HISTORY_SOURCES ? `; and ${shown.length - HISTORY_SOURCES} more` : '';
+    return `(Showed the handbook: ${shown.slice(0, HISTORY_SOURCES).join('; ')}${more})`;
+  }
+  const firstLine = reply.text.split('\n', 1)[0]!.slice(0, HISTORY_WHOLE_CHARS);
+  return `${firstLine} (…)`;
+}
+
 /** A button offered with a reply: `forget` erases the clicking user's data (after a confirmation where the platform has one). */
 export type ReplyAction = 'forget';
 

@@ -29,6 +29,18 @@ describe('engine commands', () => {
     assert.ok(reply.answerId, 'a lookup can receive feedback');
   });
 
+  it('keeps what a handbook lookup showed in history, not a copy of the handbook', async () => {
+    const reply = await ask(bot.core, dm('/hr policy parental leave', 'keeper'));
+    assert.ok(reply.text.length > 1_000, 'the reply shows the section');
+    const stored = bot.core.db.prepare("SELECT text FROM messages WHERE answer_id = ? AND role = 'assistant'").pluck().get(reply.answerId) as string;
+    assert.ok(stored.length < 400, `stored ${stored.length} characters`);
+    assert.match(stored, /^\(Showed the handbook: .*Parental Leave/i);
+    // A short reply of the same kind is kept whole.
+    const missing = await ask(bot.core, dm('/hr policy zeppelin maintenance', 'keeper'));
+    const kept = bot.core.db.prepare("SELECT text FROM messages WHERE answer_id = ? AND role = 'assistant'").pluck().get(missing.answerId);
+    assert.equal(kept, missing.text);
+  });
+
   it('answers a plain question with labelled handbook excerpts when AI is off', async () => {
     const reply = await ask(bot.core, dm('how many vacation days do I get?'));
     assert.equal(reply.kind, 'excerpts');

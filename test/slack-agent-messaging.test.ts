@@ -100,6 +100,30 @@ describe('Slack agent messaging: a stream whose ts a crash lost', () => {
       await api.close();
     }
   });
+
+  it('a retry finds the reply an attempt posted without saving anything, and posts no second one', async () => {
+    const api = await new FakeSlackApi().start();
+    try {
+      const client = new webApi.WebClient(BOT_TOKEN, { slackApiUrl: api.apiUrl, retryConfig: { retries: 0 } });
+      // The first attempt: the reply's own post saves nothing, then the process dies before the item is done.
+      const saved: unknown[] = [];
+      const first = new MessageDelivery(client, target, silentLogger(), { shown: {}, onShown: (shown) => Promise.resolve(void saved.push(shown)), itemId: 8, after: '1710000000.500000' }, { bot: api.bot });
+      await first.finish(reply);
+      assert.deepEqual(saved, [], 'nothing written for the post');
+      assert.equal(api.callsOf('chat.postMessage').length, 1);
+      const posted = api.callsOf('chat.postMessage')[0]!;
+
+      // A first attempt is not searched for; a retry is, and edits the post it finds.
+      const retry = new MessageDelivery(client, target, silentLogger(), { shown: {}, itemId: 8, after: '1710000000.500000', retried: true }, { bot: api.bot });
+      await retry.finish(reply);
+      assert.equal(api.callsOf('conversations.replies').length, 1, 'the retry looked for the post');
+      assert.equal(api.callsOf('chat.postMessage').length, 1, 'no second message for the question');
+      assert.ok(posted.postedTs);
+      assert.equal(api.callsOf('chat.update').at(-1)?.args.ts, posted.postedTs, 'the post found is edited');
+    } finally {
+      await api.close();
+    }
+  });
 });
 
 describe('Slack agent messaging: suggested prompts and titles', () => {

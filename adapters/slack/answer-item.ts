@@ -95,7 +95,7 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
           client,
           work.target,
           log,
-          { shown: progress, onShown: saveShown, itemId: item.id, after: (work.sentAt / 1000).toFixed(6) },
+          { shown: progress, onShown: saveShown, itemId: item.id, after: (work.sentAt / 1000).toFixed(6), retried: item.attempts > 1 },
           { render, ...(bot === undefined ? {} : { bot }) },
         );
         if (progress.reply === undefined && (await context.stillOpen())) await delivery.setTitle(work.message.text);

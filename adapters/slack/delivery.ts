@@ -31,6 +31,12 @@ export interface DeliveryResume {
   itemId?: number;
   /** Slack ts of the user's message: a lost first post can only be after it. */
   after?: string;
+  /**
+   * An earlier attempt at this item ran and did not finish: it may have posted the reply and died
+   * before the item was marked done (the reply's own post saves nothing before it), so the post is
+   * looked for before another is made.
+   */
+  retried?: boolean;
 }
 
 /** How a delivery draws and recognises its messages. */
@@ -103,7 +109,8 @@ export class MessageDelivery {
     this.#onShown = resume.onShown;
     this.#resume = resume;
     this.#statusShown = resume.shown?.status === true;
-    this.#mustAdopt = resume.shown?.posting === true && resume.shown.placeholderTs === undefined && resume.shown.streamTs === undefined && resume.itemId !== undefined;
+    this.#mustAdopt =
+      (resume.shown?.posting === true || resume.retried === true) && resume.shown?.placeholderTs === undefined && resume.shown?.streamTs === undefined && resume.itemId !== undefined;
     // What an earlier attempt left on screen (a notice, a placeholder, a stream cut by a crash) is
     // edited into the answer rather than left behind.
     this.#placeholderTs = resume.shown?.placeholderTs ?? resume.shown?.streamTs;
@@ -273,12 +280,12 @@ export class MessageDelivery {
   /**
    * The first post for an item: marked as on its way before the call, and carrying the item id in
    * its metadata, so that a crash between Slack taking it and the ts being saved can be repaired.
-   * The reply's own post (`last`) does not save its ts: nothing edits it, and the item's next
-   * write marks it done; a crash before that finds the post by its metadata, as it would before
-   * a save of the ts.
+   * The reply's own post (`last`) saves nothing, before or after: nothing edits it, and the item's
+   * next write marks it done. A crash before that leaves the item to a retry, and every retry looks
+   * for this post by its metadata (`retried`) before making one: one write less per answered message.
    */
   async #postFirst(args: webApi.ChatPostMessageArguments, options: { last?: boolean } = {}): Promise<void> {
-    await this.#onShown?.({ posting: true });
+    if (options.last !== true) await this.#onShown?.({ posting: true });
     const posted = await this.#client.chat.postMessage({ ...args, ...this.#marker(0) });
     if (options.last === true) this.#placeholderTs = posted.ts;
     else await this.#shown(posted.ts);

@@ -7,7 +7,7 @@ import type { Logger } from '../log/logger.ts';
 import type { ConversationMemoryOptions } from '../memory/conversation-memory.ts';
 import { ConversationMemory } from '../memory/conversation-memory.ts';
 import type { IncomingMessage, Progress, Reply, ReplyHooks, UserAction } from '../message.ts';
-import { assertNever } from '../message.ts';
+import { assertNever, historyText } from '../message.ts';
 import { Metrics, REPLY_SECONDS_BUCKETS } from '../metrics.ts';
 import type { Db } from '../store/database.ts';
 import type { ErasureMark, ErasureStore } from '../store/erasure.ts';
@@ -581,6 +581,7 @@ export class Engine {
   async #remember(turn: Turn, command: CommandName, question: string, reply: Reply): Promise<Reply> {
     if (this.#options.keepHistory === false) return reply;
     const now = Date.now();
+    const kept = historyText(reply);
     const stored = await this.#history.appendExchange(
       {
         conversationKey: turn.conversation,
@@ -589,7 +590,7 @@ export class Engine {
         kind: turn.message.conversationKind,
         command,
         question,
-        answer: reply,
+        answer: { ...reply, text: kept },
         ...(turn.exchangeKey === undefined ? {} : { key: turn.exchangeKey }),
       },
       now,
@@ -606,7 +607,7 @@ export class Engine {
       turn.conversation,
       [
         { seq, role: 'user', text: question, command, answerId: null, createdAt: now },
-        { seq: seq + 1, role: 'assistant', text: reply.text, command, answerId, createdAt: now },
+        { seq: seq + 1, role: 'assistant', text: kept, command, answerId, createdAt: now },
       ],
       heads,
     );
