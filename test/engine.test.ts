@@ -35,6 +35,10 @@ describe('engine commands', () => {
     const stored = bot.core.db.prepare("SELECT text FROM messages WHERE answer_id = ? AND role = 'assistant'").pluck().get(reply.answerId) as string;
     assert.ok(stored.length < 400, `stored ${stored.length} characters`);
     assert.match(stored, /^\(Showed the handbook: .*Parental Leave/i);
+    // Of the sources, what their readers use (the most-asked sections), not the handbook's titles and paths.
+    const sources = JSON.parse(bot.core.db.prepare("SELECT sources FROM messages WHERE answer_id = ?").pluck().get(reply.answerId) as string) as Array<Record<string, string>>;
+    assert.equal(sources.length, reply.sources.length);
+    assert.deepEqual(sources.map((source) => Object.keys(source).sort()), sources.map(() => ['anchor', 'file', 'heading']));
     // A short reply of the same kind is kept whole.
     const missing = await ask(bot.core, dm('/hr policy zeppelin maintenance', 'keeper'));
     const kept = bot.core.db.prepare("SELECT text FROM messages WHERE answer_id = ? AND role = 'assistant'").pluck().get(missing.answerId);

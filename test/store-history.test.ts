@@ -139,6 +139,28 @@ for (const engine of STORE_ENGINES) {
         const marks = await replica.query<{ seq: number }>('SELECT seq FROM erasures ORDER BY seq');
         assert.deepEqual(marks.map((m) => Number(m.seq)), [1, 2]);
       }));
+
+    void it('an answered inbox item keeps no owner; an erase takes the ones still open, and a redelivery of either stays known', () =>
+      withStore(async (store) => {
+        const replica = await store.replica();
+        const inbox = replica.inbox({});
+        const item = (n: number) => ({ eventKey: `slack:Ev${n}`, platform: 'slack', laneKey: 'c1', ownerKey: 'slack:T1:UA', order: n, payload: `{"n":${n}}` });
+        const answered = await inbox.enqueue(item(1), NOW);
+        const waiting = await inbox.enqueue(item(2), NOW);
+        assert.ok(answered.status === 'accepted' && waiting.status === 'accepted');
+        assert.equal(await inbox.complete(answered.id, NOW + 1), true);
+        const owner = await replica.hash('slack:T1:UA');
+        assert.deepEqual(
+          (await replica.query<{ id: number; owner_hash: string; payload: string | null }>('SELECT id, owner_hash, payload FROM inbox ORDER BY id')).map((r) => [Number(r.id), r.owner_hash, r.payload]),
+          [
+            [answered.id, '', null],
+            [waiting.id, owner, '{"n":2}'],
+          ],
+        );
+        await replica.erasure().erase('slack:T1:UA', NOW + 2);
+        assert.deepEqual((await replica.query<{ id: number }>('SELECT id FROM inbox')).map((r) => Number(r.id)), [answered.id], 'the open item went, the bare key stayed');
+        assert.equal((await inbox.enqueue(item(1), NOW + 3)).status, 'duplicate');
+      }));
   });
 
   void describe(`event ledger on ${engine.name}`, () => {

@@ -3,6 +3,14 @@ import { groupWrite, promised, writeTransaction } from '../store/database.ts';
 import { keyedHash } from '../store/store-key.ts';
 import { PROCESS_ID } from './process-id.ts';
 
+
+/**
+ * Marks an item done (both stores, `?` placeholders): its payload, progress and owner go, and the
+ * row is only the key that makes a redelivery a no-op. Without the owner, an erase has only open
+ * rows to look through, and no index on owners is written by every message.
+ */
+export const INBOX_DONE_SQL = "UPDATE inbox SET state = 'done', payload = NULL, progress = NULL, owner_hash = '', bytes = 0, finished_at = ? WHERE id = ? AND state <> 'done'";
+
 /** Bounds of the inbox; every one has its default here. */
 export interface InboxLimits {
   /** Items not yet done (pending or being worked on) the inbox holds at most. Default 50,000. */
@@ -416,7 +424,7 @@ function prepare(db: Db) {
     markWaiting: db.prepare("UPDATE inbox SET progress = ?, lease_until = max(lease_until, ?), worker = ? WHERE id = ? AND state = 'pending' AND progress IS NULL"),
     replaceWaiting: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state = 'pending' AND progress = ?"),
     progressIfNone: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state <> 'done' AND progress IS NULL"),
-    done: db.prepare("UPDATE inbox SET state = 'done', payload = NULL, progress = NULL, bytes = 0, finished_at = ? WHERE id = ? AND state <> 'done'"),
+    done: db.prepare(INBOX_DONE_SQL),
     isOpen: db.prepare("SELECT 1 FROM inbox WHERE id = ? AND state <> 'done'"),
     laneOpen: db.prepare("SELECT count(*) FROM inbox WHERE lane_key = ? AND state <> 'done'"),
     // Only pending items no notice or answer has touched yet (progress is null), oldest first.

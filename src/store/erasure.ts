@@ -94,8 +94,8 @@ export const ERASURE_SQL = {
   conversations: 'DELETE FROM conversations WHERE owner_key = ?',
   usageDays: 'DELETE FROM usage_daily WHERE owner_key = ?',
   rateWindows: 'DELETE FROM rate_windows WHERE owner_key = ?',
-  // Messages still waiting in the inbox, and the keys of those answered (the inbox keeps owners hashed).
-  inbox: 'DELETE FROM inbox WHERE owner_hash = ?',
+  // Messages still waiting in the inbox (it keeps owners hashed, and only on open rows: a done row is a key alone).
+  inbox: "DELETE FROM inbox WHERE owner_hash = ? AND state <> 'done'",
   nextSeq: `INSERT INTO meta (key, value) VALUES ('erasure_seq', '1')
     ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT) RETURNING value`,
   mark: `INSERT INTO erasures (owner_hash, seq, erased_at) VALUES (?, ?, ?)

@@ -170,9 +170,12 @@ export const HISTORY_SQL = {
 /** The two message rows of an exchange, as {@link HISTORY_SQL.insertMessage} takes them. */
 export function exchangeRows(exchange: Exchange, seq: number, answerId: string, now: number): unknown[][] {
   const { conversationKey, ownerKey, command } = exchange;
+  // What readers of the sources need (the most-asked sections: file, anchor, heading); titles, heading
+  // paths and cited passages are the handbook's, and were most of each row's bytes.
+  const sources = exchange.answer.sources.map(({ file, anchor, heading }) => ({ file, anchor, heading }));
   return [
     [conversationKey, ownerKey, seq, 'user', command, exchange.question, null, null, null, now],
-    [conversationKey, ownerKey, seq + 1, 'assistant', command, exchange.answer.text, answerId, exchange.answer.kind, JSON.stringify(exchange.answer.sources), now],
+    [conversationKey, ownerKey, seq + 1, 'assistant', command, exchange.answer.text, answerId, exchange.answer.kind, JSON.stringify(sources), now],
   ];
 }
 

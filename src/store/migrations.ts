@@ -10,6 +10,15 @@ export const REPLICAS_TABLE = `
     seen_at BIGINT NOT NULL
   )`;
 
+/**
+ * Migration 13, the same on both stores: a done inbox row keeps no owner (an erase looks only
+ * through open rows), so the index on owners, written by every message, goes.
+ */
+export const INBOX_OPEN_OWNERS = `
+  UPDATE inbox SET owner_hash = '' WHERE state = 'done';
+  DROP INDEX inbox_owner;
+`;
+
 /** A numbered schema change; applied once, in order, inside the start-up transaction. Never edit a shipped one. */
 export interface Migration {
   version: number;
@@ -357,6 +366,13 @@ export const migrations: readonly Migration[] = [
       // Each serving process's handbook version, refreshed every few seconds, so /readyz can say when
       // the processes sharing this store do not answer from the same handbook.
       db.exec(REPLICAS_TABLE);
+    },
+  },
+  {
+    version: 13,
+    name: 'inbox-open-owners',
+    up(db) {
+      db.exec(INBOX_OPEN_OWNERS);
     },
   },
 ];

@@ -1,9 +1,12 @@
 import type { EarlierNotice, EnqueueResult, InboxItem, InboxLimits, InboxStats, InboxStore, ItemRow, NewInboxItem, NoticeRule } from '../../inbox/inbox-store.ts';
-import { DEFAULT_INBOX_LIMITS, needsNotice, statsOf, toItem } from '../../inbox/inbox-store.ts';
+import { DEFAULT_INBOX_LIMITS, INBOX_DONE_SQL, needsNotice, statsOf, toItem } from '../../inbox/inbox-store.ts';
 import { PROCESS_ID } from '../../inbox/process-id.ts';
 import type { PgClient, PgPool } from './pg-database.ts';
 import { pgTransaction } from './pg-database.ts';
 import { pgKeyedHash } from './pg-store-key.ts';
+import { numberedParams } from '../sql-params.ts';
+
+const DONE_SQL = numberedParams(INBOX_DONE_SQL);
 
 const COLUMNS = `id, platform, lane_key AS "laneKey", ord, payload, attempts, received_at AS "receivedAt", progress, admitted`;
 
@@ -171,7 +174,7 @@ export class PgInboxStore implements InboxStore {
 
   async complete(id: number, now = Date.now()): Promise<boolean> {
     const done = await this.#pool.query(
-      "UPDATE inbox SET state = 'done', payload = NULL, progress = NULL, bytes = 0, finished_at = $1 WHERE id = $2 AND state <> 'done'",
+      DONE_SQL,
       [now, id],
     );
     return done.rowCount === 1;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { PoolClient } from 'pg';
-import { REPLICAS_TABLE } from '../migrations.ts';
+import { INBOX_OPEN_OWNERS, REPLICAS_TABLE } from '../migrations.ts';
 
 /**
  * A numbered schema change on PostgreSQL. Numbered as the SQLite migrations (src/store/migrations.ts)
@@ -229,4 +229,5 @@ export const pgMigrations: readonly PgMigration[] = [
     up: (client) => client.query('ALTER TABLE inbox ADD COLUMN admitted INTEGER NOT NULL DEFAULT 0'),
   },
   { version: 12, name: 'replicas', up: (client) => client.query(REPLICAS_TABLE) },
+  { version: 13, name: 'inbox-open-owners', up: (client) => client.query(INBOX_OPEN_OWNERS) },
 ];
