@@ -107,6 +107,40 @@ describe('store: a group commit', { skip: !existsSync('/proc/self/fd') && 'needs
   });
 });
 
+describe('store: commits spaced while writes come from several callers', () => {
+  it('a lone writer never waits; after a commit of several callers, the next writes join one commit', async () => {
+    const dir = tempDir();
+    // A spacing far longer than the writes below take to issue: nothing depends on how fast the machine is.
+    const db = openDatabase(join(dir.path, 's.db'), { commitSpacingMs: 1_000 });
+    const reader = openDatabase(join(dir.path, 's.db'));
+    try {
+      db.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)');
+      const insert = db.prepare('INSERT INTO notes (text) VALUES (?)');
+      const seen = reader.prepare('SELECT count(*) FROM notes WHERE text = ?').pluck();
+      // One caller, one write at a time: each is committed at the next turn, never held for the spacing.
+      const started = Date.now();
+      for (let i = 0; i < 20; i++) await groupWrite(db, () => insert.run(`alone ${i}`));
+      assert.ok(Date.now() - started < 1_000, 'no write waited for the spacing');
+      assert.equal(reader.prepare('SELECT count(*) FROM notes').pluck().get(), 20);
+
+      // Two callers at once: a commit of two writes. The writes that follow in later turns are held
+      // together: the second's work runs while the first's row is not yet visible to another connection.
+      await Promise.all([groupWrite(db, () => insert.run('a')), groupWrite(db, () => insert.run('b'))]);
+      const first = groupWrite(db, () => insert.run('first later'));
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      const second = groupWrite(db, () => seen.get('first later'));
+      assert.equal(await second, 0, 'both writes in one commit');
+      await first;
+      assert.equal(seen.get('first later'), 1);
+    } finally {
+      reader.close();
+      db.close();
+      dir.remove();
+    }
+  });
+});
+
 describe('/hr forget', () => {
   it('erases every row of the user in one go, says what went, and leaves no trace of the text in the files', async () => {
     const bot = startTempBot();
