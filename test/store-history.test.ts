@@ -57,7 +57,23 @@ for (const engine of STORE_ENGINES) {
         assert.equal(new Set([ids[0], other!.answerId, unkeyed!.answerId]).size, 3);
         assert.equal(other!.repeated, undefined);
         assert.equal((await replicas[1]!.recentTurns('c1', 100)).length, 6);
-        assert.match(other!.answerId, /^[A-Za-z0-9_-]{16}$/, 'as long as a random id, and as opaque');
+        assert.match(other!.answerId, /^[A-Za-z0-9_-]{16}$/, 'as opaque as a random id');
+      }));
+
+    void it('gives answer ids that sort by when their event came (or the append, without one), the same on every attempt', () =>
+      withStore(async (store) => {
+        const history = (await store.replica()).history();
+        const at = (n: number, key?: string) => ({ ...exchange('slack:T1:UA', `c${n}`, `question ${n}`), ...(key === undefined ? {} : { key, keyAt: NOW + n * 1_000 }) });
+        const made = [
+          await history.appendExchange(at(3, 'slack:T1:Ev3'), NOW + 9_000),
+          await history.appendExchange(at(1, 'slack:T1:Ev1'), NOW + 9_001),
+          await history.appendExchange(at(2), NOW + 2_000),
+          await history.appendExchange(at(4, 'slack:T1:Ev4'), NOW + 9_002),
+        ].map((appended) => appended!.answerId);
+        // By the events' times (1, 3, 4 s) and the unkeyed append's own (2 s), not by the order of the appends.
+        assert.deepEqual([...made].sort(), [made[1], made[2], made[0], made[3]]);
+        for (const id of made) assert.match(id, /^[0-9a-z]{8}[A-Za-z0-9_-]{16}$/);
+        assert.equal((await history.appendExchange(at(3, 'slack:T1:Ev3'), NOW + 20_000))!.answerId, made[0], 'a retry later: the same id');
       }));
 
     void it('the head moves with each exchange and after an erase, whichever replica wrote', () =>

@@ -99,12 +99,12 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
           { render, ...(bot === undefined ? {} : { bot }) },
         );
         if (progress.reply === undefined && (await context.stillOpen())) await delivery.setTitle(work.message.text);
-        const answer = await reply(() => engine.handle(work.message, delivery.hooks, { deduplicated: true, admission: context.admission }), { asked: true });
+        const answer = await reply(() => engine.handle(work.message, delivery.hooks, { deduplicated: true, admission: context.admission, receivedAt: context.receivedAt }), { asked: true });
         await delivery.finish(answer);
         return;
       }
       case 'command': {
-        const answer = await reply(() => engine.handle(work.message, undefined, { deduplicated: true, admission: context.admission }), { asked: true });
+        const answer = await reply(() => engine.handle(work.message, undefined, { deduplicated: true, admission: context.admission, receivedAt: context.receivedAt }), { asked: true });
         // HR lookups are personal: slash command answers are shown to the asker only.
         if (answer !== null) await respond(work.responseUrl, renderReply(answer, render).map((m) => ({ response_type: 'ephemeral', ...m })), progress, save);
         return;

@@ -93,6 +93,8 @@ export interface HandleOptions {
   deduplicated?: boolean;
   /** Whether an earlier attempt at this message already counted it against the user's limits (the inbox keeps it). */
   admission?: Admission;
+  /** When the inbox received the event, the same on every attempt (ms): the answer's id starts with it. */
+  receivedAt?: number;
 }
 
 interface Turn {
@@ -107,6 +109,8 @@ interface Turn {
   admission?: Admission;
   /** The platform event this turn answers, when the inbox answers it (again after a crash, maybe): its history is appended once. */
   exchangeKey?: string;
+  /** When the inbox received that event (see HandleOptions.receivedAt). */
+  exchangeAt?: number;
 }
 
 const HISTORY_LIST_LIMIT = 10;
@@ -196,6 +200,7 @@ export class Engine {
       ...(options.admission === undefined ? {} : { admission: options.admission }),
       // Inbox events are platform ids, unique per platform and tenant (Teams': per conversation too).
       ...(options.deduplicated === true ? { exchangeKey: `${message.platform}:${message.tenantId}:${message.eventId}` } : {}),
+      ...(options.receivedAt === undefined ? {} : { exchangeAt: options.receivedAt }),
     };
     const started = performance.now();
     // The logger keeps `text` only at debug level, redacted and truncated.
@@ -592,6 +597,7 @@ export class Engine {
         question,
         answer: { ...reply, text: kept },
         ...(turn.exchangeKey === undefined ? {} : { key: turn.exchangeKey }),
+        ...(turn.exchangeAt === undefined ? {} : { keyAt: turn.exchangeAt }),
       },
       now,
       turn.mark,

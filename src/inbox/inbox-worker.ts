@@ -97,6 +97,8 @@ export interface InboxWorkContext {
    * the counting transaction marks as counted: hand it to the engine.
    */
   admission: Admission;
+  /** When the inbox received the item, the same on every attempt (ms). */
+  receivedAt: number;
 }
 
 /** Answers one item; the platform's adapter registers one per platform. */
@@ -398,6 +400,7 @@ export class InboxWorker implements AnswerPace {
       signal,
       saveProgress: (progress) => this.#store.saveProgress(item.id, progress),
       admission: { done: item.admitted, inboxItemId: item.id },
+      receivedAt: item.receivedAt,
       stillOpen: () => this.#store.isOpen(item.id),
       complete: async () => {
         completed = await this.#store.complete(item.id);

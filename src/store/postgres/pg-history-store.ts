@@ -1,6 +1,6 @@
 import type { ErasureMark } from '../erasure.ts';
 import type { AppendedExchange, AskedQuestion, ConversationHead, Exchange, FeedbackNote, FeedbackTotals, HistoryStore, StoredMessage } from '../history-store.ts';
-import { exchangeRows, HISTORY_SQL, headOf, keyedAnswerId, newAnswerId, repeatedExchange, tenantPrefix } from '../history-store.ts';
+import { answerIdOf, exchangeRows, HISTORY_SQL, headOf, repeatedExchange, tenantPrefix } from '../history-store.ts';
 import { numberedParams } from '../sql-params.ts';
 import type { PgPool } from './pg-database.ts';
 import { pgTransaction } from './pg-database.ts';
@@ -23,7 +23,7 @@ export class PgHistoryStore implements HistoryStore {
   }
 
   async appendExchange(exchange: Exchange, now = Date.now(), mark?: ErasureMark): Promise<AppendedExchange | undefined> {
-    const answerId = exchange.key === undefined ? newAnswerId() : keyedAnswerId(await pgKeyedHash(this.#pool), exchange.key);
+    const answerId = answerIdOf(exchange, await pgKeyedHash(this.#pool), now);
     return pgTransaction(this.#pool, async (client) => {
       await lockOwner(client, exchange.ownerKey);
       if (mark !== undefined && (await erasedSinceOnPg(this.#pool, client, exchange.ownerKey, mark))) return undefined;
