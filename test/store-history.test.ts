@@ -177,6 +177,29 @@ for (const engine of STORE_ENGINES) {
         assert.deepEqual((await replica.query<{ id: number }>('SELECT id FROM inbox')).map((r) => Number(r.id)), [answered.id], 'the open item went, the bare key stayed');
         assert.equal((await inbox.enqueue(item(1), NOW + 3)).status, 'duplicate');
       }));
+
+    void it("keys an event by the platform's time of it when it has one, and knows a redelivery either way", () =>
+      withStore(async (store) => {
+        const replica = await store.replica();
+        const inbox = replica.inbox({});
+        const item = (n: number, eventAt?: number) => ({
+          eventKey: `slack:Ev${n}`,
+          platform: 'slack',
+          laneKey: `c${n}`,
+          ownerKey: 'slack:T1:UA',
+          order: n,
+          payload: '{}',
+          ...(eventAt === undefined ? {} : { eventAt }),
+        });
+        // Stored before keys had their time (no eventAt), then redelivered with one: still the same event.
+        assert.equal((await inbox.enqueue(item(1), NOW)).status, 'accepted');
+        assert.equal((await inbox.enqueue(item(1, NOW), NOW + 1)).status, 'duplicate');
+        // Later events get keys that sort by their time, whatever order they arrive in.
+        for (const [n, at] of [[3, NOW + 3_000], [2, NOW + 2_000], [4, NOW + 4_000]] as const) assert.equal((await inbox.enqueue(item(n, at), NOW + 5)).status, 'accepted');
+        assert.equal((await inbox.enqueue(item(2, NOW + 2_000), NOW + 6)).status, 'duplicate', 'a redelivery');
+        const keys = (await replica.query<{ ord: number; event_hash: string }>('SELECT ord, event_hash FROM inbox WHERE ord > 1 ORDER BY event_hash')).map((row) => Number(row.ord));
+        assert.deepEqual(keys, [2, 3, 4]);
+      }));
   });
 
   void describe(`event ledger on ${engine.name}`, () => {

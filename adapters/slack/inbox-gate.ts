@@ -99,7 +99,7 @@ export class SlackInboxGate implements SlackEventSink {
     try {
       // Stored with the other events of this turn (one commit); an item that gets a notice is stored
       // held until the notice is shown, so the answer cannot overtake it and post a second message.
-      result = await this.#batcher.add(toItem(work));
+      result = await this.#batcher.add(toItem(work, eventTimeOf(event.body)));
     } catch (error) {
       // The store refused the write (disk full, locked past the busy timeout): not acknowledging lets
       // Slack deliver it again, the one case where its retry is what we want.
@@ -186,8 +186,17 @@ export class SlackInboxGate implements SlackEventSink {
 /** Events that ask for suggested prompts: the Messages tab opened (agent view), an assistant thread started (assistant view). */
 const PROMPT_EVENTS: ReadonlySet<string> = new Set(['app_home_opened', 'assistant_thread_started']);
 
+/** Slack's time of an Events API event (its envelope's event_time, the same in a retry), in ms. */
+function eventTimeOf(body: Record<string, unknown>): number | undefined {
+  return body.type === 'event_callback' && typeof body.event_time === 'number' && Number.isFinite(body.event_time) ? body.event_time * 1000 : undefined;
+}
+
 /** The inbox row for one unit of work: a message's lane is its conversation, its order Slack's own timestamp. */
-function toItem(work: SlackWork): NewInboxItem {
+function toItem(work: SlackWork, eventAt: number | undefined): NewInboxItem {
+  return { ...itemOf(work), ...(eventAt === undefined ? {} : { eventAt }) };
+}
+
+function itemOf(work: SlackWork): NewInboxItem {
   if (work.kind === 'prompts') {
     const owner = ownerKey({ platform: 'slack', tenantId: work.target.tenantId, userId: work.target.userId });
     // Suggested prompts answer no question: never held for a backlog notice.

@@ -1,6 +1,6 @@
 import type { Db } from '../store/database.ts';
 import { groupWrite, promised, writeTransaction } from '../store/database.ts';
-import { keyedHash } from '../store/store-key.ts';
+import { keyedHash, sortableTime } from '../store/store-key.ts';
 import { PROCESS_ID } from './process-id.ts';
 
 
@@ -45,6 +45,23 @@ export interface NewInboxItem {
   payload: string;
   /** Never held for a notice, whatever the backlog (it answers no question, e.g. suggested prompts). */
   noNotice?: boolean;
+  /**
+   * The platform's own time of the event (ms), when every redelivery carries the same (Slack's
+   * event_time): the stored key starts with it, so keys sort by time (see eventKeys).
+   */
+  eventAt?: number;
+}
+
+/**
+ * The keys of an event in the inbox: the one it is stored under (its keyed hash, after the time of
+ * the event when the platform gives one: see sortableTime), and every key a redelivery of it may be
+ * stored under: also the bare hash, which an event stored before keys had their time has.
+ */
+export function eventKeys(item: NewInboxItem, hash: (value: string) => string): { stored: string; known: string[] } {
+  const bare = hash(item.eventKey);
+  if (item.eventAt === undefined || !Number.isFinite(item.eventAt)) return { stored: bare, known: [bare] };
+  const stored = sortableTime(item.eventAt) + bare;
+  return { stored, known: [stored, bare] };
 }
 
 /**
@@ -214,8 +231,9 @@ export class SqliteInboxStore implements InboxStore {
       const sql = this.#sql;
       let { open, bytes, pending } = sql.totals.get() as { open: number; bytes: number; pending: number };
       return items.map((item): EnqueueResult => {
-        const eventHash = keyedHash(this.#db, item.eventKey);
-        if (sql.exists.get(eventHash) !== undefined) return { status: 'duplicate' };
+        const keys = eventKeys(item, (value) => keyedHash(this.#db, value));
+        if (keys.known.some((key) => sql.exists.get(key) !== undefined)) return { status: 'duplicate' };
+        const eventHash = keys.stored;
         const size = Buffer.byteLength(item.payload);
         if (open + 1 > this.#limits.maxOpenItems) return { status: 'full', reason: 'items' };
         if (bytes + size > this.#limits.maxOpenBytes) return { status: 'full', reason: 'bytes' };

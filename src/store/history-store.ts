@@ -5,7 +5,7 @@ import type { Db } from './database.ts';
 import { groupWrite, promised, writeTransaction } from './database.ts';
 import type { ErasureMark } from './erasure.ts';
 import { erasedSince } from './erasure.ts';
-import { keyedHash } from './store-key.ts';
+import { keyedHash, sortableTime } from './store-key.ts';
 
 /** One turn of a conversation as stored. */
 export interface StoredMessage {
@@ -122,21 +122,12 @@ export function repeatedExchange(answerId: string, seq: number, head: Conversati
   return { answerId, seq, heads: { before: now, after: now }, repeated: true };
 }
 
-/** Base-36 digits of an answer id's time prefix (milliseconds; eight digits last until 2059). */
-const ANSWER_ID_TIME_DIGITS = 8;
-
 /**
- * An answer id's first characters: when it was made, fixed width, so ids sort by time. Each new id
- * then goes to the end of the index on answer ids (and of feedback's key), not to a random page of
- * it: at scale, one page written less per answered message.
+ * A new answer's id (for feedback buttons): unguessable after its time (see sortableTime: ids go to
+ * the end of the answer-id index and of feedback's key), so an id in a payload names no one else's answer.
  */
-function answerIdTime(ms: number): string {
-  return Math.max(0, Math.floor(ms)).toString(36).padStart(ANSWER_ID_TIME_DIGITS, '0').slice(-ANSWER_ID_TIME_DIGITS);
-}
-
-/** A new answer's id (for feedback buttons): unguessable after its time, so an id in a payload names no one else's answer. */
 export function newAnswerId(now = Date.now()): string {
-  return answerIdTime(now) + randomBytes(12).toString('base64url');
+  return sortableTime(now) + randomBytes(12).toString('base64url');
 }
 
 /**
@@ -146,7 +137,7 @@ export function newAnswerId(now = Date.now()): string {
  */
 export function keyedAnswerId(hash: (value: string) => string, key: string, at?: number): string {
   const mac = hash(`answer:${key}`).slice(0, 16);
-  return at === undefined ? mac : answerIdTime(at) + mac;
+  return at === undefined ? mac : sortableTime(at) + mac;
 }
 
 /** The id an append gives the exchange's answer (see newAnswerId, keyedAnswerId). */

@@ -31,3 +31,16 @@ export function keyedHash(db: Database.Database, value: string): string {
 export function hmacOf(key: Buffer, value: string): string {
   return createHmac('sha256', key).update(value).digest('base64url');
 }
+
+/** Base-36 digits of a {@link sortableTime} (milliseconds; eight digits last until 2059). */
+const SORTABLE_TIME_DIGITS = 8;
+
+/**
+ * A time (ms) as a fixed-width prefix, so that keys starting with it sort by it. An index on keys
+ * that are random (a keyed hash) takes every new one on a random page, and a page written is a
+ * page written whatever little of it changed; keys that sort by time go to its end, one page for
+ * many. The hash after the prefix keeps the key as unguessable as before.
+ */
+export function sortableTime(ms: number): string {
+  return Math.max(0, Math.floor(ms)).toString(36).padStart(SORTABLE_TIME_DIGITS, '0').slice(-SORTABLE_TIME_DIGITS);
+}

@@ -1,5 +1,5 @@
 import type { EarlierNotice, EnqueueResult, InboxItem, InboxLimits, InboxStats, InboxStore, ItemRow, NewInboxItem, NoticeRule } from '../../inbox/inbox-store.ts';
-import { DEFAULT_INBOX_LIMITS, INBOX_DONE_SQL, needsNotice, statsOf, toItem } from '../../inbox/inbox-store.ts';
+import { DEFAULT_INBOX_LIMITS, eventKeys, INBOX_DONE_SQL, needsNotice, statsOf, toItem } from '../../inbox/inbox-store.ts';
 import { PROCESS_ID } from '../../inbox/process-id.ts';
 import type { PgClient, PgPool } from './pg-database.ts';
 import { pgTransaction } from './pg-database.ts';
@@ -41,14 +41,16 @@ export class PgInboxStore implements InboxStore {
   async enqueueMany(items: readonly NewInboxItem[], now = Date.now(), notices?: NoticeRule): Promise<EnqueueResult[]> {
     if (items.length === 0) return [];
     const hash = await pgKeyedHash(this.#pool);
-    const hashes = items.map((item) => hash(item.eventKey));
+    const keys = items.map((item) => eventKeys(item, hash));
     const lanes = [...new Set(items.map((item) => item.laneKey))];
     return pgTransaction(this.#pool, async (client) => {
       // The totals row is the lock every enqueue takes: held for as few round trips as possible, since
       // every state change of an item updates it too (its trigger).
       let { open, bytes, pending } = (await client.query<{ open: number; bytes: number; pending: number }>('SELECT open_items AS open, open_bytes AS bytes, pending FROM inbox_totals WHERE id = 1 FOR UPDATE')).rows[0]!;
       // What the batch needs to know, read once for all its events: which are known, and each lane's open count.
-      const known = new Set((await client.query<{ hash: string }>('SELECT event_hash AS hash FROM inbox WHERE event_hash = ANY($1::text[])', [hashes])).rows.map((row) => row.hash));
+      const known = new Set(
+        (await client.query<{ hash: string }>('SELECT event_hash AS hash FROM inbox WHERE event_hash = ANY($1::text[])', [keys.flatMap((key) => key.known)])).rows.map((row) => row.hash),
+      );
       const laneOpen = new Map(
         (
           await client.query<{ lane: string; n: number }>("SELECT lane_key AS lane, count(*) AS n FROM inbox WHERE lane_key = ANY($1::text[]) AND state <> 'done' GROUP BY lane_key", [lanes])
@@ -56,8 +58,8 @@ export class PgInboxStore implements InboxStore {
       );
       const results: EnqueueResult[] = [];
       for (const [index, item] of items.entries()) {
-        const eventHash = hashes[index]!;
-        if (known.has(eventHash)) {
+        const eventHash = keys[index]!.stored;
+        if (keys[index]!.known.some((key) => known.has(key))) {
           results.push({ status: 'duplicate' });
           continue;
         }
