@@ -15,7 +15,7 @@ function turn(seq: number, text: string): StoredMessage {
 function history(loads: string[]): HistorySource & { write(key: string): void; headNow(key: string): string } {
   const heads = new Map<string, number>();
   return {
-    recentTurns(key, limit) {
+    recentTurns(key, _owner, limit) {
       loads.push(key);
       const all = Array.from({ length: 40 + 2 * (heads.get(key) ?? 0) }, (_, i) => turn(i + 1, `${key} turn ${i + 1} `.padEnd(200, '.')));
       return Promise.resolve(all.slice(-limit));

@@ -15,6 +15,7 @@ import { bedrockEnv, startFakeBedrock } from './fakes/fake-bedrock.ts';
 import type { FakeBedrock } from './fakes/fake-bedrock.ts';
 import { createTestDatabase } from './support/postgres.ts';
 import type { TempBot } from './support/temp-bot.ts';
+import { databaseAt } from './support/older-database.ts';
 import { ask, dm, startTempBot, tempDir } from './support/temp-bot.ts';
 
 const MODEL_ID = 'anthropic.claude-3-haiku-20240307-v1:0';
@@ -22,7 +23,6 @@ const OWNER = 'console:local:pat';
 /** Every table that holds a user's data, with the column naming its owner. */
 const OWNED_TABLES: ReadonlyArray<[string, string]> = [
   ['messages', 'owner_key'],
-  ['conversations', 'owner_key'],
   ['feedback', 'owner_key'],
   ['usage_daily', 'owner_key'],
   ['rate_windows', 'owner_key'],
@@ -259,15 +259,8 @@ void describe('what an erase leaves behind', () => {
     const dir = tempDir();
     try {
       const path = join(dir.path, 'old.db');
-      // Wind a fresh database back to before migration 4, with a raw id in the ledger.
-      const db = openDatabase(path);
-      db.exec(`
-        DELETE FROM schema_migrations WHERE version = 4;
-        DELETE FROM meta WHERE key = 'store_hmac_key';
-        DROP TABLE erasures;
-        DROP INDEX messages_age; DROP INDEX feedback_age; DROP INDEX conversations_age;
-        DROP INDEX usage_daily_day; DROP INDEX rate_windows_age;
-      `);
+      // A database as the releases before migration 4 left it, with a raw id in the ledger.
+      const db = databaseAt(path, 3);
       db.prepare("INSERT INTO processed_events (event_key, state, claimed_at, finished_at) VALUES ('teams:19:abc@thread.v2;messageid=42', 'done', 1, 2)").run();
       db.close();
 

@@ -11,8 +11,6 @@ async function answer(history: HistoryStore, owner: string): Promise<string> {
   const stored = await history.appendExchange({
     conversationKey: `conv-${owner}`,
     ownerKey: owner,
-    platform: 'slack',
-    kind: 'dm',
     command: 'ask',
     question: 'how many vacation days?',
     answer: { text: '25', kind: 'excerpts', sources: [] },

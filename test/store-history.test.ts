@@ -11,7 +11,7 @@ import type { StoreUnderTest } from './support/store-engines.ts';
 const NOW = Date.parse('2031-03-10T12:00:00.000Z');
 
 function exchange(owner: string, conversation: string, question: string): Exchange {
-  return { conversationKey: conversation, ownerKey: owner, platform: 'slack', kind: 'dm', command: 'ask', question, answer: { text: `answer to ${question}`, kind: 'excerpts', sources: [] } };
+  return { conversationKey: conversation, ownerKey: owner, command: 'ask', question, answer: { text: `answer to ${question}`, kind: 'excerpts', sources: [] } };
 }
 
 for (const engine of STORE_ENGINES) {
@@ -31,7 +31,7 @@ for (const engine of STORE_ENGINES) {
         const appended = await Promise.all(Array.from({ length: 20 }, (_, i) => replicas[i % 2]!.appendExchange(exchange('slack:T1:UA', 'c1', `q${i}`), NOW + i)));
         const seqs = appended.map((a) => a!.seq).sort((x, y) => x - y);
         assert.deepEqual(seqs, Array.from({ length: 20 }, (_, i) => 1 + 2 * i), 'sequence numbers 1, 3, 5, … each taken once');
-        const turns = await replicas[0]!.recentTurns('c1', 100);
+        const turns = await replicas[0]!.recentTurns('c1', 'slack:T1:UA', 100);
         assert.equal(turns.length, 40);
         assert.deepEqual(turns.map((t) => t.seq), Array.from({ length: 40 }, (_, i) => i + 1), 'oldest first');
         for (let i = 0; i < 40; i += 2) assert.equal(turns[i + 1]!.text, `answer to ${turns[i]!.text}`, 'each answer right after its question');
@@ -49,14 +49,14 @@ for (const engine of STORE_ENGINES) {
         assert.equal(new Set(ids).size, 1, 'the same answer id every time');
         assert.deepEqual([first, second, third].map((a) => a!.repeated === true).sort(), [false, true, true]);
         assert.deepEqual([first, second, third].map((a) => a!.seq), [1, 1, 1]);
-        assert.equal((await replicas[1]!.recentTurns('c1', 100)).length, 2, 'written once');
+        assert.equal((await replicas[1]!.recentTurns('c1', 'slack:T1:UA', 100)).length, 2, 'written once');
         assert.equal(await replicas[1]!.answerOwner(ids[0]!), 'slack:T1:UA');
         // Another key, or none, is another exchange with another id.
         const other = await replicas[0]!.appendExchange({ ...keyed, key: 'slack:T1:Ev2' }, NOW + 6);
         const unkeyed = await replicas[0]!.appendExchange(exchange('slack:T1:UA', 'c1', 'and sick days?'), NOW + 7);
         assert.equal(new Set([ids[0], other!.answerId, unkeyed!.answerId]).size, 3);
         assert.equal(other!.repeated, undefined);
-        assert.equal((await replicas[1]!.recentTurns('c1', 100)).length, 6);
+        assert.equal((await replicas[1]!.recentTurns('c1', 'slack:T1:UA', 100)).length, 6);
         assert.match(other!.answerId, /^[A-Za-z0-9_-]{16}$/, 'as opaque as a random id');
       }));
 
@@ -79,14 +79,14 @@ for (const engine of STORE_ENGINES) {
     void it('the head moves with each exchange and after an erase, whichever replica wrote', () =>
       withStore(async (store) => {
         const [a, b] = [await store.replica(), await store.replica()];
-        assert.equal(await a.history().head('c1'), undefined);
+        assert.equal(await a.history().head('c1', 'slack:T1:UA'), undefined);
         const first = await a.history().appendExchange(exchange('slack:T1:UA', 'c1', 'one'), NOW);
-        assert.equal(await b.history().head('c1'), first!.heads.after);
+        assert.equal(await b.history().head('c1', 'slack:T1:UA'), first!.heads.after);
         const second = await b.history().appendExchange(exchange('slack:T1:UA', 'c1', 'two'), NOW + 1);
         assert.equal(second!.heads.before, first!.heads.after);
-        assert.equal(await a.history().head('c1'), second!.heads.after);
+        assert.equal(await a.history().head('c1', 'slack:T1:UA'), second!.heads.after);
         await b.erasure().erase('slack:T1:UA', NOW + 2);
-        assert.equal(await a.history().head('c1'), undefined, 'erased: no head');
+        assert.equal(await a.history().head('c1', 'slack:T1:UA'), undefined, 'erased: no head');
         const again = await a.history().appendExchange(exchange('slack:T1:UA', 'c1', 'three'), NOW + 3);
         assert.notEqual(again!.heads.after, second!.heads.after, 'a conversation begun again has another head');
       }));
@@ -144,7 +144,11 @@ for (const engine of STORE_ENGINES) {
         assert.deepEqual(report, { conversations: 1, messages: 2, feedback: 1, usageDays: 1, cachedAnswers: 0 });
         assert.ok((await replica.erasure().mark('slack:T1:UA')) > before, 'a newer mark, seen by every replica');
         assert.deepEqual(await replica.query("SELECT COUNT(*) AS n FROM messages WHERE owner_key = 'slack:T1:UA'"), [{ n: 0 }]);
-        assert.deepEqual(await replica.query('SELECT COUNT(*) AS n FROM inbox'), [{ n: 0 }], 'its waiting messages too');
+        assert.deepEqual(
+          (await replica.query<{ state: string; owner_hash: string; payload: string | null }>('SELECT state, owner_hash, payload FROM inbox')).map((r) => [r.state, r.owner_hash, r.payload]),
+          [['done', '', null]],
+          'its waiting messages too: the bare key of the event stays, so a redelivery is not answered after the erase',
+        );
         assert.deepEqual(await replica.query("SELECT COUNT(*) AS n FROM messages WHERE owner_key = 'slack:T1:UB'"), [{ n: 2 }], "another's untouched");
         // A turn that began before the erase (it took mark 0) writes nothing after it.
         assert.equal(await history.appendExchange(exchange('slack:T1:UA', 'c1', 'late'), NOW + 2, before), undefined);
@@ -156,7 +160,7 @@ for (const engine of STORE_ENGINES) {
         assert.deepEqual(marks.map((m) => Number(m.seq)), [1, 2]);
       }));
 
-    void it('an answered inbox item keeps no owner; an erase takes the ones still open, and a redelivery of either stays known', () =>
+    void it('an answered inbox item keeps no owner; an erase empties the ones still open, keeps their ids, and a redelivery of either stays known', () =>
       withStore(async (store) => {
         const replica = await store.replica();
         const inbox = replica.inbox({});
@@ -174,8 +178,19 @@ for (const engine of STORE_ENGINES) {
           ],
         );
         await replica.erasure().erase('slack:T1:UA', NOW + 2);
-        assert.deepEqual((await replica.query<{ id: number }>('SELECT id FROM inbox')).map((r) => Number(r.id)), [answered.id], 'the open item went, the bare key stayed');
-        assert.equal((await inbox.enqueue(item(1), NOW + 3)).status, 'duplicate');
+        assert.deepEqual(
+          (await replica.query<{ id: number; state: string; owner_hash: string; payload: string | null }>('SELECT id, state, owner_hash, payload FROM inbox ORDER BY id')).map((r) => [Number(r.id), r.state, r.owner_hash, r.payload]),
+          [
+            [answered.id, 'done', '', null],
+            [waiting.id, 'done', '', null],
+          ],
+          'the open item erased to its bare key; its id is never handed to another message',
+        );
+        assert.equal(await inbox.complete(waiting.id, NOW + 3), false, 'an attempt still at work on it finds it gone');
+        const next = await inbox.enqueue(item(3), NOW + 3);
+        assert.ok(next.status === 'accepted' && next.id > waiting.id);
+        assert.equal(await inbox.isOpen(next.id), true);
+        for (const n of [1, 2]) assert.equal((await inbox.enqueue(item(n), NOW + 4)).status, 'duplicate', 'a redelivery is not answered after the erase');
       }));
 
     void it("keys an event by the platform's time of it when it has one, and knows a redelivery either way", () =>

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { groupWrite, openDatabase } from '../src/store/database.ts';
+import { SqliteHistoryStore } from '../src/store/history-store.ts';
+import { databaseAt } from './support/older-database.ts';
 import { ask, dm, startTempBot, tempDir } from './support/temp-bot.ts';
 
 const run = promisify(execFile);
@@ -58,6 +60,47 @@ describe('store', () => {
         const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all() as number[];
         assert.deepEqual(versions, [...new Set(versions)]);
         assert.ok(versions.length >= 2);
+      } finally {
+        db.close();
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('moves the history of an older database to one index by owner, conversation and place, losing nothing', async () => {
+    const dir = tempDir();
+    try {
+      const path = join(dir.path, 'h.db');
+      // As migration 13 left it: conversations rows, messages referring to them, feedback to the messages.
+      const old = databaseAt(path, 13);
+      old.exec(`
+        INSERT INTO conversations (conversation_key, owner_key, platform, kind, next_seq, created_at, updated_at) VALUES
+          ('c1', 'slack:T1:UA', 'slack', 'dm', 5, 100, 300), ('c2', 'slack:T1:UB', 'slack', 'dm', 3, 200, 200);
+        INSERT INTO messages (conversation_key, owner_key, seq, role, text, answer_id, created_at) VALUES
+          ('c1', 'slack:T1:UA', 1, 'user', 'q1', NULL, 100), ('c1', 'slack:T1:UA', 2, 'assistant', 'a1', 'ans1', 100),
+          ('c1', 'slack:T1:UA', 3, 'user', 'q2', NULL, 300), ('c1', 'slack:T1:UA', 4, 'assistant', 'a2', 'ans2', 300),
+          ('c2', 'slack:T1:UB', 1, 'user', 'q3', NULL, 200), ('c2', 'slack:T1:UB', 2, 'assistant', 'a3', 'ans3', 200);
+        INSERT INTO feedback (answer_id, owner_key, rating, created_at) VALUES ('ans2', 'slack:T1:UA', 'down', 400);
+      `);
+      old.close();
+
+      const db = openDatabase(path);
+      try {
+        assert.deepEqual(db.prepare("SELECT name FROM sqlite_schema WHERE name = 'conversations'").all(), [], 'the conversations table went');
+        assert.equal(db.prepare('SELECT COUNT(*) FROM messages').pluck().get(), 6);
+        assert.deepEqual(db.prepare('SELECT answer_id, rating FROM feedback').all(), [{ answer_id: 'ans2', rating: 'down' }], 'feedback kept, not taken along');
+        assert.equal(db.pragma('foreign_keys', { simple: true }), 1, 'foreign keys on again');
+        const plan = db.prepare("EXPLAIN QUERY PLAN SELECT MAX(seq) FROM messages WHERE owner_key = 'x' AND conversation_key = 'y'").all() as Array<{ detail: string }>;
+        assert.match(plan.map((step) => step.detail).join('; '), /USING COVERING INDEX/, 'a conversation read from the index alone');
+        const history = new SqliteHistoryStore(db);
+        assert.equal(await history.head('c1', 'slack:T1:UA'), '100/5', 'where the conversation stood');
+        const next = history.appendExchangeNow({ conversationKey: 'c1', ownerKey: 'slack:T1:UA', command: 'ask', question: 'q4', answer: { text: 'a4', kind: 'excerpts', sources: [] } }, 500);
+        assert.deepEqual({ seq: next!.seq, before: next!.heads.before, after: next!.heads.after }, { seq: 5, before: '100/5', after: '100/7' });
+        assert.deepEqual((await history.recentTurns('c1', 'slack:T1:UA', 3)).map((turn) => turn.text), ['a2', 'q4', 'a4']);
+        // An answer deleted takes its feedback along, as before.
+        db.prepare("DELETE FROM messages WHERE answer_id = 'ans2'").run();
+        assert.equal(db.prepare('SELECT COUNT(*) FROM feedback').pluck().get(), 0);
       } finally {
         db.close();
       }
@@ -163,7 +206,7 @@ describe('/hr forget', () => {
       assert.match(erased.text, /4 messages in 1 conversation, 1 feedback rating, 1 day of usage records/);
 
       const count = (sql: string) => bot.core.db.prepare(sql).pluck().get('console:local:pat');
-      for (const table of ['messages', 'conversations', 'feedback', 'usage_daily', 'rate_windows']) {
+      for (const table of ['messages', 'feedback', 'usage_daily', 'rate_windows']) {
         assert.equal(count(`SELECT COUNT(*) FROM ${table} WHERE owner_key = ?`), 0, table);
       }
       assert.equal(bot.core.db.prepare("SELECT COUNT(*) FROM messages WHERE owner_key = 'console:local:quinn'").pluck().get(), 2);

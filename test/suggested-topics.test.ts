@@ -13,8 +13,6 @@ function ask(history: SqliteHistoryStore, tenant: string, user: string, question
   history.appendExchangeNow({
     conversationKey: `${tenant}-${user}-${question}`,
     ownerKey: `slack:${tenant}:${user}`,
-    platform: 'slack',
-    kind: 'dm',
     command: 'ask',
     question,
     answer: { text: 'an answer', kind: 'answer', sources },

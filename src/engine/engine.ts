@@ -591,8 +591,6 @@ export class Engine {
       {
         conversationKey: turn.conversation,
         ownerKey: turn.owner,
-        platform: turn.message.platform,
-        kind: turn.message.conversationKind,
         command,
         question,
         answer: { ...reply, text: kept },

@@ -9,7 +9,8 @@ import { PROCESS_ID } from './process-id.ts';
  * row is only the key that makes a redelivery a no-op. Without the owner, an erase has only open
  * rows to look through, and no index on owners is written by every message.
  */
-export const INBOX_DONE_SQL = "UPDATE inbox SET state = 'done', payload = NULL, progress = NULL, owner_hash = '', bytes = 0, finished_at = ? WHERE id = ? AND state <> 'done'";
+export const INBOX_DONE_SET = "state = 'done', payload = NULL, progress = NULL, owner_hash = '', bytes = 0, finished_at = ?";
+export const INBOX_DONE_SQL = `UPDATE inbox SET ${INBOX_DONE_SET} WHERE id = ? AND state <> 'done'`;
 
 /** Bounds of the inbox; every one has its default here. */
 export interface InboxLimits {

@@ -22,13 +22,13 @@ export const DEFAULT_MEMORY_OPTIONS: ConversationMemoryOptions = {
 
 /** The append-only history memory reads from (the history store). */
 export interface HistorySource {
-  /** The last `limit` turns of a conversation, oldest first. */
-  recentTurns(conversationKey: string, limit: number): Promise<StoredMessage[]>;
+  /** The last `limit` turns of a conversation (its owner's), oldest first. */
+  recentTurns(conversationKey: string, ownerKey: string, limit: number): Promise<StoredMessage[]>;
   /**
    * Where the conversation's stored history stands: changed by every exchange appended and by an
    * erase, whichever process wrote it; undefined when none is stored.
    */
-  head(conversationKey: string): Promise<string | undefined>;
+  head(conversationKey: string, ownerKey: string): Promise<string | undefined>;
 }
 
 /** Where the history stood before and after an exchange this process appended. */
@@ -80,10 +80,10 @@ export class ConversationMemory {
   /** The bounded recent turns of one conversation, oldest first (loaded from history on a miss, or when it moved on). */
   async recent(conversationKey: string, ownerKey: string): Promise<readonly StoredMessage[]> {
     // Read before the turns: should another process append in between, the next read sees a newer head and reloads.
-    const head = await this.#history.head(conversationKey);
+    const head = await this.#history.head(conversationKey, ownerKey);
     const entry = this.#entries.get(conversationKey);
     if (entry !== undefined && entry.head === head) return entry.turns;
-    const loaded = { owner: ownerKey, turns: this.#bound(await this.#history.recentTurns(conversationKey, this.#options.turns)), head };
+    const loaded = { owner: ownerKey, turns: this.#bound(await this.#history.recentTurns(conversationKey, ownerKey, this.#options.turns)), head };
     this.#entries.set(conversationKey, loaded);
     return loaded.turns;
   }

@@ -206,6 +206,18 @@ function transactions(db: Db): Transactions {
 
 function migrate(db: Db): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+  // Foreign keys can be switched only outside a transaction: off now if a pending migration rebuilds tables.
+  const before = new Set(db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]);
+  const rebuilds = migrations.some((migration) => migration.rebuildsTables === true && !before.has(migration.version));
+  if (rebuilds) db.pragma('foreign_keys = OFF');
+  try {
+    applyMigrations(db, rebuilds);
+  } finally {
+    if (rebuilds) db.pragma('foreign_keys = ON');
+  }
+}
+
+function applyMigrations(db: Db, checkForeignKeys: boolean): void {
   writeTransaction(db, () => {
     const applied = new Set(
       db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[],
@@ -228,6 +240,10 @@ function migrate(db: Db): void {
         migration.name,
         Date.now(),
       );
+    }
+    if (checkForeignKeys) {
+      const broken = db.pragma('foreign_key_check') as unknown[];
+      if (broken.length > 0) throw new StoreError('store_migration_failed', `A migration left ${broken.length} rows whose references point nowhere; nothing was changed`);
     }
   });
 }

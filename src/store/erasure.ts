@@ -1,6 +1,7 @@
 import type { Db } from './database.ts';
 import { groupWrite, promised, writeTransaction } from './database.ts';
 import { keyedHash } from './store-key.ts';
+import { INBOX_DONE_SET } from '../inbox/inbox-store.ts';
 
 /** What an erase removed, for the confirmation the user sees. */
 export interface ErasureReport {
@@ -90,12 +91,16 @@ export class SqliteErasureStore implements ErasureStore {
 /** Statements of the erase that read the same on both stores (`?` placeholders). */
 export const ERASURE_SQL = {
   feedback: 'DELETE FROM feedback WHERE owner_key = ?',
+  // Read before the messages go: a conversation is its owner's messages under one key.
+  conversations: 'SELECT COUNT(DISTINCT conversation_key) AS n FROM messages WHERE owner_key = ?',
   messages: 'DELETE FROM messages WHERE owner_key = ?',
-  conversations: 'DELETE FROM conversations WHERE owner_key = ?',
   usageDays: 'DELETE FROM usage_daily WHERE owner_key = ?',
   rateWindows: 'DELETE FROM rate_windows WHERE owner_key = ?',
-  // Messages still waiting in the inbox (it keeps owners hashed, and only on open rows: a done row is a key alone).
-  inbox: "DELETE FROM inbox WHERE owner_hash = ? AND state <> 'done'",
+  // Messages still waiting in the inbox (owners are hashed, and kept on open rows only) become done
+  // rows, the bare key of the event: their text goes, and a redelivery of one is not answered after
+  // the erase. Not deleted: an attempt still at work on one (the erase's own command, say) finishes
+  // by its id, which SQLite would hand to the next message had the row with the highest id gone.
+  inbox: `UPDATE inbox SET ${INBOX_DONE_SET} WHERE owner_hash = ? AND state <> 'done'`,
   nextSeq: `INSERT INTO meta (key, value) VALUES ('erasure_seq', '1')
     ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT) RETURNING value`,
   mark: `INSERT INTO erasures (owner_hash, seq, erased_at) VALUES (?, ?, ?)
@@ -112,12 +117,12 @@ export function eraseOwner(db: Db, ownerKey: string, cacheSteps: readonly Erasur
   return writeTransaction(db, (): ErasureReport => {
     const count = (sql: string) => db.prepare(sql).run(ownerKey).changes;
     const feedback = count(ERASURE_SQL.feedback);
+    const conversations = Number(db.prepare(ERASURE_SQL.conversations).pluck().get(ownerKey));
     const messages = count(ERASURE_SQL.messages);
-    const conversations = count(ERASURE_SQL.conversations);
     const usageDays = count(ERASURE_SQL.usageDays);
     count(ERASURE_SQL.rateWindows);
     const ownerHash = keyedHash(db, ownerKey);
-    db.prepare(ERASURE_SQL.inbox).run(ownerHash);
+    db.prepare(ERASURE_SQL.inbox).run(now, ownerHash);
     let cachedAnswers = 0;
     for (const step of cacheSteps) cachedAnswers += step(db, ownerKey);
     const seq = Number(db.prepare(ERASURE_SQL.nextSeq).pluck().get());

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { ConversationKind, Platform, ReplyKind, Source } from '../message.ts';
+import type { ReplyKind, Source } from '../message.ts';
 import type Database from 'better-sqlite3';
 import type { Db } from './database.ts';
 import { groupWrite, promised, writeTransaction } from './database.ts';
@@ -44,8 +44,6 @@ export interface FeedbackTotals {
 export interface Exchange {
   conversationKey: string;
   ownerKey: string;
-  platform: Platform;
-  kind: ConversationKind;
   command: string;
   question: string;
   answer: { text: string; kind: ReplyKind; sources: readonly Source[] };
@@ -69,9 +67,12 @@ export interface AppendedExchange {
 }
 
 /**
- * Append-only conversation history, on either store. Each conversation hands out its own sequence
- * numbers inside the write transaction, so two messages never take the same place and nothing is
- * overwritten, whichever process or replica writes.
+ * Append-only conversation history, on either store. A conversation is its owner's messages under
+ * one key: the next place is taken inside the write transaction (after the last, under the owner's
+ * lock on PostgreSQL), so two messages never take the same place and nothing is overwritten,
+ * whichever process or replica writes. Every question of a conversation names its owner, so one
+ * index ordered by owner, conversation and place serves them all (and an erase); an append writes
+ * one page of it, not a conversation row and three indexes besides.
  */
 export interface HistoryStore {
   /**
@@ -80,12 +81,12 @@ export interface HistoryStore {
    */
   appendExchange(exchange: Exchange, now?: number, mark?: ErasureMark): Promise<AppendedExchange | undefined>;
   /**
-   * Where a conversation's history stands: its creation time and next sequence number. An erase
-   * deletes the row; a conversation begun again starts at another time.
+   * Where a conversation's history stands: when its oldest kept message was written, and its next
+   * place. An erase deletes the messages; a conversation begun again starts at another time.
    */
-  head(conversationKey: string): Promise<string | undefined>;
+  head(conversationKey: string, ownerKey: string): Promise<string | undefined>;
   /** The last `limit` turns of one conversation, oldest first. */
-  recentTurns(conversationKey: string, limit: number): Promise<StoredMessage[]>;
+  recentTurns(conversationKey: string, ownerKey: string, limit: number): Promise<StoredMessage[]>;
   /** The user's own most recent questions across all their conversations, newest first. */
   recentQuestions(ownerKey: string, limit: number): Promise<AskedQuestion[]>;
   /** Who owns an answer, or undefined if there is no such answer. */
@@ -110,15 +111,20 @@ export function headOf(createdAt: number, nextSeq: number): string {
   return `${createdAt}/${nextSeq}`;
 }
 
-/** A conversation row's place, as {@link HISTORY_SQL.head} reads it. */
+/** A conversation's place, as {@link HISTORY_SQL.head} reads it (nulls: no message kept). */
 export interface ConversationHead {
-  createdAt: number;
-  nextSeq: number;
+  createdAt: number | null;
+  nextSeq: number | null;
+}
+
+/** The head of a conversation as a string, undefined when none of its messages is kept. */
+export function headString(head: ConversationHead | undefined): string | undefined {
+  return head?.createdAt === null || head?.createdAt === undefined || head.nextSeq === null ? undefined : headOf(Number(head.createdAt), Number(head.nextSeq));
 }
 
 /** What an append of an exchange already stored returns: its id and place; the history stands where it is. */
 export function repeatedExchange(answerId: string, seq: number, head: ConversationHead | undefined): AppendedExchange {
-  const now = head === undefined ? '' : headOf(head.createdAt, head.nextSeq);
+  const now = headString(head) ?? '';
   return { answerId, seq, heads: { before: now, after: now }, repeated: true };
 }
 
@@ -155,16 +161,13 @@ export function tenantPrefix(tenantKey: string): string {
  * aliases are quoted, which PostgreSQL needs to keep their case.
  */
 export const HISTORY_SQL = {
-  openConversation: `INSERT INTO conversations (conversation_key, owner_key, platform, kind, next_seq, created_at, updated_at)
-    VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (conversation_key) DO NOTHING`,
-  takeSeq: `UPDATE conversations SET next_seq = next_seq + 2, updated_at = ? WHERE conversation_key = ?
-    RETURNING next_seq - 2 AS seq, created_at AS "createdAt"`,
-  head: 'SELECT created_at AS "createdAt", next_seq AS "nextSeq" FROM conversations WHERE conversation_key = ?',
+  // MIN and MAX over the conversation's own range of the place index: no row is read besides it.
+  head: `SELECT MIN(created_at) AS "createdAt", MAX(seq) + 1 AS "nextSeq" FROM messages WHERE owner_key = ? AND conversation_key = ?`,
   appended: `SELECT seq - 1 AS seq FROM messages WHERE answer_id = ? AND role = 'assistant'`,
   insertMessage: `INSERT INTO messages (conversation_key, owner_key, seq, role, command, text, answer_id, answer_kind, sources, created_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   recentTurns: `SELECT seq, role, text, command, answer_id AS "answerId", created_at AS "createdAt"
-    FROM messages WHERE conversation_key = ? ORDER BY seq DESC LIMIT ?`,
+    FROM messages WHERE owner_key = ? AND conversation_key = ? ORDER BY seq DESC LIMIT ?`,
   recentQuestions: `SELECT text, command, created_at AS "createdAt" FROM messages
     WHERE owner_key = ? AND role = 'user' ORDER BY created_at DESC, id DESC LIMIT ?`,
   answerOwner: `SELECT owner_key AS "ownerKey" FROM messages WHERE answer_id = ? AND role = 'assistant'`,
@@ -178,6 +181,13 @@ export const HISTORY_SQL = {
     FROM feedback WHERE substr(owner_key, 1, ?) = ? AND created_at >= ?`,
   feedbackFor: 'SELECT rating FROM feedback WHERE answer_id = ?',
 } as const;
+
+/** Where an exchange goes in a conversation whose head is `head`, and the heads around it (a new conversation starts now). */
+export function appendedAt(head: ConversationHead | undefined, now: number): Pick<AppendedExchange, 'seq' | 'heads'> {
+  const createdAt = head?.createdAt === null || head?.createdAt === undefined ? now : Number(head.createdAt);
+  const seq = head?.nextSeq === null || head?.nextSeq === undefined ? 1 : Number(head.nextSeq);
+  return { seq, heads: { before: headOf(createdAt, seq), after: headOf(createdAt, seq + 2) } };
+}
 
 /** The two message rows of an exchange, as {@link HISTORY_SQL.insertMessage} takes them. */
 export function exchangeRows(exchange: Exchange, seq: number, answerId: string, now: number): unknown[][] {
@@ -221,26 +231,23 @@ export class SqliteHistoryStore implements HistoryStore {
     return writeTransaction(this.#db, () => {
       if (mark !== undefined && erasedSince(this.#db, exchange.ownerKey, mark)) return undefined;
       const sql = this.#sql;
+      const head = sql.head.get(exchange.ownerKey, exchange.conversationKey) as ConversationHead | undefined;
       if (exchange.key !== undefined) {
         const first = sql.appended.get(answerId) as { seq: number } | undefined;
-        if (first !== undefined) return repeatedExchange(answerId, first.seq, sql.head.get(exchange.conversationKey) as ConversationHead | undefined);
+        if (first !== undefined) return repeatedExchange(answerId, first.seq, head);
       }
-      sql.openConversation.run(exchange.conversationKey, exchange.ownerKey, exchange.platform, exchange.kind, now, now);
-      const { seq, createdAt } = sql.takeSeq.get(now, exchange.conversationKey) as { seq: number; createdAt: number };
-      for (const row of exchangeRows(exchange, seq, answerId, now)) sql.insertMessage.run(...row);
-      return { answerId, seq, heads: { before: headOf(createdAt, seq), after: headOf(createdAt, seq + 2) } };
+      const appended = appendedAt(head, now);
+      for (const row of exchangeRows(exchange, appended.seq, answerId, now)) sql.insertMessage.run(...row);
+      return { answerId, ...appended };
     });
   }
 
-  head(conversationKey: string): Promise<string | undefined> {
-    return promised(() => {
-      const row = this.#sql.head.get(conversationKey) as { createdAt: number; nextSeq: number } | undefined;
-      return row === undefined ? undefined : headOf(row.createdAt, row.nextSeq);
-    });
+  head(conversationKey: string, ownerKey: string): Promise<string | undefined> {
+    return promised(() => headString(this.#sql.head.get(ownerKey, conversationKey) as ConversationHead | undefined));
   }
 
-  recentTurns(conversationKey: string, limit: number): Promise<StoredMessage[]> {
-    return promised(() => (this.#sql.recentTurns.all(conversationKey, limit) as StoredMessage[]).reverse());
+  recentTurns(conversationKey: string, ownerKey: string, limit: number): Promise<StoredMessage[]> {
+    return promised(() => (this.#sql.recentTurns.all(ownerKey, conversationKey, limit) as StoredMessage[]).reverse());
   }
 
   recentQuestions(ownerKey: string, limit: number): Promise<AskedQuestion[]> {

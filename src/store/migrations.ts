@@ -24,6 +24,11 @@ export interface Migration {
   version: number;
   name: string;
   up(db: Database.Database): void;
+  /**
+   * It rebuilds a table others refer to (SQLite's way to change a table's keys): foreign keys are
+   * off while it runs (a dropped table would take the rows that refer to it along), and checked before its commit.
+   */
+  rebuildsTables?: boolean;
 }
 
 export const migrations: readonly Migration[] = [
@@ -373,6 +378,39 @@ export const migrations: readonly Migration[] = [
     name: 'inbox-open-owners',
     up(db) {
       db.exec(INBOX_OPEN_OWNERS);
+    },
+  },
+  {
+    version: 14,
+    name: 'messages-by-place',
+    rebuildsTables: true,
+    up(db) {
+      // A conversation is its owner's messages under one key: the conversations row (and its three
+      // indexes, each written by every answered message) goes, and one index ordered by owner,
+      // conversation and place serves every read by conversation or by owner. SQLite changes a
+      // table's keys by copying it into a new one.
+      db.exec(`
+        CREATE TABLE messages_by_place (
+          id INTEGER PRIMARY KEY,
+          conversation_key TEXT NOT NULL,
+          owner_key TEXT NOT NULL,
+          seq INTEGER NOT NULL,
+          role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+          command TEXT,
+          text TEXT NOT NULL,
+          answer_id TEXT UNIQUE,
+          answer_kind TEXT,
+          sources TEXT,
+          created_at INTEGER NOT NULL,
+          UNIQUE (owner_key, conversation_key, seq)
+        );
+        INSERT INTO messages_by_place (id, conversation_key, owner_key, seq, role, command, text, answer_id, answer_kind, sources, created_at)
+          SELECT id, conversation_key, owner_key, seq, role, command, text, answer_id, answer_kind, sources, created_at FROM messages;
+        DROP TABLE messages;
+        ALTER TABLE messages_by_place RENAME TO messages;
+        CREATE INDEX messages_age ON messages (created_at);
+        DROP TABLE conversations;
+      `);
     },
   },
 ];

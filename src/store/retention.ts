@@ -63,7 +63,6 @@ export interface RetentionOptions {
 /** Rows one sweep deleted, by what they were, and the transactions it took. */
 export interface RetentionReport {
   messages: number;
-  conversations: number;
   feedback: number;
   usageDays: number;
   cachedAnswers: number;
@@ -157,7 +156,6 @@ export class Retention {
     const cutoff = now - this.#days * DAY_MS;
     const report: RetentionReport = {
       messages: 0,
-      conversations: 0,
       feedback: 0,
       usageDays: 0,
       cachedAnswers: 0,
@@ -171,8 +169,6 @@ export class Retention {
       ['feedback', 'feedback', 'created_at < ?', cutoff],
       // Feedback on a deleted answer goes with it (ON DELETE CASCADE); counted apart from the rows above.
       ['messages', 'messages', 'created_at < ?', cutoff],
-      // updated_at is the last append, so such a conversation has no message left.
-      ['conversations', 'conversations', 'updated_at < ?', cutoff],
       ['usageDays', 'usage_daily', 'day < ?', utcDay(cutoff)],
       ['cachedAnswers', 'answer_cache', 'created_at < ?', cutoff],
       ['rateWindows', 'rate_windows', 'window_start <= ?', now - RATE_WINDOW_MS],
@@ -193,7 +189,7 @@ export class Retention {
       }
     }
     if (this.#stopped) return report;
-    const deletedText = report.messages + report.feedback + report.cachedAnswers + report.conversations > 0;
+    const deletedText = report.messages + report.feedback + report.cachedAnswers > 0;
     if (this.#journal !== undefined && (deletedText || this.#journal.pending)) {
       // Deleted text may still sit in the write-ahead log; the purge retries on its own, nothing waits for it here.
       this.#journal.purge().catch((error: unknown) => this.#log?.error({ err: toError(error) }, 'journal purge failed'));

@@ -16,8 +16,6 @@ for (let i = 0; i < Number(countText); i++) {
     history.appendExchangeNow({
       conversationKey: 'shared-conversation',
       ownerKey: 'console:local:shared',
-      platform: 'console',
-      kind: 'dm',
       command: 'ask',
       question: `worker ${worker} question ${i}`,
       answer: { text: `answer ${i}`, kind: 'excerpts', sources: [] },

@@ -34,11 +34,11 @@ export class PgErasureStore implements ErasureStore {
       await lockOwner(client, ownerKey);
       const count = async (sql: string, value = ownerKey) => (await client.query(sql, [value])).rowCount ?? 0;
       const feedback = await count(SQL.feedback);
+      const conversations = Number((await client.query<{ n: string }>(SQL.conversations, [ownerKey])).rows[0]!.n);
       const messages = await count(SQL.messages);
-      const conversations = await count(SQL.conversations);
       const usageDays = await count(SQL.usageDays);
       await count(SQL.rateWindows);
-      await count(SQL.inbox, hash);
+      await client.query(SQL.inbox, [now, hash]);
       const cachedAnswers = await count(ERASE_CACHED_ANSWERS);
       const seq = Number((await client.query<{ value: string }>(SQL.nextSeq)).rows[0]!.value);
       await client.query(SQL.mark, [hash, seq, now]);

@@ -1,6 +1,6 @@
 import type { ErasureMark } from '../erasure.ts';
 import type { AppendedExchange, AskedQuestion, ConversationHead, Exchange, FeedbackNote, FeedbackTotals, HistoryStore, StoredMessage } from '../history-store.ts';
-import { answerIdOf, exchangeRows, HISTORY_SQL, headOf, repeatedExchange, tenantPrefix } from '../history-store.ts';
+import { answerIdOf, appendedAt, exchangeRows, HISTORY_SQL, headString, repeatedExchange, tenantPrefix } from '../history-store.ts';
 import { numberedParams } from '../sql-params.ts';
 import type { PgPool } from './pg-database.ts';
 import { pgTransaction } from './pg-database.ts';
@@ -12,8 +12,8 @@ const SQL = Object.fromEntries(Object.entries(HISTORY_SQL).map(([name, text]) =>
 
 /**
  * {@link HistoryStore} on PostgreSQL. An append holds the owner's advisory lock (as an erase does),
- * so an erase and an answer written at the same time on two replicas never interleave; the
- * conversation row's update hands out sequence numbers one writer at a time.
+ * so an erase and an answer written at the same time on two replicas never interleave, and the
+ * places of a conversation (all its owner's) are handed out one writer at a time.
  */
 export class PgHistoryStore implements HistoryStore {
   readonly #pool: PgPool;
@@ -27,25 +27,24 @@ export class PgHistoryStore implements HistoryStore {
     return pgTransaction(this.#pool, async (client) => {
       await lockOwner(client, exchange.ownerKey);
       if (mark !== undefined && (await erasedSinceOnPg(this.#pool, client, exchange.ownerKey, mark))) return undefined;
+      const head = (await client.query<ConversationHead>(SQL.head, [exchange.ownerKey, exchange.conversationKey])).rows[0];
       if (exchange.key !== undefined) {
         // Under the owner's lock: two replicas appending the same key cannot both find it missing.
         const first = (await client.query<{ seq: number }>(SQL.appended, [answerId])).rows[0];
-        if (first !== undefined) return repeatedExchange(answerId, first.seq, (await client.query<ConversationHead>(SQL.head, [exchange.conversationKey])).rows[0]);
+        if (first !== undefined) return repeatedExchange(answerId, first.seq, head);
       }
-      await client.query(SQL.openConversation, [exchange.conversationKey, exchange.ownerKey, exchange.platform, exchange.kind, now, now]);
-      const { seq, createdAt } = (await client.query<{ seq: number; createdAt: number }>(SQL.takeSeq, [now, exchange.conversationKey])).rows[0]!;
-      for (const row of exchangeRows(exchange, seq, answerId, now)) await client.query(SQL.insertMessage, row);
-      return { answerId, seq, heads: { before: headOf(createdAt, seq), after: headOf(createdAt, seq + 2) } };
+      const appended = appendedAt(head, now);
+      for (const row of exchangeRows(exchange, appended.seq, answerId, now)) await client.query(SQL.insertMessage, row);
+      return { answerId, ...appended };
     });
   }
 
-  async head(conversationKey: string): Promise<string | undefined> {
-    const row = (await this.#pool.query<{ createdAt: number; nextSeq: number }>(SQL.head, [conversationKey])).rows[0];
-    return row === undefined ? undefined : headOf(row.createdAt, row.nextSeq);
+  async head(conversationKey: string, ownerKey: string): Promise<string | undefined> {
+    return headString((await this.#pool.query<ConversationHead>(SQL.head, [ownerKey, conversationKey])).rows[0]);
   }
 
-  async recentTurns(conversationKey: string, limit: number): Promise<StoredMessage[]> {
-    return (await this.#pool.query<StoredMessage>(SQL.recentTurns, [conversationKey, limit])).rows.reverse();
+  async recentTurns(conversationKey: string, ownerKey: string, limit: number): Promise<StoredMessage[]> {
+    return (await this.#pool.query<StoredMessage>(SQL.recentTurns, [ownerKey, conversationKey, limit])).rows.reverse();
   }
 
   async recentQuestions(ownerKey: string, limit: number): Promise<AskedQuestion[]> {

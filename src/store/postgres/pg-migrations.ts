@@ -230,4 +230,17 @@ export const pgMigrations: readonly PgMigration[] = [
   },
   { version: 12, name: 'replicas', up: (client) => client.query(REPLICAS_TABLE) },
   { version: 13, name: 'inbox-open-owners', up: (client) => client.query(INBOX_OPEN_OWNERS) },
+  {
+    version: 14,
+    name: 'messages-by-place',
+    // As on SQLite: the conversations row goes, and one index by owner, conversation and place serves every read.
+    up: (client) =>
+      client.query(`
+        ALTER TABLE messages DROP CONSTRAINT messages_conversation_key_fkey;
+        ALTER TABLE messages DROP CONSTRAINT messages_conversation_key_seq_key;
+        ALTER TABLE messages ADD CONSTRAINT messages_place UNIQUE (owner_key, conversation_key, seq);
+        DROP INDEX messages_owner;
+        DROP TABLE conversations;
+      `),
+  },
 ];
