@@ -8,8 +8,10 @@
  * Per run of one app: a short warm-up; then a closed loop of `senders` users (each sends its next
  * message once the previous one was acknowledged) for `messages` messages, timed from the first send
  * to the last reply seen at the fake, with the child's CPU time (/proc/<pid>/stat) and its write
- * syscalls and bytes written to storage (/proc/<pid>/io) read before and after; then `burst` users
- * sending one message each, all released together, for the acknowledgement times. Figures are
+ * syscalls and bytes written to storage (/proc/<pid>/io) read before and after; then a steady phase,
+ * `steadyMessages` sent at `steadyRate` a second from `steadyUsers` users (below either app's
+ * capacity, as a company's traffic mostly is), for CPU and bytes written per reply there; then `burst`
+ * users sending one message each, all released together, for the acknowledgement times. Figures are
  * reported, never asserted: only a missing or duplicated reply makes the run fail.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -39,9 +41,23 @@ export interface SideBySideSizes {
   warmup: number;
   /** How long to wait for the replies of a phase after its last acknowledgement, ms. */
   replyWaitMs: number;
+  /** Messages of the steady phase: sent at `steadyRate` a second whatever the replies, from `steadyUsers` users in turn. */
+  steadyMessages: number;
+  steadyRate: number;
+  steadyUsers: number;
 }
 
-export const FULL_SIDE_BY_SIDE: SideBySideSizes = { messages: 1_000, senders: 50, burst: 200, repetitions: 3, warmup: 50, replyWaitMs: 60_000 };
+export const FULL_SIDE_BY_SIDE: SideBySideSizes = {
+  messages: 1_000,
+  senders: 50,
+  burst: 200,
+  repetitions: 3,
+  warmup: 50,
+  replyWaitMs: 60_000,
+  steadyMessages: 2_000,
+  steadyRate: 250,
+  steadyUsers: 200,
+};
 
 export type AppKind = 'hrbot' | 'bare';
 
@@ -55,6 +71,12 @@ export interface AppRun {
   writeSyscallsPerReply: number;
   /** /proc/<pid>/io write_bytes: bytes the process caused to be sent to storage, KB (1,024 bytes). */
   diskKbPerReply: number;
+  /**
+   * The same two at a steady rate below either app's capacity (the steady phase): a group commit
+   * then holds few messages, so each message's share of the pages written is larger than at full speed.
+   */
+  steadyCpuMsPerReply: number;
+  steadyDiskKbPerReply: number;
   ackP50Ms: number;
   ackP99Ms: number;
   acksOver1s: number;
@@ -81,7 +103,7 @@ const START_MAX_MS = 30_000;
 const TSX = import.meta.resolve('tsx');
 const BARE_APP = new URL('./bare-bolt-app.ts', import.meta.url).pathname;
 /** User id ranges of the phases (Slack user ids are U and digits), so each conversation belongs to one phase. */
-const USER_BASE = { warmup: 3_000_000, loop: 1_000_000, burst: 2_000_000 } as const;
+const USER_BASE = { warmup: 3_000_000, loop: 1_000_000, burst: 2_000_000, steady: 4_000_000 } as const;
 
 let clockTicks: number | undefined;
 function ticksPerSecond(): number {
@@ -240,6 +262,22 @@ async function closedLoop(base: string, userBase: number, count: number, senders
   return { sentTo, firstSentAt };
 }
 
+/** `count` messages at `rate` a second (open loop: each is sent on time, acknowledged or not), from `users` users in turn. */
+async function steadyLoad(base: string, userBase: number, count: number, rate: number, users: number): Promise<Map<string, number>> {
+  const sentTo = new Map<string, number>();
+  const sends: Array<Promise<number | undefined>> = [];
+  const started = Date.now();
+  for (let i = 0; i < count && Date.now() - started < PHASE_MAX_MS; i++) {
+    const due = started + (i * 1_000) / rate;
+    if (due > Date.now()) await sleep(due - Date.now());
+    const user = `U${userBase + (i % users)}`;
+    sentTo.set(`D${user}`, (sentTo.get(`D${user}`) ?? 0) + 1);
+    sends.push(send(base, user));
+  }
+  await Promise.all(sends);
+  return sentTo;
+}
+
 /** Replies at the fake per conversation, and when the last of them showed. */
 function replies(tracker: ReplyTracker, conversations: ReadonlyMap<string, number>): { count: number; lastAt: number; byConversation: Map<string, number> } {
   let count = 0;
@@ -303,6 +341,16 @@ async function measure(app: AppKind, repetition: number, sizes: SideBySideSizes)
     const ioAfter = ioCounters(child.pid);
     const perReply = Math.max(1, looped.count);
 
+    const steadyCpuBefore = cpuMs(child.pid);
+    const steadyIoBefore = ioCounters(child.pid);
+    const steadySent = await steadyLoad(child.base, USER_BASE.steady, sizes.steadyMessages, sizes.steadyRate, sizes.steadyUsers);
+    add(steadySent);
+    const steadied = await awaitReplies(tracker, steadySent, sizes.replyWaitMs);
+    await sleep(300);
+    const steadyPerReply = Math.max(1, steadied.count);
+    const steadyCpuMsPerReply = (cpuMs(child.pid) - steadyCpuBefore) / steadyPerReply;
+    const steadyDiskKbPerReply = (ioCounters(child.pid).writeBytes - steadyIoBefore.writeBytes) / 1024 / steadyPerReply;
+
     const burstUsers = Array.from({ length: sizes.burst }, (_, i) => `U${USER_BASE.burst + i}`);
     const burstSent = new Map(burstUsers.map((user) => [`D${user}`, 1]));
     add(burstSent);
@@ -327,6 +375,8 @@ async function measure(app: AppKind, repetition: number, sizes: SideBySideSizes)
       cpuMsPerReply: (cpuAfter - cpuBefore) / perReply,
       writeSyscallsPerReply: (ioAfter.syscw - ioBefore.syscw) / perReply,
       diskKbPerReply: (ioAfter.writeBytes - ioBefore.writeBytes) / 1024 / perReply,
+      steadyCpuMsPerReply,
+      steadyDiskKbPerReply,
       ackP50Ms: percentile(times, 50),
       ackP99Ms: percentile(times, 99),
       acksOver1s: times.filter((ms) => ms > 1_000).length,
@@ -391,6 +441,8 @@ export function formatSideBySide(report: SideBySideReport): string {
     ['CPU ms per reply', 'cpuMsPerReply'],
     ['write syscalls per reply', 'writeSyscallsPerReply'],
     ['KB written to disk per reply', 'diskKbPerReply'],
+    [`CPU ms per reply, steady ${sizes.steadyRate} messages/s from ${sizes.steadyUsers} users`, 'steadyCpuMsPerReply'],
+    ['KB written to disk per reply, steady', 'steadyDiskKbPerReply'],
     [`ack p50 ms (${sizes.burst} senders at once)`, 'ackP50Ms'],
     ['ack p99 ms', 'ackP99Ms'],
     [`acks > 1 s (of ${sizes.burst})`, 'acksOver1s'],
@@ -405,7 +457,7 @@ export function formatSideBySide(report: SideBySideReport): string {
     ...rows.map(([label, figure]) => `| ${label} | ${fmt(of('hrbot', figure))} | ${fmt(of('bare', figure))} | ${ratio(of('hrbot', figure), of('bare', figure))} |`),
     '',
     `raw: ${runs
-      .map((run) => `${run.app}#${run.repetition} ${fmt(run.repliesPerSecond)}/s ${fmt(run.cpuMsPerReply)} cpu-ms ${fmt(run.writeSyscallsPerReply)} syscw ${fmt(run.diskKbPerReply)} KB p50 ${fmt(run.ackP50Ms)} p99 ${fmt(run.ackP99Ms)} >1s ${run.acksOver1s} >3s ${run.acksOver3s}`)
+      .map((run) => `${run.app}#${run.repetition} ${fmt(run.repliesPerSecond)}/s ${fmt(run.cpuMsPerReply)} cpu-ms ${fmt(run.writeSyscallsPerReply)} syscw ${fmt(run.diskKbPerReply)} KB steady ${fmt(run.steadyCpuMsPerReply)} cpu-ms ${fmt(run.steadyDiskKbPerReply)} KB p50 ${fmt(run.ackP50Ms)} p99 ${fmt(run.ackP99Ms)} >1s ${run.acksOver1s} >3s ${run.acksOver3s}`)
       .join('; ')}`,
     `replies: ${runs.map((run) => `${run.app}#${run.repetition} ${run.sent} sent, ${run.missing} missing, ${run.duplicated} duplicated`).join('; ')}`,
   ];
