@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { StoreError } from '../src/errors.ts';
 import { migrations } from '../src/store/migrations.ts';
 import { openPostgres, pgTransaction } from '../src/store/postgres/pg-database.ts';
+import { PgHistoryStore } from '../src/store/postgres/pg-history-store.ts';
 import { pgMigrations } from '../src/store/postgres/pg-migrations.ts';
 import { createTestDatabase } from './support/postgres.ts';
 
@@ -47,6 +48,40 @@ void describe('PostgreSQL store: schema and transactions', () => {
       // A second start finds nothing to do.
       const again = await openPostgres(database.url);
       await again.end();
+    } finally {
+      await database.drop();
+    }
+  });
+
+  void it('moves the history of an older database to one index by owner, conversation and place, losing nothing', async () => {
+    const database = await createTestDatabase();
+    try {
+      const old = await openPostgres(database.url, { migrations: pgMigrations.filter((m) => m.version <= 13) });
+      await old.query(`
+        INSERT INTO conversations (conversation_key, owner_key, platform, kind, next_seq, created_at, updated_at) VALUES ('c1', 'slack:T1:UA', 'slack', 'dm', 5, 100, 300);
+        INSERT INTO messages (conversation_key, owner_key, seq, role, text, answer_id, created_at) VALUES
+          ('c1', 'slack:T1:UA', 1, 'user', 'q1', NULL, 100), ('c1', 'slack:T1:UA', 2, 'assistant', 'a1', 'ans1', 100),
+          ('c1', 'slack:T1:UA', 3, 'user', 'q2', NULL, 300), ('c1', 'slack:T1:UA', 4, 'assistant', 'a2', 'ans2', 300);
+        INSERT INTO feedback (answer_id, owner_key, rating, created_at) VALUES ('ans2', 'slack:T1:UA', 'down', 400);
+      `);
+      await old.end();
+      const pool = await openPostgres(database.url);
+      try {
+        assert.equal((await pool.query("SELECT to_regclass('conversations') AS t")).rows[0]!.t, null, 'the conversations table went');
+        assert.equal((await pool.query('SELECT COUNT(*)::int AS n FROM messages')).rows[0]!.n, 4);
+        assert.deepEqual((await pool.query('SELECT answer_id, rating FROM feedback')).rows, [{ answer_id: 'ans2', rating: 'down' }]);
+        const history = new PgHistoryStore(pool);
+        assert.equal(await history.head('c1', 'slack:T1:UA'), '100/5', 'where the conversation stood');
+        const next = await history.appendExchange({ conversationKey: 'c1', ownerKey: 'slack:T1:UA', command: 'ask', question: 'q3', answer: { text: 'a3', kind: 'excerpts', sources: [] } }, 500);
+        assert.deepEqual({ seq: next!.seq, after: next!.heads.after }, { seq: 5, after: '100/7' });
+        await assert.rejects(
+          pool.query("INSERT INTO messages (conversation_key, owner_key, seq, role, text, created_at) VALUES ('c1', 'slack:T1:UA', 5, 'user', 'again', 600)"),
+          /messages_place/,
+          'one message per place',
+        );
+      } finally {
+        await pool.end();
+      }
     } finally {
       await database.drop();
     }
