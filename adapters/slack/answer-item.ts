@@ -71,7 +71,7 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
       else await save(patch);
     };
     // Checked right before the engine reads the user's erasure mark: an erase after this claim
-    // deleted the row, and nothing of the message may be stored after it.
+    // emptied the row, and nothing of the message may be stored after it.
     // A reply a retry gets again by asking again (isRecomputable: its history is appended once per
     // event) is not saved: it costs no bytes here. Button actions' replies are always saved.
     const reply = async (ask: () => Promise<Reply | null>, options: { asked?: boolean } = {}): Promise<Reply | null> => {

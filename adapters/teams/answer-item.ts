@@ -139,7 +139,7 @@ async function ask(
         )
       : undefined;
   // Checked right before the engine reads the user's erasure mark: an erase after this item was
-  // taken deleted its row, and nothing of the message may be stored after it.
+  // taken emptied its row, and nothing of the message may be stored after it.
   if (!(await context.stillOpen())) return null;
   const reply = await engine.handle(message, stream === undefined ? undefined : { onProgress: (p) => stream.progress(p) }, { deduplicated: true, admission: context.admission, receivedAt: context.receivedAt });
   // A reply a retry gets again by asking again (its history is appended once per event) is not saved.

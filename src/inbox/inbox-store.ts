@@ -3,11 +3,11 @@ import { groupWrite, promised, writeTransaction } from '../store/database.ts';
 import { keyedHash, sortableTime } from '../store/store-key.ts';
 import { PROCESS_ID } from './process-id.ts';
 
-
 /**
- * Marks an item done (both stores, `?` placeholders): its payload, progress and owner go, and the
- * row is only the key that makes a redelivery a no-op. Without the owner, an erase has only open
- * rows to look through, and no index on owners is written by every message.
+ * Marks an item done (both stores, `?` placeholders; an erase empties a user's open items with it
+ * too): its payload, progress and owner go, and the row is only the key that makes a redelivery a
+ * no-op. Without the owner, an erase has only open rows to look through, and no index on owners is
+ * written by every message.
  */
 export const INBOX_DONE_SET = "state = 'done', payload = NULL, progress = NULL, owner_hash = '', bytes = 0, finished_at = ?";
 export const INBOX_DONE_SQL = `UPDATE inbox SET ${INBOX_DONE_SET} WHERE id = ? AND state <> 'done'`;

@@ -161,7 +161,7 @@ export function tenantPrefix(tenantKey: string): string {
  * aliases are quoted, which PostgreSQL needs to keep their case.
  */
 export const HISTORY_SQL = {
-  // MIN and MAX over the conversation's own range of the place index: no row is read besides it.
+  // Over the conversation's own range of the place index: its few rows, whatever the table holds.
   head: `SELECT MIN(created_at) AS "createdAt", MAX(seq) + 1 AS "nextSeq" FROM messages WHERE owner_key = ? AND conversation_key = ?`,
   appended: `SELECT seq - 1 AS seq FROM messages WHERE answer_id = ? AND role = 'assistant'`,
   insertMessage: `INSERT INTO messages (conversation_key, owner_key, seq, role, command, text, answer_id, answer_kind, sources, created_at)
