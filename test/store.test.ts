@@ -176,6 +176,16 @@ describe('store: commits spaced while writes come from several callers', () => {
       assert.equal(await second, 0, 'both writes in one commit');
       await first;
       assert.equal(seen.get('first later'), 1);
+
+      // An urgent write (an ack's) is not held: it commits at the next turn, and a held write goes with it.
+      await Promise.all([groupWrite(db, () => insert.run('c')), groupWrite(db, () => insert.run('d'))]);
+      const held = groupWrite(db, () => insert.run('held'));
+      const heldAt = Date.now();
+      await new Promise((resolve) => setImmediate(resolve));
+      await groupWrite(db, () => insert.run('ack'), { urgent: true });
+      await held;
+      assert.ok(Date.now() - heldAt < 500, 'the held write went with the urgent one, not after the spacing (1 s)');
+      assert.equal(seen.get('held'), 1);
     } finally {
       reader.close();
       db.close();

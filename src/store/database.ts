@@ -46,7 +46,7 @@ export function openDatabase(path: string, options: DatabaseOptions = {}): Db {
     // SQLite spills that journal to an unlinked temp file: most of the bytes a message wrote, and
     // copies of users' text outside DATABASE_PATH. In memory it is bounded by the group's size.
     db.pragma('temp_store = MEMORY');
-    groupStates.set(db, { pending: undefined, lastCommitAt: 0, lastSize: 0, spacingMs: options.commitSpacingMs ?? COMMIT_SPACING_MS });
+    groupStates.set(db, { pending: undefined, lastCommitAt: 0, lastSize: 0, spacingMs: options.commitSpacingMs ?? COMMIT_SPACING_MS, spaced: false });
     migrate(db);
     // A file this process may read but not write opens, and even migrates when nothing is pending:
     // write once now, so that it fails here rather than at the first question.
@@ -101,6 +101,8 @@ interface GroupState {
   lastCommitAt: number;
   lastSize: number;
   spacingMs: number;
+  /** The pending group waits for the spacing (not the next turn). */
+  spaced: boolean;
 }
 const groupStates = new WeakMap<Db, GroupState>();
 
@@ -123,21 +125,30 @@ export const COMMIT_SPACING_MS = 20;
  * the last commit held writes of several callers and was less than {@link COMMIT_SPACING_MS} ago,
  * that long after it (as PostgreSQL's commit_delay waits only when other transactions are active): a
  * lone writer, or a quiet bot, never waits, and under load many messages' writes share a commit.
+ * An `urgent` write (an event stored before its ack) is never held: it commits at the next turn, and
+ * the writes held for the spacing go with it.
  */
-export function groupWrite<T>(db: Db, work: () => T): Promise<T> {
+export function groupWrite<T>(db: Db, work: () => T, options: { urgent?: boolean } = {}): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let state = groupStates.get(db);
     if (state === undefined) {
-      state = { pending: undefined, lastCommitAt: 0, lastSize: 0, spacingMs: COMMIT_SPACING_MS };
+      state = { pending: undefined, lastCommitAt: 0, lastSize: 0, spacingMs: COMMIT_SPACING_MS, spaced: false };
       groupStates.set(db, state);
     }
     let group = state.pending;
+    const urgent = options.urgent === true;
     if (group === undefined) {
       const pending: GroupedWrite[] = [];
       group = state.pending = pending;
-      const wait = state.lastSize > 1 ? state.lastCommitAt + state.spacingMs - Date.now() : 0;
-      if (wait > 0) setTimeout(() => commitGroup(db, pending), wait);
+      const wait = urgent || state.lastSize <= 1 ? 0 : state.lastCommitAt + state.spacingMs - Date.now();
+      state.spaced = wait > 0;
+      if (state.spaced) setTimeout(() => commitGroup(db, pending), wait);
       else setImmediate(() => commitGroup(db, pending));
+    } else if (urgent && state.spaced) {
+      // Held for the spacing: an ack waits for no one, and the writes held join its commit. (The timer then finds the group empty.)
+      const pending = group;
+      state.spaced = false;
+      setImmediate(() => commitGroup(db, pending));
     }
     group.push({ work, resolve: resolve as (value: unknown) => void, reject });
     if (group.length >= MAX_GROUP_WRITES) commitGroup(db, group);
