@@ -20,7 +20,7 @@ import { LlmGateway } from './llm/llm-gateway.ts';
 import type { Logger } from './log/logger.ts';
 import { Metrics } from './metrics.ts';
 import type { Db } from './store/database.ts';
-import { openDatabase } from './store/database.ts';
+import { flushWrites, openDatabase } from './store/database.ts';
 import type { ErasureStep } from './store/erasure.ts';
 import { CheckpointThread } from './store/checkpoint-thread.ts';
 import { ErasureFeed } from './store/erasure-feed.ts';
@@ -193,6 +193,8 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
       journal.close();
       llm?.embeddings?.close();
       llm?.gateway.close();
+      // Writes held for the commit spacing go now, before the last checkpoint and the close.
+      if (db.open) flushWrites(db);
       checkpoints?.stop();
       // The shared store may still be ending its connections; nothing waits for it (the process is stopping).
       shared.close().catch((error: unknown) => log.warn({ err: toError(error) }, 'could not close the shared store'));

@@ -10,7 +10,7 @@ it('replicas-postgres: both stores answer every message once, without lock error
   for (const line of formatReplicaBench(report).split('\n')) t.diagnostic(line);
   assert.deepEqual(report.runs.map((run) => [run.store, run.replicas]), [['sqlite', 1], ['postgres', 2]]);
   for (const run of report.runs) {
-    assert.deepEqual({ answered: run.answered, duplicates: run.duplicates, lockErrors: run.lockErrors }, { answered: 18, duplicates: 0, lockErrors: 0 }, run.store);
+    assert.deepEqual({ answered: run.answered, duplicates: run.duplicates, lockErrors: run.lockErrors }, { answered: 18, duplicates: 0, lockErrors: 0 }, `${run.store}: ${run.errorSamples.join('; ')}`);
     for (const figure of ['repliesPerSecond', 'replyP50Ms', 'replyP99Ms'] as const) assert.ok(Number.isFinite(run[figure]) && run[figure] > 0, `${run.store}: ${figure} = ${run[figure]}`);
   }
   assert.ok(replicaBenchPassed(report));

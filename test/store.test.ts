@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { groupWrite, openDatabase } from '../src/store/database.ts';
+import { flushWrites, groupWrite, openDatabase } from '../src/store/database.ts';
 import { SqliteHistoryStore } from '../src/store/history-store.ts';
 import { databaseAt } from './support/older-database.ts';
 import { ask, dm, startTempBot, tempDir } from './support/temp-bot.ts';
@@ -186,6 +186,13 @@ describe('store: commits spaced while writes come from several callers', () => {
       await held;
       assert.ok(Date.now() - heldAt < 500, 'the held write went with the urgent one, not after the spacing (1 s)');
       assert.equal(seen.get('held'), 1);
+
+      // Closing: a held write is committed at once, not left to a timer that would find the store closed.
+      await Promise.all([groupWrite(db, () => insert.run('e')), groupWrite(db, () => insert.run('f'))]);
+      const last = groupWrite(db, () => insert.run('last'));
+      flushWrites(db);
+      assert.equal(seen.get('last'), 1, 'in the file before the close');
+      await last;
     } finally {
       reader.close();
       db.close();

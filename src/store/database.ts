@@ -155,6 +155,12 @@ export function groupWrite<T>(db: Db, work: () => T, options: { urgent?: boolean
   });
 }
 
+/** Commit the writes waiting for their group now: the store is closing, and the group's timer would find it closed. */
+export function flushWrites(db: Db): void {
+  const pending = groupStates.get(db)?.pending;
+  if (pending !== undefined) commitGroup(db, pending);
+}
+
 function commitGroup(db: Db, group: GroupedWrite[]): void {
   const state = groupStates.get(db);
   if (state?.pending === group) state.pending = undefined;

@@ -38,6 +38,8 @@ export interface StoreRun {
   replyP99Ms: number;
   /** Log lines reporting a lock, busy or serialization failure, or any error. */
   lockErrors: number;
+  /** The first few of those lines' messages, for a failure to show. */
+  errorSamples: string[];
 }
 
 export interface ReplicaBenchReport {
@@ -101,10 +103,9 @@ async function runOnce(store: 'sqlite' | 'postgres', sizes: ReplicaBenchSizes): 
     }
     replyMs.sort((a, b) => a - b);
     const messages = sizes.users * sizes.perUser;
-    const lockErrors = bots.reduce(
-      (sum, bot) => sum + outputLines(bot.stdout()).filter((line) => Number(line.level) >= 50 || LOCK_ERROR.test(JSON.stringify(line))).length,
-      0,
-    );
+    const errorLines = bots.flatMap((bot) => outputLines(bot.stdout()).filter((line) => Number(line.level) >= 50 || LOCK_ERROR.test(JSON.stringify(line))));
+    const lockErrors = errorLines.length;
+    const errorSamples = errorLines.slice(0, 3).map((line) => JSON.stringify({ msg: line.msg, err: line.err }).slice(0, 300));
     return {
       store,
       replicas: bots.length,
@@ -115,6 +116,7 @@ async function runOnce(store: 'sqlite' | 'postgres', sizes: ReplicaBenchSizes): 
       replyP50Ms: percentile(replyMs, 50),
       replyP99Ms: percentile(replyMs, 99),
       lockErrors,
+      errorSamples,
     };
   } finally {
     for (const bot of bots) await bot.stop();
