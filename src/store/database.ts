@@ -46,7 +46,7 @@ export function openDatabase(path: string, options: DatabaseOptions = {}): Db {
     // SQLite spills that journal to an unlinked temp file: most of the bytes a message wrote, and
     // copies of users' text outside DATABASE_PATH. In memory it is bounded by the group's size.
     db.pragma('temp_store = MEMORY');
-    groupStates.set(db, { pending: undefined, lastCommitAt: 0, lastSize: 0, spacingMs: options.commitSpacingMs ?? COMMIT_SPACING_MS, spaced: false });
+    groupStates.set(db, newGroupState(options.commitSpacingMs ?? COMMIT_SPACING_MS));
     migrate(db);
     // A file this process may read but not write opens, and even migrates when nothing is pending:
     // write once now, so that it fails here rather than at the first question.
@@ -106,6 +106,10 @@ interface GroupState {
 }
 const groupStates = new WeakMap<Db, GroupState>();
 
+function newGroupState(spacingMs: number): GroupState {
+  return { pending: undefined, lastCommitAt: 0, lastSize: 0, spacingMs, spaced: false };
+}
+
 /** Writes grouped into one commit at most; past it, the group is committed at once and a new one begins. */
 export const MAX_GROUP_WRITES = 512;
 
@@ -132,7 +136,8 @@ export function groupWrite<T>(db: Db, work: () => T, options: { urgent?: boolean
   return new Promise<T>((resolve, reject) => {
     let state = groupStates.get(db);
     if (state === undefined) {
-      state = { pending: undefined, lastCommitAt: 0, lastSize: 0, spacingMs: COMMIT_SPACING_MS, spaced: false };
+      // A database not opened by openDatabase (a test's, a script's): the default spacing.
+      state = newGroupState(COMMIT_SPACING_MS);
       groupStates.set(db, state);
     }
     let group = state.pending;

@@ -117,9 +117,15 @@ export interface ConversationHead {
   nextSeq: number | null;
 }
 
+/** A conversation's place as numbers (PostgreSQL's BIGINT aggregates may come as text), undefined when none of its messages is kept (MIN and MAX are null together). */
+function keptPlace(head: ConversationHead | undefined): { createdAt: number; nextSeq: number } | undefined {
+  return head === undefined || head.nextSeq === null || head.createdAt === null ? undefined : { createdAt: Number(head.createdAt), nextSeq: Number(head.nextSeq) };
+}
+
 /** The head of a conversation as a string, undefined when none of its messages is kept. */
 export function headString(head: ConversationHead | undefined): string | undefined {
-  return head?.createdAt === null || head?.createdAt === undefined || head.nextSeq === null ? undefined : headOf(Number(head.createdAt), Number(head.nextSeq));
+  const place = keptPlace(head);
+  return place === undefined ? undefined : headOf(place.createdAt, place.nextSeq);
 }
 
 /** What an append of an exchange already stored returns: its id and place; the history stands where it is. */
@@ -184,8 +190,7 @@ export const HISTORY_SQL = {
 
 /** Where an exchange goes in a conversation whose head is `head`, and the heads around it (a new conversation starts now). */
 export function appendedAt(head: ConversationHead | undefined, now: number): Pick<AppendedExchange, 'seq' | 'heads'> {
-  const createdAt = head?.createdAt === null || head?.createdAt === undefined ? now : Number(head.createdAt);
-  const seq = head?.nextSeq === null || head?.nextSeq === undefined ? 1 : Number(head.nextSeq);
+  const { createdAt, nextSeq: seq } = keptPlace(head) ?? { createdAt: now, nextSeq: 1 };
   return { seq, heads: { before: headOf(createdAt, seq), after: headOf(createdAt, seq + 2) } };
 }
 
