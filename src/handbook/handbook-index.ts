@@ -16,6 +16,7 @@ import type { PassageVectors } from './passage-vectors.ts';
 import { reciprocalRankFusion } from './rank-fusion.ts';
 import { splitPassages } from './passages.ts';
 import { analyzeQuestion } from './query-analysis.ts';
+import type { Thesaurus } from './query-analysis.ts';
 import { analyzeQuery, containsPhrase, normalizeWords, textWords } from './query-terms.ts';
 import type { QueryConcept } from './query-terms.ts';
 import { CONTACTS_FILE, HOLIDAYS_FILE, parseContacts, parseHolidays, withoutTableColumns } from './structured-tables.ts';
@@ -23,6 +24,7 @@ import type { Holiday, HrContact } from './structured-tables.ts';
 import { excerptFor } from './table-excerpt.ts';
 import { stemsOf } from './terms.ts';
 import { Vocabulary } from './vocabulary.ts';
+import { sharedWordNet } from './wordnet.ts';
 
 export type { Holiday, HrContact } from './structured-tables.ts';
 
@@ -39,6 +41,8 @@ export interface HandbookIndexOptions {
   /** KNOWLEDGE_DIR: the folder of handbook markdown files. */
   dir: string;
   log?: HandbookLogger;
+  /** General synonyms for words the handbook never uses; default WordNet's ({@link sharedWordNet}), `null` for none. */
+  thesaurus?: Thesaurus | null;
 }
 
 /** One handbook passage matching a search, with what is needed to quote and cite it. */
@@ -243,6 +247,7 @@ export class HandbookIndex {
   // While Bedrock is down every question fails to embed: one warning per interval, with the count since the last.
   #wordsAloneWarning = { at: Number.NEGATIVE_INFINITY, since: 0 };
   readonly #sql: ReturnType<typeof prepareStatements>;
+  readonly #thesaurus: Thesaurus | undefined;
   readonly #results = new LRUCache<string, Retrieval>({ max: SEARCH_CACHE_MAX });
 
   constructor(options: HandbookIndexOptions) {
@@ -250,6 +255,7 @@ export class HandbookIndex {
     this.dir = options.dir;
     this.#log = options.log;
     this.#sql = prepareStatements(options.db);
+    this.#thesaurus = options.thesaurus === undefined ? sharedWordNet() : (options.thesaurus ?? undefined);
   }
 
   /**
@@ -442,11 +448,11 @@ export class HandbookIndex {
   #rank(query: string, antecedent: string | undefined): Ranked {
     const empty = emptyRetrieval();
     const vocabulary = this.#currentVocabulary();
-    const own = analyzeQuestion(query, vocabulary, { weight: 1, own: true });
+    const own = analyzeQuestion(query, vocabulary, { weight: 1, own: true, thesaurus: this.#thesaurus });
     const terms: QueryTerm[] = [...own.terms];
     if (antecedent !== undefined) {
       const labels = new Set(own.terms.map((term) => term.label));
-      const earlier = analyzeQuestion(antecedent, vocabulary, { weight: ANTECEDENT_WEIGHT, own: false });
+      const earlier = analyzeQuestion(antecedent, vocabulary, { weight: ANTECEDENT_WEIGHT, own: false, thesaurus: this.#thesaurus });
       terms.push(...earlier.terms.filter((term) => !labels.has(term.label)));
     }
     const result: Retrieval = { ...empty, corrections: own.corrections, unknown: own.unknown };

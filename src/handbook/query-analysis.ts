@@ -3,6 +3,12 @@ import { analyzeQuery, isStopWord, normalizeWords } from './query-terms.ts';
 import { isNumeric, stemOf } from './terms.ts';
 import type { Vocabulary } from './vocabulary.ts';
 
+/** General synonyms of a word (e.g. {@link WordNet}). */
+export interface Thesaurus {
+  synonyms(word: string): readonly string[];
+  knows(word: string): boolean;
+}
+
 /** A question turned into scored search concepts, with what was corrected and what the handbook never mentions. */
 export interface AnalyzedQuestion {
   terms: QueryTerm[];
@@ -17,6 +23,9 @@ export interface AnalyzedQuestion {
 const TYPED = { weight: 1, cover: 1 } as const;
 const CORRECTED = { weight: 0.9, cover: 0.9 } as const;
 const SYNONYM = { weight: 0.5, cover: 0.75 } as const;
+// A general English synonym of a word the handbook never uses ("bicycle" → "bike"): the dictionary
+// knows nothing of HR, so it counts for less than the bot's own HR synonyms.
+const DICTIONARY = { weight: 0.4, cover: 0.3 } as const;
 // A word the handbook never uses weighs this share of the rarest word's idf in the question's total:
 // a question about something the handbook never names is probably not covered, but a stray word
 // ("dollar" beside "expense claim") must not sink a question the handbook does answer.
@@ -29,7 +38,11 @@ const HOW_ADVERBS = new Set(['long', 'soon', 'far', 'often', 'quickly', 'early',
  * kept only if the handbook uses it. `weight` scales the concepts' scores (1 for the question
  * itself); `own` says whether they count towards confidence.
  */
-export function analyzeQuestion(text: string, vocabulary: Vocabulary, options: { weight: number; own: boolean }): AnalyzedQuestion {
+export function analyzeQuestion(
+  text: string,
+  vocabulary: Vocabulary,
+  options: { weight: number; own: boolean; thesaurus?: Thesaurus },
+): AnalyzedQuestion {
   const corrections: [string, string][] = [];
   const corrected = new Set<string>();
   // "how long", "how soon", "how far", "how often": the shape of the question, not its topic.
@@ -37,6 +50,8 @@ export function analyzeQuestion(text: string, vocabulary: Vocabulary, options: {
     .filter((word, i, all) => !(HOW_ADVERBS.has(word) && all[i - 1] === 'how'))
     .map((word) => {
     if (isStopWord(word)) return word;
+    // A real English word is not a misspelling, even when the handbook says it otherwise.
+    if (options.thesaurus?.knows(word) === true) return word;
     const read = vocabulary.correct(word);
     if (read === undefined) return word;
     corrections.push([word, read]);
@@ -53,7 +68,7 @@ export function analyzeQuestion(text: string, vocabulary: Vocabulary, options: {
     // "one" stems to "on": a word whose stem is a stop word would match every "on", so it is taken as one.
     const typedStems = typedWords.map(stemOf);
     if (typedStems.length === 1 && isStopWord(typedStems[0]!)) continue;
-    concept.alternatives.forEach((phrase, index) => {
+    const consider = (phrase: string, style: { weight: number; cover: number }, typed: boolean): void => {
       const words = phrase.split(' ').filter((word) => word !== '');
       const stems = words.map((word) => stemOf(vocabulary.baseForm(word)));
       if (stems.length === 0) return;
@@ -63,9 +78,22 @@ export function analyzeQuestion(text: string, vocabulary: Vocabulary, options: {
       // No more passages can hold a phrase than hold its least common word.
       const df = Math.min(...stems.map((stem) => vocabulary.df(stem)));
       if (df === 0) return;
-      const style = index === 0 ? typedStyle : SYNONYM;
-      found.push({ stems, idf: vocabulary.idf(df), weight: style.weight, cover: style.cover, typed: index === 0 });
-    });
+      found.push({ stems, idf: vocabulary.idf(df), weight: style.weight, cover: style.cover, typed });
+    };
+    concept.alternatives.forEach((phrase, index) => consider(phrase, index === 0 ? typedStyle : SYNONYM, index === 0));
+    // Only a word the handbook never uses is looked up: one it does use already finds its passages,
+    // and a dictionary's other senses of a common word would mostly find the wrong ones.
+    let fromDictionary = false;
+    if (options.thesaurus !== undefined && typedWords.length === 1 && !found.some((alternative) => alternative.typed)) {
+      const before = found.length;
+      for (const phrase of options.thesaurus.synonyms(typedWords[0]!)) {
+        const words = normalizeWords(phrase);
+        // Phrasal verbs ("give up", "fit out") mean something their words alone do not.
+        if (words.some(isStopWord)) continue;
+        consider(words.join(' '), DICTIONARY, false);
+      }
+      fromDictionary = before === 0 && found.length > 0;
+    }
     // A synonym holding a shorter synonym ("paid time off", "time off") adds nothing (every passage
     // holding the longer holds the shorter) and would count the same words twice.
     const alternatives: TermAlternative[] = found
@@ -82,6 +110,10 @@ export function analyzeQuestion(text: string, vocabulary: Vocabulary, options: {
     else if (!known) {
       mass = UNKNOWN_SHARE * vocabulary.idf(0);
       unknown.push(concept.typed);
+    } else if (fromDictionary) {
+      // The handbook never says the word itself: it weighs as much as an unknown word, so a question
+      // found only through a dictionary's synonym needs that synonym's passage to be confident.
+      mass = Math.max(idf, UNKNOWN_SHARE * vocabulary.idf(0));
     }
     terms.push({ label: concept.typed, alternatives, idf, mass, known, weight: options.weight, own: options.own });
   }

@@ -1,0 +1,132 @@
+// General English synonyms (WordNet) for words a handbook never uses: what the dictionary gives,
+// and what a search over a real index finds with it and without it.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { HandbookIndex, MIN_CONFIDENCE } from '../src/handbook/handbook-index.ts';
+import type { Thesaurus } from '../src/handbook/query-analysis.ts';
+import { WordNet } from '../src/handbook/wordnet.ts';
+import { openDatabase } from '../src/store/database.ts';
+
+describe('WordNet synonyms', () => {
+  const wordnet = new WordNet();
+
+  it('gives the other words of a word’s common senses, from its plural too', () => {
+    assert.ok(wordnet.synonyms('bicycle').includes('bike'));
+    assert.ok(wordnet.synonyms('bicycles').includes('bike'));
+    assert.ok(wordnet.synonyms('spectacles').includes('glasses'));
+    assert.ok(wordnet.synonyms('purchase').includes('buy'));
+    assert.ok(wordnet.synonyms('grandmother').includes('grandma'));
+    assert.ok(!wordnet.synonyms('bicycle').includes('bicycle'), 'not the word itself');
+  });
+
+  it('leaves out senses WordNet never met in its tagged corpus', () => {
+    // "cat" as a verb means to vomit: a rare sense that would send a question about pets to sick leave.
+    assert.ok(wordnet.synonyms('cat').length > 0);
+    assert.ok(!wordnet.synonyms('cat').includes('sick'));
+    assert.ok(!wordnet.synonyms('cat').includes('vomit'));
+  });
+
+  it('knows English words, not misspellings', () => {
+    assert.equal(wordnet.knows('bicycle'), true);
+    assert.equal(wordnet.knows('spectacles'), true);
+    assert.equal(wordnet.knows('vacaton'), false);
+    assert.equal(wordnet.knows('mnay'), false);
+    assert.deepEqual(wordnet.synonyms('vacaton'), []);
+  });
+
+  it('finds the first and the last lemmas of its index files', () => {
+    // Bisection bounds: WordNet's noun index starts with "'hood" and ends with "zyrian".
+    assert.equal(wordnet.knows('zyrian'), true);
+    assert.equal(wordnet.knows("'hood"), true);
+    assert.equal(wordnet.knows('zzzzzz'), false);
+    assert.equal(wordnet.knows('aaaaaa'), false);
+  });
+});
+
+describe('searching with general synonyms', () => {
+  function search(question: string, thesaurus?: Thesaurus | null): { headings: string[]; confidence: number; unknown: string[]; corrections: [string, string][] } {
+    const root = mkdtempSync(join(tmpdir(), 'hrbot-wordnet-'));
+    const dir = join(root, 'knowledge');
+    try {
+      const db = openDatabase(join(root, 'hrbot.db'));
+      try {
+        writeHandbook(dir);
+        const index = new HandbookIndex({ db, dir, ...(thesaurus === undefined ? {} : { thesaurus }) });
+        index.refresh();
+        const found = index.retrieve(question, { limit: 3 });
+        return { headings: found.hits.map((hit) => hit.heading), confidence: found.confidence, unknown: found.unknown, corrections: found.corrections };
+      } finally {
+        db.close();
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }
+
+  it('finds the passage through a synonym of a word the handbook never uses', () => {
+    const found = search('does the company help with a bicycle?');
+    assert.equal(found.headings[0], 'Bike to work');
+    assert.ok(!found.unknown.includes('bicycle'));
+    assert.equal(search('do you pay towards spectacles?').headings[0], 'Eye tests');
+  });
+
+  it('without the dictionary the same question does not find it', () => {
+    const found = search('does the company help with a bicycle?', null);
+    assert.notEqual(found.headings[0], 'Bike to work');
+    assert.ok(found.unknown.includes('bicycle'));
+  });
+
+  it('is sure of a passage found through a synonym only when the question’s own words back it', () => {
+    // A dictionary's synonym alone may be another sense of the word ("promoted" → "raise", "advance").
+    assert.ok(search('what about a bicycle?').confidence < MIN_CONFIDENCE);
+    const backed = search('can I lease a bicycle?');
+    assert.equal(backed.headings[0], 'Bike to work');
+    assert.ok(backed.confidence >= MIN_CONFIDENCE, `confidence ${backed.confidence}`);
+  });
+
+  it('does not expand a word the handbook uses', () => {
+    const asked: string[] = [];
+    const recording: Thesaurus = {
+      synonyms: (word) => {
+        asked.push(word);
+        return [];
+      },
+      knows: () => true,
+    };
+    search('how do I claim an eye test?', recording);
+    assert.ok(!asked.includes('eye') && !asked.includes('test') && !asked.includes('claim'), `looked up: ${asked.join(', ')}`);
+  });
+
+  it('does not read an English word as a misspelling of a handbook word', () => {
+    // "glosses" is one slip from the handbook's "glasses"; it is a word in its own right.
+    assert.deepEqual(search('are glosses paid for?').corrections, []);
+    const noWords: Thesaurus = { synonyms: () => [], knows: () => false };
+    assert.deepEqual(search('are glosses paid for?', noWords).corrections, [['glosses', 'glasses']]);
+  });
+});
+
+function writeHandbook(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'benefits.md'),
+    [
+      '# Benefits',
+      '',
+      '## Eye tests',
+      '',
+      'The company pays for an eye test every two years and up to 60 pounds towards glasses you need for screen work. Claim it as an expense.',
+      '',
+      '## Bike to work',
+      '',
+      'Through the cycle scheme you can lease a bike and safety equipment up to 1,000 pounds, paid back from your salary over twelve months.',
+      '',
+      '## Gym membership',
+      '',
+      'A discounted gym membership is available at partner gyms near each office.',
+      '',
+    ].join('\n'),
+  );
+}
