@@ -177,16 +177,6 @@ describe('store: commits spaced while writes come from several callers', () => {
       await first;
       assert.equal(seen.get('first later'), 1);
 
-      // An urgent write (an ack's) is not held: it commits at the next turn, and a held write goes with it.
-      await Promise.all([groupWrite(db, () => insert.run('c')), groupWrite(db, () => insert.run('d'))]);
-      const held = groupWrite(db, () => insert.run('held'));
-      const heldAt = Date.now();
-      await new Promise((resolve) => setImmediate(resolve));
-      await groupWrite(db, () => insert.run('ack'), { urgent: true });
-      await held;
-      assert.ok(Date.now() - heldAt < 500, 'the held write went with the urgent one, not after the spacing (1 s)');
-      assert.equal(seen.get('held'), 1);
-
       // Closing: a held write is committed at once, not left to a timer that would find the store closed.
       await Promise.all([groupWrite(db, () => insert.run('e')), groupWrite(db, () => insert.run('f'))]);
       const last = groupWrite(db, () => insert.run('last'));

@@ -254,8 +254,7 @@ export class SqliteInboxStore implements InboxStore {
         pending += 1;
         return { status: 'accepted', id, ahead, pending: waiting, notice, earlier };
       });
-      // The ack waits for this commit: never held for the spacing of commits.
-    }, { urgent: true });
+    });
   }
 
   /** Hold the lane's items before (`ord`, `id`) that wait untouched and unheld, for notices of their own. */
