@@ -81,15 +81,18 @@ export function analyzeQuestion(
       found.push({ stems, idf: vocabulary.idf(df), weight: style.weight, cover: style.cover, typed });
     };
     concept.alternatives.forEach((phrase, index) => consider(phrase, index === 0 ? typedStyle : SYNONYM, index === 0));
-    // Only a word the handbook never uses is looked up: one it does use already finds its passages,
-    // and a dictionary's other senses of a common word would mostly find the wrong ones.
+    // A word the handbook never uses is looked up in the dictionary. One it does use already finds its
+    // passages, and the dictionary's other single words for it would mostly be other senses of it; only
+    // its longer names for the same thing are looked for too ("UK" → "United Kingdom").
     let fromDictionary = false;
-    if (options.thesaurus !== undefined && typedWords.length === 1 && !found.some((alternative) => alternative.typed)) {
+    if (options.thesaurus !== undefined && typedWords.length === 1 && !typedWords.every(isNumeric)) {
+      const handbookSaysIt = found.some((alternative) => alternative.typed);
       const before = found.length;
       for (const phrase of options.thesaurus.synonyms(typedWords[0]!)) {
         const words = normalizeWords(phrase);
-        // Phrasal verbs ("give up", "fit out") mean something their words alone do not.
-        if (words.some(isStopWord)) continue;
+        // Phrasal verbs ("give up", "fit out") mean something their words alone do not; initials ("u k") nothing.
+        if (words.some((word) => isStopWord(word) || word.length === 1)) continue;
+        if (handbookSaysIt && words.length < 2) continue;
         consider(words.join(' '), DICTIONARY, false);
       }
       fromDictionary = before === 0 && found.length > 0;
