@@ -41,7 +41,7 @@ export interface HandbookIndexOptions {
   /** KNOWLEDGE_DIR: the folder of handbook markdown files. */
   dir: string;
   log?: HandbookLogger;
-  /** General synonyms for words the handbook never uses; default WordNet's ({@link sharedWordNet}), `null` for none. */
+  /** General English synonyms for the words of questions (see analyzeQuestion); default WordNet's ({@link sharedWordNet}), `null` for none. */
   thesaurus?: Thesaurus | null;
 }
 

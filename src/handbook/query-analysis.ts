@@ -23,7 +23,7 @@ export interface AnalyzedQuestion {
 const TYPED = { weight: 1, cover: 1 } as const;
 const CORRECTED = { weight: 0.9, cover: 0.9 } as const;
 const SYNONYM = { weight: 0.5, cover: 0.75 } as const;
-// A general English synonym of a word the handbook never uses ("bicycle" → "bike"): the dictionary
+// A general English synonym, from the dictionary ("bicycle" → "bike", "UK" → "United Kingdom"): it
 // knows nothing of HR, so it counts for less than the bot's own HR synonyms.
 const DICTIONARY = { weight: 0.4, cover: 0.3 } as const;
 // A word the handbook never uses weighs this share of the rarest word's idf in the question's total:

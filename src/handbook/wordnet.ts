@@ -106,14 +106,9 @@ export class WordNet {
     return undefined;
   }
 
+  // A data line: `offset lex_filenum ss_type w_cnt word lex_id [word lex_id]… p_cnt …| gloss`.
   #lemmas(part: PartOfSpeech, offset: string): string[] {
-    return this.#synset(part, offset).lemmas;
-  }
-
-  // `offset lex_filenum ss_type w_cnt word lex_id [word lex_id]… p_cnt [ptr offset pos source/target]… | gloss`
-  #synset(part: PartOfSpeech, offset: string): { lemmas: string[]; hypernyms: string[] } {
-    const line = readLine(join(this.#directory, `data.${part}`), Number(offset));
-    const fields = line.split(' ');
+    const fields = readLine(join(this.#directory, `data.${part}`), Number(offset)).split(' ');
     const count = Number.parseInt(fields[3] ?? '0', 16);
     const lemmas: string[] = [];
     for (let i = 0; i < count; i += 1) {
@@ -121,18 +116,8 @@ export class WordNet {
       // Adjectives carry a syntactic marker: "galore(ip)".
       if (raw !== undefined) lemmas.push(raw.replace(/\(\w+\)$/, '').replaceAll('_', ' ').toLowerCase());
     }
-    const pointersAt = 4 + count * 2;
-    const pointers = Number(fields[pointersAt] ?? '0');
-    const hypernyms: string[] = [];
-    for (let i = 0; i < pointers; i += 1) {
-      const at = pointersAt + 1 + i * 4;
-      if (fields[at] === '@' && fields[at + 2] === 'n') hypernyms.push(fields[at + 1]!);
-    }
-    return { lemmas, hypernyms };
+    return lemmas;
   }
-
-
-
 }
 
 interface IndexFile {
