@@ -51,7 +51,7 @@ describe('WordNet synonyms', () => {
 });
 
 describe('the dictionary in a question\'s concepts', () => {
-  const texts = ['Annual leave in the United Kingdom is 25 days.', 'UK staff are paid monthly.', 'Your salary is paid on the last working day.'];
+  const texts = ['Annual leave in the United Kingdom is 25 days.', 'UK staff are paid monthly.', 'Your salary is paid on the last working day.', 'Carry over up to 5 days.'];
   const vocabulary = new Vocabulary(texts.map((text) => ({ words: textWords(text), stems: stemsOf(text), bodyLength: stemsOf(text).length })));
   const alternativesOf = (question: string, label: string): string[] => {
     const term = analyzeQuestion(question, vocabulary, { weight: 1, own: true, thesaurus: new WordNet() }).terms.find((t) => t.label === label);
@@ -63,6 +63,11 @@ describe('the dictionary in a question\'s concepts', () => {
     assert.deepEqual(alternativesOf('how much leave in the uk?', 'uk'), ['uk', stemsOf('united kingdom').join(' ')]);
     // "pay" is used: WordNet's "salary" (a single word, maybe another sense) is not added, though the handbook has it.
     assert.deepEqual(alternativesOf('when is pay day?', 'pay'), ['pai']);
+  });
+
+  it('keeps numerals and drops initials', () => {
+    // WordNet's "five" is also "5" and "v": the handbook's "5" is found, a lone letter never looked for.
+    assert.deepEqual(alternativesOf('can I carry over five days?', 'five'), ['5']);
   });
 });
 

@@ -90,8 +90,9 @@ export function analyzeQuestion(
       const before = found.length;
       for (const phrase of options.thesaurus.synonyms(typedWords[0]!)) {
         const words = normalizeWords(phrase);
-        // Phrasal verbs ("give up", "fit out") mean something their words alone do not; initials ("u k") nothing.
-        if (words.some((word) => isStopWord(word) || word.length === 1)) continue;
+        // Phrasal verbs ("give up", "fit out") mean something their words alone do not; initials ("u k")
+        // nothing. Numerals stay: "five" is the handbook's "5".
+        if (words.some((word) => isStopWord(word) || (word.length === 1 && !isNumeric(word)))) continue;
         if (handbookSaysIt && words.length < 2) continue;
         consider(words.join(' '), DICTIONARY, false);
       }
