@@ -9,6 +9,7 @@ import { formatHandbookScale, handbookScale, handbookScalePassed } from './handb
 import { storeContention } from './store-contention.ts';
 import { formatSideBySide, runBoltSideBySide, sideBySidePassed } from './bolt-side-by-side.ts';
 import { formatReplicaBench, replicaBenchPassed, runReplicaBench } from './replicas-postgres.ts';
+import { formatStoreWrites, STORE_WRITES, storeWrites } from './store-writes.ts';
 
 const QUOTA_BASE = { requestsPerMinute: 300, timeScale: 10, latencyMs: 100, users: 500, questions: 1_000 } as const;
 const RANDOM_THROTTLES = { questions: 600, users: 300, latencyMs: 250, faults: { throttle: 0.3, error: 0.05, seed: 9 } } as const;
@@ -53,6 +54,11 @@ const scenarios: Record<string, () => Promise<string>> = {
     if (!sideBySidePassed(report)) process.exitCode = 1;
     return formatSideBySide(report);
   },
+  // What one answered message writes to SQLite, by b-tree, at 5, 10 and 20 messages per commit: the
+  // real stores driven through a worker's steps, no timing, the same figures on every run; lookups,
+  // then questions counted against the daily quota.
+  'store-writes': async () =>
+    `${formatStoreWrites(await storeWrites())}\n\n${formatStoreWrites(await storeWrites({ ...STORE_WRITES, questions: true }), 'questions')}`,
   // One SQLite process against two replicas on one PostgreSQL database, the same closed-loop load,
   // alternating: replies/s, reply p50/p99, lock errors. A missing or duplicated reply fails the run.
   'replicas-postgres': async () => {
@@ -61,7 +67,7 @@ const scenarios: Record<string, () => Promise<string>> = {
     return formatReplicaBench(report);
   },
 };
-const DEFAULT_SCENARIOS = ['handbook-scale', 'store-contention', 'slow-body-flood', 'bedrock-quota', 'bedrock-quota-no-cap', 'bedrock-quota-repeats', 'bedrock-random-throttles', 'bolt-side-by-side', 'replicas-postgres'];
+const DEFAULT_SCENARIOS = ['handbook-scale', 'store-contention', 'slow-body-flood', 'bedrock-quota', 'bedrock-quota-no-cap', 'bedrock-quota-repeats', 'bedrock-random-throttles', 'bolt-side-by-side', 'store-writes', 'replicas-postgres'];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
