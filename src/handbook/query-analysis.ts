@@ -50,10 +50,10 @@ export function analyzeQuestion(
     .filter((word, i, all) => !(HOW_ADVERBS.has(word) && all[i - 1] === 'how'))
     .map((word) => {
     if (isStopWord(word)) return word;
-    // A real English word is not a misspelling, even when the handbook says it otherwise.
-    if (options.thesaurus?.knows(word) === true) return word;
     const read = vocabulary.correct(word);
     if (read === undefined) return word;
+    // A real English word is not a misspelling, even when the handbook says it otherwise.
+    if (options.thesaurus?.knows(word) === true) return word;
     corrections.push([word, read]);
     corrected.add(read);
     return read;

@@ -55,15 +55,7 @@ export class WordNet {
   synonyms(word: string): readonly string[] {
     const cached = this.#cache.get(word);
     if (cached !== undefined) return cached;
-    const entries: { part: PartOfSpeech; base: string; entry: IndexEntry }[] = [];
-    for (const part of PARTS) {
-      for (const base of baseForms(word, part)) {
-        const entry = this.#entry(part, base);
-        if (entry === undefined) continue;
-        entries.push({ part, base, entry });
-        break;
-      }
-    }
+    const entries = this.#entries(word);
     // Senses never met in WordNet's tagged corpus are rare ones ("cat" as a verb); they are left out
     // unless the word has no other (then its first sense of each part of speech is taken).
     const anyTagged = entries.some(({ entry }) => entry.tagged > 0);
@@ -81,7 +73,21 @@ export class WordNet {
 
   /** Whether the word (or a base form of it) is an English word WordNet knows. */
   knows(word: string): boolean {
-    return PARTS.some((part) => baseForms(word, part).some((base) => this.#entry(part, base) !== undefined));
+    return this.#entries(word).length > 0;
+  }
+
+  // Per part of speech, the first of the word's base forms that WordNet lists, with its senses.
+  #entries(word: string): { part: PartOfSpeech; base: string; entry: IndexEntry }[] {
+    const entries: { part: PartOfSpeech; base: string; entry: IndexEntry }[] = [];
+    for (const part of PARTS) {
+      for (const base of baseForms(word, part)) {
+        const entry = this.#entry(part, base);
+        if (entry === undefined) continue;
+        entries.push({ part, base, entry });
+        break;
+      }
+    }
+    return entries;
   }
 
   #index(part: PartOfSpeech): IndexFile {
