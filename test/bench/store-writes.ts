@@ -70,7 +70,7 @@ async function oneRun(perCommit: number, options: StoreWritesOptions): Promise<S
     let pages = 0;
     let pageSize = 4096;
     const rounds = Math.ceil(options.messages / perCommit);
-    const batches: { ids: number[]; users: string[] }[] = [];
+    const batches: { ids: number[]; users: string[]; storedAt: number }[] = [];
     let now = Date.parse('2026-11-28T12:00:00Z');
     // Three steps behind the store: take (1 round later), count (2), done with the exchange (3).
     for (let round = 0; round < rounds + 3; round++) {
@@ -103,13 +103,13 @@ async function oneRun(perCommit: number, options: StoreWritesOptions): Promise<S
           groupWrite(db, () => {
             answered.ids.forEach((id, i) => {
               const user = answered.users[i]!;
-              inbox.completeWith(id, () => void history.appendExchangeNow(exchangeOf(user, round - 3, i), at), at);
+              inbox.completeWith(id, () => void history.appendExchangeNow(exchangeOf(user, round - 3, i, answered.storedAt), at), at);
             });
           }),
         );
       }
       const [stored] = (await Promise.all(steps)) as [Array<{ status: string; id?: number }>];
-      batches.push({ ids: stored.map((result) => result.id ?? -1), users });
+      batches.push({ ids: stored.map((result) => result.id ?? -1), users, storedAt: now });
       if (round % options.checkpointEvery === options.checkpointEvery - 1 || round === rounds + 2) {
         const counts = namedFrames(path, dir.path);
         pageSize = counts.pageSize;
@@ -176,7 +176,8 @@ function payloadOf(user: string, round: number, i: number): string {
   });
 }
 
-function exchangeOf(user: string, round: number, i: number) {
+/** The exchange of message `i` of `round`, stored at `storedAt` (its answer id starts with that time, as the worker's does). */
+function exchangeOf(user: string, round: number, i: number, storedAt: number) {
   const source = (anchor: string, heading: string) => ({ file: 'parental-leave.md', title: 'Parental Leave', heading, headingPath: `Parental Leave › ${heading}`, anchor });
   return {
     conversationKey: `dm:${user}`,
@@ -185,7 +186,7 @@ function exchangeOf(user: string, round: number, i: number) {
     question: 'policy parental leave',
     answer: { text: '(Showed the handbook: Parental Leave › Eligibility, Birth parent, How to apply)', kind: 'lookup' as const, sources: [source('eligibility', 'Eligibility'), source('birth-parent', 'Birth parent'), source('how-to-apply', 'How to apply')] },
     key: `slack:Ev${round}x${i}`,
-    keyAt: Date.parse('2026-11-28T12:00:00Z') + round * 25,
+    keyAt: storedAt,
   };
 }
 
