@@ -196,17 +196,24 @@ for (const engine of STORE_ENGINES) {
     it("erases a user's waiting items and prunes done keys past retention and the row bound", () =>
       withInbox(
         async (store, replica) => {
-          for (let i = 1; i <= 4; i++) await store.enqueue(item(`l${i}`, i), 0);
-          await replica.erasure().erase('test:t:l4', 50);
-          const claimed = await store.claim(10, 100, 0);
-          assert.deepEqual(claimed.map((t) => t.order), [1, 2, 3], 'the erased item is not worked on');
-          for (const t of claimed) await store.complete(t.id, t.order * 100);
-          // Four done keys (the erased item's too, done at the erase): all but the newest go.
-          assert.equal(await store.prune(1_150), 3, 'the oldest beyond the bound went');
-          assert.equal(await store.prune(1_400), 1, 'then one past its retention');
-          assert.deepEqual(await store.stats(2_000), { pending: 0, working: 0, openBytes: 0, oldestWaitMs: 0 });
+          // Received at 100, 200, 300, 400 and 500; the fifth stays open.
+          for (let i = 1; i <= 5; i++) await store.enqueue(item(`l${i}`, i), i * 100);
+          await replica.erasure().erase('test:t:l4', 450);
+          const claimed = await store.claim(10, 100, 500);
+          assert.deepEqual(claimed.map((t) => t.order), [1, 2, 3, 5], 'the erased item is not worked on');
+          for (const t of claimed.slice(0, 3)) await store.complete(t.id, 2_000 - t.order * 100);
+          // Retention counts from receipt, whenever the item was done: at 1,150 the first is past it.
+          // The bound keeps the keys at most 3 ids below the newest (the open fifth's): the second goes too.
+          assert.equal(await store.prune(1_150), 2, 'the one received before 150, and the oldest beyond the bound');
+          assert.equal(await store.prune(1_160), 0);
+          // At 1,401 the third and the erased fourth are past retention; the open item stays whatever its age.
+          assert.equal(await store.prune(1_401), 2, 'then the keys past their retention');
+          assert.deepEqual(
+            (await replica.query<{ state: string }>('SELECT state FROM inbox')).map((row) => row.state),
+            ['working'],
+          );
         },
-        { doneRetentionMs: 1_000, maxDoneItems: 1 },
+        { doneRetentionMs: 1_000, maxDoneItems: 3 },
       ));
   });
 

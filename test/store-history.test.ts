@@ -103,6 +103,17 @@ for (const engine of STORE_ENGINES) {
         );
         assert.equal(await history.answerOwner(newer!.answerId), 'slack:T1:UA');
         assert.equal(await history.answerOwner('no-such-answer'), undefined);
+        // A question's row is keyed next to its answer's id (see questionRowId) but is no answer.
+        assert.equal(await history.answerOwner(`${newer!.answerId}.q`), undefined, 'a question is owned as no answer');
+        const turns = await history.recentTurns('c2', 'slack:T1:UA', 10);
+        assert.deepEqual(
+          turns.map((turn) => [turn.role, turn.answerId ?? null]),
+          [
+            ['user', null],
+            ['assistant', newer!.answerId],
+          ],
+          'only the answer carries an answer id',
+        );
       }));
 
     void it("gives one tenant's recent answer sources for suggested topics, never another tenant's", () =>

@@ -113,8 +113,8 @@ for (const engine of STORE_ENGINES) {
         const batches: Array<{ table: string; deleted: number }> = [];
         const engineBatch = deleteBatchOn(replica);
         // The engine's own batch delete, watched: how many rows each transaction took.
-        const watched: DeleteBatch = async (table, condition, bound, limit) => {
-          const deleted = await engineBatch(table, condition, bound, limit);
+        const watched: DeleteBatch = async (table, condition, bound, limit, byId) => {
+          const deleted = await engineBatch(table, condition, bound, limit, byId);
           batches.push({ table, deleted });
           return deleted;
         };

@@ -12,15 +12,28 @@ import { PROCESS_ID } from './process-id.ts';
 export const INBOX_DONE_SET = "state = 'done', payload = NULL, progress = NULL, owner_hash = '', bytes = 0, finished_at = ?";
 export const INBOX_DONE_SQL = `UPDATE inbox SET ${INBOX_DONE_SET} WHERE id = ? AND state <> 'done'`;
 
+/**
+ * Pruning done keys (both stores, `?` placeholders). Ids grow with receipt, so the old keys are the
+ * head of the id order and no index by time is needed (one would be written by every message): `old`
+ * deletes the done rows before the first one received since its bound; `extra` those whose id is
+ * more than the bound below the newest (ids never repeat, so at most that many stay). Both read only
+ * the rows they delete, and the open ones among them.
+ */
+export const INBOX_PRUNE_SQL = {
+  old: `DELETE FROM inbox WHERE state = 'done'
+    AND id < coalesce((SELECT id FROM inbox WHERE received_at >= ? ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM inbox))`,
+  extra: "DELETE FROM inbox WHERE state = 'done' AND id <= (SELECT max(id) FROM inbox) - ?",
+} as const;
+
 /** Bounds of the inbox; every one has its default here. */
 export interface InboxLimits {
   /** Items not yet done (pending or being worked on) the inbox holds at most. Default 50,000. */
   maxOpenItems: number;
   /** Payload bytes of open items the inbox holds at most. Default 64 MB. */
   maxOpenBytes: number;
-  /** A done item's key is kept this long to recognise a late redelivery, in ms. Default 24 h. */
+  /** A done item's key is kept this long after its receipt, to recognise a late redelivery, in ms. Default 24 h. */
   doneRetentionMs: number;
-  /** Done keys kept at most; the oldest are pruned first. Default 200,000. */
+  /** Done keys kept at most; the oldest received are pruned first. Default 200,000. */
   maxDoneItems: number;
 }
 
@@ -456,10 +469,8 @@ function prepare(db: Db) {
     hold: db.prepare("UPDATE inbox SET lease_until = ?, worker = ? WHERE id = ? AND state = 'pending'"),
     due: db.prepare("UPDATE inbox SET lease_until = 0, worker = NULL WHERE id = ? AND state = 'pending'"),
     release: db.prepare("UPDATE inbox SET state = 'pending', lease_until = ? WHERE id = ? AND state = 'working'"),
-    pruneOld: db.prepare("DELETE FROM inbox WHERE state = 'done' AND finished_at < ?"),
-    pruneExtra: db.prepare(
-      "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE state = 'done' ORDER BY finished_at DESC LIMIT -1 OFFSET ?)",
-    ),
+    pruneOld: db.prepare(INBOX_PRUNE_SQL.old),
+    pruneExtra: db.prepare(INBOX_PRUNE_SQL.extra),
     // Ids grow with receipt, so the first pending item in id order is the oldest.
     oldestPending: db.prepare("SELECT received_at FROM inbox WHERE state <> 'done' AND state = 'pending' ORDER BY id LIMIT 1"),
   };

@@ -172,7 +172,7 @@ export const HISTORY_SQL = {
   appended: `SELECT seq - 1 AS seq FROM messages WHERE answer_id = ? AND role = 'assistant'`,
   insertMessage: `INSERT INTO messages (conversation_key, owner_key, seq, role, command, text, answer_id, answer_kind, sources, created_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  recentTurns: `SELECT seq, role, text, command, answer_id AS "answerId", created_at AS "createdAt"
+  recentTurns: `SELECT seq, role, text, command, CASE WHEN role = 'assistant' THEN answer_id END AS "answerId", created_at AS "createdAt"
     FROM messages WHERE owner_key = ? AND conversation_key = ? ORDER BY seq DESC LIMIT ?`,
   recentQuestions: `SELECT text, command, created_at AS "createdAt" FROM messages
     WHERE owner_key = ? AND role = 'user' ORDER BY created_at DESC, id DESC LIMIT ?`,
@@ -194,6 +194,15 @@ export function appendedAt(head: ConversationHead | undefined, now: number): Pic
   return { seq, heads: { before: headOf(createdAt, seq), after: headOf(createdAt, seq + 2) } };
 }
 
+/**
+ * The answer-id column of an exchange's question: its answer's id and a mark no answer id has (ids are
+ * base 36 and base64url), not NULL. NULLs sort first in the column's unique index, so every question
+ * would be written to a second place of it, apart from where the answers' ids go (the end).
+ */
+function questionRowId(answerId: string): string {
+  return `${answerId}.q`;
+}
+
 /** The two message rows of an exchange, as {@link HISTORY_SQL.insertMessage} takes them. */
 export function exchangeRows(exchange: Exchange, seq: number, answerId: string, now: number): unknown[][] {
   const { conversationKey, ownerKey, command } = exchange;
@@ -201,7 +210,7 @@ export function exchangeRows(exchange: Exchange, seq: number, answerId: string, 
   // paths and cited passages are the handbook's, and were most of each row's bytes.
   const sources = exchange.answer.sources.map(({ file, anchor, heading }) => ({ file, anchor, heading }));
   return [
-    [conversationKey, ownerKey, seq, 'user', command, exchange.question, null, null, null, now],
+    [conversationKey, ownerKey, seq, 'user', command, exchange.question, questionRowId(answerId), null, null, now],
     [conversationKey, ownerKey, seq + 1, 'assistant', command, exchange.answer.text, answerId, exchange.answer.kind, JSON.stringify(sources), now],
   ];
 }

@@ -19,6 +19,17 @@ export const INBOX_OPEN_OWNERS = `
   DROP INDEX inbox_owner;
 `;
 
+/**
+ * Migration 15, the same on both stores: messages and inbox rows are found by age through their ids,
+ * which grow with time, so the two indexes by time (each written by every message) go. Retention
+ * deletes the oldest messages from the head of the id order; the inbox prunes done keys by receipt,
+ * which is what a late redelivery is measured from.
+ */
+export const AGE_BY_ID = `
+  DROP INDEX messages_age;
+  DROP INDEX inbox_done;
+`;
+
 /** A numbered schema change; applied once, in order, inside the start-up transaction. Never edit a shipped one. */
 export interface Migration {
   version: number;
@@ -411,6 +422,13 @@ export const migrations: readonly Migration[] = [
         CREATE INDEX messages_age ON messages (created_at);
         DROP TABLE conversations;
       `);
+    },
+  },
+  {
+    version: 15,
+    name: 'age-by-id',
+    up(db) {
+      db.exec(AGE_BY_ID);
     },
   },
 ];

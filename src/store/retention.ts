@@ -17,22 +17,27 @@ const DAY_MS = 24 * 60 * 60_000;
  * {@link sqliteDeleteBatch} here, `pgDeleteBatch` in postgres/pg-retention.ts. SQLite's returns at
  * once, so a sweep with little to delete is over before {@link Retention.start} returns.
  */
-export type DeleteBatch = (table: string, condition: string, bound: number | string, limit: number) => number | Promise<number>;
+export type DeleteBatch = (table: string, condition: string, bound: number | string, limit: number, byId?: boolean) => number | Promise<number>;
 
 /**
  * The batch delete's text, the same on both engines but for the row address: SQLite's `rowid`,
- * PostgreSQL's `ctid` (an index scan picks the batch, a TID scan deletes it).
+ * PostgreSQL's `ctid` (an index scan picks the batch, a TID scan deletes it). `byId`: the table's ids
+ * grow with the age the condition tests and no index serves the condition, so the batch is picked
+ * from the `limit` lowest ids (the primary key's head), whatever the table holds after them.
  */
-export function deleteBatchSql(rowAddress: 'rowid' | 'ctid', table: string, condition: string): string {
-  return `DELETE FROM ${table} WHERE ${rowAddress} IN (SELECT ${rowAddress} FROM ${table} WHERE ${condition} LIMIT ?)`;
+export function deleteBatchSql(rowAddress: 'rowid' | 'ctid', table: string, condition: string, byId = false): string {
+  const picked = byId
+    ? `${condition} AND id <= (SELECT max(id) FROM (SELECT id FROM ${table} ORDER BY id LIMIT ?) AS head)`
+    : `${condition} LIMIT ?`;
+  return `DELETE FROM ${table} WHERE ${rowAddress} IN (SELECT ${rowAddress} FROM ${table} WHERE ${picked})`;
 }
 
 /** {@link DeleteBatch} on SQLite: one BEGIN IMMEDIATE transaction per batch, synchronous, each statement prepared once. */
 export function sqliteDeleteBatch(db: Db): DeleteBatch {
   // Bounded by the fixed list of sweep steps.
   const statements = new Map<string, Database.Statement<[number | string, number]>>();
-  return (table, condition, bound, limit) => {
-    const sql = deleteBatchSql('rowid', table, condition);
+  return (table, condition, bound, limit, byId) => {
+    const sql = deleteBatchSql('rowid', table, condition, byId);
     let statement = statements.get(sql);
     if (statement === undefined) {
       statement = db.prepare<[number | string, number]>(sql);
@@ -164,22 +169,24 @@ export class Retention {
       processedEvents: 0,
       batches: 0,
     };
-    // [what, table, condition on the row's age, bound]
-    const steps: Array<[Part, string, string, number | string]> = [
+    // [what, table, condition on the row's age, bound, picked by id (see deleteBatchSql)]
+    const steps: Array<[Part, string, string, number | string, boolean?]> = [
       ['feedback', 'feedback', 'created_at < ?', cutoff],
       // Feedback on a deleted answer goes with it (ON DELETE CASCADE); counted apart from the rows above.
-      ['messages', 'messages', 'created_at < ?', cutoff],
+      // Messages are only ever appended, so the oldest have the lowest ids (no index by age: migration 15).
+      ['messages', 'messages', 'created_at < ?', cutoff, true],
       ['usageDays', 'usage_daily', 'day < ?', utcDay(cutoff)],
       ['cachedAnswers', 'answer_cache', 'created_at < ?', cutoff],
       ['rateWindows', 'rate_windows', 'window_start <= ?', now - RATE_WINDOW_MS],
       ['erasureMarks', 'erasures', 'erased_at < ?', now - ERASURE_MARK_TTL_MS],
       ['processedEvents', 'processed_events', 'claimed_at < ?', now - EVENT_RETENTION_MS],
     ];
-    for (const [part, table, condition, bound] of steps) {
+    for (const [part, table, condition, bound, byId = false] of steps) {
       if (this.#stopped) return report;
       for (let batch = 0; batch < this.#maxBatches; batch++) {
         if (this.#stopped) return report;
-        const done = this.#deleteBatch(table, condition, bound, this.#batchRows);
+        // By id, a batch with fewer rows deleted than it looked at has reached the rows to keep.
+        const done = this.#deleteBatch(table, condition, bound, this.#batchRows, byId);
         // Awaited only when the engine is asynchronous: on SQLite a small sweep ends within start().
         const deleted = typeof done === 'number' ? done : await done;
         report[part] += deleted;

@@ -1,5 +1,5 @@
 import type { EarlierNotice, EnqueueResult, InboxItem, InboxLimits, InboxStats, InboxStore, ItemRow, NewInboxItem, NoticeRule } from '../../inbox/inbox-store.ts';
-import { DEFAULT_INBOX_LIMITS, eventKeys, INBOX_DONE_SQL, needsNotice, statsOf, toItem } from '../../inbox/inbox-store.ts';
+import { DEFAULT_INBOX_LIMITS, eventKeys, INBOX_DONE_SQL, INBOX_PRUNE_SQL, needsNotice, statsOf, toItem } from '../../inbox/inbox-store.ts';
 import { PROCESS_ID } from '../../inbox/process-id.ts';
 import type { PgClient, PgPool } from './pg-database.ts';
 import { pgTransaction } from './pg-database.ts';
@@ -7,6 +7,8 @@ import { pgKeyedHash } from './pg-store-key.ts';
 import { numberedParams } from '../sql-params.ts';
 
 const DONE_SQL = numberedParams(INBOX_DONE_SQL);
+const PRUNE_OLD_SQL = numberedParams(INBOX_PRUNE_SQL.old);
+const PRUNE_EXTRA_SQL = numberedParams(INBOX_PRUNE_SQL.extra);
 
 const COLUMNS = `id, platform, lane_key AS "laneKey", ord, payload, attempts, received_at AS "receivedAt", progress, admitted`;
 
@@ -195,11 +197,8 @@ export class PgInboxStore implements InboxStore {
   }
 
   async prune(now = Date.now()): Promise<number> {
-    const old = await this.#pool.query("DELETE FROM inbox WHERE state = 'done' AND finished_at < $1", [now - this.#limits.doneRetentionMs]);
-    const extra = await this.#pool.query(
-      "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE state = 'done' ORDER BY finished_at DESC OFFSET $1)",
-      [this.#limits.maxDoneItems],
-    );
+    const old = await this.#pool.query(PRUNE_OLD_SQL, [now - this.#limits.doneRetentionMs]);
+    const extra = await this.#pool.query(PRUNE_EXTRA_SQL, [this.#limits.maxDoneItems]);
     return (old.rowCount ?? 0) + (extra.rowCount ?? 0);
   }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { PoolClient } from 'pg';
-import { INBOX_OPEN_OWNERS, REPLICAS_TABLE } from '../migrations.ts';
+import { AGE_BY_ID, INBOX_OPEN_OWNERS, REPLICAS_TABLE } from '../migrations.ts';
 
 /**
  * A numbered schema change on PostgreSQL. Numbered as the SQLite migrations (src/store/migrations.ts)
@@ -243,4 +243,5 @@ export const pgMigrations: readonly PgMigration[] = [
         DROP TABLE conversations;
       `),
   },
+  { version: 15, name: 'age-by-id', up: (client) => client.query(AGE_BY_ID) },
 ];

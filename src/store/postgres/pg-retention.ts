@@ -10,5 +10,6 @@ import type { PgPool } from './pg-database.ts';
  * finds it gone, deletes fewer than a batch and leaves the rest to the next sweep.
  */
 export function pgDeleteBatch(pool: PgPool): DeleteBatch {
-  return async (table, condition, bound, limit) => (await pool.query(numberedParams(deleteBatchSql('ctid', table, condition)), [bound, limit])).rowCount ?? 0;
+  return async (table, condition, bound, limit, byId) =>
+    (await pool.query(numberedParams(deleteBatchSql('ctid', table, condition, byId)), [bound, limit])).rowCount ?? 0;
 }
