@@ -8,7 +8,8 @@
  * Per run of one app: a short warm-up; then a closed loop of `senders` users (each sends its next
  * message once the previous one was acknowledged) for `messages` messages, timed from the first send
  * to the last reply seen at the fake, with the child's CPU time (/proc/<pid>/stat) and its write
- * syscalls and bytes written to storage (/proc/<pid>/io) read before and after; then a steady phase,
+ * syscalls and bytes written to storage (/proc/<pid>/io) read before and after (each a checkpoint
+ * interval and a little after the phase before it ended); then a steady phase,
  * `steadyMessages` sent at `steadyRate` a second from `steadyUsers` users (below either app's
  * capacity, as a company's traffic mostly is), for CPU and bytes written per reply there; then `burst`
  * users sending one message each, all released together, for the acknowledgement times. Figures are
@@ -19,6 +20,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULT_CHECKPOINT_EVERY_MS } from '../../src/store/checkpoint-thread.ts';
 import { FakeSlackApi } from '../fakes/fake-slack-api.ts';
 import { classify, isReply, ReplyTracker } from '../load/reply-tracker.ts';
 import type { RunningMain } from '../support/main-process.ts';
@@ -102,6 +104,11 @@ const PHASE_MAX_MS = 180_000;
 const START_MAX_MS = 30_000;
 const TSX = import.meta.resolve('tsx');
 const BARE_APP = new URL('./bare-bolt-app.ts', import.meta.url).pathname;
+/**
+ * How long after a phase's last reply its counters are read (and the next phase's before it): what
+ * an app does then (hrbot's checkpoint copying the phase's log back, a log flush) is the phase's cost.
+ */
+const SETTLE_MS = DEFAULT_CHECKPOINT_EVERY_MS + 300;
 /** User id ranges of the phases (Slack user ids are U and digits), so each conversation belongs to one phase. */
 const USER_BASE = { warmup: 3_000_000, loop: 1_000_000, burst: 2_000_000, steady: 4_000_000 } as const;
 
@@ -330,13 +337,13 @@ async function measure(app: AppKind, repetition: number, sizes: SideBySideSizes)
       await awaitReplies(tracker, warm.sentTo, sizes.replyWaitMs);
     }
 
+    await sleep(SETTLE_MS);
     const cpuBefore = cpuMs(child.pid);
     const ioBefore = ioCounters(child.pid);
     const loop = await closedLoop(child.base, USER_BASE.loop, sizes.messages, sizes.senders);
     add(loop.sentTo);
     const looped = await awaitReplies(tracker, loop.sentTo, sizes.replyWaitMs);
-    // Whatever the app does right after its replies (a checkpoint, a log flush) is part of their cost.
-    await sleep(300);
+    await sleep(SETTLE_MS);
     const cpuAfter = cpuMs(child.pid);
     const ioAfter = ioCounters(child.pid);
     const perReply = Math.max(1, looped.count);
@@ -346,7 +353,7 @@ async function measure(app: AppKind, repetition: number, sizes: SideBySideSizes)
     const steadySent = await steadyLoad(child.base, USER_BASE.steady, sizes.steadyMessages, sizes.steadyRate, sizes.steadyUsers);
     add(steadySent);
     const steadied = await awaitReplies(tracker, steadySent, sizes.replyWaitMs);
-    await sleep(300);
+    await sleep(SETTLE_MS);
     const steadyPerReply = Math.max(1, steadied.count);
     const steadyCpuMsPerReply = (cpuMs(child.pid) - steadyCpuBefore) / steadyPerReply;
     const steadyDiskKbPerReply = (ioCounters(child.pid).writeBytes - steadyIoBefore.writeBytes) / 1024 / steadyPerReply;

@@ -28,12 +28,12 @@ export interface StoreWritesOptions {
   users: number;
   /** Each message counts against the daily question quota too (an answer that may use the LLM), not only the rate limit (a lookup). */
   questions: boolean;
-  /** Commits between checkpoints (the checkpoint thread's 250 ms at about 40 commits a second). */
+  /** Commits between checkpoints (the checkpoint thread's second at about 40 commits a second). */
   checkpointEvery: number;
 }
 
 // Lookups from 200 users, as the side-by-side bench's steady phase sends.
-export const STORE_WRITES: StoreWritesOptions = { perCommit: [5, 10, 20], messages: 2_000, users: 200, questions: false, checkpointEvery: 10 };
+export const STORE_WRITES: StoreWritesOptions = { perCommit: [5, 10, 20], messages: 2_000, users: 200, questions: false, checkpointEvery: 40 };
 
 export interface StoreWritesRun {
   perCommit: number;
