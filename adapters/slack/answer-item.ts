@@ -9,12 +9,13 @@ import type { SuggestedTopic } from '../../src/engine/suggested-topics.ts';
 import type { Owner } from '../../src/engine/ownership.ts';
 import type { SlackShown } from './delivery.ts';
 import { MessageDelivery, NOTICE_MARKER, replyMarker } from './delivery.ts';
-import type { SlackNotices, SlackWork } from './inbox-gate.ts';
+import type { SlackNotices } from './inbox-gate.ts';
 import type { BotIdentity, PromptsTarget } from './parse.ts';
 import { renderReply } from './render.ts';
 import type { RenderOptions, SlackMessage } from './render.ts';
 import { SlackDeliveryError } from './slack-errors.ts';
 import type { SlackClients } from './slack-tokens.ts';
+import { workOf } from './stored-work.ts';
 
 /** The engine calls answering needs. */
 export interface SlackEngine {
@@ -58,7 +59,7 @@ export function answerSlackItem(deps: SlackAnswerDeps): InboxHandler {
   const { engine, clients, log } = deps;
   const render = deps.render ?? {};
   return async (item, context) => {
-    const work = JSON.parse(item.payload) as SlackWork;
+    const work = workOf(item.payload);
     const progress = (item.progress === null ? {} : JSON.parse(item.progress)) as SlackProgress;
     const save = (patch: Partial<SlackProgress>): Promise<void> => {
       Object.assign(progress, patch);
@@ -171,7 +172,7 @@ export function slackNotices(clients: SlackClients): SlackNotices {
 /** A message that has waited long gets a notice where its answer will go; the answer then replaces it. */
 export function slackLongWaitNotice(notices: SlackNotices): LongWaitNotice {
   return async (item, waitedMs, markShowing) => {
-    const work = JSON.parse(item.payload) as SlackWork;
+    const work = workOf(item.payload);
     // Buttons are answered in milliseconds once taken; a notice would outlive its reason.
     if (work.kind === 'action' || work.kind === 'prompts') return undefined;
     const seconds = Math.max(1, Math.round(waitedMs / 1000));

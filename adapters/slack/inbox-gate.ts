@@ -11,6 +11,7 @@ import type { Logger } from '../../src/log/logger.ts';
 import type { IncomingMessage, UserAction } from '../../src/message.ts';
 import type { Metrics } from '../../src/metrics.ts';
 import type { BotIdentity, PromptsTarget, SlackBlockActionBody, SlackCommandBody, SlackMessageEvent, SlackTarget } from './parse.ts';
+import { storedWork } from './stored-work.ts';
 import {
   FEEDBACK_BUTTONS,
   FEEDBACK_DOWN,
@@ -210,5 +211,5 @@ function itemOf(work: SlackWork): NewInboxItem {
   // answered in order, one at a time, with "questions ahead of yours" when they pile up.
   const { threadId: _thread, ...unthreaded } = work.message;
   const lane = work.message.conversationKind === 'dm' ? unthreaded : work.message;
-  return messageItem(lane, work.kind === 'message' ? work.sentAt : Date.now(), work);
+  return messageItem(lane, work.kind === 'message' ? work.sentAt : Date.now(), storedWork(work));
 }

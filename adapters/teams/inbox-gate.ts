@@ -73,7 +73,7 @@ export class TeamsInboxGate {
    */
   async accept(work: TeamsWork, sentAt: number): Promise<AfterAck | undefined> {
     let result: EnqueueResult;
-    const item = messageItem(work.message, sentAt, work);
+    const item = messageItem(work.message, sentAt, JSON.stringify(work));
     try {
       // An item that gets a notice is stored held until the notice is shown, so the answer cannot
       // overtake it and post a second message.

@@ -9,16 +9,16 @@ export function storableMessage(message: IncomingMessage): IncomingMessage {
 }
 
 /**
- * The inbox row for a message and the work around it: its lane is the conversation (so a user's
+ * The inbox row for a message and the work around it (`payload`, the adapter's own form of it): its lane is the conversation (so a user's
  * messages there are answered in order), its order the platform's own timestamp of the message.
  */
-export function messageItem(message: IncomingMessage, order: number, work: unknown): NewInboxItem {
+export function messageItem(message: IncomingMessage, order: number, payload: string): NewInboxItem {
   return {
     eventKey: `${message.platform}:${message.eventId}`,
     platform: message.platform,
     laneKey: conversationKey(message),
     ownerKey: ownerKey(message),
     order,
-    payload: JSON.stringify(work),
+    payload,
   };
 }
