@@ -10,7 +10,7 @@ import { PROCESS_ID } from './process-id.ts';
  * written by every message.
  */
 export const INBOX_DONE_SET = "state = 'done', payload = NULL, progress = NULL, owner_hash = '', bytes = 0, finished_at = ?";
-export const INBOX_DONE_SQL = `UPDATE inbox SET ${INBOX_DONE_SET} WHERE id = ? AND state <> 'done'`;
+export const INBOX_DONE_SQL = `UPDATE inbox SET ${INBOX_DONE_SET} WHERE id = ? AND finished_at IS NULL`;
 
 /**
  * Pruning done keys (both stores, `?` placeholders). Ids grow with receipt, so the old keys are the
@@ -431,34 +431,34 @@ function prepare(db: Db) {
       `INSERT INTO inbox (event_hash, platform, lane_key, owner_hash, ord, payload, bytes, state, received_at, lease_until, worker)
        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
     ),
-    ahead: db.prepare("SELECT count(*) FROM inbox WHERE lane_key = @lane AND state <> 'done' AND (ord < @ord OR (ord = @ord AND id < @id))"),
+    ahead: db.prepare("SELECT count(*) FROM inbox WHERE lane_key = @lane AND finished_at IS NULL AND (ord < @ord OR (ord = @ord AND id < @id))"),
     // Waiting with nothing shown (no progress) and not held for a notice or a retry, in lane order.
     earlierUntouched: db.prepare(
-      `SELECT id, ord, payload FROM inbox WHERE lane_key = @lane AND state <> 'done' AND state = 'pending' AND progress IS NULL AND lease_until <= @now
+      `SELECT id, ord, payload FROM inbox WHERE lane_key = @lane AND finished_at IS NULL AND state = 'pending' AND progress IS NULL AND lease_until <= @now
          AND (ord < @ord OR (ord = @ord AND id < @id)) ORDER BY ord, id`,
     ),
     // A lane's head is its open item with the lowest (ord, id). It is claimable when it is pending and
     // due, or working under an expired lease. Lanes whose head holds a live lease are busy.
     claimable: db.prepare(
       `SELECT ${COLUMNS} FROM inbox AS i
-       WHERE i.state <> 'done' AND i.lease_until <= @now
+       WHERE i.finished_at IS NULL AND i.lease_until <= @now
          AND (@platforms IS NULL OR i.platform IN (SELECT value FROM json_each(@platforms)))
-         AND i.id = (SELECT h.id FROM inbox AS h WHERE h.lane_key = i.lane_key AND h.state <> 'done' ORDER BY h.ord, h.id LIMIT 1)
+         AND i.id = (SELECT h.id FROM inbox AS h WHERE h.lane_key = i.lane_key AND h.finished_at IS NULL ORDER BY h.ord, h.id LIMIT 1)
        ORDER BY i.id LIMIT @limit`,
     ),
     take: db.prepare("UPDATE inbox SET state = 'working', lease_until = ?, worker = ?, attempts = attempts + 1 WHERE id = ?"),
     // Taken (working) or held for a notice (pending): either way the named process answers for it.
-    workers: db.prepare("SELECT DISTINCT worker FROM inbox WHERE state <> 'done' AND worker IS NOT NULL"),
-    releaseWorker: db.prepare("UPDATE inbox SET state = 'pending', lease_until = 0, worker = NULL WHERE state <> 'done' AND worker = ?"),
+    workers: db.prepare("SELECT DISTINCT worker FROM inbox WHERE finished_at IS NULL AND worker IS NOT NULL"),
+    releaseWorker: db.prepare("UPDATE inbox SET state = 'pending', lease_until = 0, worker = NULL WHERE finished_at IS NULL AND worker = ?"),
     renew: db.prepare("UPDATE inbox SET lease_until = ? WHERE id = ? AND state = 'working'"),
-    progress: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state <> 'done'"),
+    progress: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND finished_at IS NULL"),
     // Held while the notice is on its way, by the process that sends it (a restart after its death releases it).
     markWaiting: db.prepare("UPDATE inbox SET progress = ?, lease_until = max(lease_until, ?), worker = ? WHERE id = ? AND state = 'pending' AND progress IS NULL"),
     replaceWaiting: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state = 'pending' AND progress = ?"),
-    progressIfNone: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND state <> 'done' AND progress IS NULL"),
+    progressIfNone: db.prepare("UPDATE inbox SET progress = ? WHERE id = ? AND finished_at IS NULL AND progress IS NULL"),
     done: db.prepare(INBOX_DONE_SQL),
-    isOpen: db.prepare("SELECT 1 FROM inbox WHERE id = ? AND state <> 'done'"),
-    laneOpen: db.prepare("SELECT count(*) FROM inbox WHERE lane_key = ? AND state <> 'done'"),
+    isOpen: db.prepare("SELECT 1 FROM inbox WHERE id = ? AND finished_at IS NULL"),
+    laneOpen: db.prepare("SELECT count(*) FROM inbox WHERE lane_key = ? AND finished_at IS NULL"),
     // Only pending items no notice or answer has touched yet (progress is null), oldest first.
     longWaiting: db.prepare(
       `SELECT ${COLUMNS} FROM inbox
@@ -472,6 +472,6 @@ function prepare(db: Db) {
     pruneOld: db.prepare(INBOX_PRUNE_SQL.old),
     pruneExtra: db.prepare(INBOX_PRUNE_SQL.extra),
     // Ids grow with receipt, so the first pending item in id order is the oldest.
-    oldestPending: db.prepare("SELECT received_at FROM inbox WHERE state <> 'done' AND state = 'pending' ORDER BY id LIMIT 1"),
+    oldestPending: db.prepare("SELECT received_at FROM inbox WHERE finished_at IS NULL AND state = 'pending' ORDER BY id LIMIT 1"),
   };
 }

@@ -100,7 +100,7 @@ export const ERASURE_SQL = {
   // rows, the bare key of the event: their text goes, and a redelivery of one is not answered after
   // the erase. Not deleted: an attempt still at work on one (the erase's own command, say) finishes
   // by its id, which SQLite would hand to the next message had the row with the highest id gone.
-  inbox: `UPDATE inbox SET ${INBOX_DONE_SET} WHERE owner_hash = ? AND state <> 'done'`,
+  inbox: `UPDATE inbox SET ${INBOX_DONE_SET} WHERE owner_hash = ? AND finished_at IS NULL`,
   nextSeq: `INSERT INTO meta (key, value) VALUES ('erasure_seq', '1')
     ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT) RETURNING value`,
   mark: `INSERT INTO erasures (owner_hash, seq, erased_at) VALUES (?, ?, ?)

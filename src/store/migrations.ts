@@ -30,6 +30,20 @@ export const AGE_BY_ID = `
   DROP INDEX inbox_done;
 `;
 
+/**
+ * Migration 16, the same on both stores: the open-item indexes are partial on `finished_at IS NULL`
+ * (set once, when the item is done) instead of on the state. A database updates a partial index
+ * whenever a column its condition names is written, and taking an item writes its state: the lane
+ * index (ordered by conversation, so a page anywhere) was written once more for every message.
+ */
+export const OPEN_UNTIL_FINISHED = `
+  UPDATE inbox SET finished_at = received_at WHERE state = 'done' AND finished_at IS NULL;
+  DROP INDEX inbox_open;
+  DROP INDEX inbox_open_lane;
+  CREATE INDEX inbox_open ON inbox (id) WHERE finished_at IS NULL;
+  CREATE INDEX inbox_open_lane ON inbox (lane_key, ord, id) WHERE finished_at IS NULL;
+`;
+
 /** A numbered schema change; applied once, in order, inside the start-up transaction. Never edit a shipped one. */
 export interface Migration {
   version: number;
@@ -429,6 +443,13 @@ export const migrations: readonly Migration[] = [
     name: 'age-by-id',
     up(db) {
       db.exec(AGE_BY_ID);
+    },
+  },
+  {
+    version: 16,
+    name: 'open-until-finished',
+    up(db) {
+      db.exec(OPEN_UNTIL_FINISHED);
     },
   },
 ];

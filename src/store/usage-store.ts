@@ -122,7 +122,7 @@ export const USAGE_SQL = {
     ON CONFLICT (owner_key) DO UPDATE SET window_start = excluded.window_start, count = 1`,
   countInWindow: 'UPDATE rate_windows SET count = rate_windows.count + 1 WHERE owner_key = ?',
   // The inbox item the message came from is marked counted: a retry after a crash does not count it again.
-  markAdmitted: "UPDATE inbox SET admitted = 1 WHERE id = ? AND state <> 'done'",
+  markAdmitted: "UPDATE inbox SET admitted = 1 WHERE id = ? AND finished_at IS NULL",
   addTokens: `INSERT INTO usage_daily (owner_key, tenant_key, day, input_tokens, output_tokens) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (owner_key, day) DO UPDATE SET input_tokens = usage_daily.input_tokens + excluded.input_tokens,
       output_tokens = usage_daily.output_tokens + excluded.output_tokens`,

@@ -55,7 +55,7 @@ export class PgInboxStore implements InboxStore {
       );
       const laneOpen = new Map(
         (
-          await client.query<{ lane: string; n: number }>("SELECT lane_key AS lane, count(*) AS n FROM inbox WHERE lane_key = ANY($1::text[]) AND state <> 'done' GROUP BY lane_key", [lanes])
+          await client.query<{ lane: string; n: number }>("SELECT lane_key AS lane, count(*) AS n FROM inbox WHERE lane_key = ANY($1::text[]) AND finished_at IS NULL GROUP BY lane_key", [lanes])
         ).rows.map((row) => [row.lane, row.n]),
       );
       const results: EnqueueResult[] = [];
@@ -108,9 +108,9 @@ export class PgInboxStore implements InboxStore {
       const rows = (
         await client.query<ItemRow>(
           `SELECT ${COLUMNS} FROM inbox AS i
-           WHERE i.state <> 'done' AND i.lease_until <= $1
+           WHERE i.finished_at IS NULL AND i.lease_until <= $1
              AND ($2::text[] IS NULL OR i.platform = ANY($2::text[]))
-             AND i.id = (SELECT h.id FROM inbox AS h WHERE h.lane_key = i.lane_key AND h.state <> 'done' ORDER BY h.ord, h.id LIMIT 1)
+             AND i.id = (SELECT h.id FROM inbox AS h WHERE h.lane_key = i.lane_key AND h.finished_at IS NULL ORDER BY h.ord, h.id LIMIT 1)
            ORDER BY i.id LIMIT $3
            FOR UPDATE SKIP LOCKED`,
           [now, platforms === undefined ? null : [...platforms], limit],
@@ -143,10 +143,10 @@ export class PgInboxStore implements InboxStore {
   }
 
   async releaseDeadWorkers(isDead: (worker: string) => boolean): Promise<number> {
-    const workers = (await this.#pool.query<{ worker: string }>("SELECT DISTINCT worker FROM inbox WHERE state <> 'done' AND worker IS NOT NULL")).rows.map((row) => row.worker);
+    const workers = (await this.#pool.query<{ worker: string }>("SELECT DISTINCT worker FROM inbox WHERE finished_at IS NULL AND worker IS NOT NULL")).rows.map((row) => row.worker);
     const dead = workers.filter(isDead);
     if (dead.length === 0) return 0;
-    const released = await this.#pool.query("UPDATE inbox SET state = 'pending', lease_until = 0, worker = NULL WHERE state <> 'done' AND worker = ANY($1::text[])", [dead]);
+    const released = await this.#pool.query("UPDATE inbox SET state = 'pending', lease_until = 0, worker = NULL WHERE finished_at IS NULL AND worker = ANY($1::text[])", [dead]);
     return released.rowCount ?? 0;
   }
 
@@ -156,7 +156,7 @@ export class PgInboxStore implements InboxStore {
   }
 
   async saveProgress(id: number, progress: string): Promise<void> {
-    await this.#pool.query("UPDATE inbox SET progress = $1 WHERE id = $2 AND state <> 'done'", [progress, id]);
+    await this.#pool.query("UPDATE inbox SET progress = $1 WHERE id = $2 AND finished_at IS NULL", [progress, id]);
   }
 
   async markProgress(id: number, progress: string, holdMs: number, now = Date.now()): Promise<boolean> {
@@ -173,7 +173,7 @@ export class PgInboxStore implements InboxStore {
   }
 
   async saveProgressIfNone(id: number, progress: string): Promise<void> {
-    await this.#pool.query("UPDATE inbox SET progress = $1 WHERE id = $2 AND state <> 'done' AND progress IS NULL", [progress, id]);
+    await this.#pool.query("UPDATE inbox SET progress = $1 WHERE id = $2 AND finished_at IS NULL AND progress IS NULL", [progress, id]);
   }
 
   async complete(id: number, now = Date.now()): Promise<boolean> {
@@ -185,7 +185,7 @@ export class PgInboxStore implements InboxStore {
   }
 
   async isOpen(id: number): Promise<boolean> {
-    return (await this.#pool.query("SELECT 1 FROM inbox WHERE id = $1 AND state <> 'done'", [id])).rowCount === 1;
+    return (await this.#pool.query("SELECT 1 FROM inbox WHERE id = $1 AND finished_at IS NULL", [id])).rowCount === 1;
   }
 
   async makeDue(id: number): Promise<void> {
@@ -212,7 +212,7 @@ export class PgInboxStore implements InboxStore {
 
 async function aheadOf(client: PgClient, lane: string, ord: number, id: number): Promise<number> {
   return (
-    await client.query<{ n: number }>("SELECT count(*) AS n FROM inbox WHERE lane_key = $1 AND state <> 'done' AND (ord < $2 OR (ord = $2 AND id < $3))", [lane, ord, id])
+    await client.query<{ n: number }>("SELECT count(*) AS n FROM inbox WHERE lane_key = $1 AND finished_at IS NULL AND (ord < $2 OR (ord = $2 AND id < $3))", [lane, ord, id])
   ).rows[0]!.n;
 }
 

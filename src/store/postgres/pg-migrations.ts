@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { PoolClient } from 'pg';
-import { AGE_BY_ID, INBOX_OPEN_OWNERS, REPLICAS_TABLE } from '../migrations.ts';
+import { AGE_BY_ID, INBOX_OPEN_OWNERS, OPEN_UNTIL_FINISHED, REPLICAS_TABLE } from '../migrations.ts';
 
 /**
  * A numbered schema change on PostgreSQL. Numbered as the SQLite migrations (src/store/migrations.ts)
@@ -244,4 +244,5 @@ export const pgMigrations: readonly PgMigration[] = [
       `),
   },
   { version: 15, name: 'age-by-id', up: (client) => client.query(AGE_BY_ID) },
+  { version: 16, name: 'open-until-finished', up: (client) => client.query(OPEN_UNTIL_FINISHED) },
 ];
