@@ -223,8 +223,13 @@ for (const engine of STORE_ENGINES) {
         // Later events get keys that sort by their time, whatever order they arrive in.
         for (const [n, at] of [[3, NOW + 3_000], [2, NOW + 2_000], [4, NOW + 4_000]] as const) assert.equal((await inbox.enqueue(item(n, at), NOW + 5)).status, 'accepted');
         assert.equal((await inbox.enqueue(item(2, NOW + 2_000), NOW + 6)).status, 'duplicate', 'a redelivery');
-        const keys = (await replica.query<{ ord: number; event_hash: string }>('SELECT ord, event_hash FROM inbox WHERE ord > 1 ORDER BY event_hash')).map((row) => Number(row.ord));
+        const keys = (await replica.query<{ ord: number; event_hash: string }>('SELECT ord, event_hash FROM inbox WHERE ord > 1 AND ord < 5 ORDER BY event_hash')).map((row) => Number(row.ord));
         assert.deepEqual(keys, [2, 3, 4]);
+        // Stored under the envelope's second (before messages were keyed by their own time), then
+        // redelivered keyed by the message's own time, with that second as an earlier key: the same event.
+        assert.equal((await inbox.enqueue(item(5, NOW + 5_000), NOW + 7)).status, 'accepted');
+        assert.equal((await inbox.enqueue({ ...item(5, NOW + 5_432.1), alsoKeyedAt: NOW + 5_000 }, NOW + 8)).status, 'duplicate');
+        assert.equal((await inbox.enqueue(item(5, NOW + 5_432.1), NOW + 9)).status, 'accepted', 'without it, another key');
       }));
   });
 

@@ -100,7 +100,7 @@ export class SlackInboxGate implements SlackEventSink {
     try {
       // Stored with the other events of this turn (one commit); an item that gets a notice is stored
       // held until the notice is shown, so the answer cannot overtake it and post a second message.
-      result = await this.#batcher.add(toItem(work, eventTimeOf(event.body)));
+      result = await this.#batcher.add({ ...itemOf(work), ...keyTimesOf(event.body) });
     } catch (error) {
       // The store refused the write (disk full, locked past the busy timeout): not acknowledging lets
       // Slack deliver it again, the one case where its retry is what we want.
@@ -187,14 +187,19 @@ export class SlackInboxGate implements SlackEventSink {
 /** Events that ask for suggested prompts: the Messages tab opened (agent view), an assistant thread started (assistant view). */
 const PROMPT_EVENTS: ReadonlySet<string> = new Set(['app_home_opened', 'assistant_thread_started']);
 
-/** Slack's time of an Events API event (its envelope's event_time, the same in a retry), in ms. */
-function eventTimeOf(body: Record<string, unknown>): number | undefined {
-  return body.type === 'event_callback' && typeof body.event_time === 'number' && Number.isFinite(body.event_time) ? body.event_time * 1000 : undefined;
-}
-
-/** The inbox row for one unit of work: a message's lane is its conversation, its order Slack's own timestamp. */
-function toItem(work: SlackWork, eventAt: number | undefined): NewInboxItem {
-  return { ...itemOf(work), ...(eventAt === undefined ? {} : { eventAt }) };
+/**
+ * The times a Slack event's inbox key starts with (see NewInboxItem.eventAt): the event's own ts (a
+ * message's, in µs), else the envelope's event_time (whole seconds), both the same in a retry. Keys
+ * started with the event_time before they had the ts: a retry of an event stored then is known too.
+ */
+function keyTimesOf(body: Record<string, unknown>): Pick<NewInboxItem, 'eventAt' | 'alsoKeyedAt'> {
+  if (body.type !== 'event_callback') return {};
+  const envelope = typeof body.event_time === 'number' && Number.isFinite(body.event_time) ? body.event_time * 1000 : undefined;
+  const event = body.event as { ts?: unknown; event_ts?: unknown } | undefined;
+  const ts = typeof event?.ts === 'string' ? event.ts : event?.event_ts;
+  const own = typeof ts === 'string' ? Number(ts) * 1000 : Number.NaN;
+  if (!Number.isFinite(own)) return envelope === undefined ? {} : { eventAt: envelope };
+  return envelope === undefined ? { eventAt: own } : { eventAt: own, alsoKeyedAt: envelope };
 }
 
 function itemOf(work: SlackWork): NewInboxItem {

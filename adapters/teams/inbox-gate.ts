@@ -68,12 +68,13 @@ export class TeamsInboxGate {
 
   /**
    * Store one message, before the HTTP response (with the others of this turn, in one commit).
-   * `sentAt` is Teams' own timestamp of it, which orders its conversation. Resolves with what to tell
-   * the user once the response is out.
+   * `sentAt` is Teams' own timestamp of it, which orders its conversation and starts its inbox key
+   * (now, and a key without a time, when the activity has none). Resolves with what to tell the user
+   * once the response is out.
    */
-  async accept(work: TeamsWork, sentAt: number): Promise<AfterAck | undefined> {
+  async accept(work: TeamsWork, sentAt: number | undefined): Promise<AfterAck | undefined> {
     let result: EnqueueResult;
-    const item = messageItem(work.message, sentAt, JSON.stringify(work));
+    const item = { ...messageItem(work.message, sentAt ?? Date.now(), JSON.stringify(work)), ...(sentAt === undefined ? {} : { eventAt: sentAt }) };
     try {
       // An item that gets a notice is stored held until the notice is shown, so the answer cannot
       // overtake it and post a second message.

@@ -395,11 +395,11 @@ function replyReference(activity: Activity, message: IncomingMessage): Partial<C
   return { ...reference, conversation };
 }
 
-/** Teams' own timestamp of a message in ms (it orders a conversation), else now. */
-function sentAtOf(activity: Activity): number {
+/** Teams' own timestamp of a message in ms (it orders a conversation, and a redelivery carries the same), if it has one. */
+function sentAtOf(activity: Activity): number | undefined {
   const stamp: unknown = activity.timestamp;
   const ms = stamp instanceof Date ? stamp.getTime() : typeof stamp === 'string' ? Date.parse(stamp) : Number.NaN;
-  return Number.isFinite(ms) ? ms : Date.now();
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 

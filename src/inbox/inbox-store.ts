@@ -60,10 +60,14 @@ export interface NewInboxItem {
   /** Never held for a notice, whatever the backlog (it answers no question, e.g. suggested prompts). */
   noNotice?: boolean;
   /**
-   * The platform's own time of the event (ms), when every redelivery carries the same (Slack's
-   * event_time): the stored key starts with it, so keys sort by time (see eventKeys).
+   * The platform's own time of the event (ms), when every redelivery carries the same (a message's
+   * own timestamp; Slack's event_time for other events): the stored key starts with it, so keys sort
+   * by time and a commit's keys go to the end of their index (see eventKeys), not all over the
+   * second's worth of keys that whole seconds would give.
    */
   eventAt?: number;
+  /** A time keys of this event started with before (Slack's event_time, before a message's own ts): a redelivery stored under it is known too. */
+  alsoKeyedAt?: number;
 }
 
 /**
@@ -73,9 +77,9 @@ export interface NewInboxItem {
  */
 export function eventKeys(item: NewInboxItem, hash: (value: string) => string): { stored: string; known: string[] } {
   const bare = hash(item.eventKey);
-  if (item.eventAt === undefined || !Number.isFinite(item.eventAt)) return { stored: bare, known: [bare] };
-  const stored = sortableTime(item.eventAt) + bare;
-  return { stored, known: [stored, bare] };
+  const timed = (at: number | undefined): string[] => (at === undefined || !Number.isFinite(at) ? [] : [sortableTime(at) + bare]);
+  const [stored = bare] = timed(item.eventAt);
+  return { stored, known: [...new Set([stored, ...timed(item.alsoKeyedAt), bare])] };
 }
 
 /**
