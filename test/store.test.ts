@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { flushWrites, groupWrite, openDatabase } from '../src/store/database.ts';
+import { flushWrites, groupWrite, MAX_GROUP_WRITES, openDatabase } from '../src/store/database.ts';
 import { SqliteHistoryStore } from '../src/store/history-store.ts';
 import { databaseAt } from './support/older-database.ts';
 import { ask, dm, startTempBot, tempDir } from './support/temp-bot.ts';
@@ -176,6 +176,13 @@ describe('store: commits spaced while writes come from several callers', () => {
       assert.equal(await second, 0, 'both writes in one commit');
       await first;
       assert.equal(seen.get('first later'), 1);
+
+      // A held group that reaches MAX_GROUP_WRITES is committed at once, without waiting out the spacing.
+      await Promise.all([groupWrite(db, () => insert.run('c')), groupWrite(db, () => insert.run('d'))]);
+      const heldAt = Date.now();
+      await Promise.all(Array.from({ length: MAX_GROUP_WRITES }, (_, i) => groupWrite(db, () => insert.run(`full ${i}`))));
+      assert.ok(Date.now() - heldAt < 1_000, 'a full group did not wait for the spacing');
+      assert.equal(seen.get(`full ${MAX_GROUP_WRITES - 1}`), 1);
 
       // Closing: a held write is committed at once, not left to a timer that would find the store closed.
       await Promise.all([groupWrite(db, () => insert.run('e')), groupWrite(db, () => insert.run('f'))]);

@@ -110,8 +110,15 @@ function newGroupState(spacingMs: number): GroupState {
   return { pending: undefined, cancel: undefined, lastCommitAt: 0, lastSize: 0, spacingMs };
 }
 
-/** Writes grouped into one commit at most; past it, the group is committed at once and a new one begins. */
-export const MAX_GROUP_WRITES = 512;
+/**
+ * Writes grouped into one commit at most: a group that holds this many is committed at once, without
+ * waiting out the spacing. About ten messages' steps: a bigger commit saves few pages more per
+ * message, and its writers (acknowledgements among them) would wait for it. Side by side at full
+ * speed, 512 (only a bound on the group's memory then) against 40: 15.1 against 14.2 KB written per
+ * reply, and 0.55 against 0.62 of the bare Bolt app's replies a second; at a steady 250 a second,
+ * where groups stay smaller, 20.4 KB either way.
+ */
+export const MAX_GROUP_WRITES = 40;
 
 /**
  * Least time between two commits while writes come from several callers at once, in ms. Each commit
