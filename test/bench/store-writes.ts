@@ -12,6 +12,7 @@
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { storedWork } from '../../adapters/slack/stored-work.ts';
 import { SqliteInboxStore } from '../../src/inbox/inbox-store.ts';
 import { groupWrite, openDatabase } from '../../src/store/database.ts';
 import { SqliteHistoryStore } from '../../src/store/history-store.ts';
@@ -167,8 +168,8 @@ function namedFrames(path: string, dir: string): { frames: Map<string, number>; 
 }
 
 function payloadOf(user: string, round: number, i: number): string {
-  // The shape and size (about 400 bytes) of a Slack DM's stored work.
-  return JSON.stringify({
+  // A Slack DM's work as the Slack adapter stores it.
+  return storedWork({
     kind: 'message',
     message: { platform: 'slack', tenantId: 'T1', userId: user, conversationId: `D${user}`, conversationKind: 'dm', privateReplies: true, text: 'policy parental leave', eventId: `Ev${round}x${i}`, threadId: `1710000000.${round}${i}` },
     target: { channel: `D${user}`, userId: user, teamId: 'T1', kind: 'dm', threadTs: `1710000000.${round}${i}`, startsThread: true },
