@@ -9,8 +9,9 @@ export function storableMessage(message: IncomingMessage): IncomingMessage {
 }
 
 /**
- * The inbox row for a message and the work around it (`payload`, the adapter's own form of it): its lane is the conversation (so a user's
- * messages there are answered in order), its order the platform's own timestamp of the message.
+ * The inbox row for a message and the work around it (`payload`, in the adapter's own stored form):
+ * its lane is the conversation (so a user's messages there are answered in order), its order the
+ * platform's own timestamp of the message.
  */
 export function messageItem(message: IncomingMessage, order: number, payload: string): NewInboxItem {
   return {
