@@ -1,5 +1,5 @@
 import type { QueryTerm, TermAlternative } from './passage-ranking.ts';
-import { analyzeQuery, isStopWord, normalizeWords } from './query-terms.ts';
+import { analyzeQuery, isStopWord, isTopicless, normalizeWords } from './query-terms.ts';
 import { isNumeric, stemOf } from './terms.ts';
 import type { Vocabulary } from './vocabulary.ts';
 
@@ -92,7 +92,7 @@ export function analyzeQuestion(
         const words = normalizeWords(phrase);
         // Phrasal verbs ("give up", "fit out") mean something their words alone do not; initials ("u k")
         // nothing. Numerals stay: "five" is the handbook's "5".
-        if (words.some((word) => isStopWord(word) || (word.length === 1 && !isNumeric(word)))) continue;
+        if (words.some(isTopicless)) continue;
         if (handbookSaysIt && words.length < 2) continue;
         consider(words.join(' '), DICTIONARY, false);
       }

@@ -42,6 +42,11 @@ export function isStopWord(word: string): boolean {
   return STOP_WORDS.has(word);
 }
 
+/** Whether a normalised word says nothing of the topic: a stop word, or a lone letter (an initial; a lone digit is a number). */
+export function isTopicless(word: string): boolean {
+  return STOP_WORDS.has(word) || (word.length === 1 && !/\d/.test(word));
+}
+
 /** Every stop word (normalised), e.g. so a misspelt one can be recognised. */
 export function stopWords(): ReadonlySet<string> {
   return STOP_WORDS;
@@ -200,7 +205,7 @@ export function analyzeQuery(text: string): QueryConcept[] {
     }
     const word = words[i]!;
     i += 1;
-    if (STOP_WORDS.has(word) || (word.length === 1 && !/\d/.test(word))) continue;
+    if (isTopicless(word)) continue;
     add(word, []);
   }
   return concepts;
