@@ -29,6 +29,7 @@ import { slackRenderOptions } from './render.ts';
 import { SlackStartError } from './slack-errors.ts';
 import type { SlackClients } from './slack-tokens.ts';
 import { installedClients, installedTokens, oneClient } from './slack-tokens.ts';
+import { webApiAgent } from './web-api-agent.ts';
 
 export type { SlackEngine } from './answer-item.ts';
 
@@ -98,6 +99,7 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
     retryConfig: RETRY_CONFIG,
     rejectRateLimitedCalls: false,
     timeout: REQUEST_TIMEOUT_MS,
+    agent: webApiAgent(env.SLACK_API_URL ?? DEFAULT_API_URL),
     ...(env.SLACK_API_URL === undefined ? {} : { slackApiUrl: withTrailingSlash(env.SLACK_API_URL) }),
   };
 
