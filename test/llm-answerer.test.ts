@@ -75,6 +75,31 @@ void describe('AI answers through the engine', () => {
     });
   });
 
+  void it('when the model finds the passages do not answer, the reply names who in HR can help, as when the search finds nothing, and nothing is cached', async () => {
+    await withBot(async (fake, bot) => {
+      // As models write it: a typographic apostrophe, a vague pointer to HR, no citation.
+      fake.reply(() => ({ text: 'The handbook doesn\u2019t cover this. You may want to ask HR.' }));
+      const question = 'How many vacation days can I carry over into next year?';
+      const first = await ask(bot.core, dm(question, 'alice'));
+      assert.match(first.text, /handbook doesn't seem to cover _How many vacation days can I carry over into next year\?_/);
+      assert.match(first.text, /can help: [^\s]+@northwind\.example/, 'a contact from the handbook, not the model\'s "ask HR"');
+      assert.doesNotMatch(first.text, /You may want to ask HR/);
+      assert.equal(bot.core.engine.metrics.value('hrbot_not_covered_total', { by: 'model' }), 1);
+
+      // Not pinned in the cache: the next asker gets the model again.
+      await ask(bot.core, dm(question, 'bob'));
+      assert.equal(fake.calls.filter((call) => call.operation !== 'invoke').length, 2);
+      assert.equal(cacheRows(bot).length, 0);
+
+      // A "not covered" that still cites a passage is an answer, shown as the model wrote it.
+      fake.reply(() => ({ text: "The handbook doesn't cover this exactly, but unused days carry over as described in [1]." }));
+      const cited = await ask(bot.core, dm('Do unused vacation days roll over?', 'carol'));
+      assert.equal(cited.kind, 'answer');
+      assert.match(cited.text, /as described in \[1\]/);
+      assert.equal(bot.core.engine.metrics.value('hrbot_not_covered_total', { by: 'model' }), 2, 'alice and bob only');
+    });
+  });
+
   void it('never serves an answer that used one user’s conversation to another user (adversarial)', async () => {
     await withBot(async (fake, bot) => {
       // The model echoes anything private it sees in earlier turns, as a real one might.

@@ -180,8 +180,10 @@ describe('answers an employee sees', () => {
     assert.match(dog.text, /The handbook doesn't seem to cover _can I bring my dog to the office\?_/);
     assert.match(dog.text, /people-ops@northwind\.example/);
     assert.deepEqual(dog.sources, []);
+    const before = fx.engine.metrics.value('hrbot_not_covered_total', { by: 'search' }) ?? 0;
     const it = await say(fx.engine, 'how do I get promoted?');
     assert.match(it.text, /doesn't seem to cover/);
+    assert.equal(fx.engine.metrics.value('hrbot_not_covered_total', { by: 'search' }), before + 1, 'counted, for HR to see what the handbook lacks');
   });
 
   test('a follow-up searches with the question it follows; a new question does not', async () => {

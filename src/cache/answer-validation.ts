@@ -1,5 +1,5 @@
 import { EXCERPTS_LABEL } from '../answer/handbook-excerpts.ts';
-import { NOT_COVERED, citedSections } from '../llm/prompt.ts';
+import { citedSections, saysNotCovered } from '../llm/prompt.ts';
 
 /** Shortest answer worth caching, in characters; shorter ones are usually errors or fragments. */
 export const MIN_CACHEABLE_CHARS = 20;
@@ -32,7 +32,7 @@ export function validateAnswer(candidate: CandidateAnswer): Verdict {
   if (text.includes(EXCERPTS_LABEL)) return { ok: false, reason: 'fallback' };
   if (REFUSAL.test(text)) return { ok: false, reason: 'refusal' };
   // "Not covered" is a fine reply but a poor thing to pin: the next question in other words may be covered.
-  if (text.startsWith(NOT_COVERED)) return { ok: false, reason: 'not_covered' };
+  if (saysNotCovered(text)) return { ok: false, reason: 'not_covered' };
   if (citedSections(text, candidate.sectionCount).length === 0) return { ok: false, reason: 'uncited' };
   return { ok: true };
 }

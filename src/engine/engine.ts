@@ -4,6 +4,7 @@ import { sourceOf } from '../answer/answerer.ts';
 import { BusyError, ForbiddenError, HrbotError, RateLimitedError, toError } from '../errors.ts';
 import type { HandbookIndex, Holiday, HrContact } from '../handbook/handbook-index.ts';
 import type { Logger } from '../log/logger.ts';
+import { citedSections, saysNotCovered } from '../llm/prompt.ts';
 import type { ConversationMemoryOptions } from '../memory/conversation-memory.ts';
 import { ConversationMemory } from '../memory/conversation-memory.ts';
 import type { IncomingMessage, Progress, Reply, ReplyHooks, UserAction } from '../message.ts';
@@ -415,6 +416,11 @@ export class Engine {
       ...(hooks === undefined ? {} : { hooks }),
     });
     if (result.usage !== undefined) await this.#usage.recordTokens(turn.owner, turn.tenant, result.usage, Date.now(), turn.mark);
+    // The model read the passages and found they do not answer it: the reply is the one a search that
+    // finds nothing gets, naming who in HR can help. An answer that cites a passage stands as written.
+    if (result.kind === 'answer' && saysNotCovered(result.text) && citedSections(result.text, retrieval.hits.length).length === 0) {
+      return this.#remember(turn, 'ask', question, this.#shown(this.#notFound(question, sensitive, 'model'), sensitive, turn));
+    }
     const reply: Reply = { kind: result.kind, text: result.text, sources: result.sources, visibility: 'public' };
     return this.#remember(turn, 'ask', question, this.#shown(reply, sensitive, turn));
   }
@@ -571,7 +577,9 @@ export class Engine {
   }
 
   /** The handbook does not cover it: say so, and name who in HR can help (the topic's contact, else general HR). */
-  #notFound(query: string, sensitive?: SensitiveMatch): Reply {
+  #notFound(query: string, sensitive: SensitiveMatch | undefined, decidedBy: 'search' | 'model' = 'search'): Reply {
+    // What the handbook lacks, for HR to see (never the question itself).
+    this.metrics.increment('hrbot_not_covered_total', 'Questions answered "the handbook does not cover this", by what decided it: the search, or the model reading the passages', { by: decidedBy });
     const contact = this.#contactFor([...(sensitive?.contactQueries ?? []), query, 'general']);
     const who = contact === undefined ? ' Try other words, or `/hr contact <topic>` to find the right person in HR.' : ` ${contact.contact} can help: ${contactDetails(contact)}.`;
     return textReply('excerpts', `The handbook doesn't seem to cover _${quoteUserText(query)}_, so I won't guess.${who}`);

@@ -10,6 +10,14 @@ export const PROMPT_VERSION = 'p2';
 /** The sentence the model is told to use when the sections do not answer the question. */
 export const NOT_COVERED = "The handbook doesn't cover this.";
 
+// NOT_COVERED as models write it: with a typographic apostrophe, or "does not".
+const SAYS_NOT_COVERED = /^the handbook (?:doesn['’]t|does not) cover this\b/i;
+
+/** Whether an answer opens with the model saying the passages do not answer the question (see {@link NOT_COVERED}). */
+export function saysNotCovered(text: string): boolean {
+  return SAYS_NOT_COVERED.test(text.trim());
+}
+
 /** Most characters of one passage put in the prompt; bounds input tokens whatever the handbook holds. */
 const PASSAGE_CHARS = 3_000;
 /**
