@@ -282,6 +282,30 @@ for (const engine of STORE_ENGINES) {
         { doneRetentionMs: 1 },
       ));
 
+    it('an idle worker looks for work at its poll, not at every check of its pace', () =>
+      withInbox(async (store) => {
+        let claims = 0;
+        const claim = store.claim.bind(store);
+        store.claim = (...args) => {
+          claims += 1;
+          return claim(...args);
+        };
+        // Polls every 400 ms; the pace (event-loop delay) is checked every 100 ms.
+        const worker = new InboxWorker(store, quiet, { pollMs: 400 });
+        worker.handle('test', () => Promise.resolve());
+        await worker.start();
+        await sleep(1_300);
+        const idle = claims;
+        // Work written by this process is still taken at once: its writer notifies.
+        const handled = new Promise<void>((resolve) => worker.handle('test', () => Promise.resolve(resolve())));
+        await store.enqueue(item('a', 1));
+        worker.notify();
+        await handled;
+        await worker.stop(100);
+        // The start's look and three polls; looking at every pace check made it thirteen or more.
+        assert.ok(idle <= 6, `${idle} claims in 1.3 s idle`);
+      }));
+
     it('answers every item once, lanes in parallel, each lane in order, retrying failures', () =>
       withInbox(async (store) => {
         const worker = new InboxWorker(store, quiet, { concurrency: 4, pollMs: 20, retryBaseMs: 5 });

@@ -206,10 +206,14 @@ export class InboxWorker implements AnswerPace {
     this.#loopDelay = monitorEventLoopDelay({ resolution: 10 });
     this.#loopDelay.enable();
     this.#poll = setInterval(() => this.#tick(), this.#options.pollMs);
-    // Checked more often than the poll: a burst fills the loop within a fraction of a second.
+    // Checked more often than the poll: a burst fills the loop within a fraction of a second. Only a
+    // limit raised while every slot was taken can let more in at once; otherwise enqueues, finished
+    // items and the poll look for work (an idle bot used to run ten empty claims a second).
     this.#pace = setInterval(() => {
+      const full = this.#active.size >= this.#limit;
+      const before = this.#limit;
       this.#adjustLimit();
-      this.notify();
+      if (full && this.#limit > before) this.notify();
     }, Math.min(this.#options.pollMs, LIMIT_CHECK_MS));
     this.#pace.unref();
     this.#heartbeat = setInterval(() => this.#renew(), Math.max(1, Math.floor(this.#options.leaseMs / 3)));
