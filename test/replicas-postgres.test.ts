@@ -75,19 +75,28 @@ describe('two replicas on PostgreSQL', () => {
       ]);
       assert.deepEqual(statuses.flat(), Array.from({ length: USERS * PER_USER + QUOTA_ASKS }, () => 200), 'every message acknowledged');
       await api.waitFor(() => answers().length >= (USERS * PER_USER) / 4, 30_000, 'a quarter answered');
+      const killedAt = Date.now();
       await b.kill();
       // Slack's retries of every event go to the replica that did not get it first (b's to a, now that b is gone).
       const retried = await Promise.all(bodies.map(({ body }) => postSigned(bases[0]!, body, JSON_TYPE, { headers: { 'x-slack-retry-num': '1', 'x-slack-retry-reason': 'http_timeout' } })));
       assert.ok(retried.every((response) => response.status === 200), 'a redelivery is acknowledged');
 
       await api.waitFor(() => answers().length >= USERS * PER_USER + QUOTA, 60_000, 'every message answered, what the killed replica held included');
-      const refusals = () => api.calls.filter((call) => call.method === 'chat.postEphemeral' && /used today's 3 questions/.test(shown(call))).length;
-      await api.waitFor(() => refusals() >= QUOTA_ASKS - QUOTA, 10_000, 'the questions past the quota refused');
+      const refusals = () => api.calls.filter((call) => call.method === 'chat.postEphemeral' && /used today's 3 questions/.test(shown(call)));
+      const refusedIn = () => new Set(refusals().map((call) => String(call.args.channel)));
+      await api.waitFor(() => refusedIn().size >= QUOTA_ASKS - QUOTA, 10_000, 'the questions past the quota refused');
 
       const tags = answers();
       assert.equal(tags.length, new Set(tags).size, `no message answered twice (${tags.length} answers)`);
       assert.equal(tags.filter((tag) => tag.startsWith('q99x')).length, QUOTA, 'exactly the quota admitted across replicas');
-      assert.equal(refusals(), QUOTA_ASKS - QUOTA, 'the rest refused once each');
+      assert.equal(refusedIn().size, QUOTA_ASKS - QUOTA, 'the rest refused');
+      // Once each, but for one case Slack leaves no way around without risking no reply: an ephemeral reply cannot be found again, so
+      // one that Slack took from the killed replica at the moment it died is posted again by the retry
+      // (which can only come after the kill).
+      for (const channel of refusedIn()) {
+        const times = refusals().filter((call) => String(call.args.channel) === channel).map((call) => call.at);
+        assert.ok(times.length === 1 || (times.length === 2 && times[1]! > killedAt), `refused once in ${channel} (${times.map((at) => at - killedAt).join(', ')} ms from the kill)`);
+      }
       assertAnsweredInOrder(api, 'UR', USERS, PER_USER);
 
       // An erase on one replica leaves nothing of the user on the shared store (and so on either replica).

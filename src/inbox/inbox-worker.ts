@@ -293,7 +293,10 @@ export class InboxWorker implements AnswerPace {
 
   async #releaseDeadWorkers(): Promise<void> {
     const handedBack = await this.#store.releaseDeadWorkers((worker) => isDeadLocalWorker(worker, this.#id));
-    if (handedBack > 0) this.#log.info({ items: handedBack }, 'inbox: took up the items of a process that died');
+    if (handedBack > 0) {
+      this.#log.info({ items: handedBack }, 'inbox: took up the items of a process that died');
+      this.notify();
+    }
   }
 
   async #noticeLongWait(item: InboxItem, waitedMs: number): Promise<void> {
