@@ -6,7 +6,7 @@ import { it } from 'node:test';
 import { formatSideBySide, runBoltSideBySide, sideBySidePassed } from './bench/bolt-side-by-side.ts';
 
 it('bolt-side-by-side: both apps reply to every message once, and every figure is a finite number', { timeout: 180_000 }, async (t) => {
-  const report = await runBoltSideBySide({ messages: 20, senders: 10, burst: 10, repetitions: 1, warmup: 5, replyWaitMs: 30_000, steadyMessages: 10, steadyRate: 50, steadyUsers: 5 });
+  const report = await runBoltSideBySide({ messages: 20, senders: 10, burst: 10, repetitions: 1, warmup: 5, driverWarmup: 5, replyWaitMs: 30_000, steadyMessages: 10, steadyRate: 50, steadyUsers: 5 });
   for (const line of formatSideBySide(report).split('\n')) t.diagnostic(line);
   assert.deepEqual(report.runs.map((run) => run.app).sort(), ['bare', 'hrbot']);
   for (const run of report.runs) {
