@@ -24,6 +24,8 @@ export interface AnswerResult {
   sources: Source[];
   /** LLM tokens spent, when an LLM wrote it. */
   usage?: { input: number; output: number };
+  /** The model read the sections and found they do not answer the question (it said so and cited none). */
+  notCovered?: boolean;
 }
 
 /** Turns a question and handbook sections into an answer (the LLM gateway, or handbook excerpts). */

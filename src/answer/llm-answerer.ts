@@ -4,7 +4,7 @@ import { validateAnswer } from '../cache/answer-validation.ts';
 import { BusyError, LlmUnavailableError } from '../errors.ts';
 import type { ChatTurn } from '../llm/bedrock-client.ts';
 import type { LlmGateway } from '../llm/llm-gateway.ts';
-import { PROMPT_VERSION, buildPrompt, citedSections } from '../llm/prompt.ts';
+import { PROMPT_VERSION, buildPrompt, citedSections, saysNotCovered } from '../llm/prompt.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AnswerRequest, AnswerResult, Answerer } from './answerer.ts';
@@ -121,6 +121,7 @@ export class LlmAnswerer implements Answerer {
       text: shown,
       sources,
       ...(result.shared ? {} : { usage: result.usage }),
+      ...(cited.length === 0 && saysNotCovered(text) ? { notCovered: true } : {}),
     };
   }
 

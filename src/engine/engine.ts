@@ -4,7 +4,6 @@ import { sourceOf } from '../answer/answerer.ts';
 import { BusyError, ForbiddenError, HrbotError, RateLimitedError, toError } from '../errors.ts';
 import type { HandbookIndex, Holiday, HrContact } from '../handbook/handbook-index.ts';
 import type { Logger } from '../log/logger.ts';
-import { citedSections, saysNotCovered } from '../llm/prompt.ts';
 import type { ConversationMemoryOptions } from '../memory/conversation-memory.ts';
 import { ConversationMemory } from '../memory/conversation-memory.ts';
 import type { IncomingMessage, Progress, Reply, ReplyHooks, UserAction } from '../message.ts';
@@ -418,7 +417,7 @@ export class Engine {
     if (result.usage !== undefined) await this.#usage.recordTokens(turn.owner, turn.tenant, result.usage, Date.now(), turn.mark);
     // The model read the passages and found they do not answer it: the reply is the one a search that
     // finds nothing gets, naming who in HR can help. An answer that cites a passage stands as written.
-    if (result.kind === 'answer' && saysNotCovered(result.text) && citedSections(result.text, retrieval.hits.length).length === 0) {
+    if (result.notCovered === true) {
       return this.#remember(turn, 'ask', question, this.#shown(this.#notFound(question, sensitive, 'model'), sensitive, turn));
     }
     const reply: Reply = { kind: result.kind, text: result.text, sources: result.sources, visibility: 'public' };
