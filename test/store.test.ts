@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { flushWrites, groupWrite, MAX_GROUP_WRITES, openDatabase } from '../src/store/database.ts';
+import { flushWrites, groupWrite, MAX_GROUP_WRITES, openDatabase, PAGE_SIZE } from '../src/store/database.ts';
 import { SqliteHistoryStore } from '../src/store/history-store.ts';
 import { databaseAt } from './support/older-database.ts';
 import { ask, dm, startTempBot, tempDir } from './support/temp-bot.ts';
@@ -57,6 +57,7 @@ describe('store', () => {
         assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
         assert.equal(db.pragma('secure_delete', { simple: true }), 1);
         assert.equal(db.pragma('temp_store', { simple: true }), 2, 'temporary files in memory');
+        assert.equal(db.pragma('page_size', { simple: true }), PAGE_SIZE, 'a new file has small pages');
         const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all() as number[];
         assert.deepEqual(versions, [...new Set(versions)]);
         assert.ok(versions.length >= 2);
@@ -87,6 +88,8 @@ describe('store', () => {
 
       const db = openDatabase(path);
       try {
+        assert.equal(db.pragma('page_size', { simple: true }), 4096, 'a file made before keeps the page size it was made with');
+        assert.notEqual(PAGE_SIZE, 4096);
         assert.deepEqual(db.prepare("SELECT name FROM sqlite_schema WHERE name = 'conversations'").all(), [], 'the conversations table went');
         assert.equal(db.prepare('SELECT COUNT(*) FROM messages').pluck().get(), 6);
         assert.deepEqual(db.prepare('SELECT answer_id, rating FROM feedback').all(), [{ answer_id: 'ans2', rating: 'down' }], 'feedback kept, not taken along');
