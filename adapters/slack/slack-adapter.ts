@@ -30,6 +30,7 @@ import { SlackStartError } from './slack-errors.ts';
 import type { SlackClients } from './slack-tokens.ts';
 import { installedClients, installedTokens, oneClient } from './slack-tokens.ts';
 import { webApiAgent } from './web-api-agent.ts';
+import { SlackWebClient } from './web-api-client.ts';
 
 export type { SlackEngine } from './answer-item.ts';
 
@@ -106,7 +107,7 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
   let bot: BotIdentity | undefined;
   if (token !== undefined) {
     try {
-      const auth = await new webApi.WebClient(token, clientOptions).auth.test();
+      const auth = await new SlackWebClient(token, clientOptions).auth.test();
       if (auth.user_id === undefined) throw new SlackStartError('auth.test returned no bot user id');
       bot = { userId: auth.user_id, ...(auth.bot_id === undefined ? {} : { botId: auth.bot_id }) };
     } catch (error) {
@@ -155,7 +156,7 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
     tokenVerificationEnabled: false,
   });
   // Each Web API call takes the token of the workspace it is for.
-  const clients: SlackClients = tokens === undefined ? oneClient(app.client) : installedClients(tokens, clientOptions);
+  const clients: SlackClients = tokens === undefined ? oneClient(new SlackWebClient(token, clientOptions)) : installedClients(tokens, clientOptions);
   app.error((error) => {
     log.error({ err: toError(error), code: error.code }, 'slack: listener failed');
     return Promise.resolve();

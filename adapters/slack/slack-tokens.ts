@@ -1,7 +1,8 @@
-import { webApi } from '@slack/bolt';
+import type { webApi } from '@slack/bolt';
 import { LRUCache } from 'lru-cache';
 import type { InstallationStore } from '../../src/store/installation-store.ts';
 import type { BotIdentity } from './parse.ts';
+import { SlackWebClient } from './web-api-client.ts';
 
 type WebClient = webApi.WebClient;
 
@@ -62,7 +63,7 @@ export function installedClients(tokens: SlackTokens, clientOptions: webApi.WebC
       if (authorization === undefined) return undefined;
       let client = clients.get(authorization.token);
       if (client === undefined) {
-        client = new webApi.WebClient(authorization.token, clientOptions);
+        client = new SlackWebClient(authorization.token, clientOptions);
         clients.set(authorization.token, client);
       }
       return client;
