@@ -194,13 +194,19 @@ describe('the Slack Web API client', () => {
     for (const response of held) response.destroy();
   });
 
-  it('reads at most its bound of a response, and a compressed one too', async () => {
+  it('reads at most its bound of a response, fails one cut off, and reads a compressed one', async () => {
     answers = [
       (_seen, response) => {
         response.writeHead(200, { 'content-type': 'application/json' });
         const chunk = Buffer.alloc(1024 * 1024, 0x20);
         for (let sent = 0; sent <= MAX_RESPONSE_BYTES; sent += chunk.length) response.write(chunk);
         response.end();
+      },
+      (_seen, response) => {
+        // Compressed, so the cut reaches the decompressor through the response's error.
+        const whole = gzipSync(`{"ok":true,"text":"${'y'.repeat(5_000)}"}`);
+        response.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': String(whole.length) });
+        response.write(whole.subarray(0, 20), () => response.socket?.destroy());
       },
       (_seen, response) => {
         response.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
@@ -211,6 +217,9 @@ describe('the Slack Web API client', () => {
     const tooLarge = await rejection(client.chat.postMessage({ channel: 'D1', text: 'x' }));
     assert.ok(tooLarge instanceof SlackWebApiError);
     assert.equal((tooLarge.original as NodeJS.ErrnoException).code, 'ERR_RESPONSE_TOO_LARGE');
+    const cutOff = await rejection(client.chat.postMessage({ channel: 'D1', text: 'x' }));
+    assert.ok(cutOff instanceof SlackWebApiError);
+    assert.equal(cutOff.code, webApi.ErrorCode.RequestError);
     const compressed = await client.chat.postMessage({ channel: 'D1', text: 'x' });
     assert.equal(compressed.ts, '9.9');
   });

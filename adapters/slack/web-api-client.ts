@@ -217,18 +217,23 @@ function send(url: string, body: string, headers: Record<string, string>, agent:
 }
 
 /** The body as text, decompressed if the server compressed it anyway, at most {@link MAX_RESPONSE_BYTES}. */
-async function readBody(response: IncomingMessage): Promise<string> {
+function readBody(response: IncomingMessage): Promise<string> {
   const encoding = response.headers['content-encoding'];
   const source =
     encoding === 'gzip' || encoding === 'deflate' || encoding === 'x-gzip' ? response.pipe(createUnzip()) : encoding === 'br' ? response.pipe(createBrotliDecompress()) : response;
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of source as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    if (bytes > MAX_RESPONSE_BYTES) throw Object.assign(new Error(`response larger than ${MAX_RESPONSE_BYTES} bytes`), { code: 'ERR_RESPONSE_TOO_LARGE' });
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, bytes).toString('utf8');
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    source.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes <= MAX_RESPONSE_BYTES) chunks.push(chunk);
+      else source.destroy(Object.assign(new Error(`response larger than ${MAX_RESPONSE_BYTES} bytes`), { code: 'ERR_RESPONSE_TOO_LARGE' }));
+    });
+    source.on('end', () => resolve(Buffer.concat(chunks, bytes).toString('utf8')));
+    source.on('error', reject);
+    // A connection cut mid-body is an error of the response, which a pipe does not pass on to the decompressor.
+    if (source !== response) response.on('error', reject);
+  });
 }
 
 /** The SDK's result: the JSON answer (or `ok: false` with the text), with scopes and Retry-After from the headers. */
