@@ -87,6 +87,7 @@ interface RawResponse {
  */
 export class SlackWebClient extends webApi.WebClient {
   readonly #apiUrl: string;
+  readonly #allowAbsoluteUrls: boolean;
   readonly #agent: HttpAgent | undefined;
   readonly #timeoutMs: number;
   readonly #retry: RetryPolicy;
@@ -99,6 +100,7 @@ export class SlackWebClient extends webApi.WebClient {
   constructor(token?: string, options: webApi.WebClientOptions = {}) {
     super(token, options);
     this.#apiUrl = options.slackApiUrl ?? DEFAULT_API_URL;
+    this.#allowAbsoluteUrls = options.allowAbsoluteUrls ?? true;
     this.#agent = options.agent;
     this.#timeoutMs = options.timeout ?? 0;
     this.#retry = retryPolicy(options.retryConfig ?? webApi.retryPolicies.tenRetriesInAboutThirtyMinutes);
@@ -114,7 +116,7 @@ export class SlackWebClient extends webApi.WebClient {
     if (body === undefined) return super.apiCall(method, options);
     const headers: Record<string, string> = { ...this.#headers, 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': String(Buffer.byteLength(body)) };
     if (typeof options.token === 'string' && options.token !== '') headers.Authorization = `Bearer ${options.token}`;
-    const url = /^https?:\/\//.test(method) ? method : `${this.#apiUrl}${method}`;
+    const url = this.#allowAbsoluteUrls && /^https?:\/\//.test(method) ? method : `${this.#apiUrl}${method}`;
     const result = buildResult(await this.#withRetries(() => this.#queue.add(() => this.#attempt(url, body, headers, options))));
     if (result.ok !== true) throw new SlackWebApiError(webApi.ErrorCode.PlatformError, `An API error occurred: ${String(result.error)}`, { data: result });
     const metadata = result.response_metadata;
