@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { webApi } from '@slack/bolt';
 import { webApiAgent } from '../adapters/slack/web-api-agent.ts';
+import { closeServer, listenOnLoopback } from './support/loopback-server.ts';
 
 // A Web API stand-in on loopback: every call answers ok, and each new connection is counted.
 let base = '';
@@ -21,13 +21,9 @@ server.on('connection', () => {
 });
 
 before(async () => {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/`;
+  base = `http://127.0.0.1:${await listenOnLoopback(server)}/api/`;
 });
-after(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+after(() => closeServer(server));
 
 /** The keep-alive delays asked of sockets while `calls` Web API calls are made with `options`. */
 async function keepAliveDelays(options: webApi.WebClientOptions, calls: number): Promise<number[]> {

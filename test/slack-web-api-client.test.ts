@@ -3,13 +3,13 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { parse } from 'node:querystring';
 import { gzipSync } from 'node:zlib';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { webApi } from '@slack/bolt';
 import { MAX_RESPONSE_BYTES, SlackWebApiError, SlackWebClient } from '../adapters/slack/web-api-client.ts';
 import { HrbotError } from '../src/errors.ts';
+import { closeServer, listenOnLoopback } from './support/loopback-server.ts';
 
 interface Seen {
   path: string;
@@ -47,13 +47,9 @@ const server = createServer((request: IncomingMessage, response: ServerResponse)
 });
 
 before(async () => {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/`;
+  base = `http://127.0.0.1:${await listenOnLoopback(server)}/api/`;
 });
-after(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+after(() => closeServer(server));
 beforeEach(() => {
   seen = [];
   answers = [];
@@ -171,9 +167,8 @@ describe('the Slack Web API client', () => {
 
   it("throws the SDK's request error for an unreachable API and a timeout, after its retries", async () => {
     const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const port = await listenOnLoopback(closed);
+    await closeServer(closed);
     const unreachable = new SlackWebClient('xoxb-bot', { slackApiUrl: `http://127.0.0.1:${port}/api/`, retryConfig: FAST_RETRIES });
     const refused = await rejection(unreachable.chat.postMessage({ channel: 'D1', text: 'x' }));
     assert.ok(refused instanceof SlackWebApiError);
