@@ -161,7 +161,20 @@ describe('the Slack Web API client', () => {
     seen = [];
     answers = [status(429)];
     const error = await rejection(client.chat.postMessage({ channel: 'D1', text: 'x' }));
-    assert.match((error as Error).message, /Retry header did not contain a valid timeout/);
+    assert.ok(error instanceof SlackWebApiError);
+    assert.equal(error.code, webApi.ErrorCode.HTTPError);
+    assert.equal(error.statusCode, 429);
+    assert.match(error.message, /Retry header did not contain a valid timeout/);
+    assert.equal(seen.length, 1);
+
+    // A client told to reject rate-limited calls throws at once, with the wait Slack asked for.
+    seen = [];
+    answers = [status(429, '', { 'retry-after': '30' })];
+    const rejecting = new SlackWebClient('xoxb-bot', { slackApiUrl: base, retryConfig: FAST_RETRIES, rejectRateLimitedCalls: true });
+    const limitedError = await rejection(rejecting.chat.postMessage({ channel: 'D1', text: 'x' }));
+    assert.ok(limitedError instanceof SlackWebApiError);
+    assert.equal(limitedError.code, webApi.ErrorCode.RateLimitedError);
+    assert.equal(limitedError.retryAfter, 30);
     assert.equal(seen.length, 1);
   });
 

@@ -28,8 +28,8 @@ interface RetryPolicy {
 
 /**
  * An error of a Web API call, with the `code` and fields of the SDK's own (`webApi.ErrorCode`:
- * `data` for a platform error, `original` for a request error, `statusCode` for an HTTP error), so
- * whatever handles the SDK's errors handles these alike.
+ * `data` for a platform error, `original` for a request error, `statusCode` for an HTTP error,
+ * `retryAfter` for a rate limit), so whatever handles the SDK's errors handles these alike.
  */
 export class SlackWebApiError extends HrbotError {
   /** The API's answer, for `slack_webapi_platform_error` (its `error` says why). */
@@ -41,11 +41,13 @@ export class SlackWebApiError extends HrbotError {
   readonly statusMessage?: string;
   readonly headers?: Record<string, string>;
   readonly body?: string;
+  /** Seconds Slack asked to wait, for `slack_webapi_rate_limited_error`. */
+  readonly retryAfter?: number;
 
   constructor(
     code: webApi.ErrorCode,
     message: string,
-    fields: { data?: webApi.WebAPICallResult; original?: Error; statusCode?: number; statusMessage?: string; headers?: Record<string, string>; body?: string } = {},
+    fields: { data?: webApi.WebAPICallResult; original?: Error; statusCode?: number; statusMessage?: string; headers?: Record<string, string>; body?: string; retryAfter?: number } = {},
   ) {
     super(code, message, fields.original === undefined ? undefined : { cause: fields.original });
     Object.assign(this, fields);
@@ -55,9 +57,9 @@ export class SlackWebApiError extends HrbotError {
 /** Thrown by one attempt: try again (after the backoff), or not. */
 class AttemptFailed extends HrbotError {
   readonly retry: boolean;
-  readonly error: Error;
+  readonly error: SlackWebApiError;
 
-  constructor(error: Error, retry: boolean) {
+  constructor(error: SlackWebApiError, retry: boolean) {
     super('slack_webapi_attempt_failed', error.message, { cause: error });
     this.error = error;
     this.retry = retry;
@@ -94,6 +96,7 @@ export class SlackWebClient extends webApi.WebClient {
   readonly #teamId: string | undefined;
   readonly #headers: Record<string, string>;
   readonly #logger: BoltLogger | undefined;
+  readonly #rejectRateLimited: boolean;
   readonly #queue: PQueue;
   #pausedUntil = 0;
 
@@ -108,6 +111,7 @@ export class SlackWebClient extends webApi.WebClient {
     this.#headers = { 'User-Agent': USER_AGENT, ...options.headers };
     if (token !== undefined && token !== '' && this.#headers.Authorization === undefined) this.#headers.Authorization = `Bearer ${token}`;
     this.#logger = options.logger;
+    this.#rejectRateLimited = options.rejectRateLimitedCalls ?? false;
     this.#queue = new PQueue({ concurrency: options.maxRequestConcurrency ?? DEFAULT_CONCURRENCY });
   }
 
@@ -155,13 +159,16 @@ export class SlackWebClient extends webApi.WebClient {
     if (response.status === 429) {
       const retrySec = retryAfter(response.headers);
       if (retrySec === undefined) {
-        throw new AttemptFailed(new Error(`Retry header did not contain a valid timeout (url: ${url}, retry-after header: ${String(response.headers['retry-after'])})`), false);
+        const message = `Retry header did not contain a valid timeout (url: ${url}, retry-after header: ${String(response.headers['retry-after'])})`;
+        throw new AttemptFailed(new SlackWebApiError(webApi.ErrorCode.HTTPError, message, { statusCode: 429, statusMessage: response.statusMessage, headers: headerStrings(response.headers), body: response.text }), false);
       }
-      this.#logger?.info(`API Call failed due to rate limiting. Will retry in ${retrySec} seconds.`);
       this.emit(webApi.WebClientEvent.RATE_LIMITED, retrySec, { url, body: options });
+      const limited = (message: string): SlackWebApiError => new SlackWebApiError(webApi.ErrorCode.RateLimitedError, message, { retryAfter: retrySec });
+      if (this.#rejectRateLimited) throw new AttemptFailed(limited(`A rate-limit has been reached, you may retry this request in ${retrySec} seconds`), false);
+      this.#logger?.info(`API Call failed due to rate limiting. Will retry in ${retrySec} seconds.`);
       this.#pausedUntil = Math.max(this.#pausedUntil, Date.now() + retrySec * 1000);
       await sleep(retrySec * 1000);
-      throw new AttemptFailed(new Error(`A rate limit was exceeded (url: ${url}, retry-after: ${retrySec})`), true);
+      throw new AttemptFailed(limited(`A rate limit was exceeded (url: ${url}, retry-after: ${retrySec})`), true);
     }
     if (response.status !== 200) {
       throw new AttemptFailed(
