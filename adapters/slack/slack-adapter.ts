@@ -30,7 +30,7 @@ import { SlackStartError } from './slack-errors.ts';
 import type { SlackClients } from './slack-tokens.ts';
 import { installedClients, installedTokens, oneClient } from './slack-tokens.ts';
 import { webApiAgent } from './web-api-agent.ts';
-import { SlackWebClient } from './web-api-client.ts';
+import { DEFAULT_API_URL, SlackWebClient } from './web-api-client.ts';
 
 export type { SlackEngine } from './answer-item.ts';
 
@@ -233,8 +233,6 @@ export async function startSlack(options: StartSlackOptions): Promise<SlackAdapt
     },
   };
 }
-
-const DEFAULT_API_URL = 'https://slack.com/api/';
 
 /**
  * The installation store under HRBOT_ENCRYPTION_KEY. Installations sealed under another key are said

@@ -13,7 +13,8 @@ import { HrbotError } from '../../src/errors.ts';
 export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 /** Calls of one client in flight at once, when the options give no `maxRequestConcurrency` (the SDK's default). */
 const DEFAULT_CONCURRENCY = 100;
-const DEFAULT_API_URL = 'https://slack.com/api/';
+/** Slack's Web API, when SLACK_API_URL does not point elsewhere. */
+export const DEFAULT_API_URL = 'https://slack.com/api/';
 /** Methods whose bodies or answers the SDK handles specially (uploads, binary answers, a token kept out of the body). */
 const SDK_ONLY_METHODS = new Set(['files.uploadV2', 'files.upload', 'admin.analytics.getFile', 'apps.event.authorizations.list']);
 
@@ -185,7 +186,7 @@ export class SlackWebClient extends webApi.WebClient {
   }
 }
 
-/** The User-Agent the SDK sends, with hrbot's name added (as `addAppMetadata` would). */
+/** The User-Agent of the short way's requests: hrbot's name, the Node.js version and the platform (the SDK's path sends its own). */
 const USER_AGENT = `hrbot node/${process.versions.node} ${process.platform}`;
 
 /**
