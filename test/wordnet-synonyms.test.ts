@@ -41,6 +41,24 @@ describe('WordNet synonyms', () => {
     assert.deepEqual(wordnet.synonyms('vacaton'), []);
   });
 
+  it('gives a noun\'s more general words and a word\'s derived forms as its relatives', () => {
+    assert.ok(wordnet.related('grandmother').includes('grandparent'), 'hypernym');
+    assert.ok(wordnet.related('grandmothers').includes('grandparent'), 'from the plural');
+    assert.ok(wordnet.related('ill').includes('illness'), 'derived form of an adjective');
+    assert.ok(wordnet.related('die').includes('death'), 'derived form of a verb');
+    assert.ok(!wordnet.related('grandmother').includes('grandma'), 'synonyms are not relatives');
+    assert.ok(!wordnet.related('grandmother').includes('grandmother'), 'not the word itself');
+    assert.deepEqual(wordnet.related('vacaton'), []);
+  });
+
+  it('does not give a verb\'s more general words, nor another word\'s derived forms', () => {
+    // A verb's hypernym is a bare motion or change: "dress" → "change" would match any passage on change.
+    assert.ok(!wordnet.related('dress').includes('change'));
+    assert.ok(!wordnet.related('borrow').includes('get'));
+    // "die" and "perish" are one synset; "death" derives from "die", "perishable" from "perish".
+    assert.ok(!wordnet.related('die').includes('perishable'));
+  });
+
   it('finds the first and the last lemmas of its index files', () => {
     // Bisection bounds: WordNet's noun index starts with "'hood" and ends with "zyrian".
     assert.equal(wordnet.knows('zyrian'), true);
@@ -72,7 +90,7 @@ describe('the dictionary in a question\'s concepts', () => {
 });
 
 describe('searching with general synonyms', () => {
-  function search(question: string, thesaurus?: Thesaurus | null): { headings: string[]; confidence: number; unknown: string[]; corrections: [string, string][] } {
+  function search(question: string, thesaurus?: Thesaurus | null): { headings: string[]; confidence: number; unknownShare: number; unknown: string[]; corrections: [string, string][] } {
     const root = mkdtempSync(join(tmpdir(), 'hrbot-wordnet-'));
     const dir = join(root, 'knowledge');
     try {
@@ -82,7 +100,7 @@ describe('searching with general synonyms', () => {
         const index = new HandbookIndex({ db, dir, ...(thesaurus === undefined ? {} : { thesaurus }) });
         index.refresh();
         const found = index.retrieve(question, { limit: 3 });
-        return { headings: found.hits.map((hit) => hit.heading), confidence: found.confidence, unknown: found.unknown, corrections: found.corrections };
+        return { headings: found.hits.map((hit) => hit.heading), confidence: found.confidence, unknownShare: found.unknownShare, unknown: found.unknown, corrections: found.corrections };
       } finally {
         db.close();
       }
@@ -112,6 +130,30 @@ describe('searching with general synonyms', () => {
     assert.ok(backed.confidence >= MIN_CONFIDENCE, `confidence ${backed.confidence}`);
   });
 
+  it('finds the passage through a more general word when the handbook has no synonym', () => {
+    const question = 'my grandmother died, can I get paid leave?';
+    const found = search(question);
+    assert.equal(found.headings[0], 'Bereavement');
+    assert.ok(found.confidence >= MIN_CONFIDENCE, `confidence ${found.confidence}`);
+    assert.equal(found.unknownShare, 0);
+    // Without relatives, "grandmother" and "died" are words the handbook never uses.
+    const wordnet = new WordNet();
+    const withoutRelatives = search(question, { synonyms: (word) => wordnet.synonyms(word), knows: (word) => wordnet.knows(word) });
+    assert.ok(withoutRelatives.unknown.includes('grandmother'));
+    assert.ok(withoutRelatives.unknownShare > 0.3, `unknown share ${withoutRelatives.unknownShare}`);
+    assert.ok(withoutRelatives.confidence < found.confidence);
+  });
+
+  it('counts a word known only through a relative as unknown in a passage that does not hold the relative', () => {
+    const relatives: Thesaurus = { synonyms: () => [], knows: () => true, related: (word) => (word === 'salmon' ? ['food fish'] : []) };
+    const elsewhere = search('is there salmon at the gym?', relatives);
+    assert.equal(elsewhere.headings[0], 'Gym membership');
+    assert.ok(elsewhere.unknownShare > 0.3, `unknown share ${elsewhere.unknownShare}`);
+    const here = search('is there salmon in the canteen?', relatives);
+    assert.equal(here.headings[0], 'Canteen');
+    assert.equal(here.unknownShare, 0);
+  });
+
   it('does not read an English word as a misspelling of a handbook word', () => {
     // "glosses" is one slip from the handbook's "glasses"; it is a word in its own right.
     assert.deepEqual(search('are glosses paid for?').corrections, []);
@@ -139,6 +181,11 @@ function writeHandbook(dir: string): void {
       '',
       'A discounted gym membership is available at partner gyms near each office.',
       '',
+      '## Bereavement',
+      '',
+      'You get up to 5 days of paid leave on the death of a grandparent, and 10 days for a parent.',
+      '',
     ].join('\n'),
   );
+  writeFileSync(join(dir, 'office.md'), ['# Office', '', '## Canteen', '', 'The canteen serves food fish on Fridays.', ''].join('\n'));
 }

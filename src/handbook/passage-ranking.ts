@@ -29,6 +29,12 @@ export interface QueryTerm {
   mass: number;
   /** Whether the handbook uses the concept (in any of its alternatives). */
   known: boolean;
+  /**
+   * Known only through looser relatives (a more general word, a derived form): the concept counts as
+   * known only in passages that hold one of them, so a question about something the handbook never
+   * names is not made confident by a passage on something else.
+   */
+  loose?: boolean;
   /** 1 for the question's own concepts; less for concepts carried over from the question it follows. */
   weight: number;
   /** Whether the concept is the question's own (only those pick the rows of a long table to show). */
@@ -184,7 +190,7 @@ export function scorePassage(
     // A follow-up's carried-over concepts count for confidence at their (lower) weight: the earlier
     // question set the topic ("can I split it?" after "how long is paternity leave?").
     mass += term.weight * term.mass;
-    if (term.known) knownMass += term.weight * term.mass;
+    if (term.known && term.loose !== true) knownMass += term.weight * term.mass;
     if (term.alternatives.length === 0 || term.idf === 0) return;
     let tf = 0;
     let cover = 0;
@@ -214,6 +220,7 @@ export function scorePassage(
     }
     if (tf > 0) score += term.weight * term.idf * ((tf * (K1 + 1)) / (tf + K1));
     covered += term.weight * term.mass * cover;
+    if (term.loose === true && cover > 0) knownMass += term.weight * term.mass;
     if (term.own && bestStems !== undefined) matched.push({ stems: [...bestStems], idf: bestIdf });
   });
   matched.sort((a, b) => b.idf - a.idf);

@@ -6,6 +6,8 @@ import type { Vocabulary } from './vocabulary.ts';
 /** General synonyms of a word (e.g. {@link WordNet}). */
 export interface Thesaurus {
   synonyms(word: string): readonly string[];
+  /** Looser relatives of a word: more general words, derived forms (see {@link WordNet.related}). */
+  related?(word: string): readonly string[];
   knows(word: string): boolean;
 }
 
@@ -26,6 +28,9 @@ const SYNONYM = { weight: 0.5, cover: 0.75 } as const;
 // A general English synonym, from the dictionary ("bicycle" → "bike", "UK" → "United Kingdom"): it
 // knows nothing of HR, so it counts for less than the bot's own HR synonyms.
 const DICTIONARY = { weight: 0.4, cover: 0.3 } as const;
+// A more general word or a derived form ("grandmother" → "grandparent", "ill" → "illness"): looser
+// still, and looked up only when the handbook has no synonym of the word either.
+const RELATED = { weight: 0.3, cover: 0.25 } as const;
 // A word the handbook never uses weighs this share of the rarest word's idf in the question's total:
 // a question about something the handbook never names is probably not covered, but a stray word
 // ("dollar" beside "expense claim") must not sink a question the handbook does answer.
@@ -85,6 +90,7 @@ export function analyzeQuestion(
     // passages, and the dictionary's other single words for it would mostly be other senses of it; only
     // its longer names for the same thing are looked for too ("UK" → "United Kingdom").
     let fromDictionary = false;
+    let loose = false;
     if (options.thesaurus !== undefined && typedWords.length === 1 && !typedWords.every(isNumeric)) {
       const handbookSaysIt = found.some((alternative) => alternative.typed);
       const before = found.length;
@@ -95,6 +101,15 @@ export function analyzeQuestion(
         if (words.some(isTopicless)) continue;
         if (handbookSaysIt && words.length < 2) continue;
         consider(words.join(' '), DICTIONARY, false);
+      }
+      if (!handbookSaysIt && found.length === before && options.thesaurus.related !== undefined) {
+        const beforeRelated = found.length;
+        for (const phrase of options.thesaurus.related(typedWords[0]!)) {
+          const words = normalizeWords(phrase);
+          if (words.some(isTopicless)) continue;
+          consider(words.join(' '), RELATED, false);
+        }
+        loose = beforeRelated === 0 && found.length > 0;
       }
       fromDictionary = before === 0 && found.length > 0;
     }
@@ -119,7 +134,7 @@ export function analyzeQuestion(
       // found only through a dictionary's synonym needs that synonym's passage to be confident.
       mass = Math.max(idf, UNKNOWN_SHARE * vocabulary.idf(0));
     }
-    terms.push({ label: concept.typed, alternatives, idf, mass, known, weight: options.weight, own: options.own });
+    terms.push({ label: concept.typed, alternatives, idf, mass, known, ...(loose ? { loose } : {}), weight: options.weight, own: options.own });
   }
   return { terms, corrections, unknown };
 }

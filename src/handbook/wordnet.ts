@@ -112,8 +112,44 @@ export class WordNet {
     return undefined;
   }
 
-  // A data line: `offset lex_filenum ss_type w_cnt word lex_id [word lex_id]… p_cnt …| gloss`.
+  /**
+   * Words one step more general than the word's most common noun senses (their hypernyms: "grandmother" →
+   * "grandparent", "train" → "public transport") and the word's own derived forms ("ill" → "illness",
+   * "die" → "death"), in WordNet's order. Looser than {@link synonyms}; empty for a word WordNet does not know.
+   */
+  related(word: string): readonly string[] {
+    const key = `\u0000${word}`;
+    const cached = this.#cache.get(key);
+    if (cached !== undefined) return cached;
+    const entries = this.#entries(word);
+    const anyTagged = entries.some(({ entry }) => entry.tagged > 0);
+    const found = new Set<string>();
+    for (const { part, base, entry } of entries) {
+      const senses = anyTagged ? Math.min(this.#senses, entry.tagged) : 1;
+      for (const offset of entry.offsets.slice(0, senses)) {
+        const synset = this.#synset(part, offset);
+        const position = synset.lemmas.indexOf(base) + 1;
+        for (const pointer of synset.pointers) {
+          const target = this.#synset(POINTER_PARTS[pointer.part]!, pointer.offset).lemmas;
+          // A verb's hypernym is mostly a bare motion or change ("dress" → "change", "borrow" → "get").
+          if (pointer.symbol === HYPERNYM && part === 'noun' && pointer.source === 0) for (const lemma of target) found.add(lemma);
+          // A derivation links two words, not two senses: only the word's own.
+          if (pointer.symbol === DERIVATION && pointer.source === position && target[pointer.target - 1] !== undefined) found.add(target[pointer.target - 1]!);
+        }
+      }
+    }
+    found.delete(word);
+    const result = [...found];
+    this.#cache.set(key, result);
+    return result;
+  }
+
   #lemmas(part: PartOfSpeech, offset: string): string[] {
+    return this.#synset(part, offset).lemmas;
+  }
+
+  // A data line: `offset lex_filenum ss_type w_cnt word lex_id [word lex_id]… p_cnt [symbol offset pos source/target]… | gloss`.
+  #synset(part: PartOfSpeech, offset: string): Synset {
     const fields = readLine(join(this.#directory, `data.${part}`), Number(offset)).split(' ');
     const count = Number.parseInt(fields[3] ?? '0', 16);
     const lemmas: string[] = [];
@@ -122,9 +158,39 @@ export class WordNet {
       // Adjectives carry a syntactic marker: "galore(ip)".
       if (raw !== undefined) lemmas.push(raw.replace(/\(\w+\)$/, '').replaceAll('_', ' ').toLowerCase());
     }
-    return lemmas;
+    const at = 4 + count * 2;
+    const pointerCount = Number(fields[at]);
+    const pointers: Pointer[] = [];
+    for (let i = 0, next = at + 1; i < pointerCount; i += 1, next += 4) {
+      const [symbol, target, pos, ends] = [fields[next], fields[next + 1], fields[next + 2], fields[next + 3]];
+      if (symbol === undefined || target === undefined || pos === undefined || ends === undefined || POINTER_PARTS[pos] === undefined) continue;
+      pointers.push({ symbol, offset: target, part: pos, source: Number.parseInt(ends.slice(0, 2), 16), target: Number.parseInt(ends.slice(2), 16) });
+    }
+    return { lemmas, pointers };
   }
 }
+
+/** A synset: its words and its links to other synsets (or, lexically, from one of its words to another's). */
+interface Synset {
+  lemmas: string[];
+  pointers: Pointer[];
+}
+
+interface Pointer {
+  symbol: string;
+  offset: string;
+  /** WordNet's part-of-speech letter of the target. */
+  part: string;
+  /** 1-based word of this synset the link starts from; 0 for the whole synset. */
+  source: number;
+  /** 1-based word of the target synset; 0 for the whole synset. */
+  target: number;
+}
+
+const HYPERNYM = '@';
+const DERIVATION = '+';
+// `s` is an adjective satellite, stored with the adjectives.
+const POINTER_PARTS: Record<string, PartOfSpeech | undefined> = { n: 'noun', v: 'verb', a: 'adj', s: 'adj', r: 'adv' };
 
 interface IndexFile {
   /** The lemma lines, licence header left out. */
