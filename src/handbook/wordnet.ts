@@ -55,20 +55,25 @@ export class WordNet {
   synonyms(word: string): readonly string[] {
     const cached = this.#cache.get(word);
     if (cached !== undefined) return cached;
-    const entries = this.#entries(word);
-    // Senses never met in WordNet's tagged corpus are rare ones ("cat" as a verb); they are left out
-    // unless the word has no other (then its first sense of each part of speech is taken).
-    const anyTagged = entries.some(({ entry }) => entry.tagged > 0);
     const found = new Set<string>();
-    for (const { part, base, entry } of entries) {
-      const senses = anyTagged ? Math.min(this.#senses, entry.tagged) : 1;
-      for (const offset of entry.offsets.slice(0, senses)) {
-        for (const lemma of this.#lemmas(part, offset)) if (lemma !== base && lemma !== word) found.add(lemma);
-      }
+    for (const { part, base, offset } of this.#commonSenses(word)) {
+      for (const lemma of this.#lemmas(part, offset)) if (lemma !== base && lemma !== word) found.add(lemma);
     }
     const result = [...found];
     this.#cache.set(word, result);
     return result;
+  }
+
+  // The word's most common senses: per part of speech, its first `senses` ones. Senses never met in
+  // WordNet's tagged corpus are rare ones ("cat" as a verb); they are left out unless the word has no
+  // other (then its first sense of each part of speech is taken).
+  *#commonSenses(word: string): Generator<{ part: PartOfSpeech; base: string; offset: string }> {
+    const entries = this.#entries(word);
+    const anyTagged = entries.some(({ entry }) => entry.tagged > 0);
+    for (const { part, base, entry } of entries) {
+      const senses = anyTagged ? Math.min(this.#senses, entry.tagged) : 1;
+      for (const offset of entry.offsets.slice(0, senses)) yield { part, base, offset };
+    }
   }
 
   /** Whether the word (or a base form of it) is an English word WordNet knows. */
@@ -118,24 +123,23 @@ export class WordNet {
    * "die" → "death"), in WordNet's order. Looser than {@link synonyms}; empty for a word WordNet does not know.
    */
   related(word: string): readonly string[] {
+    // One cache for both lookups; no word holds a NUL, so the keys never meet.
     const key = `\u0000${word}`;
     const cached = this.#cache.get(key);
     if (cached !== undefined) return cached;
-    const entries = this.#entries(word);
-    const anyTagged = entries.some(({ entry }) => entry.tagged > 0);
     const found = new Set<string>();
-    for (const { part, base, entry } of entries) {
-      const senses = anyTagged ? Math.min(this.#senses, entry.tagged) : 1;
-      for (const offset of entry.offsets.slice(0, senses)) {
-        const synset = this.#synset(part, offset);
-        const position = synset.lemmas.indexOf(base) + 1;
-        for (const pointer of synset.pointers) {
-          const target = this.#synset(POINTER_PARTS[pointer.part]!, pointer.offset).lemmas;
-          // A verb's hypernym is mostly a bare motion or change ("dress" → "change", "borrow" → "get").
-          if (pointer.symbol === HYPERNYM && part === 'noun' && pointer.source === 0) for (const lemma of target) found.add(lemma);
-          // A derivation links two words, not two senses: only the word's own.
-          if (pointer.symbol === DERIVATION && pointer.source === position && target[pointer.target - 1] !== undefined) found.add(target[pointer.target - 1]!);
-        }
+    for (const { part, base, offset } of this.#commonSenses(word)) {
+      const synset = this.#synset(part, offset);
+      const position = synset.lemmas.indexOf(base) + 1;
+      for (const pointer of synset.pointers) {
+        // A verb's hypernym is mostly a bare motion or change ("dress" → "change", "borrow" → "get").
+        const general = pointer.symbol === HYPERNYM && part === 'noun' && pointer.source === 0;
+        // A derivation links two words, not two senses: only the word's own.
+        const derived = pointer.symbol === DERIVATION && pointer.source === position;
+        if (!general && !derived) continue;
+        const target = this.#lemmas(POINTER_PARTS[pointer.part]!, pointer.offset);
+        if (general) for (const lemma of target) found.add(lemma);
+        else if (target[pointer.target - 1] !== undefined) found.add(target[pointer.target - 1]!);
       }
     }
     found.delete(word);
