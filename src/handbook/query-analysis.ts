@@ -29,7 +29,7 @@ const SYNONYM = { weight: 0.5, cover: 0.75 } as const;
 // knows nothing of HR, so it counts for less than the bot's own HR synonyms.
 const DICTIONARY = { weight: 0.4, cover: 0.3 } as const;
 // A more general word or a derived form ("grandmother" → "grandparent", "ill" → "illness"): looser
-// still, and looked up only when the handbook has no synonym of the word either.
+// still, and looked up only when neither the word nor any synonym of it is in the handbook.
 const RELATED = { weight: 0.3, cover: 0.25 } as const;
 // A word the handbook never uses weighs this share of the rarest word's idf in the question's total:
 // a question about something the handbook never names is probably not covered, but a stray word
@@ -102,14 +102,13 @@ export function analyzeQuestion(
         if (handbookSaysIt && words.length < 2) continue;
         consider(words.join(' '), DICTIONARY, false);
       }
-      if (!handbookSaysIt && found.length === before && options.thesaurus.related !== undefined) {
-        const beforeRelated = found.length;
+      if (found.length === 0 && options.thesaurus.related !== undefined) {
         for (const phrase of options.thesaurus.related(typedWords[0]!)) {
           const words = normalizeWords(phrase);
           if (words.some(isTopicless)) continue;
           consider(words.join(' '), RELATED, false);
         }
-        loose = beforeRelated === 0 && found.length > 0;
+        loose = found.length > 0;
       }
       fromDictionary = before === 0 && found.length > 0;
     }
