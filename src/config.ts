@@ -89,6 +89,8 @@ const envSchema = z.object({
   BEDROCK_MAX_TOKENS: positiveInt(800, 8_192),
   // 'off' turns hybrid search off (the handbook is then searched by words alone, as with AI off).
   BEDROCK_EMBEDDING_MODEL_ID: z.string().trim().transform((value) => (value === '' ? 'amazon.titan-embed-text-v2:0' : value)).default('amazon.titan-embed-text-v2:0'),
+  // Unset: no rerank (the order of hybrid search stands).
+  BEDROCK_RERANK_MODEL_ID: optionalString,
   LLM_CONCURRENCY: positiveInt(16, 1_000),
   LLM_QUEUE_LIMIT: positiveInt(2_000, 100_000),
   LLM_REQUESTS_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(0),
@@ -299,6 +301,9 @@ export function checkStartup(config: Config): string[] {
       'is set without AWS credentials, so AI answers would be off',
       'Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary keys), or AWS_PROFILE; or unset BEDROCK_MODEL_ID to answer with handbook excerpts',
     );
+  }
+  if (env.BEDROCK_RERANK_MODEL_ID !== undefined && env.BEDROCK_MODEL_ID === undefined) {
+    warnings.push('BEDROCK_RERANK_MODEL_ID is not used: BEDROCK_MODEL_ID is not set, so AI answers are off and handbook excerpts keep the search order');
   }
   // --- Microsoft Teams (the rules botbuilder asserts when the first request arrives, told at start instead)
   const msi = env.MICROSOFT_APP_TYPE === 'UserAssignedMSI';

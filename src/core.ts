@@ -11,12 +11,15 @@ import { HandbookAgreement } from './handbook/handbook-agreement.ts';
 import { HandbookIndex } from './handbook/handbook-index.ts';
 import { PROCESS_ID } from './inbox/process-id.ts';
 import { PassageVectors } from './handbook/passage-vectors.ts';
+import { PassageReranker } from './handbook/passage-reranker.ts';
 import type { InboxLimits } from './inbox/inbox-store.ts';
 import type { InboxStore } from './inbox/inbox-store.ts';
 import type { InboxWorkerOptions } from './inbox/inbox-worker.ts';
 import { InboxWorker } from './inbox/inbox-worker.ts';
 import { createBedrockClient } from './llm/bedrock-client.ts';
+import type { ModelClient } from './llm/bedrock-client.ts';
 import { LlmGateway } from './llm/llm-gateway.ts';
+import type { LlmGatewayOptions } from './llm/llm-gateway.ts';
 import type { Logger } from './log/logger.ts';
 import { Metrics } from './metrics.ts';
 import type { Db } from './store/database.ts';
@@ -38,7 +41,7 @@ export interface Core {
   metrics: Metrics;
   log: Logger;
   /** The LLM gateway, when AI answers are on; with the embeddings gateway and passage vectors when hybrid search is on too. */
-  llm?: { gateway: LlmGateway; cache: AnswerCache; embeddings?: { gateway: LlmGateway; vectors: PassageVectors; sync(): Promise<void> } };
+  llm?: { gateway: LlmGateway; cache: AnswerCache; embeddings?: { gateway: LlmGateway; vectors: PassageVectors; sync(): Promise<void> }; reranker?: { gateway: LlmGateway } };
   /** The durable inbox: platform adapters store verified events here before their ack, and register a handler with the worker. */
   inbox: { store: InboxStore; worker: InboxWorker };
   /** Where users' data lives: the SQLite file, or PostgreSQL (DATABASE_URL). */
@@ -173,7 +176,9 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
     engine,
     metrics,
     log,
-    ...(llm === undefined ? {} : { llm: { gateway: llm.gateway, cache: llm.cache, ...(llm.embeddings === undefined ? {} : { embeddings: llm.embeddings }) } }),
+    ...(llm === undefined
+      ? {}
+      : { llm: { gateway: llm.gateway, cache: llm.cache, ...(llm.embeddings === undefined ? {} : { embeddings: llm.embeddings }), ...(llm.reranker === undefined ? {} : { reranker: llm.reranker }) } }),
     inbox,
     shared,
     async ready() {
@@ -192,6 +197,7 @@ export function createCore(config: Config, log: Logger, extensions: CoreExtensio
       retention.stop();
       journal.close();
       llm?.embeddings?.close();
+      llm?.reranker?.close();
       llm?.gateway.close();
       // Writes held for the commit spacing go now, before the last checkpoint and the close.
       if (db.open) flushWrites(db);
@@ -242,7 +248,8 @@ function createLlm(config: Config, db: Db, cacheRows: AnswerCacheRows, handbook:
   );
   log.info({ region, modelId, endpoint: env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME === undefined ? 'aws' : 'override' }, 'AI answers on (Amazon Bedrock)');
   const embeddings = env.BEDROCK_EMBEDDING_MODEL_ID === 'off' ? undefined : createEmbeddings(config, db, handbook, log, metrics);
-  return { gateway, cache, answerer, ...(embeddings === undefined ? {} : { embeddings }) };
+  const reranker = env.BEDROCK_RERANK_MODEL_ID === undefined ? undefined : createReranker(config, env.BEDROCK_RERANK_MODEL_ID, handbook, log, metrics);
+  return { gateway, cache, answerer, ...(embeddings === undefined ? {} : { embeddings }), ...(reranker === undefined ? {} : { reranker }) };
 }
 
 /**
@@ -286,19 +293,7 @@ function createEmbeddings(config: Config, db: Db, handbook: HandbookIndex, log: 
     ...bedrockConnection(env),
   });
   const embedLog = log.child({ component: 'embeddings' });
-  const gateway = new LlmGateway(
-    client,
-    {
-      ...EMBEDDING_GATEWAY,
-      timeoutMs: Math.min(EMBEDDING_GATEWAY.timeoutMs, env.LLM_TIMEOUT_MS),
-      requestsPerMinute: env.LLM_REQUESTS_PER_MINUTE,
-      backoffBaseMs: env.LLM_BACKOFF_BASE_MS,
-      backoffMaxMs: Math.min(env.LLM_BACKOFF_MAX_MS, 2_000),
-      breakerFailures: env.LLM_BREAKER_FAILURES,
-      breakerCooldownMs: env.LLM_BREAKER_COOLDOWN_MS,
-    },
-    { log: embedLog },
-  );
+  const gateway = sideGateway(client, EMBEDDING_GATEWAY, env, embedLog);
   const vectors = new PassageVectors(db, {
     model,
     dimensions: EMBEDDING_DIMENSIONS,
@@ -328,4 +323,44 @@ function createEmbeddings(config: Config, db: Db, handbook: HandbookIndex, log: 
       gateway.close();
     },
   };
+}
+
+/** A rerank call's own gateway limits, like the embeddings' (see {@link EMBEDDING_GATEWAY}): a question never waits long for it. */
+const RERANK_GATEWAY = { concurrency: 8, queueLimit: 200, timeoutMs: 5_000, maxAttempts: 2, maxThrottledAttempts: 2 } as const;
+
+/**
+ * The gateway of a model beside the answers' (embeddings, rerank): its own limits and breaker, with
+ * the answers' rate ceiling and backoff, and attempts cut short (the question does not wait for them).
+ */
+function sideGateway(client: ModelClient, limits: Pick<LlmGatewayOptions, 'concurrency' | 'queueLimit' | 'timeoutMs' | 'maxAttempts' | 'maxThrottledAttempts'>, env: Config['env'], log: Logger): LlmGateway {
+  return new LlmGateway(
+    client,
+    {
+      ...limits,
+      timeoutMs: Math.min(limits.timeoutMs, env.LLM_TIMEOUT_MS),
+      requestsPerMinute: env.LLM_REQUESTS_PER_MINUTE,
+      backoffBaseMs: env.LLM_BACKOFF_BASE_MS,
+      backoffMaxMs: Math.min(env.LLM_BACKOFF_MAX_MS, 2_000),
+      breakerFailures: env.LLM_BREAKER_FAILURES,
+      breakerCooldownMs: env.LLM_BREAKER_COOLDOWN_MS,
+    },
+    { log },
+  );
+}
+
+/** Reranking: a gateway over a Bedrock rerank model, attached to the handbook's hybrid search. */
+function createReranker(config: Config, model: string, handbook: HandbookIndex, log: Logger, metrics: Metrics) {
+  const { env } = config;
+  const client = createBedrockClient({ region: env.AWS_REGION!, modelId: model, ...bedrockConnection(env) });
+  const rerankLog = log.child({ component: 'rerank' });
+  const gateway = sideGateway(client, RERANK_GATEWAY, env, rerankLog);
+  handbook.useReranker(
+    new PassageReranker(async (query, documents, topN) => {
+      const ranking = await gateway.rerank(query, documents, topN);
+      metrics.increment('hrbot_rerank_documents_total', 'Passages read by the rerank model', {}, documents.length);
+      return ranking.order;
+    }, rerankLog),
+  );
+  log.info({ model }, 'handbook passages reranked (Bedrock rerank model)');
+  return { gateway, close: () => gateway.close() };
 }

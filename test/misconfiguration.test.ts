@@ -86,6 +86,14 @@ describe('misconfiguration: Slack', () => {
     assert.deepEqual(check({ SLACK_SIGNING_SECRET: 's', SLACK_BOT_TOKEN: 'xoxb-1' }), []);
   });
 
+  it('warns (legitimately) when BEDROCK_RERANK_MODEL_ID is unused because AI answers are off', () => {
+    const warnings = check({ BEDROCK_RERANK_MODEL_ID: 'cohere.rerank-v3-5:0' });
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', /^BEDROCK_RERANK_MODEL_ID is not used: BEDROCK_MODEL_ID is not set/);
+    const aiOn = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y', BEDROCK_MODEL_ID: 'anthropic.claude-3-haiku-20240307-v1:0' };
+    assert.deepEqual(check({ ...aiOn, BEDROCK_RERANK_MODEL_ID: 'cohere.rerank-v3-5:0' }), []);
+  });
+
   it('names the fix for each half-configured Slack setting', () => {
     assert.throws(() => loadConfig({ SLACK_SIGNING_SECRET: 's' }), /^ConfigError: Invalid configuration: SLACK_BOT_TOKEN is not set, but SLACK_SIGNING_SECRET is.*Set SLACK_BOT_TOKEN/);
     assert.throws(() => loadConfig({ SLACK_APP_TOKEN: 'xapp-1' }), /SLACK_BOT_TOKEN is not set, but SLACK_APP_TOKEN is/);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { toError } from '../errors.ts';
+import { OccasionalWarning } from '../log/occasional-warning.ts';
 import { writeTransaction } from '../store/database.ts';
 import type { Db } from '../store/database.ts';
 import { buildMatchExpression } from './fts-query.ts';
@@ -12,6 +13,7 @@ import { HEADING_PATH_SEPARATOR, splitMarkdownSections } from './markdown-sectio
 import type { MarkdownDocument } from './markdown-sections.ts';
 import { holdsTerm, indexPassage, scorePassage, termStems } from './passage-ranking.ts';
 import type { IndexedPassage, PassageScore, QueryTerm } from './passage-ranking.ts';
+import type { PassageReranker } from './passage-reranker.ts';
 import type { PassageVectors } from './passage-vectors.ts';
 import { reciprocalRankFusion } from './rank-fusion.ts';
 import { splitPassages } from './passages.ts';
@@ -245,7 +247,8 @@ export class HandbookIndex {
   #vectors: PassageVectors | undefined;
   #queryBudgetMs = QUERY_EMBEDDING_BUDGET_MS;
   // While Bedrock is down every question fails to embed: one warning per interval, with the count since the last.
-  #wordsAloneWarning = { at: Number.NEGATIVE_INFINITY, since: 0 };
+  readonly #wordsAlone: OccasionalWarning;
+  #reranker: PassageReranker | undefined;
   readonly #sql: ReturnType<typeof prepareStatements>;
   readonly #thesaurus: Thesaurus | undefined;
   readonly #results = new LRUCache<string, Retrieval>({ max: SEARCH_CACHE_MAX });
@@ -254,6 +257,7 @@ export class HandbookIndex {
     this.#db = options.db;
     this.dir = options.dir;
     this.#log = options.log;
+    this.#wordsAlone = new OccasionalWarning(options.log, 'question not embedded; handbook searched by words alone', WORDS_ALONE_WARNING_INTERVAL_MS, 'questions');
     this.#sql = prepareStatements(options.db);
     this.#thesaurus = options.thesaurus === undefined ? sharedWordNet() : (options.thesaurus ?? undefined);
   }
@@ -376,9 +380,22 @@ export class HandbookIndex {
    * ranking. Whether the handbook covers the question is still judged by words. Never fails for the
    * embeddings: when the question cannot be embedded within {@link QUERY_EMBEDDING_BUDGET_MS} (or
    * the budget given to {@link useEmbeddings}), or
-   * no passage has a vector yet, it is the word ranking alone.
+   * no passage has a vector yet, it is the word ranking alone. With a reranker attached
+   * ({@link useReranker}), the best candidates of a covered question are then put in its order.
    */
   async retrieveHybrid(query: string, options: { limit?: number; antecedent?: string } = {}): Promise<Retrieval> {
+    const reranker = this.#reranker;
+    if (reranker === undefined) return this.#retrieveFused(query, options);
+    const bounded = Math.min(Math.floor(options.limit ?? 3), MAX_SEARCH_LIMIT);
+    if (!(bounded >= 1)) return emptyRetrieval();
+    // The model reads more candidates than are kept, so it can bring up one the search ranked lower.
+    const pool = await this.#retrieveFused(query, { ...options, limit: Math.max(bounded, reranker.depth) });
+    if (!pool.covered) return { ...pool, hits: pool.hits.slice(0, bounded) };
+    const text = options.antecedent === undefined ? query : `${options.antecedent}\n${query}`;
+    return { ...pool, hits: await reranker.rerank(text, pool.hits, bounded) };
+  }
+
+  async #retrieveFused(query: string, options: { limit?: number; antecedent?: string }): Promise<Retrieval> {
     const vectors = this.#vectors;
     if (vectors === undefined) return this.retrieve(query, options);
     const bounded = Math.min(Math.floor(options.limit ?? 3), MAX_SEARCH_LIMIT);
@@ -424,11 +441,12 @@ export class HandbookIndex {
   }
 
   #warnWordsAlone(error: unknown): void {
-    const now = Date.now();
-    this.#wordsAloneWarning.since += 1;
-    if (now - this.#wordsAloneWarning.at < WORDS_ALONE_WARNING_INTERVAL_MS) return;
-    this.#log?.warn({ err: toError(error), questions: this.#wordsAloneWarning.since }, 'question not embedded; handbook searched by words alone');
-    this.#wordsAloneWarning = { at: now, since: 0 };
+    this.#wordsAlone.warn({ err: toError(error) });
+  }
+
+  /** Attach a reranker: {@link retrieveHybrid} then orders a covered question's best candidates with it. */
+  useReranker(reranker: PassageReranker): void {
+    this.#reranker = reranker;
   }
 
   /**

@@ -1,7 +1,7 @@
 /**
  * The only module that imports the AWS SDK. It turns Bedrock's Converse and ConverseStream (and
- * InvokeModel for text embeddings) into small functions over plain types, so the gateway, its tests
- * and the rest of the bot never see SDK shapes.
+ * InvokeModel for text embeddings and reranking) into small functions over plain types, so the
+ * gateway, its tests and the rest of the bot never see SDK shapes.
  */
 import { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand, InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
 import type { BedrockRuntimeClientConfig, Message } from '@aws-sdk/client-bedrock-runtime';
@@ -35,6 +35,11 @@ export interface Embedding {
   tokens: number;
 }
 
+/** Documents in a reranker's order, most relevant first: each one's place in the list given, and its relevance. */
+export interface Ranking {
+  order: { index: number; score: number }[];
+}
+
 /** Bedrock as the gateway sees it; tests of the gateway drive the real one against the fake server. */
 export interface ModelClient {
   converse(request: ModelRequest, signal: AbortSignal): Promise<ModelResponse>;
@@ -42,11 +47,20 @@ export interface ModelClient {
   converseStream(request: ModelRequest, signal: AbortSignal, onDelta: (text: string) => Promise<void>): Promise<ModelResponse>;
   /** Embed one text with the model (an embedding model: see {@link createBedrockClient}'s `embedding` option). */
   embed(text: string, signal: AbortSignal): Promise<Embedding>;
+  /** Order `documents` by relevance to `query` with the model (a rerank model), keeping the `topN` best. */
+  rerank(query: string, documents: readonly string[], topN: number, signal: AbortSignal): Promise<Ranking>;
   destroy(): void;
 }
 
 /** Titan Text Embeddings V2 takes at most 50,000 characters (and 8,192 tokens) per text. */
 export const MAX_EMBEDDING_CHARS = 50_000;
+/**
+ * Characters of each document sent to a rerank model. Cohere Rerank 3.5 reads 4,096 tokens of query
+ * and document together and Amazon Rerank 1.0 fewer; a passage is a few hundred words.
+ */
+export const MAX_RERANK_DOCUMENT_CHARS = 4_000;
+/** Documents per rerank request: Bedrock's rerank models take at most 1,000. */
+export const MAX_RERANK_DOCUMENTS = 1_000;
 /** The output sizes Titan Text Embeddings V2 accepts. */
 export const EMBEDDING_DIMENSIONS = [256, 512, 1024] as const;
 
@@ -69,6 +83,13 @@ export interface BedrockClientOptions {
 export class MalformedEmbeddingError extends LlmUnavailableError {
   constructor(message: string) {
     super('llm_embedding_malformed', message);
+  }
+}
+
+/** Bedrock answered a rerank request with something that is not an order of the documents sent. */
+export class MalformedRankingError extends LlmUnavailableError {
+  constructor(message: string) {
+    super('llm_rerank_malformed', message);
   }
 }
 
@@ -143,10 +164,43 @@ export function createBedrockClient(options: BedrockClientOptions): ModelClient 
       return parseEmbedding(out.body.transformToString(), dimensions);
     },
 
+    async rerank(query, documents, topN, signal) {
+      const sent = documents.slice(0, MAX_RERANK_DOCUMENTS).map((document) => document.slice(0, MAX_RERANK_DOCUMENT_CHARS));
+      // The rerank models' own InvokeModel body; Cohere's asks for its API version (2 and up).
+      const body = JSON.stringify({ query, documents: sent, top_n: Math.min(topN, sent.length), ...(modelId.includes('cohere.') ? { api_version: 2 } : {}) });
+      const out = await client.send(
+        new InvokeModelCommand({ modelId, contentType: 'application/json', accept: 'application/json', body: new TextEncoder().encode(body) }),
+        { abortSignal: signal },
+      );
+      return parseRanking(out.body.transformToString(), sent.length);
+    },
+
     destroy() {
       client.destroy();
     },
   };
+}
+
+function parseRanking(json: string, documents: number): Ranking {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch (error) {
+    throw new MalformedRankingError(`rerank response is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const results = ((parsed ?? {}) as { results?: unknown }).results;
+  if (!Array.isArray(results)) throw new MalformedRankingError('rerank response has no results');
+  const seen = new Set<number>();
+  const order = results.map((result: unknown) => {
+    const { index, relevance_score: score } = (result ?? {}) as { index?: unknown; relevance_score?: unknown };
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= documents || seen.has(index) || typeof score !== 'number' || !Number.isFinite(score)) {
+      throw new MalformedRankingError(`rerank result is not a new document of the ${documents} sent with a score`);
+    }
+    seen.add(index);
+    return { index, score };
+  });
+  // Most relevant first, whatever order the model listed them in.
+  return { order: order.sort((a, b) => b.score - a.score || a.index - b.index) };
 }
 
 function parseEmbedding(json: string, dimensions: number): Embedding {

@@ -7,7 +7,7 @@ import type { Metrics } from '../metrics.ts';
 import { AdaptiveLimit } from './adaptive-limit.ts';
 import { AdaptiveRate } from './adaptive-rate.ts';
 import type { RateTicket, ThrottleResponse } from './adaptive-rate.ts';
-import type { Embedding, ModelClient, ModelRequest, ModelResponse } from './bedrock-client.ts';
+import type { Embedding, ModelClient, ModelRequest, ModelResponse, Ranking } from './bedrock-client.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 import type { BreakerState } from './circuit-breaker.ts';
 import type { Classified } from './retry-policy.ts';
@@ -215,6 +215,15 @@ export class LlmGateway {
    */
   async embed(text: string): Promise<EmbeddingResult> {
     const { value, attempts } = await this.#call<Embedding>((signal) => this.#client.embed(text, signal), {});
+    return { ...value, attempts };
+  }
+
+  /**
+   * Order documents by relevance to a query (the client's model must be a rerank model), with the
+   * same waiting line, adaptive rate, retries and breaker as {@link complete}. Rejects like it.
+   */
+  async rerank(query: string, documents: readonly string[], topN: number): Promise<Ranking & { attempts: number }> {
+    const { value, attempts } = await this.#call<Ranking>((signal) => this.#client.rerank(query, documents, topN, signal), {});
     return { ...value, attempts };
   }
 

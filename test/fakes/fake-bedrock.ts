@@ -1,6 +1,6 @@
 /**
  * A fake Amazon Bedrock Runtime (Converse / ConverseStream, and InvokeModel for Titan Text Embeddings
- * V2: see fake-embeddings.ts) for tests and benchmarks.
+ * V2 and the rerank models: see fake-embeddings.ts and fake-rerank.ts) for tests and benchmarks.
  *
  * The real `@aws-sdk/client-bedrock-runtime` client talks to it over real sockets, so the SDK's own
  * serialisation, signing, error mapping, retries and event-stream decoding are all exercised.
@@ -23,6 +23,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { finished as streamFinished } from 'node:stream/promises';
 import { seededRandom } from '../support/seeded-random.ts';
 import { checkEmbeddingRequest, embeddingResponse } from './fake-embeddings.ts';
+import { checkRerankRequest, isRerankModel, rerankResponse } from './fake-rerank.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Public types
@@ -135,6 +136,9 @@ export interface RandomFaults {
 
 /** The embedding model the fake serves on InvokeModel (any `amazon.titan-embed-text-v2` id is accepted). */
 export const FAKE_EMBEDDING_MODEL_ID = 'amazon.titan-embed-text-v2:0';
+
+/** A rerank model the fake serves on InvokeModel (any `cohere.rerank` or `amazon.rerank` id is accepted). */
+export const FAKE_RERANK_MODEL_ID = 'cohere.rerank-v3-5:0';
 
 /** The model id tests configure the bot with. */
 export const FAKE_MODEL_ID = 'anthropic.claude-3-haiku-20240307-v1:0';
@@ -682,7 +686,7 @@ class FakeBedrockServer implements FakeBedrock {
     const started = Date.now();
     const delay = this.#latencyMs + (fault?.kind === 'slow' ? fault.delayMs : 0);
     if (!(await sleep(delay, signal))) return 'failed';
-    if (operation === 'invoke') return this.#embed(exchange, settle, modelId, body, fault);
+    if (operation === 'invoke') return isRerankModel(modelId) ? this.#rerank(exchange, settle, modelId, body, fault) : this.#embed(exchange, settle, modelId, body, fault);
 
     const request = toFakeRequest(operation, modelId, body);
     let answer: FakeAnswer | undefined;
@@ -762,7 +766,7 @@ class FakeBedrockServer implements FakeBedrock {
   }
 
   /**
-   * InvokeModel on Titan Text Embeddings V2 (the only model the fake serves on InvokeModel): the body
+   * InvokeModel on Titan Text Embeddings V2 (the only embedding model the fake serves): the body
    * checked as the model does, then a deterministic vector. `empty` and `break-stream` faults send a
    * body without a vector and half a body.
    */
@@ -775,6 +779,14 @@ class FakeBedrockServer implements FakeBedrock {
     const json = Buffer.from(JSON.stringify(fault?.kind === 'empty' ? { inputTextTokenCount: 0 } : embeddingResponse(request)), 'utf8');
     const headers = { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID(), 'x-amzn-bedrock-input-token-count': String(Math.ceil(request.text.length / 4)) };
     return this.#sendJson(exchange, settle, json, headers, fault?.kind === 'break-stream');
+  }
+
+  /** InvokeModel on a rerank model: the body checked, then an order. `empty` and `break-stream` faults send a body without results and half a body. */
+  async #rerank(exchange: Exchange, settle: Settle, modelId: string, body: unknown, fault: FakeFault | undefined): Promise<Outcome> {
+    const request = checkRerankRequest(modelId, body);
+    if (!request.ok) return this.#sendError(exchange, settle, 400, 'ValidationException', request.message);
+    const json = Buffer.from(JSON.stringify(fault?.kind === 'empty' ? { id: randomUUID() } : rerankResponse(request)), 'utf8');
+    return this.#sendJson(exchange, settle, json, { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID() }, fault?.kind === 'break-stream');
   }
 
   /** A 200 JSON body, or (a break-stream fault) half of it and a reset connection. */
