@@ -10,7 +10,7 @@
 import { bedrockEnv, startFakeBedrock } from '../fakes/fake-bedrock.ts';
 import type { RandomFaults } from '../fakes/fake-bedrock.ts';
 import { dm, startTempBot } from '../support/temp-bot.ts';
-import { questionText } from './bedrock-quota.ts';
+import { isNotCoveredReply, questionText } from './bedrock-quota.ts';
 
 export interface RandomThrottlesScenario {
   questions: number;
@@ -31,6 +31,8 @@ export interface PhaseReport {
   maxInFlightAtBedrock: number;
   /** Replies made of handbook passages because the model call gave up (or the line was full). */
   fallbackReplies: number;
+  /** Questions the handbook does not cover, answered so without the model (retrieval's figure, not a fallback). */
+  notCovered: number;
   /** Questions that got no reply at all: must be 0. */
   noReply: number;
   /** Time from arrival to reply, ms: median, 99th percentile and the slowest (the tail sets the elapsed time). */
@@ -83,7 +85,8 @@ async function runPhase(label: string, scenario: RandomThrottlesScenario, faults
       throttled: fake.stats.throttled,
       errors: fake.stats.failed,
       maxInFlightAtBedrock: fake.stats.concurrentMax,
-      fallbackReplies: replies.filter((r) => r?.kind === 'excerpts').length,
+      fallbackReplies: replies.filter((r) => r?.kind === 'excerpts' && !isNotCoveredReply(r)).length,
+      notCovered: replies.filter(isNotCoveredReply).length,
       noReply: replies.filter((r) => r === null).length,
       p50Ms: percentile(0.5),
       p99Ms: percentile(0.99),
@@ -109,7 +112,7 @@ function formatPhase(p: PhaseReport): string {
     `  ${p.label}: ${p.answersPerSecond.toFixed(1)} answers/s (${(p.elapsedMs / 1000).toFixed(2)} s), ${p.bedrockCalls} Bedrock calls,`,
     `    attempts per call ${p.attemptsPerCall.toFixed(3)} (throttled ${p.throttled}, errors ${p.errors}), max in flight at Bedrock ${p.maxInFlightAtBedrock},`,
     `    time to reply p50 ${(p.p50Ms / 1000).toFixed(2)} s, p99 ${(p.p99Ms / 1000).toFixed(2)} s, slowest ${(p.maxMs / 1000).toFixed(2)} s,`,
-    `    fallback replies ${p.fallbackReplies}, no reply ${p.noReply}; at the end: concurrency ${p.finalConcurrency}, rate ${rate}`,
+    `    fallback replies ${p.fallbackReplies}, "not covered" ${p.notCovered}, no reply ${p.noReply}; at the end: concurrency ${p.finalConcurrency}, rate ${rate}`,
   ].join('\n');
 }
 
