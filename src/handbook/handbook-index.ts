@@ -481,7 +481,8 @@ export class HandbookIndex {
     let ids: number[];
     let candidates: PassageRow[];
     try {
-      ids = this.#sql.candidates.all(match, CANDIDATES) as number[];
+      // A handbook of no more passages than that gives every match anyway: bm25's order is not needed.
+      ids = (vocabulary.passages <= CANDIDATES ? this.#sql.allCandidates.all(match) : this.#sql.candidates.all(match, CANDIDATES)) as number[];
       if (ids.length === 0) return nothing;
       candidates = this.#loadWithNeighbours(ids);
     } catch (error) {
@@ -741,6 +742,7 @@ function prepareStatements(db: Db) {
       `SELECT rowid FROM handbook_passage_fts WHERE handbook_passage_fts MATCH ?
         ORDER BY bm25(handbook_passage_fts, ${RECALL_WEIGHTS}) LIMIT ?`,
     ).pluck(),
+    allCandidates: db.prepare('SELECT rowid FROM handbook_passage_fts WHERE handbook_passage_fts MATCH ?').pluck(),
     passages: db.prepare(
       `SELECT id, path, section, part, parts, title, heading, heading_path, anchor, body, title_terms, path_terms, heading_terms, body_terms
          FROM handbook_passages WHERE id IN (SELECT value FROM json_each(?))`,
