@@ -19,5 +19,4 @@ void describe('OccasionalWarning', () => {
     ]);
     assert.ok(lines.every((line) => line.msg === 'model down'));
   });
-
 });
