@@ -181,13 +181,17 @@ export function createBedrockClient(options: BedrockClientOptions): ModelClient 
   };
 }
 
-function parseRanking(json: string, documents: number): Ranking {
-  let parsed: unknown;
+/** A response body as JSON, or the model's own malformed-response error. */
+function parseBody(json: string, malformed: (message: string) => LlmUnavailableError): unknown {
   try {
-    parsed = JSON.parse(json);
+    return JSON.parse(json);
   } catch (error) {
-    throw new MalformedRankingError(`rerank response is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+    throw malformed(`response is not JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+function parseRanking(json: string, documents: number): Ranking {
+  const parsed = parseBody(json, (message) => new MalformedRankingError(`rerank ${message}`));
   const results = ((parsed ?? {}) as { results?: unknown }).results;
   if (!Array.isArray(results)) throw new MalformedRankingError('rerank response has no results');
   const seen = new Set<number>();
@@ -204,12 +208,7 @@ function parseRanking(json: string, documents: number): Ranking {
 }
 
 function parseEmbedding(json: string, dimensions: number): Embedding {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(json);
-  } catch (error) {
-    throw new MalformedEmbeddingError(`embedding response is not JSON: ${error instanceof Error ? error.message : String(error)}`);
-  }
+  const parsed = parseBody(json, (message) => new MalformedEmbeddingError(`embedding ${message}`));
   const record = (parsed ?? {}) as { embedding?: unknown; inputTextTokenCount?: unknown };
   const values = record.embedding;
   if (!Array.isArray(values) || values.length !== dimensions || !values.every((value) => typeof value === 'number' && Number.isFinite(value))) {
