@@ -55,8 +55,8 @@ export interface ModelClient {
 /** Titan Text Embeddings V2 takes at most 50,000 characters (and 8,192 tokens) per text. */
 export const MAX_EMBEDDING_CHARS = 50_000;
 /**
- * Characters of each document sent to a rerank model. Cohere Rerank 3.5 reads 4,096 tokens of query
- * and document together and Amazon Rerank 1.0 fewer; a passage is a few hundred words.
+ * Characters of each document sent to a rerank model: Cohere Rerank 3.5 reads 4,096 tokens of query
+ * and document together, and a passage is a few hundred words, so only an odd one is cut.
  */
 export const MAX_RERANK_DOCUMENT_CHARS = 4_000;
 /** Documents per rerank request: Bedrock's rerank models take at most 1,000. */
