@@ -161,7 +161,7 @@ export class SlackWebClient extends webApi.WebClient {
       const retrySec = retryAfter(response.headers);
       if (retrySec === undefined) {
         const message = `Retry header did not contain a valid timeout (url: ${url}, retry-after header: ${String(response.headers['retry-after'])})`;
-        throw new AttemptFailed(new SlackWebApiError(webApi.ErrorCode.HTTPError, message, { statusCode: 429, statusMessage: response.statusMessage, headers: headerStrings(response.headers), body: response.text }), false);
+        throw new AttemptFailed(httpError(message, response), false);
       }
       this.emit(webApi.WebClientEvent.RATE_LIMITED, retrySec, { url, body: options });
       const limited = (message: string): SlackWebApiError => new SlackWebApiError(webApi.ErrorCode.RateLimitedError, message, { retryAfter: retrySec });
@@ -172,15 +172,7 @@ export class SlackWebClient extends webApi.WebClient {
       throw new AttemptFailed(limited(`A rate limit was exceeded (url: ${url}, retry-after: ${retrySec})`), true);
     }
     if (response.status !== 200) {
-      throw new AttemptFailed(
-        new SlackWebApiError(webApi.ErrorCode.HTTPError, `An HTTP protocol error occurred: statusCode = ${response.status}`, {
-          statusCode: response.status,
-          statusMessage: response.statusMessage,
-          headers: headerStrings(response.headers),
-          body: response.text,
-        }),
-        true,
-      );
+      throw new AttemptFailed(httpError(`An HTTP protocol error occurred: statusCode = ${response.status}`, response), true);
     }
     return response;
   }
@@ -271,6 +263,16 @@ function retryAfter(headers: IncomingHttpHeaders): number | undefined {
   if (value === undefined) return undefined;
   const seconds = Number.parseInt(value, 10);
   return Number.isNaN(seconds) ? undefined : seconds;
+}
+
+/** The SDK's HTTP error for a response it does not take: its status, headers and body. */
+function httpError(message: string, response: RawResponse): SlackWebApiError {
+  return new SlackWebApiError(webApi.ErrorCode.HTTPError, message, {
+    statusCode: response.status,
+    statusMessage: response.statusMessage,
+    headers: headerStrings(response.headers),
+    body: response.text,
+  });
 }
 
 function headerStrings(headers: IncomingHttpHeaders): Record<string, string> {
