@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { PassThrough } from 'node:stream';
 import { boltLogger, SDK_LINE_LIMIT, sdkLine } from '../adapters/slack/bolt-logger.ts';
@@ -11,6 +10,7 @@ import { FakeSocketMode } from './fakes/fake-socket-mode.ts';
 import { startSlackBot } from './support/slack-bot.ts';
 import { commandBody, dmEvent, eventBody, FORM_TYPE, JSON_TYPE, mentionEvent, postSigned } from './support/slack-requests.ts';
 import { fixedAnswerer } from './support/test-answerers.ts';
+import { closeServer, listenOnLoopback } from './support/loopback-server.ts';
 
 const APP_TOKEN = 'xapp-1-A1-1234567890-abcdefabcdefabcdefabcdef';
 
@@ -34,16 +34,11 @@ async function failingResponseUrl(body: string): Promise<{ url: (path: string) =
       response.writeHead(500, { 'content-type': 'text/plain' }).end(body);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server);
   return {
     url: (path) => `http://127.0.0.1:${port}${path}`,
     received,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => closeServer(server),
   };
 }
 

@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -17,6 +16,7 @@ import { outputLines, runMain } from './support/main-process.ts';
 import type { MainOptions, MainResult } from './support/main-process.ts';
 import { BOT_TOKEN, SIGNING_SECRET } from './support/slack-requests.ts';
 import { KNOWLEDGE_DIR, tempDir } from './support/temp-bot.ts';
+import { listenOnLoopback } from './support/loopback-server.ts';
 
 /** The plain `hrbot: ` lines a person at the terminal reads. */
 function operatorLines(result: MainResult): string[] {
@@ -69,8 +69,7 @@ describe('misconfiguration: Slack', () => {
     }
     // A port nothing listens on: connection refused, retried by the client, then told.
     const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const port = (closed.address() as AddressInfo).port;
+    const port = await listenOnLoopback(closed);
     await new Promise((resolve) => closed.close(resolve));
     const apiUrl = `http://127.0.0.1:${port}/api/`;
     const result = await start({ SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: apiUrl, HOST: '127.0.0.1', PORT: '0' });
@@ -233,8 +232,7 @@ describe('misconfiguration: the database', () => {
 describe('misconfiguration: the port', () => {
   it('a busy PORT names PORT, the port and the fix', async () => {
     const busy = createServer();
-    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
-    const port = (busy.address() as AddressInfo).port;
+    const port = await listenOnLoopback(busy);
     try {
       const result = await start({ TEAMS_EMULATOR: 'true', HOST: '127.0.0.1', PORT: String(port) });
       assertOneLine(result, 1, new RegExp(`^hrbot: PORT ${port} is already in use on 127\\.0\\.0\\.1 \\(EADDRINUSE\\)`), /set PORT to a free port/);

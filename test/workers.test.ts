@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { createCore } from '../src/core.ts';
 import { createLogger } from '../src/log/logger.ts';
@@ -21,6 +20,7 @@ import { slackProcessEnv } from './support/slack-process-env.ts';
 import { assertInboxSettled } from './support/store-checks.ts';
 import { ask, dm, startTempBot, tempDir } from './support/temp-bot.ts';
 import { taggedAnswer } from './support/tagged-answers.ts';
+import { listenOnLoopback } from './support/loopback-server.ts';
 
 /** GET on a connection of its own, so the kernel may hand it to any worker. */
 function getOnNewConnection(url: string): Promise<string> {
@@ -185,9 +185,8 @@ void describe('WORKERS=4 on one port', () => {
   void it('a port already taken stops the start with one clear line, before any worker starts', async () => {
     const dir = tempDir();
     const holder = createServer();
-    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = await listenOnLoopback(holder);
     try {
-      const port = (holder.address() as AddressInfo).port;
       const result = await runMain('', { env: { ...slackProcessEnv('http://127.0.0.1:9/api/', dir.path), PORT: String(port), WORKERS: '2' } });
       assert.equal(result.code, 1);
       assert.match(result.stderr, new RegExp(`PORT ${port} is already in use`));

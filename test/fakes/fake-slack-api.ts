@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { BOT_TOKEN } from '../support/slack-requests.ts';
 import { randomUUID } from 'node:crypto';
 import { MAX_VIEW_BYTES, messageBlockProblems, TRIGGER_TTL_MS, viewProblems } from './fake-slack-views.ts';
+import { closeServer, listenOnLoopback } from '../support/loopback-server.ts';
 
 /** A Block Kit block as the tests read it. */
 export interface RecordedBlock {
@@ -152,8 +152,7 @@ export class FakeSlackApi {
 
   /** Start on 127.0.0.1, a free port. */
   async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    this.#url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    this.#url = `http://127.0.0.1:${await listenOnLoopback(this.#server)}`;
     return this;
   }
 
@@ -243,10 +242,7 @@ export class FakeSlackApi {
   }
 
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
-    });
+    await closeServer(this.#server);
   }
 
   async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
